@@ -1,0 +1,57 @@
+# The verbs a newcomer needs. Everything runs from .venv, which the first target creates.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-sqlite test-postgres lint fmt bench browser-deps seed model retrain clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Debian's chromium for the browser tests (Playwright drives it; no browser download).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "WARNING: could not install chromium; browser tests will skip (fail under CI=true)"; }
+
+test-sqlite: install
+	$(BIN)/pytest
+
+test-postgres: install
+	TEST_DB=postgres $(BIN)/pytest
+
+test: lint browser-deps test-sqlite test-postgres
+
+seed: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --if-empty
+
+demo: install seed
+	$(BIN)/python manage.py collectstatic --noinput >/dev/null
+	@echo
+	@echo "  Demo shop:  http://127.0.0.1:8000   (log in as customer1 ... with password demo-shop)"
+	@echo "  Admin:      http://127.0.0.1:8000/admin/ (user admin, password demo-shop)"
+	@echo "  Ctrl-C stops the shop, the Celery worker and beat, and the model endpoint."
+	@echo
+	$(BIN)/honcho start -f Procfile
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf .var db.sqlite3

@@ -1,0 +1,80 @@
+"""The demo shop's catalog adapter for the recommendations app."""
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from demo_shop.orders.models import Order, OrderLine
+from recommendations.catalog import CatalogAdapter, InteractionChunk
+
+from .models import Product
+
+
+class DemoCatalog(CatalogAdapter):
+    """Products are available when active and in stock; order lines are the interactions."""
+
+    def get_product_model(self) -> type[Product]:
+        return Product
+
+    def available_products(self):
+        return Product.objects.available()
+
+    def purchased_item_ids(self, user: Any) -> set[str]:
+        user_id = getattr(user, "pk", user)
+        if user_id is None:
+            return set()
+        pks = OrderLine.objects.filter(order__user_id=user_id).values_list("product_id", flat=True)
+        return {str(pk) for pk in set(pks)}
+
+    def recent_item_ids(self, user_id: int, limit: int) -> list[str]:
+        rows = (
+            OrderLine.objects.filter(order__user_id=user_id)
+            .order_by("-order__created_at", "-pk")
+            .values_list("product_id", flat=True)[: limit * 3]
+        )
+        seen: dict[str, None] = {}
+        for pk in rows:
+            seen.setdefault(str(pk), None)
+        return list(seen)[:limit]
+
+    def active_user_ids(self, since: datetime) -> list[int]:
+        return list(
+            Order.objects.filter(created_at__gte=since)
+            .values_list("user_id", flat=True)
+            .distinct()
+            .order_by("user_id")
+        )
+
+    def item_categories(self) -> dict[int, Any]:
+        return dict(Product.objects.values_list("pk", "category_id"))
+
+    def interaction_chunks(
+        self, since: datetime | None = None, chunk_size: int = 100_000
+    ) -> Iterator[InteractionChunk]:
+        # Keyset pagination on the line's primary key: each chunk is one bounded query.
+        lines = OrderLine.objects.all()
+        if since is not None:
+            lines = lines.filter(order__created_at__gte=since)
+        last_pk = 0
+        while True:
+            rows = list(
+                lines.filter(pk__gt=last_pk)
+                .order_by("pk")
+                .values_list("pk", "order__user_id", "product_id", "quantity", "order__created_at")[
+                    :chunk_size
+                ]
+            )
+            if not rows:
+                return
+            last_pk = rows[-1][0]
+            yield InteractionChunk(
+                user_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+                item_ids=np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
+                weights=np.fromiter((r[3] for r in rows), dtype=np.float32, count=len(rows)),
+                timestamps=np.fromiter(
+                    (r[4].timestamp() for r in rows), dtype=np.float64, count=len(rows)
+                ),
+            )
+            del rows

@@ -1,0 +1,90 @@
+"""The adapter between the app and the host shop's catalog and orders.
+
+The app never imports the shop: it learns which model is the product, which products may be
+shown, what a user bought and the interaction history through a `CatalogAdapter`. The default
+works from settings (`PRODUCT_MODEL`, `AVAILABLE_FILTER`); a shop subclasses it for the rest
+(purchases and interaction history live in the shop's own order models).
+"""
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import numpy as np
+from django.apps import apps
+from django.db import models
+from django.utils.module_loading import import_string
+
+from .conf import app_settings
+
+
+class InteractionChunk(NamedTuple):
+    """A slice of the interaction history as parallel numpy arrays (never Python objects per row)."""
+
+    user_ids: np.ndarray  # int64, the shop's user primary keys
+    item_ids: np.ndarray  # int64, product primary keys
+    weights: np.ndarray  # float32, e.g. quantity
+    timestamps: np.ndarray  # float64, seconds since the epoch
+
+
+class CatalogAdapter:
+    """Default adapter: products from settings; no purchase history (override in the shop)."""
+
+    def get_product_model(self) -> type[models.Model]:
+        """The shop's product model, from `RECOMMENDATIONS["PRODUCT_MODEL"]`."""
+        return apps.get_model(app_settings.PRODUCT_MODEL)
+
+    def available_products(self) -> models.QuerySet:
+        """Products that may be shown right now."""
+        return self.get_product_model()._default_manager.filter(**app_settings.AVAILABLE_FILTER)
+
+    def item_id(self, product: models.Model) -> str:
+        """The id a product has on the wire: its primary key as a string."""
+        return str(product.pk)
+
+    def pk_from_item_id(self, item_id: str) -> Any:
+        """The primary key for a wire id, or None when the id cannot be one."""
+        try:
+            return int(item_id)
+        except (TypeError, ValueError):
+            return None
+
+    def products_for_item_ids(self, item_ids: Iterable[str]) -> dict[str, models.Model]:
+        """Available products for the given wire ids, in one query; unknown ids are left out."""
+        pks = {pk for pk in (self.pk_from_item_id(i) for i in item_ids) if pk is not None}
+        if not pks:
+            return {}
+        return {self.item_id(p): p for p in self.available_products().filter(pk__in=pks)}
+
+    def purchased_item_ids(self, user: Any) -> set[str]:
+        """Wire ids of what the user already bought (excluded from recommendations)."""
+        return set()
+
+    def recent_item_ids(self, user_id: int, limit: int) -> list[str]:
+        """Wire ids of the items the user interacted with most recently, newest first."""
+        return []
+
+    def active_user_ids(self, since: datetime) -> list[int]:
+        """Primary keys of users active since the given time."""
+        return []
+
+    def item_categories(self) -> dict[int, Any]:
+        """Product pk -> category key, for per-category popularity."""
+        return {}
+
+    def interaction_chunks(
+        self, since: datetime | None = None, chunk_size: int = 100_000
+    ) -> Iterator[InteractionChunk]:
+        """The interaction history (purchases, views) in chunks of numpy arrays."""
+        return iter(())
+
+
+@lru_cache(maxsize=8)
+def _adapter_class(path: str) -> type[CatalogAdapter]:
+    return import_string(path)
+
+
+def get_catalog() -> CatalogAdapter:
+    """The configured catalog adapter (`RECOMMENDATIONS["CATALOG"]`)."""
+    return _adapter_class(app_settings.CATALOG)()

@@ -1,0 +1,1 @@
+"""System checks for the RECOMMENDATIONS settings (filled in by the reusable-app issue)."""

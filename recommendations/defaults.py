@@ -1,0 +1,69 @@
+"""Default values of the `RECOMMENDATIONS` settings dict, one line of documentation each.
+
+`conf.py` reads these lazily; a shop overrides any of them in `settings.RECOMMENDATIONS`.
+"""
+
+DEFAULTS: dict[str, object] = {
+    # Where predictions come from: "sagemaker", "http" or a dotted path to a Backend subclass.
+    "BACKEND": "sagemaker",
+    # SageMaker endpoint name (required by the sagemaker backend).
+    "ENDPOINT_NAME": "",
+    # Override of the SageMaker Runtime URL (a local server, a VPC endpoint); None means AWS itself.
+    "ENDPOINT_URL": None,
+    # AWS region of the endpoint; None lets boto3's usual chain decide.
+    "REGION": None,
+    # Production variant to call (SageMaker TargetVariant); None lets SageMaker route.
+    "TARGET_VARIANT": None,
+    # Opaque string passed through as SageMaker CustomAttributes.
+    "CUSTOM_ATTRIBUTES": None,
+    # API Gateway URL for the http backend.
+    "HTTP_URL": "",
+    # API key sent as x-api-key by the http backend; empty means SigV4 signing with the boto3 credentials.
+    "HTTP_API_KEY": "",
+    # Codec: "json" (the app's own), "sagemaker_json" (instances/predictions) or a dotted path.
+    "CODEC": "json",
+    # Items in the widget when the template does not say.
+    "NUM_ITEMS": 8,
+    # The most a page waits for the endpoint, in milliseconds.
+    "BUDGET_MS": 150,
+    # Socket timeouts of the endpoint client in seconds; None derives them from BUDGET_MS.
+    "CONNECT_TIMEOUT": None,
+    "READ_TIMEOUT": None,
+    # Total attempts of a call (botocore standard retry mode) on the page path and in Celery tasks.
+    "MAX_ATTEMPTS": 1,
+    "TASK_MAX_ATTEMPTS": 3,
+    # Socket timeout of calls from Celery tasks, which have no page waiting on them.
+    "TASK_READ_TIMEOUT": 10.0,
+    # HTTP connection pool size of the endpoint client.
+    "MAX_POOL_CONNECTIONS": 20,
+    # Cache alias for prefetched recommendations, fallback tables and the breaker.
+    "CACHE_ALIAS": "default",
+    # A prefetched entry is fresh for FRESH_TTL seconds, then served stale (and refreshed) until STALE_TTL.
+    "FRESH_TTL": 15 * 60,
+    "STALE_TTL": 24 * 60 * 60,
+    # Users per invoke_endpoint call when prefetching.
+    "BATCH_SIZE": 50,
+    # Users who were active in the last ACTIVE_DAYS days are prefetched by beat.
+    "ACTIVE_DAYS": 30,
+    # Dotted path of the catalog adapter (a recommendations.catalog.CatalogAdapter subclass).
+    "CATALOG": "recommendations.catalog.CatalogAdapter",
+    # "app_label.ModelName" of the shop's product model, used by the default catalog adapter.
+    "PRODUCT_MODEL": "",
+    # Field filters (kwargs of QuerySet.filter) that make a product showable, for the default adapter.
+    "AVAILABLE_FILTER": {},
+    # Fallback ranking: popularity half-life in days, neighbours kept per item, recent items per user.
+    "FALLBACK_HALF_LIFE_DAYS": 30.0,
+    "FALLBACK_NEIGHBOURS": 30,
+    "FALLBACK_RECENT_ITEMS": 20,
+    # Circuit breaker: consecutive failures that open it, seconds it stays open.
+    "BREAKER_FAILURES": 5,
+    "BREAKER_COOLDOWN": 30,
+    # Secret of the keyed hash that pseudonymises user ids leaving the premises; None uses SECRET_KEY.
+    "PSEUDONYM_KEY": None,
+    # Share (0..1) of users held out on the fallback ranking, and share sent to SECOND_VARIANT.
+    "HOLDOUT_SHARE": 0.0,
+    "SECOND_VARIANT": None,
+    "SECOND_VARIANT_SHARE": 0.0,
+    # Record impressions and clicks.
+    "TRACKING": False,
+}

@@ -1,0 +1,45 @@
+"""Test settings: the demo shop's, on SQLite by default or PostgreSQL with TEST_DB=postgres."""
+
+import os
+
+import environ
+
+from demo_shop.settings import *  # noqa: F403
+from demo_shop.settings import BASE_DIR
+
+TEST_DB = os.environ.get("TEST_DB", "sqlite")
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hybrid_recommendations"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+if TEST_DB == "postgres":
+    DATABASES = {"default": environ.Env.db_url_config(TEST_DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(BASE_DIR / ".var" / "test.sqlite3"),
+            "TEST": {"NAME": str(BASE_DIR / ".var" / "test.sqlite3")},
+        }
+    }
+
+# Each test starts from an empty in-process cache; tests that need Redis switch to it explicitly.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+CELERY_TASK_ALWAYS_EAGER = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# A test secret that must never show up in a log line (tests grep for it).
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIATESTKEY000000000")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test-secret-never-logged-0123456789")
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+# Never read a developer's own AWS config in tests.
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
