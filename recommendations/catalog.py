@@ -57,6 +57,17 @@ class CatalogAdapter:
             return {}
         return {self.item_id(p): p for p in self.available_products().filter(pk__in=pks)}
 
+    def describe(self, product: models.Model) -> dict[str, Any]:
+        """What the widget and the JSON API show of a product: name, url, price, image_url."""
+        url = product.get_absolute_url() if hasattr(product, "get_absolute_url") else None
+        image = product.get_image_url() if hasattr(product, "get_image_url") else None
+        return {
+            "name": getattr(product, "name", str(product)),
+            "url": url,
+            "price": getattr(product, "price", None),
+            "image_url": image,
+        }
+
     def purchased_item_ids(self, user: Any) -> set[str]:
         """Wire ids of what the user already bought (excluded from recommendations)."""
         return set()
