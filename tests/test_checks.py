@@ -1,0 +1,80 @@
+"""System checks: each misconfiguration a shop can make gives its own id, message and hint."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from recommendations.checks import check_settings
+
+GOOD = {
+    "ENDPOINT_NAME": "shop-recommender",
+    "PRODUCT_MODEL": "catalog.Product",
+    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+}
+
+
+def ids(**overrides):
+    with override_settings(RECOMMENDATIONS={**GOOD, **overrides}):
+        return [message.id for message in check_settings()]
+
+
+def test_a_good_configuration_passes():
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"BACKEND": "no.such.Backend"}, ["recommendations.E002"]),
+        ({"ENDPOINT_NAME": ""}, ["recommendations.E003"]),
+        ({"BACKEND": "http"}, ["recommendations.E004"]),
+        ({"CODEC": "nope"}, ["recommendations.E005"]),
+        ({"CATALOG": "no.such.Catalog"}, ["recommendations.E006"]),
+        ({"BUDGET_MS": 0}, ["recommendations.E007"]),
+        ({"BUDGET_MS": "fast"}, ["recommendations.E007"]),
+        ({"READ_TIMEOUT": -1}, ["recommendations.E008"]),
+        ({"READ_TIMEOUT": 2.0}, ["recommendations.E009"]),
+        ({"CONNECT_TIMEOUT": 0.5, "BUDGET_MS": 100}, ["recommendations.E009"]),
+        ({"CACHE_ALIAS": "missing"}, ["recommendations.E010"]),
+        ({"NUM_ITEMS": 0}, ["recommendations.E011"]),
+        ({"FRESH_TTL": 100, "STALE_TTL": 10}, ["recommendations.E012"]),
+        ({"HOLDOUT_SHARE": 1.5}, ["recommendations.E013"]),
+        (
+            {"CATALOG": "recommendations.catalog.CatalogAdapter", "PRODUCT_MODEL": "shop.Nope"},
+            ["recommendations.E014"],
+        ),
+        ({"ENDPOINT_NAMES": "typo"}, ["recommendations.W001"]),
+    ],
+)
+def test_each_misconfiguration_has_its_own_id(overrides, expected):
+    assert ids(**overrides) == expected
+
+
+def test_a_settings_value_that_is_not_a_dict():
+    with override_settings(RECOMMENDATIONS="endpoint"):
+        assert [m.id for m in check_settings()] == ["recommendations.E001"]
+
+
+def test_messages_name_the_setting_and_give_a_hint():
+    with override_settings(RECOMMENDATIONS={**GOOD, "ENDPOINT_NAME": ""}):
+        (message,) = check_settings()
+    assert "RECOMMENDATIONS['ENDPOINT_NAME']" in message.msg
+    assert message.hint
+
+
+def test_manage_py_check_reports_the_error():
+    with (
+        override_settings(RECOMMENDATIONS={**GOOD, "CACHE_ALIAS": "missing"}),
+        pytest.raises(SystemCheckError, match=r"recommendations\.E010"),
+    ):
+        call_command("check")
+
+
+def test_overrides_are_read_when_used():
+    """conf reads settings lazily, so override_settings changes what the app sees."""
+    from recommendations.conf import app_settings
+
+    with override_settings(RECOMMENDATIONS={"BUDGET_MS": 321}):
+        assert app_settings.BUDGET_MS == 321
+    assert app_settings.BUDGET_MS != 321
