@@ -72,6 +72,10 @@ class CatalogAdapter:
         """Wire ids of what the user already bought (excluded from recommendations)."""
         return set()
 
+    def purchased_item_ids_for(self, user_ids: Iterable[int]) -> dict[int, set[str]]:
+        """`purchased_item_ids` for many users at once (override with one query)."""
+        return {user_id: self.purchased_item_ids(user_id) for user_id in user_ids}
+
     def recent_item_ids(self, user_id: int, limit: int) -> list[str]:
         """Wire ids of the items the user interacted with most recently, newest first."""
         return []

@@ -28,6 +28,17 @@ class DemoCatalog(CatalogAdapter):
         pks = OrderLine.objects.filter(order__user_id=user_id).values_list("product_id", flat=True)
         return {str(pk) for pk in set(pks)}
 
+    def purchased_item_ids_for(self, user_ids) -> dict[int, set[str]]:
+        bought: dict[int, set[str]] = {int(user_id): set() for user_id in user_ids}
+        rows = (
+            OrderLine.objects.filter(order__user_id__in=list(bought))
+            .values_list("order__user_id", "product_id")
+            .distinct()
+        )
+        for user_id, product_id in rows:
+            bought[user_id].add(str(product_id))
+        return bought
+
     def recent_item_ids(self, user_id: int, limit: int) -> list[str]:
         rows = (
             OrderLine.objects.filter(order__user_id=user_id)
