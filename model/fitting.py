@@ -1,0 +1,164 @@
+"""Fitting the recommender: implicit-feedback ALS (the `implicit` library) plus a popularity prior.
+
+Deterministic: a fixed seed, one ALS thread and one BLAS thread (threadpoolctl), so the same data
+and parameters give the same factors and the same `model_version`.
+"""
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
+
+from .data import Interactions
+from .recommender import FORMAT, Recommender
+
+logger = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400.0
+WEIGHTINGS = ("none", "bm25", "tfidf")
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Hyperparameters; the defaults are the ones tuned on the seeded demo data (see README)."""
+
+    factors: int = 32
+    regularization: float = 0.1
+    alpha: float = 2.0
+    iterations: int = 15
+    weighting: str = "bm25"  # "none", "bm25" or "tfidf", applied to the item x user matrix
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+    half_life_days: float = 30.0  # of the popularity prior
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}")
+        if self.factors < 1 or self.iterations < 1 or self.half_life_days <= 0:
+            raise ValueError("factors and iterations must be >= 1, half_life_days > 0")
+
+
+@dataclass(frozen=True)
+class EncodedInteractions:
+    """Interactions with ids replaced by row/column indices into sorted id arrays."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    user_rows: np.ndarray
+    item_columns: np.ndarray
+    weights: np.ndarray
+    timestamps: np.ndarray
+
+    def user_items(self) -> csr_matrix:
+        """Users x items, summed weights (a repeated purchase adds up)."""
+        matrix = csr_matrix(
+            (self.weights.astype(np.float32), (self.user_rows, self.item_columns)),
+            shape=(len(self.user_ids), len(self.item_ids)),
+        )
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+        return matrix
+
+
+def encode(interactions: Interactions) -> EncodedInteractions:
+    """Index users and items by their sorted ids."""
+    user_ids, user_rows = np.unique(interactions.user_ids, return_inverse=True)
+    item_ids, item_columns = np.unique(interactions.item_ids, return_inverse=True)
+    return EncodedInteractions(
+        user_ids,
+        item_ids,
+        user_rows.astype(np.int32),
+        item_columns.astype(np.int32),
+        interactions.weights,
+        interactions.timestamps,
+    )
+
+
+def model_version(encoded: EncodedInteractions, params: TrainingParams) -> str:
+    """A hash of the data (in a canonical row order) and the parameters."""
+    order = np.lexsort(
+        (encoded.weights, encoded.item_columns, encoded.user_rows, encoded.timestamps)
+    )
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": FORMAT, **asdict(params)}, sort_keys=True).encode())
+    for ids in (encoded.user_ids, encoded.item_ids):
+        digest.update("\n".join(ids.tolist()).encode())
+        digest.update(b"\0")
+    for array, dtype in (
+        (encoded.user_rows, np.int32),
+        (encoded.item_columns, np.int32),
+        (encoded.weights, np.float32),
+        (encoded.timestamps, np.float64),
+    ):
+        digest.update(np.ascontiguousarray(array[order], dtype=dtype).tobytes())
+    return f"als-{digest.hexdigest()[:16]}"
+
+
+def decayed_popularity(encoded: EncodedInteractions, half_life_days: float) -> np.ndarray:
+    """Per-item weight, halved every `half_life_days` before the newest interaction; 0..1."""
+    newest = float(encoded.timestamps.max()) if len(encoded.timestamps) else 0.0
+    age_days = (newest - encoded.timestamps) / SECONDS_PER_DAY
+    decayed = encoded.weights * np.power(0.5, age_days / half_life_days)
+    scores = np.bincount(encoded.item_columns, weights=decayed, minlength=len(encoded.item_ids))
+    top = scores.max() if len(scores) else 0.0
+    return (scores / top if top > 0 else scores).astype(np.float32)
+
+
+def confidence_matrix(user_items: csr_matrix, params: TrainingParams) -> csr_matrix:
+    """The users x items matrix ALS fits: weighted (BM25/TF-IDF over items) and scaled by alpha."""
+    from implicit.nearest_neighbours import bm25_weight, tfidf_weight
+
+    if params.weighting == "bm25":
+        weighted = bm25_weight(user_items.T, K1=params.bm25_k1, B=params.bm25_b).T
+    elif params.weighting == "tfidf":
+        weighted = tfidf_weight(user_items.T).T
+    else:
+        weighted = user_items
+    weighted = csr_matrix(weighted, dtype=np.float32)
+    weighted.sort_indices()
+    return weighted
+
+
+def fit(interactions: Interactions, params: TrainingParams | None = None) -> Recommender:
+    """Fit ALS on the interactions and return the servable model."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    params = params or TrainingParams()
+    encoded = encode(interactions)
+    user_items = encoded.user_items()
+    # One BLAS thread too: multi-threaded reductions can change the last bits between runs.
+    with threadpool_limits(limits=1, user_api="blas"):
+        als = AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            alpha=params.alpha,
+            iterations=params.iterations,
+            random_state=params.seed,
+            num_threads=1,
+        )
+        als.fit(confidence_matrix(user_items, params), show_progress=False)
+    seen = csr_matrix(user_items, copy=True)
+    logger.info(
+        "model fitted",
+        extra={
+            "users": len(encoded.user_ids),
+            "items": len(encoded.item_ids),
+            "rows": len(interactions),
+        },
+    )
+    return Recommender(
+        user_ids=encoded.user_ids,
+        item_ids=encoded.item_ids,
+        user_factors=np.ascontiguousarray(als.user_factors, dtype=np.float32),
+        item_factors=np.ascontiguousarray(als.item_factors, dtype=np.float32),
+        seen_indptr=seen.indptr.astype(np.int64),
+        seen_indices=seen.indices.astype(np.int32),
+        prior_scores=decayed_popularity(encoded, params.half_life_days),
+        model_version=model_version(encoded, params),
+        params=asdict(params),
+    )

@@ -1,0 +1,177 @@
+"""The fitted model: factor matrices, what each user already has, a popularity prior; and ranking.
+
+Saved as plain arrays (`model.npz`, loaded with allow_pickle=False) and a small `model.json`, so
+serving needs numpy only, not the training library.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ARRAYS_FILE = "model.npz"
+METADATA_FILE = "model.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Ranked items for one user; `prior` is true when the popularity prior answered."""
+
+    items: list[tuple[str, float]]
+    prior: bool
+
+
+@dataclass
+class Recommender:
+    """A matrix-factorisation model with a popularity prior for users it has never seen."""
+
+    user_ids: np.ndarray  # str, sorted; row i of user_factors
+    item_ids: np.ndarray  # str, sorted; row j of item_factors
+    user_factors: np.ndarray  # float32 (users, factors)
+    item_factors: np.ndarray  # float32 (items, factors)
+    seen_indptr: np.ndarray  # int64, CSR rows of the items each user interacted with
+    seen_indices: np.ndarray  # int32
+    prior_scores: np.ndarray  # float32 (items,), time-decayed popularity scaled to 0..1
+    model_version: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._user_index = {user_id: i for i, user_id in enumerate(self.user_ids.tolist())}
+        self._item_index = {item_id: j for j, item_id in enumerate(self.item_ids.tolist())}
+        # Stable sort: ties in popularity keep item id order, so the prior is deterministic.
+        self._prior_order = np.argsort(-self.prior_scores, kind="stable")
+        self._item_ids_list: list[str] = self.item_ids.tolist()
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    def knows_user(self, user_id: str) -> bool:
+        """True when the user was in the training data."""
+        return user_id in self._user_index
+
+    def recommend(self, user_id: str, num_results: int, exclude: tuple[str, ...] = ()) -> Ranking:
+        """Top `num_results` items for one user, leaving out what they have and `exclude`."""
+        return self.recommend_many([(user_id, num_results, exclude)])[0]
+
+    def recommend_many(self, requests: list[tuple[str, int, tuple[str, ...]]]) -> list[Ranking]:
+        """Rankings for (user_id, num_results, exclude) requests, in order; one matrix product."""
+        known = [
+            (position, self._user_index[user_id])
+            for position, (user_id, _, _) in enumerate(requests)
+            if user_id in self._user_index
+        ]
+        rankings: list[Ranking | None] = [None] * len(requests)
+        if known:
+            rows = np.fromiter((row for _, row in known), dtype=np.int64, count=len(known))
+            scores = self.user_factors[rows] @ self.item_factors.T
+            for (position, row), user_scores in zip(known, scores, strict=True):
+                _, num_results, exclude = requests[position]
+                rankings[position] = self._personal(row, user_scores, num_results, exclude)
+        for position, (_, num_results, exclude) in enumerate(requests):
+            if rankings[position] is None:
+                rankings[position] = self._popular(num_results, exclude)
+        return rankings  # type: ignore[return-value]
+
+    def top_item_indices(self, user_rows: np.ndarray, k: int) -> np.ndarray:
+        """Item indices of the top `k` unseen items per user row (for evaluation); -1 pads."""
+        scores = self.user_factors[user_rows] @ self.item_factors.T
+        for n, row in enumerate(user_rows):
+            scores[n, self.seen_items(int(row))] = -np.inf
+        return _top_k(scores, k)
+
+    def seen_items(self, row: int) -> np.ndarray:
+        """Item indices the user at `row` interacted with in the training data."""
+        return self.seen_indices[self.seen_indptr[row] : self.seen_indptr[row + 1]]
+
+    def _personal(
+        self, row: int, scores: np.ndarray, num_results: int, exclude: tuple[str, ...]
+    ) -> Ranking:
+        scores[self.seen_items(row)] = -np.inf
+        excluded = [self._item_index[i] for i in exclude if i in self._item_index]
+        if excluded:
+            scores[excluded] = -np.inf
+        top = _top_k(scores[np.newaxis, :], num_results)[0]
+        items = [(self._item_ids_list[j], round(float(scores[j]), 6)) for j in top if j >= 0]
+        return Ranking(items=items, prior=False)
+
+    def _popular(self, num_results: int, exclude: tuple[str, ...]) -> Ranking:
+        excluded = set(exclude)
+        items: list[tuple[str, float]] = []
+        for j in self._prior_order[: num_results + len(excluded)]:
+            item_id = self._item_ids_list[j]
+            if item_id in excluded:
+                continue
+            items.append((item_id, round(float(self.prior_scores[j]), 6)))
+            if len(items) == num_results:
+                break
+        return Ranking(items=items, prior=True)
+
+    def save(self, model_dir: Path | str) -> None:
+        """Write `model.npz` and `model.json` into `model_dir`."""
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            model_dir / ARRAYS_FILE,
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            user_factors=self.user_factors,
+            item_factors=self.item_factors,
+            seen_indptr=self.seen_indptr,
+            seen_indices=self.seen_indices,
+            prior_scores=self.prior_scores,
+        )
+        metadata = {
+            "format": FORMAT,
+            "model_version": self.model_version,
+            "num_users": self.num_users,
+            "num_items": self.num_items,
+            "params": self.params,
+        }
+        (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, model_dir: Path | str) -> "Recommender":
+        """Read a model written by `save`."""
+        model_dir = Path(model_dir)
+        metadata = json.loads((model_dir / METADATA_FILE).read_text())
+        if metadata.get("format") != FORMAT:
+            raise ValueError(f"{model_dir}: unsupported model format {metadata.get('format')!r}")
+        with np.load(model_dir / ARRAYS_FILE, allow_pickle=False) as arrays:
+            return cls(
+                user_ids=arrays["user_ids"],
+                item_ids=arrays["item_ids"],
+                user_factors=arrays["user_factors"],
+                item_factors=arrays["item_factors"],
+                seen_indptr=arrays["seen_indptr"],
+                seen_indices=arrays["seen_indices"],
+                prior_scores=arrays["prior_scores"],
+                model_version=metadata["model_version"],
+                params=metadata.get("params", {}),
+            )
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the `k` best finite scores per row, best first; -1 where fewer exist."""
+    rows, columns = scores.shape
+    k_eff = min(k, columns)
+    if k_eff < columns:
+        candidates = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+    else:
+        candidates = np.tile(np.arange(columns), (rows, 1))
+    candidate_scores = np.take_along_axis(scores, candidates, axis=1)
+    # Sort by score descending, then by item index, so equal scores rank deterministically.
+    order = np.lexsort((candidates, -candidate_scores), axis=1)
+    top = np.take_along_axis(candidates, order, axis=1)
+    top_scores = np.take_along_axis(candidate_scores, order, axis=1)
+    top = np.where(np.isfinite(top_scores), top, -1)
+    if k_eff < k:
+        top = np.pad(top, ((0, 0), (0, k - k_eff)), constant_values=-1)
+    return top
