@@ -58,6 +58,14 @@ DEFAULTS: dict[str, object] = {
     # Circuit breaker: consecutive failures that open it, seconds it stays open.
     "BREAKER_FAILURES": 5,
     "BREAKER_COOLDOWN": 30,
+    # Circuit breaker: length in seconds of the window over which the failure rate is counted.
+    "BREAKER_WINDOW": 60,
+    # Circuit breaker: share (0..1) of failed calls in a window that opens it.
+    "BREAKER_FAILURE_RATE": 0.5,
+    # Circuit breaker: calls a window needs before its failure rate is judged.
+    "BREAKER_MIN_CALLS": 20,
+    # Seconds a failing cache is skipped (reads miss at no cost) before it is tried again.
+    "CACHE_RETRY_INTERVAL": 1.0,
     # Secret of the keyed hash that pseudonymises user ids leaving the premises; None uses SECRET_KEY.
     "PSEUDONYM_KEY": None,
     # Share (0..1) of users held out on the fallback ranking, and share sent to SECOND_VARIANT.
