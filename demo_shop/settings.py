@@ -141,7 +141,13 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Popularity and co-purchase neighbours for the local fallback ranking.
+    "recommendations-refresh-fallback": {
+        "task": "recommendations.tasks.refresh_fallback",
+        "schedule": 60 * 60,
+    },
+}
 
 # --- The recommendations app ---------------------------------------------------------------
 RECOMMENDATIONS = {

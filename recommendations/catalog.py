@@ -28,6 +28,13 @@ class InteractionChunk(NamedTuple):
     timestamps: np.ndarray  # float64, seconds since the epoch
 
 
+class UserHistory(NamedTuple):
+    """What the fallback needs to know about one user at page time."""
+
+    recent: list[str]  # wire ids, newest first
+    purchased: set[str]  # wire ids of everything the user bought
+
+
 class CatalogAdapter:
     """Default adapter: products from settings; no purchase history (override in the shop)."""
 
@@ -79,6 +86,13 @@ class CatalogAdapter:
     def recent_item_ids(self, user_id: int, limit: int) -> list[str]:
         """Wire ids of the items the user interacted with most recently, newest first."""
         return []
+
+    def user_history(self, user_id: int, recent_limit: int) -> UserHistory:
+        """Recent and purchased items together; override to answer in one query (a page's budget)."""
+        return UserHistory(
+            recent=self.recent_item_ids(user_id, recent_limit),
+            purchased=self.purchased_item_ids(user_id),
+        )
 
     def active_user_ids(self, since: datetime) -> list[int]:
         """Primary keys of users active since the given time."""

@@ -55,6 +55,16 @@ DEFAULTS: dict[str, object] = {
     "FALLBACK_HALF_LIFE_DAYS": 30.0,
     "FALLBACK_NEIGHBOURS": 30,
     "FALLBACK_RECENT_ITEMS": 20,
+    # Items kept in each stored popularity list (overall and per category).
+    "FALLBACK_POPULAR_ITEMS": 200,
+    # Weight of popularity against co-purchase scores in the personalised fallback (both scaled to 0..1).
+    "FALLBACK_POPULARITY_WEIGHT": 0.1,
+    # Interaction lines read per query when the fallback is refreshed.
+    "FALLBACK_CHUNK_SIZE": 100_000,
+    # Seconds a user's personalised fallback stays cached (a new version replaces it sooner).
+    "FALLBACK_USER_TTL": 15 * 60,
+    # Seconds the current fallback version and its popularity list stay cached between refreshes.
+    "FALLBACK_CACHE_TTL": 2 * 60 * 60,
     # Circuit breaker: consecutive failures that open it, seconds it stays open.
     "BREAKER_FAILURES": 5,
     "BREAKER_COOLDOWN": 30,

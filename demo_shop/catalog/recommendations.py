@@ -5,9 +5,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from django.db.models import Max
 
 from demo_shop.orders.models import Order, OrderLine
-from recommendations.catalog import CatalogAdapter, InteractionChunk
+from recommendations.catalog import CatalogAdapter, InteractionChunk, UserHistory
 
 from .models import Product
 
@@ -49,6 +50,18 @@ class DemoCatalog(CatalogAdapter):
         for pk in rows:
             seen.setdefault(str(pk), None)
         return list(seen)[:limit]
+
+    def user_history(self, user_id: int, recent_limit: int) -> UserHistory:
+        # One query: every product the user bought, most recently bought first.
+        rows = (
+            OrderLine.objects.filter(order__user_id=user_id)
+            .values("product_id")
+            .annotate(last_bought=Max("order__created_at"), last_line=Max("pk"))
+            .order_by("-last_bought", "-last_line")
+            .values_list("product_id", flat=True)
+        )
+        bought = [str(pk) for pk in rows]
+        return UserHistory(recent=bought[:recent_limit], purchased=set(bought))
 
     def active_user_ids(self, since: datetime) -> list[int]:
         return list(

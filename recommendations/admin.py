@@ -1,0 +1,87 @@
+"""Read-only admin views of the stored fallback ranking: versions, popularity lists, neighbours."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from .catalog import get_catalog
+from .models import FallbackRanking, FallbackVersion
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Computed data: looked at in the admin, only ever written by a refresh."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FallbackVersion)
+class FallbackVersionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pk",
+        "computed_at",
+        "is_current",
+        "interactions",
+        "users",
+        "items",
+        "duration_ms",
+    ]
+    list_filter = ["is_current"]
+
+
+@admin.register(FallbackRanking)
+class FallbackRankingAdmin(ReadOnlyAdmin):
+    """The current version's lists: filter by kind for the popularity list, search an item's id."""
+
+    list_display = ["kind", "key", "length", "version", "refreshed_at"]
+    list_filter = ["kind"]
+    search_fields = ["=key"]
+    fields = ["kind", "key", "version", "refreshed_at", "ranked_items"]
+    readonly_fields = fields
+    list_select_related = ["version"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Older versions are removed after each refresh; a version still being written is not
+        # shown until it is current.
+        return super().get_queryset(request).filter(version__is_current=True)
+
+    @admin.display(description="items")
+    def length(self, obj: FallbackRanking) -> int:
+        return len(obj.item_ids)
+
+    @admin.display(description="refreshed at")
+    def refreshed_at(self, obj: FallbackRanking) -> Any:
+        return obj.version.computed_at
+
+    @admin.display(description="ranked items")
+    def ranked_items(self, obj: FallbackRanking) -> str:
+        catalog = get_catalog()
+        pks = [catalog.pk_from_item_id(item_id) for item_id in obj.item_ids]
+        # Names of every product, shown or not: an unavailable one is still worth seeing here.
+        products = catalog.get_product_model()._default_manager.in_bulk(
+            [pk for pk in pks if pk is not None]
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (rank, item_id, products.get(pk, "(unknown)"), f"{score:.4g}")
+                for rank, (item_id, pk, score) in enumerate(
+                    zip(obj.item_ids, pks, obj.scores, strict=True), start=1
+                )
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>#</th><th>item id</th><th>product</th><th>score</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            rows,
+        )
