@@ -1,0 +1,157 @@
+"""A local SageMaker-compatible endpoint: gunicorn serving model/wsgi.py.
+
+    python -m model.serve --model-dir .var/model --port 8080 [--host 127.0.0.1]
+        [--endpoint-name demo-recommender] [--access-key ID:SECRET ...]
+        [--workers 1] [--threads 8] [--fault MODE] [--fault-latency-ms N]
+
+boto3 reaches it with `endpoint_url="http://127.0.0.1:8080"`. Access keys come from --access-key,
+else SERVE_ACCESS_KEYS="id:secret,id2:secret2", else the process's AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY. Each worker loads the model once; faults and counters are shared by all.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .inference import model_fn
+from .recommender import METADATA_FILE
+from .shared_state import FAULT_MODES, SharedState
+from .wsgi import EndpointApp, EndpointConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT_NAME = "demo-recommender"
+
+
+class EndpointServer(BaseApplication):
+    """gunicorn with options from code instead of its own command line."""
+
+    def __init__(self, options: dict[str, Any], config: EndpointConfig, model_dir: Path) -> None:
+        self.options = options
+        self.config = config
+        self.model_dir = model_dir
+        # Created here, in the master, so every forked worker maps the same memory.
+        self.state = SharedState()
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> EndpointApp:
+        # Runs in each worker after the fork (no preload): one model per worker.
+        return EndpointApp(model_fn(self.model_dir), self.config, self.state)
+
+
+def parse_access_keys(values: list[str]) -> dict[str, str]:
+    """{"id": "secret"} from "ID:SECRET" strings (comma-separated lists allowed)."""
+    secrets: dict[str, str] = {}
+    for value in values:
+        for pair in value.split(","):
+            if not pair.strip():
+                continue
+            access_key_id, sep, secret = pair.strip().partition(":")
+            if not sep or not access_key_id or not secret:
+                raise ValueError("access keys must look like ID:SECRET")
+            secrets[access_key_id] = secret
+    return secrets
+
+
+def configured_secrets(flag_values: list[str], environ: dict[str, str]) -> dict[str, str]:
+    """Access keys from the flags, else SERVE_ACCESS_KEYS, else the AWS_* credentials."""
+    if flag_values:
+        return parse_access_keys(flag_values)
+    if environ.get("SERVE_ACCESS_KEYS"):
+        return parse_access_keys([environ["SERVE_ACCESS_KEYS"]])
+    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        return {environ["AWS_ACCESS_KEY_ID"]: environ["AWS_SECRET_ACCESS_KEY"]}
+    return {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", ".var/model"))
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
+    parser.add_argument(
+        "--access-key", action="append", default=[], metavar="ID:SECRET", help="repeatable"
+    )
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"))
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="production variant names to accept (repeatable); none: accept any",
+    )
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--fault", choices=FAULT_MODES, default="none")
+    parser.add_argument("--fault-latency-ms", type=int, default=0)
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the server in the foreground until SIGTERM/SIGINT."""
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=arguments.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    if not (arguments.model_dir / METADATA_FILE).is_file():
+        print(f"error: no model in {arguments.model_dir} (run model/train.py)", file=sys.stderr)
+        return 2
+    try:
+        secrets = configured_secrets(arguments.access_key, dict(os.environ))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not secrets:
+        print(
+            "error: no access keys: pass --access-key ID:SECRET, set SERVE_ACCESS_KEYS, "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            file=sys.stderr,
+        )
+        return 2
+    config = EndpointConfig(
+        endpoint_name=arguments.endpoint_name,
+        secrets=secrets,
+        region=arguments.region,
+        variants=tuple(arguments.variant),
+    )
+    options = {
+        "bind": f"{arguments.host}:{arguments.port}",
+        "workers": arguments.workers,
+        "threads": arguments.threads,
+        "worker_class": "gthread",
+        # SageMaker keeps connections to a container alive; so do boto3's pooled clients.
+        "keepalive": 75,
+        "timeout": 120,
+        # A hanging fault holds a request up to 30 s: do not wait for it on shutdown.
+        "graceful_timeout": 2,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": arguments.log_level,
+        "proc_name": f"model-serve-{arguments.endpoint_name}",
+    }
+    server = EndpointServer(options, config, arguments.model_dir)
+    if arguments.fault != "none" or arguments.fault_latency_ms:
+        server.state.set_fault(arguments.fault, arguments.fault_latency_ms)
+    logger.info(
+        "endpoint starting",
+        extra={"endpoint": arguments.endpoint_name, "bind": options["bind"]},
+    )
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
