@@ -29,6 +29,8 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from .cache_access import CacheUnavailable, ResilientCache, get_cache
 from .conf import app_settings
@@ -244,3 +246,12 @@ def get_breaker(name: str = "endpoint") -> CircuitBreaker:
         with _breakers_lock:
             breaker = _breakers.setdefault(name, CircuitBreaker(name))
     return breaker
+
+
+@receiver(setting_changed)
+def _forget_breakers_on_settings_change(setting: str, **kwargs: Any) -> None:
+    # Tests swap CACHES or RECOMMENDATIONS; a breaker opened in one test's process-memory state
+    # must not refuse calls in the next test.
+    if setting in {"CACHES", "RECOMMENDATIONS"}:
+        with _breakers_lock:
+            _breakers.clear()

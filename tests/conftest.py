@@ -25,6 +25,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+@pytest.fixture(autouse=True)
+def _empty_in_process_cache() -> None:
+    """Every test starts from an empty in-process cache: no prefetched entry or open breaker leaks."""
+    from django.core.cache import caches
+
+    for alias, options in settings.CACHES.items():
+        # Only the in-process kind: a test must never flush a real Redis it did not fill.
+        if options["BACKEND"].endswith("locmem.LocMemCache"):
+            caches[alias].clear()
+
+
 @pytest.fixture
 def redis_url() -> str:
     """The real Redis for tests (TEST_REDIS_URL); skipped locally, failed in CI when missing."""
