@@ -141,12 +141,20 @@ class CircuitBreaker:
         # One probe key per opening, so a reopened breaker never inherits an old probe's lock.
         return f"{self._prefix}:probe:{opened_at!r}"
 
-    def _take_probe(self) -> float | None:
+    def _take_probe(self, store: _Store) -> float | None:
+        """The opening this thread's pending call probes, if it is still the current one."""
         probe = getattr(self._thread, "probe", None)
         self._thread.probe = None
+        # A probe that outlived its lock may answer after another probe closed or reopened the
+        # breaker; its answer then counts as an ordinary call's.
+        if probe is None or store.get(self._opened_key) != probe:
+            return None
         return probe
 
     def _allow(self, store: _Store, scope: str) -> bool:
+        # Each allow() starts a call; the record_*() that follows answers this one, not an
+        # earlier call that never reported.
+        self._thread.probe = None
         opened_at = store.get(self._opened_key)
         state = self._state_of(opened_at)
         if state == CLOSED:
@@ -163,7 +171,7 @@ class CircuitBreaker:
     def _record_success(self, store: _Store, scope: str) -> None:
         now = self._clock()
         calls_key, failures_key = self._window_keys(now)
-        if self._take_probe() is not None:
+        if self._take_probe(store) is not None:
             # Closed with a clean slate: the failures that opened it must not reopen it at once.
             store.delete_many([self._opened_key, self._streak_key, calls_key, failures_key])
             self._log_transition(CLOSED, scope, "probe_succeeded")
@@ -172,7 +180,7 @@ class CircuitBreaker:
         store.delete(self._streak_key)
 
     def _record_failure(self, store: _Store, scope: str, error: BaseException) -> None:
-        probe = self._take_probe()
+        probe = self._take_probe(store)
         if not getattr(error, "trips_breaker", True):
             if probe is not None:
                 # The probe learnt nothing about the endpoint: let the next caller probe.

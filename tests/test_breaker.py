@@ -241,6 +241,29 @@ def test_probe_with_a_validation_error_hands_the_probe_on(two_processes, clock):
     assert second.allow()
 
 
+def test_a_probe_answering_after_the_breaker_closed_counts_as_an_ordinary_call(
+    two_processes, clock
+):
+    first, second = two_processes
+    open_it(first)
+    clock.advance(BREAKER_SETTINGS["BREAKER_COOLDOWN"])
+    assert first.allow()
+    second.reset()  # an operator closes it while the probe is still out
+    first.record_failure(EndpointTimeout())
+    assert second.state == CLOSED, "one failure, not a failed probe that reopens"
+
+
+def test_a_probe_that_never_answered_does_not_steer_the_next_call(two_processes, clock):
+    first, second = two_processes
+    open_it(first)
+    clock.advance(BREAKER_SETTINGS["BREAKER_COOLDOWN"])
+    assert first.allow()  # the probe's call dies without record_success/record_failure
+    second.reset()
+    assert first.allow()
+    first.record_failure(EndpointTimeout())
+    assert second.state == CLOSED
+
+
 def test_transitions_are_logged_once_at_warning(two_processes, clock, caplog):
     first, second = two_processes
     caplog.set_level(logging.DEBUG, logger="recommendations")
