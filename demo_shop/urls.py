@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("demo_shop.orders.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("recommendations/", include("recommendations.urls")),
     path("admin/", admin.site.urls),
 ]

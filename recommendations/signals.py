@@ -1,6 +1,40 @@
-"""Signals the app defines for its host shop, and the receivers it connects."""
+"""Signals the app defines for its host shop, and the receivers it connects.
 
-from django.dispatch import Signal
+Receivers enqueue work after the transaction commits and never raise: a broker that is down
+costs a WARNING (see refresh_queue), never a failed login or checkout.
+"""
+
+import logging
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import Signal, receiver
+
+from . import prefetched
+from .refresh_queue import enqueue_on_commit, safe_enqueue
+
+logger = logging.getLogger(__name__)
 
 # Sent by the shop's checkout after an order is saved: kwargs `user` and `item_ids` (list of str).
 purchase_completed = Signal()
+
+
+@receiver(user_logged_in, dispatch_uid="recommendations.prefetch_on_login")
+def prefetch_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Warm the cache while the customer is on their way to the home page."""
+    from .tasks import prefetch_user
+
+    user_id = user.pk
+    enqueue_on_commit(lambda: safe_enqueue(prefetch_user, user_id))
+
+
+@receiver(purchase_completed, dispatch_uid="recommendations.refresh_after_purchase")
+def refresh_after_purchase(sender: Any, user: Any, item_ids: Any = (), **kwargs: Any) -> None:
+    """Bought items vanish at once: drop the user's entry, then prefetch a new one."""
+    from . import fallback
+    from .tasks import prefetch_user
+
+    user_id = getattr(user, "pk", user)
+    prefetched.delete_entry(user_id)
+    fallback.forget_user(user_id)
+    enqueue_on_commit(lambda: safe_enqueue(prefetch_user, user_id))

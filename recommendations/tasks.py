@@ -1,9 +1,20 @@
-"""Celery tasks of the app: thin wrappers that call `fallback` and `service`."""
+"""Celery tasks of the app: thin wrappers that call `fallback` and `prefetch`.
 
-from celery import shared_task
+Tasks carry only ids. Prefetch tasks are acknowledged late (a worker killed mid-task leaves the
+message to be delivered again) and idempotent (running one twice writes the same entries).
+"""
+
+import logging
+import random
+
+from celery import Task, shared_task
 from django.db import DatabaseError
 
-from . import fallback
+from . import fallback, prefetch
+from .conf import app_settings
+from .exceptions import EndpointError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -17,3 +28,73 @@ def refresh_fallback() -> int | None:
     """Recompute the local fallback ranking (hourly in beat); the new version's id, or None if skipped."""
     version = fallback.refresh_exclusive()
     return version.pk if version is not None else None
+
+
+# Retries: exponential backoff with full jitter, only for errors the endpoint may recover from
+# (throttling, 5xx, timeouts, connection); a validation error is not retried.
+RETRY_BACKOFF_BASE = 2.0
+RETRY_BACKOFF_MAX = 120.0
+MAX_RETRIES = 5
+
+
+def retry_countdown(retries: int, base: float = RETRY_BACKOFF_BASE) -> float:
+    """Seconds before the next attempt: full jitter over an exponentially growing window."""
+    return random.uniform(0, min(RETRY_BACKOFF_MAX, base * 2**retries))
+
+
+def _prefetch_or_retry(task: Task, user_ids: list[int], single: bool = False) -> int:
+    try:
+        return prefetch.prefetch_users(user_ids).users
+    except prefetch.PrefetchInterrupted as interrupted:
+        error = interrupted.error
+        if isinstance(error, EndpointError) and error.retryable:
+            # Only the users not yet written are retried: a retry does no work twice.
+            raise task.retry(
+                args=[interrupted.remaining[0] if single else interrupted.remaining],
+                kwargs={},
+                exc=error,
+                countdown=retry_countdown(task.request.retries),
+            ) from error
+        logger.warning(
+            "Prefetch of %d users failed with %s; not retried",
+            len(interrupted.remaining),
+            type(error).__name__,
+            extra={
+                "reason": getattr(error, "reason", "error"),
+                "users": len(interrupted.remaining),
+            },
+        )
+        return len(interrupted.done)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def prefetch_users(self: Task, user_ids: list[int]) -> int:
+    """Prefetch these users, one invoke_endpoint per BATCH_SIZE users; retried with backoff."""
+    return _prefetch_or_retry(self, list(user_ids))
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def prefetch_user(self: Task, user_id: int) -> int:
+    """Prefetch one user (after a login, a purchase, or when their entry went stale)."""
+    return _prefetch_or_retry(self, [int(user_id)], single=True)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def prefetch_active_users(days: int | None = None) -> int:
+    """Fan out `prefetch_users` over the users active in the last `days` days, in batches."""
+    user_ids = prefetch.active_user_ids(days)
+    for batch in prefetch.batches(user_ids, int(app_settings.BATCH_SIZE)):
+        prefetch_users.delay(batch)
+    return len(user_ids)

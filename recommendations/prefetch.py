@@ -1,0 +1,83 @@
+"""Prefetching: ask the endpoint ahead of time, in batches, and keep the answers in the cache."""
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from . import prefetched
+from .backends.base import PredictionRequest, get_backend
+from .catalog import get_catalog
+from .conf import app_settings
+from .pseudonyms import pseudonym
+
+logger = logging.getLogger(__name__)
+
+# Prefetched lists hold more than a widget shows, so that filtering at page time still leaves enough.
+OVERFETCH = 2
+
+
+class PrefetchInterrupted(Exception):
+    """A batch failed; `done` users were prefetched, `remaining` were not (the task retries them)."""
+
+    def __init__(self, done: list[int], remaining: list[int], error: BaseException) -> None:
+        super().__init__(f"prefetch stopped after {len(done)} users: {type(error).__name__}")
+        self.done = done
+        self.remaining = remaining
+        self.error = error
+
+
+@dataclass
+class PrefetchResult:
+    users: int = 0
+    invocations: int = 0
+    model_versions: set[str] = field(default_factory=set)
+
+
+def batches(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def prefetch_users(user_ids: Sequence[int], batch_size: int | None = None) -> PrefetchResult:
+    """Prefetch these users, one invoke_endpoint per batch; raises PrefetchInterrupted on failure."""
+    user_ids = list(dict.fromkeys(int(u) for u in user_ids))  # dedupe, keep order
+    batch_size = int(batch_size or app_settings.BATCH_SIZE)
+    catalog = get_catalog()
+    backend = get_backend()
+    num_results = int(app_settings.NUM_ITEMS) * OVERFETCH
+    result = PrefetchResult()
+    done: list[int] = []
+    for batch in batches(user_ids, batch_size):
+        bought = catalog.purchased_item_ids_for(batch)
+        requests = [
+            PredictionRequest(
+                user_key=pseudonym(user_id),
+                num_results=num_results,
+                exclude=tuple(sorted(bought.get(user_id, ()))),
+            )
+            for user_id in batch
+        ]
+        try:
+            predictions = backend.recommend_many(requests, purpose="task")
+        except Exception as error:
+            raise PrefetchInterrupted(done, user_ids[len(done) :], error) from error
+        result.invocations += 1
+        for user_id, prediction in zip(batch, predictions, strict=True):
+            prefetched.write_entry(
+                user_id, prediction.item_ids, prediction.model_version, prediction.variant
+            )
+            if prediction.model_version:
+                result.model_versions.add(prediction.model_version)
+        done.extend(batch)
+        result.users += len(batch)
+    return result
+
+
+def active_user_ids(days: int | None = None) -> list[int]:
+    """Users the catalog adapter calls active in the last `days` days (ACTIVE_DAYS by default)."""
+    days = int(days if days is not None else app_settings.ACTIVE_DAYS)
+    return get_catalog().active_user_ids(timezone.now() - timedelta(days=days))

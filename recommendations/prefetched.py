@@ -1,0 +1,72 @@
+"""Prefetched model answers in the cache: one entry per user, fresh for a while, then stale.
+
+An entry is written by the Celery prefetch tasks (or by an inline endpoint call on a cache miss)
+and read by `service.recommend` on every page view: the one cache read a page normally costs.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+
+from .cache_access import get_cache
+from .conf import app_settings
+
+KEY_PREFIX = "recommendations:user:"
+
+
+@dataclass(frozen=True)
+class PrefetchedEntry:
+    """Ranked wire ids the model gave for one user, with the model version and when it was made."""
+
+    item_ids: tuple[str, ...]
+    model_version: str | None
+    created_at: float
+    fresh_until: float
+    variant: str | None = None
+
+    def is_fresh(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) < self.fresh_until
+
+
+def user_key(user_id: object) -> str:
+    return f"{KEY_PREFIX}{user_id}"
+
+
+def read_entry(user_id: object) -> PrefetchedEntry | None:
+    """The user's entry, or None on a miss (an unreachable cache is a miss)."""
+    raw = get_cache().get(user_key(user_id))
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return PrefetchedEntry(
+            item_ids=tuple(str(i) for i in raw["item_ids"]),
+            model_version=raw.get("model_version"),
+            created_at=float(raw["created_at"]),
+            fresh_until=float(raw["fresh_until"]),
+            variant=raw.get("variant"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None  # an entry from an older layout is a miss, not an error
+
+
+def write_entry(
+    user_id: object,
+    item_ids: tuple[str, ...] | list[str],
+    model_version: str | None,
+    variant: str | None = None,
+) -> PrefetchedEntry:
+    """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL."""
+    now = time.time()
+    entry = PrefetchedEntry(
+        item_ids=tuple(item_ids),
+        model_version=model_version,
+        created_at=now,
+        fresh_until=now + float(app_settings.FRESH_TTL),
+        variant=variant,
+    )
+    get_cache().set(user_key(user_id), asdict(entry), timeout=int(app_settings.STALE_TTL))
+    return entry
+
+
+def delete_entry(user_id: object) -> None:
+    """Drop the user's entry (after a purchase, so bought items vanish at once)."""
+    get_cache().delete(user_key(user_id))

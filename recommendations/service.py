@@ -1,0 +1,214 @@
+"""Where an answer comes from: the one place that decides between cache, endpoint and fallback.
+
+1. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
+2. on a miss, the endpoint inline, only if the breaker allows and within what is left of the budget
+3. too few items: the local fallback ranking
+4. drop unavailable and already-bought items, dedupe, pad, load the products in one query
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest
+
+from . import fallback, prefetched
+from .backends.base import PredictionRequest, get_backend
+from .breaker import get_breaker
+from .catalog import CatalogAdapter, get_catalog
+from .conf import app_settings
+from .exceptions import EndpointError
+from .pseudonyms import pseudonym
+from .refresh_queue import enqueue_refresh
+
+logger = logging.getLogger(__name__)
+
+# Below this many milliseconds of budget left an inline endpoint call could not finish anyway.
+MIN_INLINE_MS = 10
+# Ask the model for more than the widget shows, so that filtering still leaves enough.
+OVERFETCH = 2
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    """One product in the widget, with what the templates and the JSON API show of it."""
+
+    product: Any
+    item_id: str
+    position: int
+    source: str
+    name: str
+    url: str | None
+    price: Any
+    image_url: str | None
+
+
+@dataclass
+class Recommendations:
+    """The answer for one page view: items, where they came from, and why (if not the model)."""
+
+    items: list[RecommendedItem]
+    source: str  # "model", "fallback" or "mixed"
+    model_version: str | None
+    request_id: str
+    fallback_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def products(self) -> list[Any]:
+        return [item.product for item in self.items]
+
+
+@dataclass
+class _ModelAnswer:
+    item_ids: tuple[str, ...] = ()
+    model_version: str | None = None
+    reason: str | None = None
+
+
+def _user_of(request_or_user: Any) -> Any:
+    if isinstance(request_or_user, HttpRequest):
+        return getattr(request_or_user, "user", None)
+    return request_or_user
+
+
+def recommend(
+    request_or_user: Any, limit: int | None = None, context: Mapping[str, Any] | None = None
+) -> Recommendations:
+    """Recommendations for the current user (or a user object) within the latency budget."""
+    started = time.monotonic()
+    limit = int(limit or app_settings.NUM_ITEMS)
+    user = _user_of(request_or_user)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    catalog = get_catalog()
+
+    if user_id is None:
+        answer = _ModelAnswer(reason="anonymous")
+    else:
+        answer = _model_answer(user, limit, context or {}, started)
+
+    items = _assemble(catalog, user_id, answer.item_ids, limit)
+    from_model = sum(1 for item in items if item.source == "model")
+    if items and from_model == len(items):
+        source = "model"
+    elif from_model:
+        source = "mixed"
+    else:
+        source = "fallback"
+    reason = answer.reason
+    if reason is None and source != "model":
+        reason = "too_few_items"
+    return Recommendations(
+        items=items,
+        source=source,
+        model_version=answer.model_version if from_model else None,
+        request_id=uuid.uuid4().hex,
+        fallback_reason=reason,
+        timings={"total_ms": (time.monotonic() - started) * 1000},
+    )
+
+
+def _model_answer(
+    user: Any, limit: int, context: Mapping[str, Any], started: float
+) -> _ModelAnswer:
+    entry = prefetched.read_entry(user.pk)
+    if entry is not None:
+        if not entry.is_fresh():
+            enqueue_refresh(user.pk)
+        return _ModelAnswer(entry.item_ids, entry.model_version)
+
+    # A miss: ask the endpoint inline if the breaker and the budget allow, and prefetch either way.
+    breaker = get_breaker(app_settings.ENDPOINT_NAME or "endpoint")
+    if not breaker.allow():
+        enqueue_refresh(user.pk)
+        return _ModelAnswer(reason="breaker_open")
+    remaining_ms = app_settings.BUDGET_MS - (time.monotonic() - started) * 1000
+    if remaining_ms < MIN_INLINE_MS:
+        enqueue_refresh(user.pk)
+        return _ModelAnswer(reason="budget_exhausted")
+
+    catalog = get_catalog()
+    request = PredictionRequest(
+        user_key=pseudonym(user.pk),
+        num_results=limit * OVERFETCH,
+        exclude=tuple(sorted(catalog.purchased_item_ids(user))),
+        context=dict(context),
+    )
+    call_started = time.monotonic()
+    try:
+        prediction = get_backend().recommend(request, purpose="page")
+    except EndpointError as error:
+        breaker.record_failure(error)
+        logger.warning(
+            "Endpoint %s failed with %s (%s); serving the fallback ranking",
+            app_settings.ENDPOINT_NAME,
+            type(error).__name__,
+            error.reason,
+            extra={
+                "endpoint": app_settings.ENDPOINT_NAME,
+                "reason": error.reason,
+                "error_class": type(error).__name__,
+                "duration_ms": round((time.monotonic() - call_started) * 1000, 1),
+            },
+        )
+        return _ModelAnswer(reason=error.reason)
+    breaker.record_success()
+    prefetched.write_entry(
+        user.pk, prediction.item_ids, prediction.model_version, prediction.variant
+    )
+    return _ModelAnswer(prediction.item_ids, prediction.model_version)
+
+
+def _assemble(
+    catalog: CatalogAdapter, user_id: int | None, model_ids: tuple[str, ...], limit: int
+) -> list[RecommendedItem]:
+    """Model items first, padded from the fallback; available products only, in one query."""
+    ranked: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for item_id in model_ids:
+        if item_id not in seen:
+            seen.add(item_id)
+            ranked.append((item_id, "model"))
+    if len(ranked) < limit * OVERFETCH:
+        for item_id in fallback.ranked_item_ids(user_id, limit * OVERFETCH, exclude=seen):
+            if item_id not in seen:
+                seen.add(item_id)
+                ranked.append((item_id, "fallback"))
+
+    products = catalog.products_for_item_ids([item_id for item_id, _ in ranked])
+    chosen = [(item_id, source) for item_id, source in ranked if item_id in products][:limit]
+    if len(chosen) < limit:
+        # Last resort (no fallback computed yet, or everything filtered out): newest products.
+        taken = {item_id for item_id, _ in chosen}
+        bought = catalog.purchased_item_ids(user_id) if user_id is not None else set()
+        for product in catalog.available_products().order_by("-pk")[: limit * 3]:
+            item_id = catalog.item_id(product)
+            if item_id not in taken and item_id not in bought:
+                products[item_id] = product
+                taken.add(item_id)
+                chosen.append((item_id, "fallback"))
+                if len(chosen) == limit:
+                    break
+
+    items = []
+    for position, (item_id, source) in enumerate(chosen, start=1):
+        product = products[item_id]
+        items.append(
+            RecommendedItem(
+                product=product,
+                item_id=item_id,
+                position=position,
+                source=source,
+                **catalog.describe(product),
+            )
+        )
+    return items

@@ -1,0 +1,39 @@
+"""`{% recommended_for_you %}` and `{% get_recommendations as recs %}`."""
+
+import logging
+from typing import Any
+
+from django import template
+
+from ..service import Recommendations, recommend
+
+logger = logging.getLogger(__name__)
+register = template.Library()
+
+
+def _recommend_for_context(context: template.Context, limit: int | None) -> Recommendations | None:
+    request = context.get("request")
+    if request is None:
+        logger.warning("{% recommended_for_you %} needs the request context processor")
+        return None
+    try:
+        return recommend(request, limit)
+    except Exception:
+        # The widget must never break the host page: log it once and render nothing.
+        logger.exception("Recommendations widget failed; rendering without it")
+        return None
+
+
+@register.inclusion_tag("recommendations/widget.html", takes_context=True)
+def recommended_for_you(
+    context: template.Context, limit: int | None = None, title: str = "Recommended for you"
+) -> dict[str, Any]:
+    """Render the widget for the current user (template `recommendations/widget.html`)."""
+    recommendations = _recommend_for_context(context, limit)
+    return {"recommendations": recommendations, "title": title, "request": context.get("request")}
+
+
+@register.simple_tag(takes_context=True)
+def get_recommendations(context: template.Context, limit: int | None = None) -> Any:
+    """The current user's `Recommendations`, for custom markup: `{% get_recommendations as recs %}`."""
+    return _recommend_for_context(context, limit)

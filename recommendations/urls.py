@@ -1,0 +1,12 @@
+"""Include with `path("recommendations/", include("recommendations.urls"))`."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "recommendations"
+
+urlpatterns = [
+    path("widget/", views.widget_fragment, name="widget"),
+    path("api/", views.recommendations_json, name="api"),
+]
