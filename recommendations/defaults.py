@@ -26,14 +26,18 @@ DEFAULTS: dict[str, object] = {
     "NUM_ITEMS": 8,
     # The most a page waits for the endpoint, in milliseconds.
     "BUDGET_MS": 150,
-    # Socket timeouts of the endpoint client in seconds; None derives them from BUDGET_MS.
+    # Socket timeouts of the endpoint client on the page path in seconds; None derives them from
+    # BUDGET_MS (a third of each attempt's share of the budget to connect, the rest to read).
     "CONNECT_TIMEOUT": None,
     "READ_TIMEOUT": None,
-    # Total attempts of a call (botocore standard retry mode) on the page path and in Celery tasks.
+    # Total attempts of a call. Page path: back to back within BUDGET_MS, only after a timeout or a
+    # dropped connection. Celery tasks: the transport's retries with backoff (botocore standard mode).
     "MAX_ATTEMPTS": 1,
     "TASK_MAX_ATTEMPTS": 3,
     # Socket timeout of calls from Celery tasks, which have no page waiting on them.
     "TASK_READ_TIMEOUT": 10.0,
+    # Connect timeout of calls from Celery tasks, in seconds.
+    "TASK_CONNECT_TIMEOUT": 2.0,
     # HTTP connection pool size of the endpoint client.
     "MAX_POOL_CONNECTIONS": 20,
     # Cache alias for prefetched recommendations, fallback tables and the breaker.

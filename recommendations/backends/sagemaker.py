@@ -1,0 +1,205 @@
+"""Predictions from an Amazon SageMaker endpoint through boto3's `sagemaker-runtime` client.
+
+One client per (timeouts, attempts, region, endpoint URL, pool size) per process, created lazily
+under a lock and reused by every thread (boto3 clients are thread-safe; sessions are not, so each
+client gets its own session, made under the same lock). Credentials come from boto3's standard
+chain (environment, profile, instance or task role) and are resolved when the client is made.
+"""
+
+import logging
+import os
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from ..conf import app_settings
+from ..exceptions import (
+    EndpointAuthError,
+    EndpointError,
+    EndpointMisconfigured,
+    EndpointRejected,
+    EndpointTimeout,
+    EndpointUnavailable,
+)
+from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
+from .errors import error_for_answer
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT_EXTRA = "django-hybrid-recommendations"
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client_key(policy: CallPolicy) -> tuple[Any, ...]:
+    return (
+        app_settings.REGION or None,
+        app_settings.ENDPOINT_URL or None,
+        policy.connect_timeout,
+        policy.read_timeout,
+        policy.transport_attempts,
+        int(app_settings.MAX_POOL_CONNECTIONS),
+    )
+
+
+def runtime_client(policy: CallPolicy) -> Any:
+    """The shared `sagemaker-runtime` client for this call policy and the current settings."""
+    key = _client_key(policy)
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            region, endpoint_url, connect, read, attempts, pool = key
+            session = boto3.session.Session(region_name=region)
+            client = session.client(
+                "sagemaker-runtime",
+                endpoint_url=endpoint_url,
+                config=Config(
+                    connect_timeout=connect,
+                    read_timeout=read,
+                    # Standard mode: jittered backoff and a retry quota, so a throttled endpoint
+                    # is not hammered. On the page path this is 1 (see call_policy).
+                    retries={"mode": "standard", "total_max_attempts": attempts},
+                    max_pool_connections=pool,
+                    user_agent_extra=USER_AGENT_EXTRA,
+                ),
+            )
+            _clients[key] = client
+        return client
+
+
+def _reset_clients() -> None:
+    with _clients_lock:
+        _clients.clear()
+
+
+def _forget_clients_after_fork() -> None:
+    # A fresh lock, not the parent's: another thread may have held it at the moment of the fork.
+    global _clients_lock
+    _clients_lock = threading.Lock()
+    _clients.clear()
+
+
+register_client_resetter(_reset_clients)
+os.register_at_fork(after_in_child=_forget_clients_after_fork)
+
+
+class SageMakerBackend(Backend):
+    """`invoke_endpoint` on ENDPOINT_NAME (at ENDPOINT_URL when set, e.g. `model/serve.py`)."""
+
+    name = "sagemaker"
+
+    @property
+    def endpoint_label(self) -> str:
+        """The endpoint name, as logs and errors call it."""
+        return str(app_settings.ENDPOINT_NAME or "")
+
+    def warm_up(self, purpose: str = "page") -> None:
+        """Create the client for `purpose` now, so the first page view does not pay for it."""
+        self._client(call_policy(purpose))
+
+    def _client(self, policy: CallPolicy) -> Any:
+        try:
+            return runtime_client(policy)
+        except BotoCoreError as err:
+            raise error_from_botocore(err, self.endpoint_label) from err
+        except ValueError as err:
+            # botocore rejects a malformed endpoint_url with a plain ValueError.
+            raise EndpointMisconfigured(
+                endpoint=self.endpoint_label,
+                error_code=type(err).__name__,
+                detail="RECOMMENDATIONS['ENDPOINT_URL'] is not a valid URL",
+            ) from err
+
+    def invoke(
+        self, body: bytes, *, policy: CallPolicy, target_variant: str | None
+    ) -> EndpointResponse:
+        """One `invoke_endpoint` call; every botocore error becomes an EndpointError."""
+        endpoint = self.endpoint_label
+        if not endpoint:
+            raise EndpointMisconfigured(
+                "RECOMMENDATIONS['ENDPOINT_NAME'] is empty; the sagemaker backend needs it"
+            )
+        params: dict[str, Any] = {
+            "EndpointName": endpoint,
+            "Body": body,
+            "ContentType": self.codec.content_type,
+            "Accept": self.codec.accept,
+        }
+        if target_variant:
+            params["TargetVariant"] = target_variant
+        if app_settings.CUSTOM_ATTRIBUTES:
+            params["CustomAttributes"] = str(app_settings.CUSTOM_ATTRIBUTES)
+        client = self._client(policy)
+        try:
+            response = client.invoke_endpoint(**params)
+            # Reading the body can time out or break too, so it stays inside the mapping.
+            payload = response["Body"].read()
+        except ClientError as err:
+            raise error_from_client_error(err, endpoint) from err
+        except BotoCoreError as err:
+            raise error_from_botocore(err, endpoint) from err
+        return EndpointResponse(
+            body=payload,
+            variant=response.get("InvokedProductionVariant"),
+            content_type=response.get("ContentType"),
+        )
+
+
+def error_from_client_error(err: ClientError, endpoint: str) -> EndpointError:
+    """The app's error for an error answer of SageMaker Runtime."""
+    answer = err.response or {}
+    error = answer.get("Error") or {}
+    metadata = answer.get("ResponseMetadata") or {}
+    original_status = answer.get("OriginalStatusCode")
+    return error_for_answer(
+        endpoint=endpoint,
+        error_code=error.get("Code"),
+        status_code=metadata.get("HTTPStatusCode"),
+        message=error.get("Message", ""),
+        request_id=metadata.get("RequestId"),
+        original_status_code=original_status if isinstance(original_status, int) else None,
+    )
+
+
+def error_from_botocore(err: BotoCoreError, endpoint: str) -> EndpointError:
+    """The app's error for a botocore failure that is not an answer (network, credentials, ...)."""
+    fields: dict[str, Any] = {
+        "endpoint": endpoint,
+        "error_code": type(err).__name__,
+        # botocore's messages name the URL or the missing piece, never a credential.
+        "detail": str(err),
+    }
+    # Timeouts first: ConnectTimeoutError is also a botocore ConnectionError.
+    if isinstance(err, ReadTimeoutError | ConnectTimeoutError):
+        return EndpointTimeout(**fields)
+    if isinstance(err, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        return EndpointAuthError(reason="no_credentials", **fields)
+    if isinstance(err, NoRegionError):
+        fields["detail"] = "no AWS region: set RECOMMENDATIONS['REGION'] or AWS_DEFAULT_REGION"
+        return EndpointMisconfigured(**fields)
+    if isinstance(err, ParamValidationError):
+        # Client-side validation: the request never left, and the endpoint is not at fault.
+        # Only the first line: the rest could quote parameter values.
+        return EndpointRejected(**fields)
+    if isinstance(err, BotoConnectionError | HTTPClientError):
+        return EndpointUnavailable(reason="connection", **fields)
+    return EndpointUnavailable(**fields)
