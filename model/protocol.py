@@ -123,14 +123,16 @@ def parse_instance(document: object, where: str) -> RecommendationRequest:
         or not 1 <= num_results <= MAX_NUM_RESULTS
     ):
         raise MalformedRequest(f"{where}num_results must be an integer from 1 to {MAX_NUM_RESULTS}")
-    exclude = document.get("exclude") or []
+    exclude = document.get("exclude")
+    exclude = [] if exclude is None else exclude
     if (
         not isinstance(exclude, list)
         or len(exclude) > MAX_EXCLUDE
         or not all(isinstance(i, str) for i in exclude)
     ):
         raise MalformedRequest(f"{where}exclude must be an array of at most {MAX_EXCLUDE} strings")
-    context = document.get("context") or {}
+    context = document.get("context")
+    context = {} if context is None else context
     if not isinstance(context, dict):
         raise MalformedRequest(f"{where}context must be a JSON object")
     return RecommendationRequest(user_id, num_results, tuple(exclude), context)

@@ -41,3 +41,35 @@ def redis_url() -> str:
     """The real Redis for tests (TEST_REDIS_URL); skipped locally, failed in CI when missing."""
     require("redis", settings.TEST_REDIS_URL, 6379)
     return settings.TEST_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def model_server_process(tmp_path_factory: pytest.TempPathFactory):
+    """One real model endpoint (`python -m model.serve`) for the whole session.
+
+    Trained on `tests.model_server.default_training_data()` (200 users "user-0".."user-199",
+    80 items "1".."80"); every other user id gets the popularity prior. Accepts the SigV4 key in
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Prefer `model_server`, which resets it per test.
+    """
+    from tests.model_server import running_model_server
+
+    with running_model_server(tmp_path_factory.mktemp("model-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def model_server(model_server_process):
+    """The session's model endpoint with faults off and counters zeroed for this test.
+
+    Yields a `tests.model_server.ModelServer`: `.url`, `.endpoint_name`, `.region`,
+    `.client(read_timeout=...)`, `.invoke(doc)`, `.set_fault(mode, latency_ms=0)`,
+    `.invocations()`, `.stats()`, `.reset_stats()`, `.recommendations_settings()` (for
+    `override_settings(RECOMMENDATIONS=...)`). Faults are switched off again after the test, which
+    also releases requests still hanging.
+    """
+    if model_server_process.process.poll() is not None:
+        pytest.fail(f"the model endpoint died:\n{model_server_process.log()}", pytrace=False)
+    model_server_process.set_fault("none")
+    model_server_process.reset_stats()
+    yield model_server_process
+    model_server_process.set_fault("none")
