@@ -73,6 +73,7 @@ class _ModelAnswer:
     item_ids: tuple[str, ...] = ()
     model_version: str | None = None
     reason: str | None = None
+    inline: bool = False  # fresh from the endpoint on this request (not from the cache)
 
 
 def _user_of(request_or_user: Any) -> Any:
@@ -106,7 +107,23 @@ def recommend(
         source = "fallback"
     reason = answer.reason
     if reason is None and source != "model":
-        reason = "too_few_items"
+        reason = "unknown_items" if answer.item_ids and not from_model else "too_few_items"
+        if answer.inline:
+            # Logged for inline answers only: a cached short list would log on every page view.
+            logger.warning(
+                "Endpoint %s answered %d items of which %d can be shown (%s); padded from the fallback",
+                app_settings.ENDPOINT_NAME,
+                len(answer.item_ids),
+                from_model,
+                reason,
+                extra={
+                    "endpoint": app_settings.ENDPOINT_NAME,
+                    "reason": reason,
+                    "error_class": None,
+                    "answered": len(answer.item_ids),
+                    "usable": from_model,
+                },
+            )
     return Recommendations(
         items=items,
         source=source,
@@ -165,7 +182,7 @@ def _model_answer(
     prefetched.write_entry(
         user.pk, prediction.item_ids, prediction.model_version, prediction.variant
     )
-    return _ModelAnswer(prediction.item_ids, prediction.model_version)
+    return _ModelAnswer(prediction.item_ids, prediction.model_version, inline=True)
 
 
 def _assemble(
