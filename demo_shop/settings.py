@@ -147,6 +147,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "recommendations.tasks.refresh_fallback",
         "schedule": 60 * 60,
     },
+    # Every active customer's recommendations, fanned out in batches, before they ask.
+    "recommendations-prefetch-active-users": {
+        "task": "recommendations.tasks.prefetch_active_users",
+        "schedule": env.int("RECOMMENDATIONS_PREFETCH_EVERY", default=10 * 60),
+    },
 }
 
 # --- The recommendations app ---------------------------------------------------------------
