@@ -472,6 +472,8 @@ def everything_said_by(error: BaseException) -> str:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         said += [str(current), repr(current), repr(vars(current))]
+        # A transport exception may hold the request it failed on, headers and all.
+        said.append(repr(getattr(getattr(current, "request", None), "headers", None)))
         current = current.__cause__ or current.__context__
     return "\n".join(said)
 

@@ -6,6 +6,7 @@ Session is not documented as thread-safe), each with its own connection pool. Th
 custom attributes travel in the same headers SageMaker Runtime uses, for the Lambda to pass on.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -138,9 +139,13 @@ class HTTPBackend(Backend):
 
     @property
     def endpoint_label(self) -> str:
-        """HTTP_URL without its query string (which is no place for a secret, but just in case)."""
+        """HTTP_URL without user info or query string (no place for a secret, but just in case)."""
         parts = urlsplit(str(app_settings.HTTP_URL or ""))
-        return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+        host = parts.hostname or ""
+        # A malformed port raises ValueError here; the call itself reports the URL as unusable.
+        with contextlib.suppress(ValueError):
+            host += f":{parts.port}" if parts.port else ""
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
     def warm_up(self, purpose: str = "page") -> None:
         """Create this thread's session and resolve the credentials now."""
