@@ -520,3 +520,64 @@ def test_environment_secret_is_the_one_the_suite_expects():
 def test_backend_is_the_sagemaker_one(configure, scripted_endpoint):
     configure(scripted_endpoint.url)
     assert isinstance(get_backend(), SageMakerBackend)
+
+
+# --- through the real local endpoint (model/serve.py) -----------------------------------------
+
+
+@pytest.mark.integration
+def test_round_trip_through_the_model_server(model_server, settings):
+    settings.RECOMMENDATIONS = {**model_server.recommendations_settings(), "BUDGET_MS": 2000}
+    known = model_server.known_user_ids[0]
+    requests = [
+        PredictionRequest(user_key=known, num_results=5),
+        PredictionRequest(user_key="never-seen-user", num_results=5),
+    ]
+    single = get_backend().recommend(requests[0])
+    batch = get_backend().recommend_many(requests, purpose="task")
+
+    assert len(single.item_ids) == 5
+    assert single.model_version
+    assert not single.prior
+    assert batch[0].item_ids == single.item_ids
+    assert batch[1].prior
+    assert len(batch[1].item_ids) == 5
+    assert model_server.invocations() == 2
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("mode", "error_class"),
+    [
+        ("throttle", EndpointThrottled),
+        ("http500", EndpointUnavailable),
+        ("unavailable", EndpointUnavailable),
+        ("model_error", EndpointModelError),
+        ("garbage", BadResponse),
+        ("hang", EndpointTimeout),
+    ],
+)
+def test_model_server_faults_map_to_the_app_errors(model_server, settings, mode, error_class):
+    settings.RECOMMENDATIONS = {**model_server.recommendations_settings(), "BUDGET_MS": 300}
+    model_server.set_fault(mode)
+    error = failure()
+    assert type(error) is error_class
+    assert error.endpoint == model_server.endpoint_name
+
+
+@pytest.mark.integration
+def test_model_server_refuses_wrong_credentials(model_server, settings, monkeypatch):
+    settings.RECOMMENDATIONS = model_server.recommendations_settings()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret")
+    reset_clients()
+    error = failure()
+    assert type(error) is EndpointAuthError
+    assert error.status_code == 403
+
+
+@pytest.mark.integration
+def test_model_server_unknown_endpoint_is_not_found(model_server, settings):
+    settings.RECOMMENDATIONS = {**model_server.recommendations_settings(), "ENDPOINT_NAME": "nope"}
+    error = failure()
+    assert type(error) is EndpointNotFound
+    assert error.trips_breaker
