@@ -165,4 +165,7 @@ RECOMMENDATIONS = {
     "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
 }
 
+# The home page shows the widget unless this is false (bench/page.py measures the page without it).
+DEMO_RECOMMENDATIONS_WIDGET = env.bool("DEMO_RECOMMENDATIONS_WIDGET", default=True)
+
 DEMO_PASSWORD = "demo-shop"  # noqa: S105 - the seeded customers' published demo password

@@ -1,5 +1,6 @@
 """The shop's home page."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -11,5 +12,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "storefront/home.html",
-        {"products": products, "categories": Category.objects.all()},
+        {
+            "products": products,
+            "categories": Category.objects.all(),
+            "recommendations_widget": settings.DEMO_RECOMMENDATIONS_WIDGET,
+        },
     )
