@@ -62,23 +62,19 @@ class Recommender:
         return self.recommend_many([(user_id, num_results, exclude)])[0]
 
     def recommend_many(self, requests: list[tuple[str, int, tuple[str, ...]]]) -> list[Ranking]:
-        """Rankings for (user_id, num_results, exclude) requests, in order; one matrix product."""
-        known = [
-            (position, self._user_index[user_id])
-            for position, (user_id, _, _) in enumerate(requests)
-            if user_id in self._user_index
-        ]
-        rankings: list[Ranking | None] = [None] * len(requests)
-        if known:
-            rows = np.fromiter((row for _, row in known), dtype=np.int64, count=len(known))
-            scores = self.user_factors[rows] @ self.item_factors.T
-            for (position, row), user_scores in zip(known, scores, strict=True):
-                _, num_results, exclude = requests[position]
-                rankings[position] = self._personal(row, user_scores, num_results, exclude)
-        for position, (_, num_results, exclude) in enumerate(requests):
-            if rankings[position] is None:
-                rankings[position] = self._popular(num_results, exclude)
-        return rankings  # type: ignore[return-value]
+        """Rankings for (user_id, num_results, exclude) requests, in order."""
+        rankings = []
+        for user_id, num_results, exclude in requests:
+            row = self._user_index.get(user_id)
+            if row is None:
+                rankings.append(self._popular(num_results, exclude))
+            else:
+                # One matrix-vector product per user rather than one product for the batch: BLAS
+                # sums in another order for a matrix, and a user's scores must not depend on
+                # which batch they came in (prefetched and inline answers have to agree).
+                scores = self.item_factors @ self.user_factors[row]
+                rankings.append(self._personal(row, scores, num_results, exclude))
+        return rankings
 
     def top_item_indices(self, user_rows: np.ndarray, k: int) -> np.ndarray:
         """Item indices of the top `k` unseen items per user row (for evaluation); -1 pads."""
