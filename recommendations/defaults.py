@@ -47,6 +47,8 @@ DEFAULTS: dict[str, object] = {
     "STALE_TTL": 24 * 60 * 60,
     # Users per invoke_endpoint call when prefetching.
     "BATCH_SIZE": 50,
+    # Base of the prefetch tasks' exponential retry backoff in seconds (full jitter, capped at 120 s).
+    "PREFETCH_RETRY_BACKOFF": 2.0,
     # Users who were active in the last ACTIVE_DAYS days are prefetched by beat.
     "ACTIVE_DAYS": 30,
     # Dotted path of the catalog adapter (a recommendations.catalog.CatalogAdapter subclass).

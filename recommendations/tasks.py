@@ -32,13 +32,13 @@ def refresh_fallback() -> int | None:
 
 # Retries: exponential backoff with full jitter, only for errors the endpoint may recover from
 # (throttling, 5xx, timeouts, connection); a validation error is not retried.
-RETRY_BACKOFF_BASE = 2.0
 RETRY_BACKOFF_MAX = 120.0
 MAX_RETRIES = 5
 
 
-def retry_countdown(retries: int, base: float = RETRY_BACKOFF_BASE) -> float:
+def retry_countdown(retries: int) -> float:
     """Seconds before the next attempt: full jitter over an exponentially growing window."""
+    base = float(app_settings.PREFETCH_RETRY_BACKOFF)
     return random.uniform(0, min(RETRY_BACKOFF_MAX, base * 2**retries))
 
 

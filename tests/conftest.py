@@ -73,3 +73,15 @@ def model_server(model_server_process):
     model_server_process.reset_stats()
     yield model_server_process
     model_server_process.set_fault("none")
+
+
+@pytest.fixture(scope="session")
+def shop_endpoint(tmp_path_factory):
+    """A model endpoint trained on `tests.shop_data`'s customers and products (see that module)."""
+    from tests.model_server import running_model_server
+    from tests.shop_data import training_interactions
+
+    with running_model_server(
+        tmp_path_factory.mktemp("shop-endpoint"), training_interactions()
+    ) as server:
+        yield server

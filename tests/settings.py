@@ -16,11 +16,14 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 if TEST_DB == "postgres":
     DATABASES = {"default": environ.Env.db_url_config(TEST_DATABASE_URL)}
 else:
+    # A file (not :memory:) so that worker and server subprocesses see the test database; one
+    # per test run, so that two runs on one machine never share it.
+    _test_db = str(BASE_DIR / ".var" / f"test-{os.getpid()}.sqlite3")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / ".var" / "test.sqlite3"),
-            "TEST": {"NAME": str(BASE_DIR / ".var" / "test.sqlite3")},
+            "NAME": _test_db,
+            "TEST": {"NAME": _test_db},
         }
     }
 

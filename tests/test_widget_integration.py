@@ -18,9 +18,9 @@ from demo_shop.catalog.models import Product
 from demo_shop.orders.checkout import place_order
 from recommendations.backends.base import reset_clients
 from recommendations.pseudonyms import pseudonym
-from tests.model_server import free_port, running_model_server
+from tests.model_server import free_port
 from tests.scripted_endpoint import model_answer, ok, scripted_endpoint_fixture  # noqa: F401
-from tests.shop_data import FIRST_USER_PK, make_shop, training_interactions
+from tests.shop_data import FIRST_USER_PK, make_shop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -30,15 +30,6 @@ WIDGET = re.compile(
     r'<section class="recommendations"[^>]*data-source="(\w+)"(.*?)</section>', re.S
 )
 ITEM = re.compile(r'data-item-id="([^"]+)"')
-
-
-@pytest.fixture(scope="module")
-def shop_endpoint(tmp_path_factory):
-    """A model endpoint trained on this module's shop customers (module-scoped: training is slow)."""
-    with running_model_server(
-        tmp_path_factory.mktemp("shop-endpoint"), training_interactions()
-    ) as server:
-        yield server
 
 
 @pytest.fixture
