@@ -92,6 +92,8 @@ class ScriptedEndpoint:
         class Handler(BaseHTTPRequestHandler):
             # HTTP/1.1 keep-alive, as AWS does, so connection reuse can be observed.
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; without this, delayed ACKs add 40 ms.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 endpoint._serve(self)
