@@ -185,6 +185,8 @@ def current_version() -> FallbackVersion | None:
 
 def popular_item_ids(limit: int, category: Any = None) -> list[str]:
     """The most popular items, overall or of one category (a catalog category key), best first."""
+    if limit <= 0:
+        return []
     if category is None:
         pointer = _cache().get(CURRENT_KEY)
         if pointer is None:
