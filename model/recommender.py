@@ -94,8 +94,12 @@ class Recommender:
         excluded = [self._item_index[i] for i in exclude if i in self._item_index]
         if excluded:
             scores[excluded] = -np.inf
-        top = _top_k(scores[np.newaxis, :], num_results)[0]
-        items = [(self._item_ids_list[j], round(float(scores[j]), 6)) for j in top if j >= 0]
+        top = _top_k_of_row(scores, num_results)
+        item_ids = self._item_ids_list
+        items = [
+            (item_ids[j], round(s, 6))
+            for j, s in zip(top.tolist(), scores[top].tolist(), strict=True)
+        ]
         return Ranking(items=items, prior=False)
 
     def _popular(self, num_results: int, exclude: tuple[str, ...]) -> Ranking:
@@ -152,6 +156,14 @@ class Recommender:
                 model_version=metadata["model_version"],
                 params=metadata.get("params", {}),
             )
+
+
+def _top_k_of_row(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` best finite scores of one row, best first (ties: lower index first)."""
+    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    candidate_scores = scores[candidates]
+    top = candidates[np.lexsort((candidates, -candidate_scores))]
+    return top[np.isfinite(scores[top])]
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
