@@ -1,0 +1,181 @@
+"""Prefetch tasks, stale-while-revalidate and the prefetch command, run in-process against real
+HTTP servers (model/serve.py, or the scripted endpoint for exact error answers).
+"""
+
+import math
+import time
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from demo_shop.celery import app as celery_app
+from recommendations import prefetched, refresh_queue, service
+from recommendations.backends.base import reset_clients
+from recommendations.tasks import prefetch_active_users, prefetch_users
+from tests.scripted_endpoint import aws_error, model_answer, ok, scripted_endpoint_fixture  # noqa: F401
+from tests.shop_data import make_shop
+
+pytestmark = pytest.mark.django_db
+
+CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
+
+
+@pytest.fixture
+def endpoint(shop_endpoint):
+    shop_endpoint.set_fault("none")
+    shop_endpoint.reset_stats()
+    reset_clients()
+    with override_settings(
+        RECOMMENDATIONS={
+            **shop_endpoint.recommendations_settings(),
+            "CATALOG": CATALOG,
+            "BATCH_SIZE": 10,
+            "TASK_MAX_ATTEMPTS": 1,
+        }
+    ):
+        yield shop_endpoint
+    shop_endpoint.set_fault("none")
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Records what the request path enqueues instead of publishing it (a stand-in for the
+    broker: these tests are about when the service asks for a refresh, not about Celery)."""
+    calls = []
+    monkeypatch.setattr(refresh_queue, "safe_enqueue", lambda task, *args: calls.append(args))
+    return calls
+
+
+def test_a_task_that_runs_twice_does_the_same_as_once(endpoint):
+    _, users = make_shop()
+    ids = [user.pk for user in users[:5]]
+    prefetch_users.apply(args=[ids])
+    first = {pk: prefetched.read_entry(pk).item_ids for pk in ids}
+    prefetch_users.apply(args=[ids])
+    assert {pk: prefetched.read_entry(pk).item_ids for pk in ids} == first
+
+
+def test_prefetch_sends_one_invocation_per_batch(endpoint):
+    _, users = make_shop()
+    prefetch_users.apply(args=[[user.pk for user in users[:25]]])
+    assert endpoint.invocations() == 3  # BATCH_SIZE 10
+
+
+def test_throttling_is_retried_until_the_retries_run_out(endpoint):
+    # Eager apply() runs each retry at once, so every attempt is counted at the server.
+    from recommendations.tasks import MAX_RETRIES
+
+    _, users = make_shop()
+    endpoint.set_fault("throttle")
+    result = prefetch_users.apply(args=[[users[0].pk]])
+    assert result.state == "FAILURE"
+    assert endpoint.invocations() == 1 + MAX_RETRIES
+    assert prefetched.read_entry(users[0].pk) is None
+
+
+def test_a_validation_error_is_not_retried(scripted_endpoint):
+    _, users = make_shop()
+    scripted_endpoint.script(
+        aws_error(400, "ValidationError", "Endpoint x of account y not found.")
+    )
+    with override_settings(
+        RECOMMENDATIONS={
+            "ENDPOINT_NAME": "x",
+            "ENDPOINT_URL": scripted_endpoint.url,
+            "CATALOG": CATALOG,
+        }
+    ):
+        reset_clients()
+        result = prefetch_users.apply(args=[[users[0].pk]])
+    assert result.state == "SUCCESS"
+    assert result.result == 0
+    assert len(scripted_endpoint.received) == 1
+
+
+def test_only_the_users_not_yet_written_are_retried(scripted_endpoint):
+    from recommendations.pseudonyms import pseudonym
+
+    _, users = make_shop()
+    ids = [users[0].pk, users[1].pk, users[2].pk]
+    scripted_endpoint.script(
+        ok({"predictions": [model_answer(1, 2), model_answer(3, 4)]}),
+        aws_error(429, "ThrottlingException", "Rate exceeded"),
+        ok(model_answer(5, 6)),
+    )
+    with override_settings(
+        RECOMMENDATIONS={
+            "ENDPOINT_NAME": "x",
+            "ENDPOINT_URL": scripted_endpoint.url,
+            "CATALOG": CATALOG,
+            "BATCH_SIZE": 2,
+            "TASK_MAX_ATTEMPTS": 1,
+        }
+    ):
+        reset_clients()
+        result = prefetch_users.apply(args=[ids])
+    assert result.state == "SUCCESS"
+    assert [prefetched.read_entry(pk).item_ids for pk in ids] == [
+        ("1", "2"),
+        ("3", "4"),
+        ("5", "6"),
+    ]
+    first, throttled, retried = (r.body.decode() for r in scripted_endpoint.received)
+    assert pseudonym(ids[2]) in throttled
+    assert pseudonym(ids[2]) in retried
+    assert pseudonym(ids[0]) not in retried and pseudonym(ids[1]) not in retried
+
+
+def test_prefetch_active_users_fans_out_in_batches(endpoint, monkeypatch):
+    _, users = make_shop()
+    from demo_shop.orders.checkout import place_order
+
+    for user in users[:23]:
+        place_order(user, {user.pk % 50 + 1: 1})
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    assert prefetch_active_users.apply().result == 23
+    assert endpoint.invocations() == math.ceil(23 / 10)
+    assert all(prefetched.read_entry(user.pk) for user in users[:23])
+
+
+def test_a_fresh_entry_is_used_without_a_refresh(endpoint, enqueued, rf):
+    _, users = make_shop()
+    prefetched.write_entry(users[0].pk, [str(i) for i in range(1, 20)], "v1")
+    request = rf.get("/")
+    request.user = users[0]
+    assert service.recommend(request, 4).source == "model"
+    assert enqueued == []
+
+
+def test_a_stale_entry_is_used_and_refreshed_once(endpoint, enqueued, rf):
+    _, users = make_shop()
+    with override_settings(RECOMMENDATIONS={"CATALOG": CATALOG, "FRESH_TTL": 1}):
+        prefetched.write_entry(users[0].pk, [str(i) for i in range(1, 20)], "v-old")
+    entry = prefetched.read_entry(users[0].pk)
+    assert entry.is_fresh(now=time.time() + 2) is False
+    request = rf.get("/")
+    request.user = users[0]
+    with override_settings(RECOMMENDATIONS={"CATALOG": CATALOG, "FRESH_TTL": 1}):
+        time.sleep(1.1)
+        first = service.recommend(request, 4)
+        second = service.recommend(request, 4)
+    assert first.model_version == second.model_version == "v-old"
+    assert enqueued == [(users[0].pk,)]  # deduplicated by a short cache.add lock
+    assert endpoint.invocations() == 0
+
+
+def test_prefetch_command_fills_the_cache(endpoint):
+    from io import StringIO
+
+    _, users = make_shop()
+    out = StringIO()
+    call_command("recommendations_prefetch", "--user", *[str(u.pk) for u in users[:12]], stdout=out)
+    assert "Prefetched 12 users in 2 invocations" in out.getvalue()
+    assert all(prefetched.read_entry(u.pk) for u in users[:12])
+
+
+def test_prefetch_command_rejects_nonsense(endpoint):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="active-days"):
+        call_command("recommendations_prefetch", "--active-days", "0")
