@@ -120,7 +120,7 @@ def test_only_the_users_not_yet_written_are_retried(scripted_endpoint):
         ("3", "4"),
         ("5", "6"),
     ]
-    first, throttled, retried = (r.body.decode() for r in scripted_endpoint.received)
+    _, throttled, retried = (r.body.decode() for r in scripted_endpoint.received)
     assert pseudonym(ids[2]) in throttled
     assert pseudonym(ids[2]) in retried
     assert pseudonym(ids[0]) not in retried and pseudonym(ids[1]) not in retried
