@@ -1,10 +1,12 @@
 """Storing the fallback: atomic versions, failures half way, page-time query budget, task, command, admin."""
 
+import threading
 from io import StringIO
 
 import pytest
 from django.core.cache import caches
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 
 from recommendations import fallback, tasks
@@ -218,3 +220,42 @@ def test_admin_shows_the_current_popularity_list_and_neighbours(shop, admin_clie
     assert str(version).encode() in detail.content
     add = admin_client.get(reverse("admin:recommendations_fallbackranking_add"))
     assert add.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_during_a_refresh_sees_the_previous_ranking(monkeypatch):
+    shop = HandMadeShop()
+    shop.buy("ann", "tent", "stove")
+    shop.buy("bob", "tent", days_ago=0.5)
+    fallback.refresh(now=shop.now)
+    bob = shop.user("bob").pk
+    before = fallback.ranked_item_ids(bob, limit=5)
+    shop.buy("cat", "tent", "lantern")
+    shop.buy("dan", "tent", "lantern")
+    real_bulk_create = FallbackRanking.objects.bulk_create
+    seen_mid_refresh: list[list[str]] = []
+
+    def page_view() -> None:
+        # Another web process: its own database connection and a cold cache.
+        try:
+            caches[app_settings.CACHE_ALIAS].clear()
+            seen_mid_refresh.append(fallback.ranked_item_ids(bob, limit=5))
+        finally:
+            connection.close()
+
+    def bulk_create_then_look(objs, *args, **kwargs):
+        created = real_bulk_create(objs, *args, **kwargs)
+        thread = threading.Thread(target=page_view)
+        thread.start()
+        thread.join(timeout=30)
+        return created
+
+    monkeypatch.setattr(fallback, "WRITE_BATCH", 1)
+    monkeypatch.setattr(FallbackRanking.objects, "bulk_create", bulk_create_then_look)
+    fallback.refresh(now=shop.now)
+    monkeypatch.undo()
+
+    assert len(seen_mid_refresh) > 3  # one look after every row written
+    assert all(seen == before for seen in seen_mid_refresh)
+    caches[app_settings.CACHE_ALIAS].clear()
+    assert fallback.ranked_item_ids(bob, limit=5) == shop.ids("lantern", "stove")
