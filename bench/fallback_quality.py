@@ -1,9 +1,10 @@
 """Recall@10 of the personalised fallback against plain popularity, with model/evaluate.py's time split.
 
 Each user's last order is the test set, everything older is the history the fallback is computed
-from (the same `compute_tables` and `blend` the shop runs). Run against a seeded database:
+from (the same `compute_tables` and `blend` the shop runs). Run against a seeded database, by
+default the 30k-line one bench/fallback.py seeds under /tmp/fallback-bench:
 
-    DATABASE_URL=sqlite:////tmp/shop.sqlite3 .venv/bin/python bench/fallback_quality.py
+    [DATABASE_URL=sqlite:////tmp/shop.sqlite3] .venv/bin/python bench/fallback_quality.py
 """
 
 import os
@@ -127,7 +128,12 @@ def print_table(results: dict[str, Scores], k: int = 10) -> None:
 
 
 def main() -> int:
-    """Print the figures for the database at DATABASE_URL."""
+    """Print the figures for the database at DATABASE_URL (default: bench/fallback.py's 30k shop)."""
+    if "DATABASE_URL" not in os.environ:
+        from bench.fallback import seeded
+
+        os.environ["DATABASE_URL"] = seeded(1.0)
+        os.environ["REDIS_URL"] = ""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_shop.settings")
     import django
 
