@@ -41,7 +41,7 @@ seed: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 
-demo: install seed
+demo: install seed model
 	$(BIN)/python manage.py collectstatic --noinput >/dev/null
 	@echo
 	@echo "  Demo shop:  http://127.0.0.1:8000   (log in as customer1 ... with password demo-shop)"
@@ -49,6 +49,14 @@ demo: install seed
 	@echo "  Ctrl-C stops the shop, the Celery worker and beat, and the model endpoint."
 	@echo
 	$(BIN)/honcho start -f Procfile
+
+# Train the demo's model from the shop's orders, once; `make retrain` exports and trains again.
+model: install seed
+	@test -f .var/model/model.json || $(MAKE) --no-print-directory retrain
+
+retrain: install
+	$(BIN)/python manage.py recommendations_export --to .var/training
+	$(BIN)/python -m model.train --train .var/training --model-dir .var/model
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
