@@ -153,6 +153,17 @@ def _model_answer(
         enqueue_refresh(user.pk)
         return _ModelAnswer(reason="budget_exhausted")
 
+    try:
+        backend = get_backend()
+    except EndpointError as error:
+        return _endpoint_failed(error, breaker=None, started=time.monotonic())
+    if not backend.is_warm("page"):
+        # Building a boto3 client takes about 100 ms: more than a page can spare. The first page
+        # in a process builds it in the background and is served from the cache or fallback.
+        backend.warm_up_in_background("page")
+        enqueue_refresh(user.pk)
+        return _ModelAnswer(reason="client_warming")
+
     catalog = get_catalog()
     request = PredictionRequest(
         user_key=pseudonym(user.pk),
@@ -162,27 +173,33 @@ def _model_answer(
     )
     call_started = time.monotonic()
     try:
-        prediction = get_backend().recommend(request, purpose="page")
+        prediction = backend.recommend(request, purpose="page")
     except EndpointError as error:
-        breaker.record_failure(error)
-        logger.warning(
-            "Endpoint %s failed with %s (%s); serving the fallback ranking",
-            app_settings.ENDPOINT_NAME,
-            type(error).__name__,
-            error.reason,
-            extra={
-                "endpoint": app_settings.ENDPOINT_NAME,
-                "reason": error.reason,
-                "error_class": type(error).__name__,
-                "duration_ms": round((time.monotonic() - call_started) * 1000, 1),
-            },
-        )
-        return _ModelAnswer(reason=error.reason)
+        return _endpoint_failed(error, breaker=breaker, started=call_started)
     breaker.record_success()
     prefetched.write_entry(
         user.pk, prediction.item_ids, prediction.model_version, prediction.variant
     )
     return _ModelAnswer(prediction.item_ids, prediction.model_version, inline=True)
+
+
+def _endpoint_failed(error: EndpointError, breaker: Any, started: float) -> _ModelAnswer:
+    """Count the failure for the breaker and log it once; the page goes on with the fallback."""
+    if breaker is not None:
+        breaker.record_failure(error)
+    logger.warning(
+        "Endpoint %s failed with %s (%s); serving the fallback ranking",
+        app_settings.ENDPOINT_NAME,
+        type(error).__name__,
+        error.reason,
+        extra={
+            "endpoint": app_settings.ENDPOINT_NAME,
+            "reason": error.reason,
+            "error_class": type(error).__name__,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        },
+    )
+    return _ModelAnswer(reason=error.reason)
 
 
 def _assemble(

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from demo_shop.catalog.models import Product
 from demo_shop.orders.checkout import place_order
-from recommendations.backends.base import reset_clients
+from recommendations.backends.base import get_backend, reset_clients
 from recommendations.pseudonyms import pseudonym
 from tests.model_server import free_port
 from tests.scripted_endpoint import model_answer, ok, scripted_endpoint_fixture  # noqa: F401
@@ -44,6 +44,7 @@ def endpoint(shop_endpoint):
             "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
         }
     ):
+        get_backend().warm_up()
         yield shop_endpoint
     shop_endpoint.set_fault("none")
     reset_clients()
@@ -172,6 +173,7 @@ def test_connection_refused_falls_back(client, endpoint, shop, caplog):
         override_settings(RECOMMENDATIONS=settings),
         caplog.at_level(logging.WARNING, logger="recommendations"),
     ):
+        get_backend().warm_up()
         source, items = widget(client.get(reverse("home")))
     assert (source, len(items)) == ("fallback", LIMIT)
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -197,6 +199,7 @@ def test_credential_problems_fall_back(
         else:
             monkeypatch.setenv(name, value)
     reset_clients()
+    get_backend().warm_up()
     _, users = shop
     client.force_login(users[6])
     with caplog.at_level(logging.WARNING, logger="recommendations"):
@@ -223,6 +226,7 @@ def test_an_answer_of_only_unknown_ids_is_padded_from_the_fallback(
         override_settings(RECOMMENDATIONS=settings),
         caplog.at_level(logging.WARNING, logger="recommendations"),
     ):
+        get_backend().warm_up()
         source, items = widget(client.get(reverse("home")))
     assert (source, len(items)) == ("fallback", LIMIT)
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -246,6 +250,7 @@ def test_an_answer_shorter_than_the_limit_is_padded_from_the_fallback(
         override_settings(RECOMMENDATIONS=settings),
         caplog.at_level(logging.WARNING, logger="recommendations"),
     ):
+        get_backend().warm_up()
         source, items = widget(client.get(reverse("home")))
     assert source == "mixed"
     assert items[:3] == ["5", "17", "23"]
@@ -282,9 +287,27 @@ def test_users_pk_is_never_sent_only_the_pseudonym(client, scripted_endpoint, sh
         "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
     }
     with override_settings(RECOMMENDATIONS=settings):
+        get_backend().warm_up()
         client.get(reverse("home"))
     (received,) = scripted_endpoint.received
     body = received.body.decode()
     assert pseudonym(users[10].pk) in body
     assert str(FIRST_USER_PK + 10) not in body
     assert users[10].username not in body
+
+
+def test_a_process_without_a_client_yet_serves_the_fallback_and_builds_it_meanwhile(
+    client, endpoint, shop
+):
+    from tests.celery_worker import wait_for
+
+    _, users = shop
+    reset_clients()
+    assert not get_backend().is_warm()
+    client.force_login(users[11])
+    source, _ = widget(client.get(reverse("home")))
+    assert source == "fallback"
+    assert endpoint.invocations() == 0
+    wait_for(lambda: get_backend().is_warm())
+    source, _ = widget(client.get(reverse("home")))
+    assert source == "model"

@@ -120,6 +120,33 @@ class Backend:
     def warm_up(self, purpose: str = "page") -> None:
         """Create the client for `purpose` ahead of the first call (no network)."""
 
+    def is_warm(self, purpose: str = "page") -> bool:
+        """Whether a call for `purpose` can start without first building a client."""
+        return True
+
+    def warm_up_in_background(self, purpose: str = "page") -> None:
+        """Build the client in a daemon thread (once at a time), so that no page waits for it."""
+        with _warming_lock:
+            if (self, purpose) in _warming:
+                return
+            _warming.add((self, purpose))
+
+        def warm() -> None:
+            try:
+                self.warm_up(purpose)
+            except EndpointError as error:
+                logger.warning(
+                    "Could not prepare the %s client: %s",
+                    self.name,
+                    error.reason,
+                    extra={"endpoint": self.endpoint_label, "reason": error.reason},
+                )
+            finally:
+                with _warming_lock:
+                    _warming.discard((self, purpose))
+
+        threading.Thread(target=warm, name="recommendations-warm-up", daemon=True).start()
+
     def recommend(
         self,
         request: PredictionRequest,
@@ -198,6 +225,10 @@ BUILTIN_BACKENDS = {
     "http": "recommendations.backends.http.HTTPBackend",
 }
 
+# Backends whose client is being built in the background, per purpose.
+_warming: set[tuple[Backend, str]] = set()
+_warming_lock = threading.Lock()
+
 _backends: dict[tuple[str, str], Backend] = {}
 _backends_lock = threading.Lock()
 _client_resetters: list[Callable[[], None]] = []
@@ -247,9 +278,11 @@ def reset_clients() -> None:
 
 def _forget_backends_after_fork() -> None:
     # A fresh lock, not the parent's: another thread may have held it at the moment of the fork.
-    global _backends_lock
+    global _backends_lock, _warming_lock
     _backends_lock = threading.Lock()
     _backends.clear()
+    _warming_lock = threading.Lock()
+    _warming.clear()
 
 
 # A forked worker (gunicorn --preload, Celery prefork) builds its own backends and clients;

@@ -116,6 +116,10 @@ class SageMakerBackend(Backend):
         """Create the client for `purpose` now, so the first page view does not pay for it."""
         self._client(call_policy(purpose))
 
+    def is_warm(self, purpose: str = "page") -> bool:
+        """Whether the client for `purpose` and the current settings exists in this process."""
+        return _client_key(call_policy(purpose)) in _clients
+
     def _client(self, policy: CallPolicy) -> Any:
         try:
             return runtime_client(policy)
