@@ -41,7 +41,9 @@ class EndpointServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            # Options newer than the installed gunicorn are skipped, not fatal.
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
 
     def load(self) -> EndpointApp:
         # Runs in each worker after the fork (no preload): one model per worker.
@@ -141,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         "errorlog": "-",
         "loglevel": arguments.log_level,
         "proc_name": f"model-serve-{arguments.endpoint_name}",
+        # gunicorn 27's control socket has one default path per user: several servers (tests,
+        # bench, demo) would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
     }
     server = EndpointServer(options, config, arguments.model_dir)
     if arguments.fault != "none" or arguments.fault_latency_ms:

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,15 @@ DEFAULT_ENDPOINT_NAME = "test-recommender"
 DEFAULT_ACCESS_KEY_ID = "AKIATESTKEY000000000"
 DEFAULT_SECRET_ACCESS_KEY = "test-secret-never-logged-0123456789"
 START_TIMEOUT = 60.0  # seconds; the machine is shared, imports can be slow under load
+
+
+class AdminRequestFailed(RuntimeError):
+    """A test-control request (/_faults, /_stats) was refused; `status` and `body` say why."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
 
 
 class ServerFailedToStart(RuntimeError):
@@ -128,8 +138,14 @@ class ModelServer:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            # Read and close at once: a socket left open after the server's close keeps
+            # gunicorn 27's gthread main loop lingering on it for up to 2 s.
+            with exc:
+                raise AdminRequestFailed(exc.code, exc.read().decode(errors="replace")) from None
 
 
 def free_port() -> int:

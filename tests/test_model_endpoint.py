@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from model.synthetic import taste_interactions
-from tests.model_server import running_model_server
+from tests.model_server import AdminRequestFailed, running_model_server
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +25,19 @@ def invoke(server, document, client=None, **kwargs):
         ContentType=kwargs.pop("content_type", JSON),
         **kwargs,
     )
+
+
+def raw_post(url, body, content_type=JSON):
+    """POST without boto3 (no signature); (status, headers, body), the connection closed."""
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": content_type}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers, exc.read()
 
 
 def error_of(excinfo):
@@ -111,19 +124,14 @@ def test_unknown_access_key_raises_unrecognized_client(model_server):
 
 
 def test_unsigned_request_is_refused(model_server):
-    request = urllib.request.Request(
+    status, headers, body = raw_post(
         f"{model_server.url}/endpoints/{model_server.endpoint_name}/invocations",
-        data=b'{"user_id": "u"}',
-        headers={"Content-Type": JSON},
-        method="POST",
+        b'{"user_id": "u"}',
     )
-    with pytest.raises(urllib.error.HTTPError) as excinfo:
-        urllib.request.urlopen(request, timeout=5)
-    assert excinfo.value.code == 403
-    assert excinfo.value.headers["x-amzn-ErrorType"].startswith(
-        "MissingAuthenticationTokenException"
-    )
-    assert json.loads(excinfo.value.read())["message"] == "Missing Authentication Token"
+    assert status == 403
+    assert headers["x-amzn-ErrorType"].startswith("MissingAuthenticationTokenException")
+    assert json.loads(body)["message"] == "Missing Authentication Token"
+    assert model_server.invocations() == 0
 
 
 def test_unknown_endpoint_raises_validation_error(model_server):
@@ -162,31 +170,24 @@ def test_invalid_requests_name_the_bad_field(model_server, document, field):
 
 
 def test_container_path_answers_malformed_json_with_400_json(model_server):
-    request = urllib.request.Request(
-        f"{model_server.url}/invocations",
-        data=b"not json",
-        headers={"Content-Type": JSON},
-        method="POST",
-    )
-    with pytest.raises(urllib.error.HTTPError) as excinfo:
-        urllib.request.urlopen(request, timeout=5)
-    assert excinfo.value.code == 400
-    body = json.loads(excinfo.value.read())
-    assert body["error"] == "BadRequest"
-    assert "not valid JSON" in body["message"]
+    status, _, body = raw_post(f"{model_server.url}/invocations", b"not json")
+    assert status == 400
+    document = json.loads(body)
+    assert document["error"] == "BadRequest"
+    assert "not valid JSON" in document["message"]
 
 
 def test_container_path_answers_wrong_content_type_with_415(model_server):
-    request = urllib.request.Request(
-        f"{model_server.url}/invocations",
-        data=b"user_id=u",
-        headers={"Content-Type": "text/csv"},
-        method="POST",
-    )
-    with pytest.raises(urllib.error.HTTPError) as excinfo:
-        urllib.request.urlopen(request, timeout=5)
-    assert excinfo.value.code == 415
-    assert "text/csv" in json.loads(excinfo.value.read())["message"]
+    status, _, body = raw_post(f"{model_server.url}/invocations", b"user_id=u", "text/csv")
+    assert status == 415
+    assert "text/csv" in json.loads(body)["message"]
+
+
+def test_container_path_answers_a_valid_request(model_server):
+    status, headers, body = raw_post(f"{model_server.url}/invocations", b'{"user_id": "u"}')
+    assert status == 200
+    assert headers["Content-Type"] == JSON
+    assert json.loads(body)["prior"] is True
 
 
 def test_hang_makes_the_client_time_out(model_server):
@@ -261,9 +262,10 @@ def test_faulted_invocations_are_counted_and_reset(model_server):
 
 
 def test_fault_switch_rejects_unknown_modes(model_server):
-    with pytest.raises(urllib.error.HTTPError) as excinfo:
+    with pytest.raises(AdminRequestFailed) as excinfo:
         model_server.set_fault("explode")
-    assert excinfo.value.code == 400
+    assert excinfo.value.status == 400
+    assert "mode must be one of" in excinfo.value.body
     assert model_server.fault() == {"mode": "none", "latency_ms": 0}
 
 
