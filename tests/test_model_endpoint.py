@@ -274,17 +274,25 @@ def test_ping_reports_the_model_version(model_server):
         assert json.loads(response.read())["model_version"] == model_server.model_version
 
 
-def test_configured_variants_are_enforced_and_counters_shared_across_workers(tmp_path):
+def test_flags_set_faults_and_variants_and_workers_share_counters(tmp_path):
     data = taste_interactions(num_users=40, num_items=20, seed=3)
     with running_model_server(
         tmp_path,
         data,
         endpoint_name="two-workers",
-        extra_args=("--variant", "Blue", "--variant", "Green", "--workers", "2", "--threads", "2"),
+        extra_args=(
+            *("--variant", "Blue", "--variant", "Green"),
+            *("--workers", "2", "--threads", "2"),
+            *("--fault", "unavailable", "--fault-latency-ms", "10"),
+        ),
     ) as server:
+        assert server.fault() == {"mode": "unavailable", "latency_ms": 10}
+        client = server.client()
+        with pytest.raises(client.exceptions.ServiceUnavailable):
+            invoke(server, {"user_id": "u"}, client=client)
+        server.set_fault("none")
         response = invoke(server, {"user_id": "u"})
         assert response["InvokedProductionVariant"] == "Blue"  # the first one is the default
-        client = server.client()
         with pytest.raises(client.exceptions.ValidationError):
             invoke(server, {"user_id": "u"}, client=client, TargetVariant="Red")
         # Fresh connections spread over both workers; the counters and the fault are shared.
@@ -293,7 +301,7 @@ def test_configured_variants_are_enforced_and_counters_shared_across_workers(tmp
             with pytest.raises(ClientError) as excinfo:
                 invoke(server, {"user_id": "u"}, client=server.client(), TargetVariant="Green")
             assert error_of(excinfo) == ("ThrottlingException", 429)
-        assert server.stats()["by_variant"] == {"Blue": 1, "Green": 6}
+        assert server.stats()["by_variant"] == {"Blue": 2, "Green": 6}
 
 
 def test_throttling_is_retried_by_botocore_standard_mode(model_server):
