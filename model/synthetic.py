@@ -24,6 +24,8 @@ def taste_interactions(
     user_prefix: str = "user-",
 ) -> Interactions:
     """Orders of `num_users` users over `num_items` items; ids are strings (items "1".."N")."""
+    if not 1 <= num_categories <= num_items:
+        raise ValueError("need 1 <= num_categories <= num_items")
     rng = np.random.default_rng(seed)
     categories = np.arange(num_items) % num_categories
     # Zipf-like popularity: item weight falls with its rank, in a shuffled order.
