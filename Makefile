@@ -37,11 +37,17 @@ test-postgres: install
 
 test: lint browser-deps test-sqlite test-postgres
 
-seed: install
+seed: .env install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 
-demo: install seed model
+# The demo's settings come from .env (made from .env.example the first time): it points the app
+# at the local SageMaker-compatible endpoint with demo keys.
+.env:
+	cp .env.example .env
+
+demo: .env install seed model
+	mkdir -p .var/broker/queue .var/broker/processed .var/cache
 	$(BIN)/python manage.py collectstatic --noinput >/dev/null
 	@echo
 	@echo "  Demo shop:  http://127.0.0.1:8000   (log in as customer1 ... with password demo-shop)"
