@@ -90,4 +90,14 @@ DEFAULTS: dict[str, object] = {
     "SECOND_VARIANT_SHARE": 0.0,
     # Record impressions and clicks.
     "TRACKING": False,
+    # Seconds a signed click link counts; an older link still leads to the product but is not counted.
+    "CLICK_MAX_AGE": 2 * 24 * 60 * 60,
+    # Tracking events a web process buffers before it hands them to the cache in one write.
+    "EVENT_BATCH_SIZE": 100,
+    # Seconds at most that a web process keeps an event before handing it to the cache.
+    "EVENT_FLUSH_INTERVAL": 5.0,
+    # Events a web process keeps while the cache is unreachable; past that, new events are dropped and counted.
+    "EVENT_BUFFER_MAX": 5000,
+    # Seconds handed-off events wait in the cache for the flush_events task before they expire.
+    "EVENT_CACHE_TTL": 6 * 60 * 60,
 }

@@ -2,6 +2,8 @@
 
 An entry is written by the Celery prefetch tasks (or by an inline endpoint call on a cache miss)
 and read by `service.recommend` on every page view: the one cache read a page normally costs.
+Users of the second production variant's arm (see `arms.py`) have their entries under a key of
+their own that names the variant, so an answer of one variant is never served as the other's.
 """
 
 import time
@@ -27,13 +29,16 @@ class PrefetchedEntry:
         return (time.time() if now is None else now) < self.fresh_until
 
 
-def user_key(user_id: object) -> str:
+def user_key(user_id: object, target_variant: str | None = None) -> str:
+    """The cache key of the user's entry for requests to `target_variant` (None: the default)."""
+    if target_variant:
+        return f"{KEY_PREFIX}{user_id}:variant:{target_variant}"
     return f"{KEY_PREFIX}{user_id}"
 
 
-def read_entry(user_id: object) -> PrefetchedEntry | None:
+def read_entry(user_id: object, target_variant: str | None = None) -> PrefetchedEntry | None:
     """The user's entry, or None on a miss (an unreachable cache is a miss)."""
-    raw = get_cache().get(user_key(user_id))
+    raw = get_cache().get(user_key(user_id, target_variant))
     if not isinstance(raw, dict):
         return None
     try:
@@ -53,6 +58,7 @@ def write_entry(
     item_ids: tuple[str, ...] | list[str],
     model_version: str | None,
     variant: str | None = None,
+    target_variant: str | None = None,
 ) -> PrefetchedEntry:
     """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL."""
     now = time.time()
@@ -63,10 +69,15 @@ def write_entry(
         fresh_until=now + float(app_settings.FRESH_TTL),
         variant=variant,
     )
-    get_cache().set(user_key(user_id), asdict(entry), timeout=int(app_settings.STALE_TTL))
+    get_cache().set(
+        user_key(user_id, target_variant), asdict(entry), timeout=int(app_settings.STALE_TTL)
+    )
     return entry
 
 
 def delete_entry(user_id: object) -> None:
-    """Drop the user's entry (after a purchase, so bought items vanish at once)."""
-    get_cache().delete(user_key(user_id))
+    """Drop the user's entries (after a purchase, so bought items vanish at once)."""
+    keys = [user_key(user_id)]
+    if app_settings.SECOND_VARIANT:
+        keys.append(user_key(user_id, str(app_settings.SECOND_VARIANT)))
+    get_cache().delete_many(keys)

@@ -1,5 +1,7 @@
 """Where an answer comes from: the one place that decides between cache, endpoint and fallback.
 
+0. the user's arm (see `arms.py`): the holdout gets the fallback at once, with no cache or
+   endpoint work; the second variant's arm asks (and caches answers of) that production variant
 1. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
 2. on a miss, the endpoint inline, only if the breaker allows and within what is left of the budget
 3. too few items: the local fallback ranking
@@ -15,7 +17,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import fallback, prefetched
+from . import arms, fallback, prefetched
 from .backends.base import PredictionRequest, get_backend
 from .breaker import get_breaker
 from .catalog import CatalogAdapter, get_catalog
@@ -44,6 +46,7 @@ class RecommendedItem:
     url: str | None
     price: Any
     image_url: str | None
+    click_url: str | None = None  # the signed tracking link, when TRACKING is on (see tracking.py)
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Recommendations:
     request_id: str
     fallback_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    arm: str = arms.MODEL  # the user's experiment arm: "model", "holdout", "variant", "anonymous"
+    variant: str | None = None  # the production variant whose answer is shown, when known
 
     def __iter__(self):
         return iter(self.items)
@@ -74,6 +79,7 @@ class _ModelAnswer:
     model_version: str | None = None
     reason: str | None = None
     inline: bool = False  # fresh from the endpoint on this request (not from the cache)
+    variant: str | None = None  # the production variant that answered
 
 
 def _user_of(request_or_user: Any) -> Any:
@@ -93,9 +99,15 @@ def recommend(
     catalog = get_catalog()
 
     if user_id is None:
+        arm = arms.ANONYMOUS_ARM
         answer = _ModelAnswer(reason="anonymous")
     else:
-        answer = _model_answer(user, limit, context or {}, started)
+        arm = arms.arm_for(pseudonym(user_id))
+        if arm.sees_model:
+            answer = _model_answer(user, limit, context or {}, started, arm)
+        else:
+            # The holdout measures the shop without the model: not even its cached answers.
+            answer = _ModelAnswer(reason="holdout")
 
     items = _assemble(catalog, user_id, answer.item_ids, limit)
     from_model = sum(1 for item in items if item.source == "model")
@@ -131,17 +143,19 @@ def recommend(
         request_id=uuid.uuid4().hex,
         fallback_reason=reason,
         timings={"total_ms": (time.monotonic() - started) * 1000},
+        arm=arm.name,
+        variant=answer.variant if from_model else None,
     )
 
 
 def _model_answer(
-    user: Any, limit: int, context: Mapping[str, Any], started: float
+    user: Any, limit: int, context: Mapping[str, Any], started: float, arm: arms.Arm
 ) -> _ModelAnswer:
-    entry = prefetched.read_entry(user.pk)
+    entry = prefetched.read_entry(user.pk, arm.target_variant)
     if entry is not None:
         if not entry.is_fresh():
             enqueue_refresh(user.pk)
-        return _ModelAnswer(entry.item_ids, entry.model_version)
+        return _ModelAnswer(entry.item_ids, entry.model_version, variant=entry.variant)
 
     # A miss: ask the endpoint inline if the breaker and the budget allow, and prefetch either way.
     breaker = get_breaker(app_settings.ENDPOINT_NAME or "endpoint")
@@ -173,14 +187,20 @@ def _model_answer(
     )
     call_started = time.monotonic()
     try:
-        prediction = backend.recommend(request, purpose="page")
+        prediction = backend.recommend(request, purpose="page", target_variant=arm.target_variant)
     except EndpointError as error:
         return _endpoint_failed(error, breaker=breaker, started=call_started)
     breaker.record_success()
     prefetched.write_entry(
-        user.pk, prediction.item_ids, prediction.model_version, prediction.variant
+        user.pk,
+        prediction.item_ids,
+        prediction.model_version,
+        prediction.variant,
+        target_variant=arm.target_variant,
     )
-    return _ModelAnswer(prediction.item_ids, prediction.model_version, inline=True)
+    return _ModelAnswer(
+        prediction.item_ids, prediction.model_version, inline=True, variant=prediction.variant
+    )
 
 
 def _endpoint_failed(error: EndpointError, breaker: Any, started: float) -> _ModelAnswer:
