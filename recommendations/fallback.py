@@ -17,11 +17,11 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from typing import Any
 
-from django.core.cache import BaseCache, caches
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .cache_access import CacheUnavailable, get_cache
 from .catalog import get_catalog
 from .conf import app_settings
 from .fallback_compute import FallbackTables, blend, compute_tables
@@ -44,8 +44,9 @@ WRITE_BATCH = 1_000
 Kind = FallbackRanking.Kind
 
 
-def _cache() -> BaseCache:
-    return caches[app_settings.CACHE_ALIAS]
+def _cache() -> Any:
+    # Through the resilient wrapper: a cache that is down makes a lookup a miss, never an error.
+    return get_cache()
 
 
 def _user_key(user_id: int) -> str:
@@ -113,7 +114,12 @@ def refresh_exclusive(
     """`refresh()` unless another process is refreshing (then None): for beat and the command."""
     cache = _cache()
     token = uuid.uuid4().hex
-    if not cache.add(LOCK_KEY, token, LOCK_TTL):
+    try:
+        locked = cache.strict.add(LOCK_KEY, token, LOCK_TTL)
+    except CacheUnavailable:
+        # No cache, no lock: refresh anyway; publishing a version is atomic in the database.
+        return refresh(progress)
+    if not locked:
         logger.info("fallback refresh skipped: another one is running")
         return None
     try:
