@@ -9,7 +9,7 @@ from decimal import Decimal
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import connection, reset_queries, transaction
 from django.db.models import Model
 from django.db.models.signals import post_delete, pre_delete
 
@@ -218,6 +218,8 @@ def _load_orders(
                     )
                 )
         OrderLine.objects.bulk_create(lines)
+        # With DEBUG on Django keeps the last 9,000 statements: megabytes each for these batches.
+        reset_queries()
         if first_line[stop] - reported >= 100_000 or stop == order_count:
             reported = first_line[stop]
             progress(f"{reported:,} of {len(line_products):,} order lines")
