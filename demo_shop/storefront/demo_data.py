@@ -9,9 +9,9 @@ Timestamps are whole seconds before "now", so the same seed gives the same data 
 from dataclasses import dataclass, replace
 
 import numpy as np
-from django.utils.text import slugify
 
-from .demo_vocabulary import CLOSING_LINES, THEMES
+from .demo_catalog import CategoryRow, assign_categories, prices, product_texts, stock_levels
+from .demo_vocabulary import THEMES
 
 DAY = 86_400
 HISTORY_SECONDS = 182 * DAY  # orders are spread over the last ~6 months
@@ -24,9 +24,6 @@ LOYALTY_BETA = (7.5, 2.5)  # share of a customer's lines from their favourites: 
 REPEAT_SHARE = 0.12  # lines that buy again something from one of the customer's earlier orders
 ITEM_ZIPF_EXPONENT = 1.1
 CATEGORY_ZIPF_EXPONENT = 0.6
-OUT_OF_STOCK_SHARE = 0.03
-INACTIVE_SHARE = 0.02
-STOCK_RANGE = (150, 1200)  # high enough that a demo session does not sell out
 
 
 class DemoDataError(ValueError):
@@ -75,13 +72,6 @@ class DemoSize:
             )
         if self.seed < 0:
             raise DemoDataError(f"--seed must be 0 or more (got {self.seed}).")
-
-
-@dataclass(frozen=True)
-class CategoryRow:
-    name: str
-    slug: str
-    hue: int
 
 
 @dataclass(frozen=True)
@@ -136,10 +126,10 @@ def generate(size: DemoSize) -> DemoData:
     customer_rng = np.random.default_rng(customer_seed)
     order_rng = np.random.default_rng(order_seed)
 
-    categories, product_category = _categories_and_assignment(size, catalog_rng)
-    names, slugs, descriptions = _product_texts(size, product_category, catalog_rng)
-    price_cents = _prices(product_category, catalog_rng, size.categories)
-    stock, active = _stock(size.products, catalog_rng)
+    categories, product_category = assign_categories(size.products, size.categories, catalog_rng)
+    names, slugs, descriptions = product_texts(size.categories, product_category, catalog_rng)
+    price_cents = prices(product_category, catalog_rng)
+    stock, active = stock_levels(size.products, catalog_rng)
     tastes = _tastes(size, product_category, catalog_rng, customer_rng)
     joined = customer_rng.integers(14 * DAY, HISTORY_SECONDS + 90 * DAY, size=size.customers)
 
@@ -179,75 +169,6 @@ def generate(size: DemoSize) -> DemoData:
         line_quantity=quantities,
     )
     return _in_chronological_order(_catalog_shuffled(data, catalog_rng))
-
-
-def _categories_and_assignment(
-    size: DemoSize, rng: np.random.Generator
-) -> tuple[list[CategoryRow], np.ndarray]:
-    themes = THEMES[: size.categories]
-    categories = [CategoryRow(t.name, slugify(t.name), t.hue) for t in themes]
-    counts = np.full(size.categories, size.products // size.categories)
-    counts[rng.permutation(size.categories)[: size.products % size.categories]] += 1
-    # Products are grouped by category: the item keys in _tastes rely on it.
-    return categories, np.repeat(np.arange(size.categories), counts)
-
-
-def _product_texts(
-    size: DemoSize, product_category: np.ndarray, rng: np.random.Generator
-) -> tuple[list[str], list[str], list[str]]:
-    names: list[str] = []
-    slugs: list[str] = []
-    descriptions: list[str] = []
-    used_slugs: set[str] = set()
-    for category, theme in enumerate(THEMES[: size.categories]):
-        count = int((product_category == category).sum())
-        shape = (len(theme.adjectives), len(theme.materials), len(theme.nouns))
-        space = int(np.prod(shape))
-        picks = rng.choice(space, size=min(count, space), replace=False)
-        for number in range(count):
-            adjective, material, noun = np.unravel_index(picks[number % space], shape)
-            name = theme.pattern.format(
-                adjective=theme.adjectives[adjective],
-                material=theme.materials[material],
-                noun=theme.nouns[noun],
-            )
-            if number >= space:  # more products than word combinations: numbered editions
-                name = f"{name} No. {number // space + 1}"
-            slug = base = slugify(name)
-            suffix = 2
-            while slug in used_slugs:
-                slug, suffix = f"{base}-{suffix}", suffix + 1
-            used_slugs.add(slug)
-            first, second = rng.choice(len(theme.selling_points), size=2, replace=False)
-            closing = CLOSING_LINES[rng.integers(len(CLOSING_LINES))]
-            names.append(name)
-            slugs.append(slug)
-            descriptions.append(
-                f"{theme.selling_points[first]} {theme.selling_points[second]} {closing}"
-            )
-    return names, slugs, descriptions
-
-
-def _prices(product_category: np.ndarray, rng: np.random.Generator, categories: int) -> np.ndarray:
-    low = np.array([THEMES[c].price_range[0] for c in range(categories)], dtype=float)
-    high = np.array([THEMES[c].price_range[1] for c in range(categories)], dtype=float)
-    low, high = low[product_category], high[product_category]
-    # Log-scale between the category's bounds, skewed towards cheaper items, ending in .99 or .49.
-    position = rng.beta(2.0, 3.0, size=len(product_category))
-    euros = np.ceil(low * (high / low) ** position).astype(np.int64)
-    ending = rng.choice(np.array([1, 51]), size=len(euros), p=[0.8, 0.2])
-    return np.maximum(euros * 100 - ending, 99)
-
-
-def _stock(products: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    stock = rng.integers(*STOCK_RANGE, size=products)
-    active = np.ones(products, dtype=bool)
-    out_of_stock = round(products * OUT_OF_STOCK_SHARE)
-    inactive = round(products * INACTIVE_SHARE)
-    chosen = rng.permutation(products)
-    stock[chosen[:out_of_stock]] = 0
-    active[chosen[out_of_stock : out_of_stock + inactive]] = False
-    return stock, active
 
 
 def _zipf_weights(count: int, exponent: float, rng: np.random.Generator) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import connection, reset_queries, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, pre_delete
 
 from demo_shop.catalog.models import Category, Product
@@ -36,7 +36,7 @@ class SeedSummary:
     seconds: float
 
 
-def seeded_customers():
+def seeded_customers() -> QuerySet:
     """The users seed_demo made (customer1 ... customerN)."""
     return get_user_model().objects.filter(username__regex=SEEDED_USERNAME_REGEX)
 
