@@ -40,6 +40,7 @@ test: lint browser-deps test-sqlite test-postgres
 seed: .env install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py recommendations_refresh_fallback
 
 # The demo's settings come from .env (made from .env.example the first time): it points the app
 # at the local SageMaker-compatible endpoint with demo keys.
