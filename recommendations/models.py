@@ -1,4 +1,5 @@
-"""What must survive a cache flush and a restart: the fallback ranking's stored versions."""
+"""What must survive a cache flush and a restart: the fallback ranking's stored versions, and the
+impressions and clicks that measure the widget (written in bulk by `events.flush_to_database`)."""
 
 from django.db import models
 
@@ -59,3 +60,50 @@ class FallbackRanking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.key}".strip()
+
+
+class Impression(models.Model):
+    """One rendered widget: who saw it (pseudonymously), which items in which positions, and why."""
+
+    request_id = models.CharField(max_length=32, unique=True)
+    # The keyed hash of the user (recommendations.pseudonyms), never the primary key; empty when
+    # the visitor was anonymous.
+    pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
+    arm = models.CharField(max_length=16)
+    source = models.CharField(max_length=16, help_text="model, fallback or mixed")
+    model_version = models.CharField(max_length=128, blank=True)
+    variant = models.CharField(max_length=64, blank=True, help_text="Production variant.")
+    fallback_reason = models.CharField(max_length=32, blank=True)
+    items = models.JSONField(
+        default=list, help_text='[{"item_id": "12", "position": 1, "source": "model"}, ...]'
+    )
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Impression {self.request_id} ({self.arm}, {self.source})"
+
+
+class Click(models.Model):
+    """A click on an item of an impression, counted by the signed redirect."""
+
+    # One click per item of an impression (a hash of both): a double click or a reload of the
+    # redirect does not count twice, and a flush that runs twice inserts nothing twice.
+    click_id = models.CharField(max_length=32, unique=True)
+    # No foreign key: a click may reach the database before its impression (both are buffered).
+    impression_request_id = models.CharField(max_length=32, db_index=True)
+    item_id = models.CharField(max_length=64)
+    position = models.PositiveSmallIntegerField()
+    pseudonym = models.CharField(max_length=64, blank=True)
+    arm = models.CharField(max_length=16)
+    source = models.CharField(max_length=16)
+    variant = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Click on {self.item_id} (position {self.position}, {self.arm})"

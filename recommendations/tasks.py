@@ -10,7 +10,8 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from . import fallback, prefetch
+from . import events, fallback, prefetch
+from .cache_access import CacheUnavailable
 from .conf import app_settings
 from .exceptions import EndpointError
 
@@ -98,3 +99,26 @@ def prefetch_active_users(days: int | None = None) -> int:
     for batch in prefetch.batches(user_ids, int(app_settings.BATCH_SIZE)):
         prefetch_users.delay(batch)
     return len(user_ids)
+
+
+@shared_task(ignore_result=True)
+def flush_events() -> int:
+    """Move the impression and click batches waiting in the cache into the database (beat: every minute)."""
+    try:
+        result = events.flush_to_database()
+    except CacheUnavailable:
+        # The batches wait in the cache (or are gone with it); the next run tries again.
+        logger.warning("Event flush skipped: cache unavailable", extra={"reason": "cache"})
+        return 0
+    if result.impressions or result.clicks:
+        logger.info(
+            "Flushed %d impressions and %d clicks",
+            result.impressions,
+            result.clicks,
+            extra={
+                "impressions": result.impressions,
+                "clicks": result.clicks,
+                "batches": result.batches,
+            },
+        )
+    return result.impressions + result.clicks

@@ -9,4 +9,5 @@ app_name = "recommendations"
 urlpatterns = [
     path("widget/", views.widget_fragment, name="widget"),
     path("api/", views.recommendations_json, name="api"),
+    path("click/<str:token>/", views.click, name="click"),
 ]

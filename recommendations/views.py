@@ -1,13 +1,18 @@
-"""The widget as a lazily loaded HTML fragment, and a JSON API: both for the current user only."""
+"""The widget as a lazily loaded HTML fragment, a JSON API (both for the current user only), and
+the signed click redirect."""
 
+import logging
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from . import clicks, tracking
 from .service import recommend
+
+logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 50
 # Parameters that would name another user: refused, the user always comes from the session.
@@ -54,7 +59,7 @@ def widget_fragment(request: HttpRequest) -> HttpResponse:
     except BadParameter as error:
         return _error(str(error))
     title = request.GET.get("title", "Recommended for you")[:80]
-    recommendations = recommend(request, limit)
+    recommendations = tracking.track_widget(recommend(request, limit), request)
     return _private(
         render(
             request,
@@ -73,6 +78,7 @@ def _item_payload(item: Any) -> dict[str, Any]:
         "url": item.url,
         "price": None if item.price is None else str(item.price),
         "image_url": item.image_url,
+        "click_url": item.click_url,
     }
 
 
@@ -83,7 +89,7 @@ def recommendations_json(request: HttpRequest) -> HttpResponse:
         limit = _parse_limit(request)
     except BadParameter as error:
         return _error(str(error))
-    recommendations = recommend(request, limit)
+    recommendations = tracking.track_widget(recommend(request, limit), request)
     return _private(
         JsonResponse(
             {
@@ -94,3 +100,38 @@ def recommendations_json(request: HttpRequest) -> HttpResponse:
             }
         )
     )
+
+
+@require_GET
+def click(request: HttpRequest, token: str) -> HttpResponse:
+    """Count a click on a widget link and send the visitor to the product, on this site only.
+
+    A tampered token is a 400; an expired one leads to the product without being counted; an item
+    that is no product of this site (or whose URL points elsewhere) leads to the home page.
+    """
+    counted = False
+    try:
+        target = clicks.read(token)
+    except clicks.BadClickToken:
+        logger.info("Refused a click link with a bad signature", extra={"reason": "bad_signature"})
+        response: HttpResponse = HttpResponse(
+            "This link is broken.", status=400, content_type="text/plain"
+        )
+        add_never_cache_headers(response)
+        return response
+    except clicks.ExpiredClickToken as expired:
+        target, expired_link = expired.target, True
+    else:
+        expired_link = False
+    url = clicks.destination(target.item_id, request)
+    if url is None:
+        logger.info("Click link leads nowhere on this site", extra={"reason": "no_destination"})
+        url = "/"
+    elif not expired_link:
+        counted = tracking.record_click(target, request)
+    response = HttpResponseRedirect(url)
+    # Never cached: each click must reach the server to be counted.
+    add_never_cache_headers(response)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["X-Click-Counted"] = "1" if counted else "0"
+    return response

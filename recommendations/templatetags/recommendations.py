@@ -6,6 +6,7 @@ from typing import Any
 from django import template
 
 from ..service import Recommendations, recommend
+from ..tracking import track_widget
 
 logger = logging.getLogger(__name__)
 register = template.Library()
@@ -17,7 +18,7 @@ def _recommend_for_context(context: template.Context, limit: int | None) -> Reco
         logger.warning("{% recommended_for_you %} needs the request context processor")
         return None
     try:
-        return recommend(request, limit)
+        return track_widget(recommend(request, limit), request)
     except Exception:
         # The widget must never break the host page: log it once and render nothing.
         logger.exception("Recommendations widget failed; rendering without it")
