@@ -1,0 +1,239 @@
+"""Home page latency and throughput while the cloud side misbehaves, through gunicorn on loopback.
+
+    .venv/bin/python bench/outage.py [--rounds 5] [--requests 200] [--concurrency 8]
+
+Seeds a throwaway SQLite shop (300 products, 500 customers, 10k order lines), starts a private
+redis-server, model endpoints (`python -m model.serve` trained on the shop's orders: one healthy,
+one hanging, one answering HTTP 500) and one gunicorn (2 workers x 4 threads) per scenario. Every
+request is a logged-in customer's home page with the widget, for a customer with no prefetched
+entry (entries are deleted before each round), so every page view reaches the endpoint path:
+
+    fallback-only  the reference: a backend with nothing to recommend and no network
+                   (bench/harness/backends.py), so each view is the usual cache read plus the
+                   local fallback ranking; what the shop serves when the model adds nothing
+    healthy        the endpoint answers; each view calls it inline and stores the answer
+    hang, closed   the endpoint hangs; the breaker is held closed (thresholds out of reach), so
+                   every view waits for its read timeout within BUDGET_MS
+    hang, open     the endpoint hangs; default breaker, opened during the warm-up (it lets one
+                   probe through every BREAKER_COOLDOWN = 30 s, which the figures include)
+    http 500       the endpoint answers 500; breaker held closed so that every view really meets
+                   the error (with the default breaker this is the "open" row above)
+    redis down     REDIS_URL (cache and Celery broker) points at a closed port; endpoint healthy
+
+Rounds of the scenarios are interleaved, so load from elsewhere on the machine hits them alike.
+Ends with TARGET lines: breaker-open p99 within 1.2x of the fallback-only p99; with the breaker
+closed and the endpoint hanging, no request past BUDGET_MS + 50 ms; no 5xx in any scenario.
+"""
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from harness.load import Summary, format_counter, run_load
+from harness.shop import (
+    endpoint_environment,
+    free_port,
+    login_customers,
+    model_endpoint,
+    private_redis,
+    seed_shop,
+    serving_shop,
+    setup_django,
+    shop_environment,
+    training_interactions,
+    with_recommendations,
+)
+
+BUDGET_MS = 150
+MARGIN_MS = 50
+P99_RATIO = 1.2
+# Thresholds a bench run cannot reach: the breaker stays closed whatever happens.
+HELD_CLOSED = {"BREAKER_FAILURES": 10**9, "BREAKER_MIN_CALLS": 10**9}
+SCENARIOS = ("fallback-only", "healthy", "hang-closed", "hang-open", "http500", "redis-down")
+LABELS = {
+    "fallback-only": "fallback-only (reference)",
+    "healthy": "healthy endpoint",
+    "hang-closed": "hanging, breaker closed",
+    "hang-open": "hanging, breaker open",
+    "http500": "HTTP 500, breaker closed",
+    "redis-down": "Redis down, endpoint healthy",
+}
+USER_ENTRIES = "*recommendations:user:*"
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--products", type=int, default=300)
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--lines", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=200, help="per scenario and round")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="per round")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, db)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    options = parse_arguments()
+    work_dir = Path(tempfile.mkdtemp(prefix="outage-bench-"))
+    try:
+        return run(options, work_dir)
+    finally:
+        if options.keep:
+            print(f"work folder kept: {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def run(options: argparse.Namespace, work_dir: Path) -> int:
+    with ExitStack() as stack:
+        redis_server = stack.enter_context(private_redis(work_dir))
+        env = shop_environment(f"sqlite:///{work_dir / 'shop.sqlite3'}", redis_server.url(0))
+        env["RECOMMENDATIONS_BUDGET_MS"] = str(BUDGET_MS)
+        started = time.monotonic()
+        seed_shop(
+            env,
+            products=options.products,
+            customers=options.customers,
+            lines=options.lines,
+            seed=options.seed,
+        )
+        setup_django(env)
+        cookies = [cookie for _, cookie in login_customers()]
+        interactions = training_interactions()
+        print(
+            f"shop: {options.products} products, {len(cookies)} customers logged in, "
+            f"{len(interactions)} order lines; seeded in {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
+        endpoints = {
+            fault: stack.enter_context(
+                model_endpoint(work_dir / f"endpoint-{fault}", interactions, fault=fault)
+            )
+            for fault in ("none", "hang", "http500")
+        }
+
+        databases = {name: number for number, name in enumerate(SCENARIOS, start=1)}
+        envs = {
+            name: {
+                **env,
+                "REDIS_URL": redis_server.url(databases[name]),
+                **endpoint_environment(endpoints["none"]),
+            }
+            for name in SCENARIOS
+        }
+        envs["fallback-only"] = with_recommendations(
+            envs["fallback-only"], BACKEND="harness.backends.NothingToRecommend"
+        )
+        envs["hang-closed"].update(endpoint_environment(endpoints["hang"]))
+        envs["hang-closed"] = with_recommendations(envs["hang-closed"], **HELD_CLOSED)
+        envs["hang-open"].update(endpoint_environment(endpoints["hang"]))
+        envs["http500"].update(endpoint_environment(endpoints["http500"]))
+        envs["http500"] = with_recommendations(envs["http500"], **HELD_CLOSED)
+        # Nothing listens there: every cache read and broker publish is refused.
+        envs["redis-down"]["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+
+        servers = {
+            name: stack.enter_context(
+                serving_shop(
+                    name, envs[name], work_dir, workers=options.workers, threads=options.threads
+                )
+            )
+            for name in SCENARIOS
+        }
+        print(
+            f"gunicorn: {options.workers} workers x {options.threads} threads per scenario; "
+            f"client: {options.concurrency} threads, {options.requests} requests per round, "
+            f"{options.rounds} rounds; BUDGET_MS={BUDGET_MS}",
+            flush=True,
+        )
+
+        # Warm-up, not measured: every customer once per server (templates, per-user fallback
+        # lists, the fallback-only entries, the hanging scenario's breaker opening).
+        for name in SCENARIOS:
+            run_load(
+                servers[name].port,
+                "/",
+                cookies,
+                requests=len(cookies),
+                concurrency=options.concurrency,
+                max_seconds=options.max_seconds * 2,
+            )
+
+        requests = min(options.requests, len(cookies))
+        rounds: dict[str, list] = {name: [] for name in SCENARIOS}
+        for round_number in range(options.rounds):
+            offset = round_number * requests
+            round_cookies = (cookies[offset:] + cookies[:offset])[:requests]
+            for name in SCENARIOS:
+                if name == "healthy":
+                    # Only the healthy endpoint stores answers; without them every view is a miss.
+                    redis_server.delete_matching(databases[name], USER_ENTRIES)
+                rounds[name].append(
+                    run_load(
+                        servers[name].port,
+                        "/",
+                        round_cookies,
+                        requests=requests,
+                        concurrency=options.concurrency,
+                        max_seconds=options.max_seconds,
+                    )
+                )
+        summaries = {name: Summary(name, rounds[name]) for name in SCENARIOS}
+        # No fault reset at the end: the hanging endpoint's threads are all busy hanging, so it
+        # could not answer one; stopping it drops the hanging requests.
+    return report(summaries)
+
+
+def report(summaries: dict[str, Summary]) -> int:
+    print()
+    print(
+        f"{'scenario':<30} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'reqs':>5} {'5xx':>4}  widget source"
+    )
+    for name, summary in summaries.items():
+        print(
+            f"{LABELS[name]:<30} {summary.requests_per_second:7.1f} {summary.latency(50):7.1f} "
+            f"{summary.latency(99):7.1f} {summary.max_ms:7.1f} {summary.requests:5d} "
+            f"{summary.failures:4d}  {format_counter(summary.sources)}"
+        )
+    reference = summaries["fallback-only"]
+    print()
+    for name, summary in summaries.items():
+        if name != "fallback-only":
+            print(
+                f"{name} vs fallback-only: p99 x{summary.latency(99) / reference.latency(99):.2f}, "
+                f"req/s x{summary.requests_per_second / reference.requests_per_second:.2f}"
+            )
+    for name, summary in summaries.items():
+        if summary.failures:
+            print(f"{name}: statuses {format_counter(summary.statuses)}")
+
+    ratio = summaries["hang-open"].latency(99) / reference.latency(99)
+    print(
+        f"TARGET breaker_open_p99_vs_fallback_only {ratio:.2f} <= {P99_RATIO} "
+        f"{'PASS' if ratio <= P99_RATIO else 'FAIL'}"
+    )
+    worst = summaries["hang-closed"].max_ms
+    limit = BUDGET_MS + MARGIN_MS
+    print(
+        f"TARGET breaker_closed_hang_max_ms {worst:.1f} <= {limit} "
+        f"{'PASS' if worst <= limit else 'FAIL'}"
+    )
+    failures = sum(summary.failures for summary in summaries.values())
+    print(
+        f"TARGET server_errors_all_scenarios {failures} == 0 {'PASS' if failures == 0 else 'FAIL'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

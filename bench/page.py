@@ -1,0 +1,195 @@
+"""Home page throughput with and without the widget, through gunicorn on loopback, in one run.
+
+    .venv/bin/python bench/page.py [--rounds 5] [--requests 250] [--concurrency 8]
+
+Seeds a throwaway SQLite shop (300 products, 500 customers, 10k order lines), starts a private
+redis-server, a model endpoint (`python -m model.serve`, trained on the shop's orders) and a
+hanging one, and one gunicorn (2 workers x 4 threads, Redis cache shared by the workers) per
+scenario. Every request is a logged-in customer's home page:
+
+    plain      DEMO_RECOMMENDATIONS_WIDGET=false: the page without the widget
+    hit        the widget, every customer prefetched (`recommendations_prefetch --all`)
+    miss       the widget, every request a customer with no cache entry (entries deleted
+               before each round), answered inline by the endpoint
+    hang       the widget on cache misses, the endpoint hanging (default breaker: it opens
+               after 5 timeouts, then lets one probe through every 30 s)
+
+Rounds of the scenarios are interleaved (plain, hit, miss, hang, plain, ...), so that load from
+elsewhere on the machine hits them alike; requests/s is the median over rounds. Ends with
+`TARGET widget_cache_hit_vs_plain <ratio> >= 0.90 PASS|FAIL`.
+"""
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from harness.load import Summary, format_counter, run_load
+from harness.shop import (
+    endpoint_environment,
+    login_customers,
+    manage,
+    model_endpoint,
+    private_redis,
+    seed_shop,
+    serving_shop,
+    setup_django,
+    shop_environment,
+    training_interactions,
+)
+
+TARGET_RATIO = 0.90
+SCENARIOS = ("plain", "hit", "miss", "hang")
+LABELS = {
+    "plain": "plain page (no widget)",
+    "hit": "widget, cache hit",
+    "miss": "widget, cache miss -> endpoint",
+    "hang": "widget, miss, endpoint hanging",
+}
+USER_ENTRIES = "*recommendations:user:*"
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--products", type=int, default=300)
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--lines", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=250, help="per scenario and round")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="per round")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, db)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    options = parse_arguments()
+    work_dir = Path(tempfile.mkdtemp(prefix="page-bench-"))
+    try:
+        return run(options, work_dir)
+    finally:
+        if options.keep:
+            print(f"work folder kept: {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def run(options: argparse.Namespace, work_dir: Path) -> int:
+    with ExitStack() as stack:
+        redis_server = stack.enter_context(private_redis(work_dir))
+        env = shop_environment(f"sqlite:///{work_dir / 'shop.sqlite3'}", redis_server.url(0))
+        started = time.monotonic()
+        seed_shop(
+            env,
+            products=options.products,
+            customers=options.customers,
+            lines=options.lines,
+            seed=options.seed,
+        )
+        setup_django(env)
+        customers = login_customers()
+        cookies = [cookie for _, cookie in customers]
+        interactions = training_interactions()
+        print(
+            f"shop: {options.products} products, {len(customers)} customers logged in, "
+            f"{len(interactions)} order lines; seeded in {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
+        healthy = stack.enter_context(model_endpoint(work_dir / "endpoint", interactions))
+        hanging = stack.enter_context(
+            model_endpoint(work_dir / "endpoint-hang", interactions, fault="hang")
+        )
+
+        databases = {"plain": 1, "hit": 2, "miss": 3, "hang": 4}
+        envs = {
+            name: {**env, "REDIS_URL": redis_server.url(db), **endpoint_environment(healthy)}
+            for name, db in databases.items()
+        }
+        envs["plain"]["DEMO_RECOMMENDATIONS_WIDGET"] = "false"
+        envs["hang"].update(endpoint_environment(hanging))
+
+        print(manage(envs["hit"], "recommendations_prefetch", "--all", "--verbosity", "0").strip())
+        servers = {
+            name: stack.enter_context(
+                serving_shop(
+                    name, envs[name], work_dir, workers=options.workers, threads=options.threads
+                )
+            )
+            for name in SCENARIOS
+        }
+        print(
+            f"gunicorn: {options.workers} workers x {options.threads} threads per scenario; "
+            f"client: {options.concurrency} threads, {options.requests} requests per round, "
+            f"{options.rounds} rounds",
+            flush=True,
+        )
+
+        # Warm-up: every customer once on every server (templates, per-user fallback lists,
+        # the hanging scenario's breaker opening), not measured.
+        for name in SCENARIOS:
+            run_load(
+                servers[name].port,
+                "/",
+                cookies,
+                requests=len(cookies),
+                concurrency=options.concurrency,
+                max_seconds=options.max_seconds * 2,
+            )
+
+        miss_requests = min(options.requests, len(cookies))
+        rounds: dict[str, list] = {name: [] for name in SCENARIOS}
+        for round_number in range(options.rounds):
+            for name in SCENARIOS:
+                if name == "miss":
+                    # Distinct customers, none with an entry: every request a true miss.
+                    redis_server.delete_matching(databases["miss"], USER_ENTRIES)
+                offset = round_number * miss_requests
+                round_cookies = (cookies[offset:] + cookies[:offset])[: len(cookies)]
+                rounds[name].append(
+                    run_load(
+                        servers[name].port,
+                        "/",
+                        round_cookies,
+                        requests=miss_requests if name == "miss" else options.requests,
+                        concurrency=options.concurrency,
+                        max_seconds=options.max_seconds,
+                    )
+                )
+        summaries = {name: Summary(name, rounds[name]) for name in SCENARIOS}
+    return report(summaries)
+
+
+def report(summaries: dict[str, Summary]) -> int:
+    print()
+    print(
+        f"{'scenario':<32} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'reqs':>5} {'fail':>4}  per-round req/s; widget source"
+    )
+    for name, summary in summaries.items():
+        per_round = " ".join(f"{s.requests_per_second:.0f}" for s in summary.rounds)
+        print(
+            f"{LABELS[name]:<32} {summary.requests_per_second:7.1f} {summary.latency(50):7.1f} "
+            f"{summary.latency(99):7.1f} {summary.max_ms:7.1f} {summary.requests:5d} "
+            f"{summary.failures:4d}  [{per_round}]; {format_counter(summary.sources)}"
+        )
+    plain = summaries["plain"].requests_per_second
+    print()
+    for name in ("hit", "miss", "hang"):
+        print(f"ratio {name}/plain: {summaries[name].requests_per_second / plain:.3f}")
+    for name, summary in summaries.items():
+        if summary.failures:
+            print(f"{name}: statuses {format_counter(summary.statuses)}")
+    ratio = summaries["hit"].requests_per_second / plain
+    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    print(f"TARGET widget_cache_hit_vs_plain {ratio:.3f} >= {TARGET_RATIO:.2f} {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
