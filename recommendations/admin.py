@@ -1,14 +1,23 @@
-"""Read-only admin views of the stored fallback ranking: versions, popularity lists, neighbours."""
+"""Read-only admin views of the stored fallback ranking (versions, popularity lists, neighbours),
+of impressions and clicks, and the measurement report (`admin/recommendations/impression/report/`)."""
 
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 
 from .catalog import get_catalog
-from .models import FallbackRanking, FallbackVersion
+from .models import Click, FallbackRanking, FallbackVersion, Impression
+from .report import build_report
+from .report_chart import ctr_chart
+
+REPORT_DAYS = 14
+MAX_REPORT_DAYS = 366
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -85,3 +94,53 @@ class FallbackRankingAdmin(ReadOnlyAdmin):
             "</thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+@admin.register(Impression)
+class ImpressionAdmin(ReadOnlyAdmin):
+    """Rendered widgets; the changelist links to the report (CTR per arm, lift, fallback reasons)."""
+
+    list_display = ["created_at", "arm", "source", "variant", "model_version", "fallback_reason"]
+    list_filter = ["arm", "source", "fallback_reason", "variant"]
+    search_fields = ["=request_id", "=pseudonym"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # no COUNT(*) over a big table on every page
+
+    def get_urls(self) -> list[URLPattern]:
+        report = path(
+            "report/",
+            self.admin_site.admin_view(self.report_view),
+            name="recommendations_impression_report",
+        )
+        return [report, *super().get_urls()]
+
+    def report_view(self, request: HttpRequest) -> HttpResponse:
+        """Impressions, clicks and CTR per day, arm, source and variant; lift with its interval."""
+        # admin_view has let only active staff in; viewing impressions is the permission asked.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            days = min(MAX_REPORT_DAYS, max(1, int(request.GET.get("days", REPORT_DAYS))))
+        except ValueError:
+            days = REPORT_DAYS
+        report = build_report(days=days)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Recommendations report",
+            "opts": self.model._meta,
+            "report": report,
+            "days": days,
+            "chart": ctr_chart(report.days, report.daily_by_arm),
+        }
+        return TemplateResponse(request, "admin/recommendations/report.html", context)
+
+
+@admin.register(Click)
+class ClickAdmin(ReadOnlyAdmin):
+    """Counted clicks, with the impression they came from."""
+
+    list_display = ["created_at", "item_id", "position", "arm", "source", "variant"]
+    list_filter = ["arm", "source", "variant"]
+    search_fields = ["=impression_request_id", "=item_id", "=pseudonym"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
