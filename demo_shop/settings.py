@@ -152,6 +152,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "recommendations.tasks.prefetch_active_users",
         "schedule": env.int("RECOMMENDATIONS_PREFETCH_EVERY", default=10 * 60),
     },
+    # Impressions and clicks waiting in the cache, into the database in bulk.
+    "recommendations-flush-events": {
+        "task": "recommendations.tasks.flush_events",
+        "schedule": 60,
+    },
 }
 
 # --- The recommendations app ---------------------------------------------------------------
@@ -163,6 +168,11 @@ RECOMMENDATIONS = {
     "BUDGET_MS": env.int("RECOMMENDATIONS_BUDGET_MS", default=150),
     "PRODUCT_MODEL": "catalog.Product",
     "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    # The demo measures itself: impressions and clicks, and a holdout that sees only the fallback.
+    "TRACKING": env.bool("RECOMMENDATIONS_TRACKING", default=True),
+    "HOLDOUT_SHARE": env.float("RECOMMENDATIONS_HOLDOUT_SHARE", default=0.2),
+    "SECOND_VARIANT": env.str("RECOMMENDATIONS_SECOND_VARIANT", default="") or None,
+    "SECOND_VARIANT_SHARE": env.float("RECOMMENDATIONS_SECOND_VARIANT_SHARE", default=0.0),
 }
 
 # The home page shows the widget unless this is false (bench/page.py measures the page without it).

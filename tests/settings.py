@@ -5,7 +5,7 @@ import os
 import environ
 
 from demo_shop.settings import *  # noqa: F403
-from demo_shop.settings import BASE_DIR
+from demo_shop.settings import BASE_DIR, RECOMMENDATIONS
 
 TEST_DB = os.environ.get("TEST_DB", "sqlite")
 TEST_DATABASE_URL = os.environ.get(
@@ -26,6 +26,10 @@ else:
             "TEST": {"NAME": _test_db},
         }
     }
+
+# The demo measures itself (tracking, a 20% holdout); tests start from the app's defaults and turn
+# those on where they test them, so that no other test sees a user held out by chance.
+RECOMMENDATIONS = {**RECOMMENDATIONS, "TRACKING": False, "HOLDOUT_SHARE": 0.0}
 
 # Each test starts from an empty in-process cache; tests that need Redis switch to it explicitly.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
