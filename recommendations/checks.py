@@ -174,6 +174,10 @@ def _check_numbers() -> list:
         "TASK_MAX_ATTEMPTS",
         "FRESH_TTL",
         "STALE_TTL",
+        "CLICK_MAX_AGE",
+        "EVENT_BATCH_SIZE",
+        "EVENT_BUFFER_MAX",
+        "EVENT_CACHE_TTL",
     ):
         value = app_settings.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -201,6 +205,26 @@ def _check_numbers() -> list:
                     id="recommendations.E013",
                 )
             )
+    holdout, second = app_settings.HOLDOUT_SHARE, app_settings.SECOND_VARIANT_SHARE
+    if _share(holdout) and _share(second) and app_settings.SECOND_VARIANT and holdout + second > 1:
+        errors.append(
+            Error(
+                f"{SETTING}['HOLDOUT_SHARE'] ({holdout}) and SECOND_VARIANT_SHARE ({second}) add "
+                "up to more than 1.",
+                hint="They are shares of the same users: the holdout first, then the variant.",
+                id="recommendations.E016",
+            )
+        )
+    interval = app_settings.EVENT_FLUSH_INTERVAL
+    if not _positive_number(interval):
+        errors.append(
+            Error(
+                f"{SETTING}['EVENT_FLUSH_INTERVAL'] is {interval!r}; it must be a positive "
+                "number of seconds.",
+                hint="It bounds how long a web process keeps tracking events; the default is 5.",
+                id="recommendations.E015",
+            )
+        )
     return errors
 
 

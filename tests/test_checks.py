@@ -40,6 +40,13 @@ def test_a_good_configuration_passes():
         ({"NUM_ITEMS": 0}, ["recommendations.E011"]),
         ({"FRESH_TTL": 100, "STALE_TTL": 10}, ["recommendations.E012"]),
         ({"HOLDOUT_SHARE": 1.5}, ["recommendations.E013"]),
+        ({"EVENT_BATCH_SIZE": 0}, ["recommendations.E011"]),
+        ({"CLICK_MAX_AGE": "1 day"}, ["recommendations.E011"]),
+        ({"EVENT_FLUSH_INTERVAL": 0}, ["recommendations.E015"]),
+        (
+            {"HOLDOUT_SHARE": 0.6, "SECOND_VARIANT": "B", "SECOND_VARIANT_SHARE": 0.5},
+            ["recommendations.E016"],
+        ),
         (
             {"CATALOG": "recommendations.catalog.CatalogAdapter", "PRODUCT_MODEL": "shop.Nope"},
             ["recommendations.E014"],
