@@ -1,6 +1,6 @@
 """Home page latency and throughput while the cloud side misbehaves, through gunicorn on loopback.
 
-    .venv/bin/python bench/outage.py [--rounds 5] [--requests 200] [--concurrency 8]
+    .venv/bin/python bench/outage.py [--rounds 5] [--requests 200] [--concurrency 4]
 
 Seeds a throwaway SQLite shop (300 products, 500 customers, 10k order lines), starts a private
 redis-server, model endpoints (`python -m model.serve` trained on the shop's orders: one healthy,
@@ -73,7 +73,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200, help="per scenario and round")
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="client threads (half the server's threads)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--max-seconds", type=float, default=60.0, help="per round")

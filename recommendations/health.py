@@ -262,6 +262,11 @@ def explain(error: EndpointError) -> str:
             f"expects{detail}."
         )
     if isinstance(error, EndpointRejected):
+        if "variant" in error.detail.lower():
+            return (
+                f"The endpoint does not have the production variant asked for{detail}. Check "
+                "TARGET_VARIANT and SECOND_VARIANT against the endpoint's configuration."
+            )
         return (
             f"The endpoint rejected the request as invalid{detail}. Check CODEC, "
             "CUSTOM_ATTRIBUTES and TARGET_VARIANT."
