@@ -1,0 +1,101 @@
+"""manage.py simulate_shoppers: seeded customers through the real stack, clicks by taste, events flushed."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from demo_shop.catalog.models import Product
+from demo_shop.storefront.demo_loader import seeded_customers
+from demo_shop.storefront.shoppers import ClickModel, favourite_categories
+from recommendations import events
+from recommendations.models import Click, Impression
+from recommendations.pseudonyms import pseudonym
+
+pytestmark = pytest.mark.django_db
+
+# No endpoint is reachable (a closed port): every arm is served by the fallback ranking, which is
+# all these tests need; the model's side is measured by the README's run against model/serve.py.
+MEASURED = {
+    "ENDPOINT_NAME": "offline",
+    "ENDPOINT_URL": "http://127.0.0.1:9",
+    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    "TRACKING": True,
+    "HOLDOUT_SHARE": 0.5,
+    "EVENT_FLUSH_INTERVAL": 60.0,
+}
+
+
+@pytest.fixture
+def demo_shop():
+    call_command(
+        "seed_demo",
+        products=60,
+        categories=4,
+        customers=30,
+        lines=900,
+        seed=5,
+        force=True,
+        verbosity=0,
+    )
+    call_command("recommendations_refresh_fallback", verbosity=0)
+    events.buffer().clear()
+    with override_settings(RECOMMENDATIONS=MEASURED):
+        yield
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("simulate_shoppers", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_every_visit_records_an_impression_and_clicks_reach_the_database(demo_shop):
+    output = run("--visits", "60", "--seed", "3", "--taste-rate", "0.3", "--base-rate", "0.1")
+    assert Impression.objects.count() == 60
+    assert set(Impression.objects.values_list("arm", flat=True)) == {"model", "holdout"}
+    clicks = Click.objects.count()
+    assert 0 < clicks <= 60
+    # Every click belongs to an impression of this run.
+    request_ids = set(Impression.objects.values_list("request_id", flat=True))
+    assert set(Click.objects.values_list("impression_request_id", flat=True)) <= request_ids
+    assert "60 visits by 30 customers" in output
+    assert "model vs holdout" in output
+
+
+def test_the_same_seed_gives_the_same_visits_and_clicks(demo_shop):
+    run("--visits", "30", "--seed", "9", "--taste-rate", "0.3")
+    first = sorted(Click.objects.values_list("item_id", "position"))
+    Click.objects.all().delete()
+    Impression.objects.all().delete()
+    run("--visits", "30", "--seed", "9", "--taste-rate", "0.3")
+    assert sorted(Click.objects.values_list("item_id", "position")) == first
+
+
+def test_clicks_follow_tastes(demo_shop):
+    run("--visits", "80", "--seed", "4", "--taste-rate", "0.5", "--base-rate", "0.0")
+    customers = {c.pk: c for c in seeded_customers()}
+    tastes = favourite_categories(customers, ClickModel().favourites)
+    by_pseudonym = {pseudonym(pk): pk for pk in customers}
+    category_of = dict(Product.objects.values_list("pk", "category_id"))
+    clicks = list(Click.objects.all())
+    assert clicks
+    for click in clicks:
+        user_id = by_pseudonym[click.pseudonym]
+        assert category_of[int(click.item_id)] in tastes[user_id]
+
+
+def test_spreading_over_days_backdates_the_runs_events(demo_shop):
+    run("--visits", "30", "--seed", "2", "--days", "3")
+    days = {d.date() for d in Impression.objects.values_list("created_at", flat=True)}
+    assert len(days) == 3
+
+
+def test_it_refuses_to_run_without_tracking(demo_shop):
+    with (
+        override_settings(RECOMMENDATIONS={**MEASURED, "TRACKING": False}),
+        pytest.raises(CommandError, match="TRACKING"),
+    ):
+        run("--visits", "5")
