@@ -67,8 +67,14 @@ def data_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise DataError(f"{path}: no such file or folder")
+    # Names starting with "_" or "." are bookkeeping, not data (the export's _watermark.json,
+    # Hadoop's _SUCCESS, a writer's hidden partial file).
     files = sorted(
-        p for p in path.rglob("*") if p.is_file() and p.name.endswith(CSV_SUFFIXES + JSONL_SUFFIXES)
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and p.name.endswith(CSV_SUFFIXES + JSONL_SUFFIXES)
+        and not p.name.startswith(("_", "."))
     )
     if not files:
         raise DataError(f"{path}: no .csv or .jsonl files")

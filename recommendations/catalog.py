@@ -28,6 +28,13 @@ class InteractionChunk(NamedTuple):
     timestamps: np.ndarray  # float64, seconds since the epoch
 
 
+class KeyedInteractionChunk(NamedTuple):
+    """An `InteractionChunk` with each row's interaction id (increasing): what an export resumes from."""
+
+    ids: np.ndarray  # int64, strictly increasing within and across the chunks of one iteration
+    interactions: InteractionChunk
+
+
 class UserHistory(NamedTuple):
     """What the fallback needs to know about one user at page time."""
 
@@ -107,6 +114,21 @@ class CatalogAdapter:
     ) -> Iterator[InteractionChunk]:
         """The interaction history (purchases, views) in chunks of numpy arrays."""
         return iter(())
+
+    def interaction_chunks_after(
+        self, after_id: int, chunk_size: int = 100_000
+    ) -> Iterator[KeyedInteractionChunk]:
+        """Interactions whose id is greater than `after_id`, in id order (the incremental export).
+
+        An id is a number that grows as interactions are recorded (an order line's primary key),
+        so that "everything after the last id exported" is exactly what is new. Timestamps are the
+        time of the interaction; the export leaves out rows too recent to be sure that no row with
+        a smaller id is still being committed (see `recommendations/export.py`).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement interaction_chunks_after(); the incremental "
+            "export needs it (see recommendations.catalog.CatalogAdapter)"
+        )
 
 
 @lru_cache(maxsize=8)

@@ -100,4 +100,28 @@ DEFAULTS: dict[str, object] = {
     "EVENT_BUFFER_MAX": 5000,
     # Seconds handed-off events wait in the cache for the flush_events task before they expire.
     "EVENT_CACHE_TTL": 6 * 60 * 60,
+    # Where the export_interactions task writes training data: a folder or "s3://bucket/prefix";
+    # empty switches the task off.
+    "EXPORT_DESTINATION": "",
+    # File format of the export_interactions task: "jsonl" or "csv".
+    "EXPORT_FORMAT": "jsonl",
+    # Rows read per database query by the export.
+    "EXPORT_CHUNK_SIZE": 100_000,
+    # Interactions younger than this many seconds wait for the next export (a checkout's
+    # transaction may still be committing a row with a smaller id).
+    "EXPORT_SETTLE_SECONDS": 5 * 60,
+    # Weight of a widget click in the export (a purchase weighs its quantity); 0 leaves clicks out.
+    "EXPORT_CLICK_WEIGHT": 0.25,
+    # S3-compatible endpoint URL for the export (a local server, a VPC endpoint); None means AWS.
+    "EXPORT_S3_ENDPOINT_URL": None,
+    # Region of the export bucket; None uses REGION, then boto3's usual chain.
+    "EXPORT_S3_REGION": None,
+    # Files from this many bytes go up as a multipart upload, in parts of EXPORT_S3_MULTIPART_CHUNKSIZE.
+    "EXPORT_S3_MULTIPART_THRESHOLD": 16 * 1024 * 1024,
+    "EXPORT_S3_MULTIPART_CHUNKSIZE": 16 * 1024 * 1024,
+    # Extra arguments of every upload, e.g. {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "..."}.
+    "EXPORT_S3_EXTRA_ARGS": {},
+    # Seconds over which prefetched entries made by an older model version are refreshed, spread
+    # evenly by user, once answers show a new version (see model_versions.py).
+    "MODEL_VERSION_REFRESH_SPREAD": 30 * 60,
 }

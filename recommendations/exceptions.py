@@ -143,3 +143,15 @@ class BadResponse(EndpointError, ValueError):
 
     reason = "bad_response"
     retryable = False
+
+
+class ExportError(RecommendationsError):
+    """The training-data export could not be written (destination unreachable, refused, misnamed).
+
+    `retryable` says whether trying again later may help (a network error, a 5xx) or not (a bucket
+    that does not exist, access denied, a destination that cannot be parsed).
+    """
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable

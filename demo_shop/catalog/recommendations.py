@@ -9,7 +9,12 @@ from django.db import NotSupportedError
 from django.db.models import FloatField, Func, Max
 
 from demo_shop.orders.models import Order, OrderLine
-from recommendations.catalog import CatalogAdapter, InteractionChunk, UserHistory
+from recommendations.catalog import (
+    CatalogAdapter,
+    InteractionChunk,
+    KeyedInteractionChunk,
+    UserHistory,
+)
 
 from .models import Product
 
@@ -96,30 +101,43 @@ class DemoCatalog(CatalogAdapter):
     def interaction_chunks(
         self, since: datetime | None = None, chunk_size: int = 100_000
     ) -> Iterator[InteractionChunk]:
-        # Keyset pagination on the line's primary key: each chunk is one bounded query. The order
-        # time comes as epoch seconds from the database: parsing a million datetimes in Python
-        # would cost more than the whole ranking.
         lines = OrderLine.objects.all()
         if since is not None:
             lines = lines.filter(order__created_at__gte=since)
-        last_pk = 0
-        while True:
-            rows = list(
-                lines.filter(pk__gt=last_pk)
-                .order_by("pk")
-                .annotate(seconds=EpochSeconds("order__created_at"))
-                .values_list("pk", "order__user_id", "product_id", "quantity", "seconds")[
-                    :chunk_size
-                ]
-            )
-            if not rows:
-                return
-            last_pk = rows[-1][0]
-            columns = np.array(rows, dtype=np.float64)
-            del rows
-            yield InteractionChunk(
+        for keyed in _line_chunks(lines, after_pk=0, chunk_size=chunk_size):
+            yield keyed.interactions
+
+    def interaction_chunks_after(
+        self, after_id: int, chunk_size: int = 100_000
+    ) -> Iterator[KeyedInteractionChunk]:
+        # An order line's primary key is the interaction id: it only grows.
+        yield from _line_chunks(OrderLine.objects.all(), after_pk=after_id, chunk_size=chunk_size)
+
+
+def _line_chunks(lines, after_pk: int, chunk_size: int) -> Iterator[KeyedInteractionChunk]:
+    """Order lines with a primary key above `after_pk`, in key order, as numpy chunks."""
+    # Keyset pagination on the line's primary key: each chunk is one bounded query. The order
+    # time comes as epoch seconds from the database: parsing a million datetimes in Python
+    # would cost more than the whole ranking.
+    last_pk = after_pk
+    while True:
+        rows = list(
+            lines.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .annotate(seconds=EpochSeconds("order__created_at"))
+            .values_list("pk", "order__user_id", "product_id", "quantity", "seconds")[:chunk_size]
+        )
+        if not rows:
+            return
+        last_pk = rows[-1][0]
+        columns = np.array(rows, dtype=np.float64)
+        del rows
+        yield KeyedInteractionChunk(
+            ids=columns[:, 0].astype(np.int64),
+            interactions=InteractionChunk(
                 user_ids=columns[:, 1].astype(np.int64),
                 item_ids=columns[:, 2].astype(np.int64),
                 weights=columns[:, 3].astype(np.float32),
                 timestamps=columns[:, 4],
-            )
+            ),
+        )
