@@ -1,0 +1,137 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright (no browser download).
+
+A customer logs in, sees the widget with the model's recommendations, clicks one, lands on the
+product page and the click is counted; with the endpoint down the widget still shows products.
+A screenshot of the home page is saved under tests/artifacts/ (ignored by git).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from recommendations import events
+from recommendations.backends.base import get_backend, reset_clients
+from recommendations.models import Click, Impression
+from tests.services import in_ci
+from tests.shop_data import make_shop
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+]
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Flags that keep chromium off the network (this machine has none) and quiet as root in a container.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        message = (
+            "Debian's chromium is not installed (make test installs it: apt-get install chromium)"
+        )
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def page(chromium):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still synchronous, one at a time, so Django's async guard can stand aside.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+            )
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            yield context.new_page()
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def tracked_endpoint(shop_endpoint):
+    shop_endpoint.set_fault("none")
+    reset_clients()
+    with override_settings(
+        RECOMMENDATIONS={
+            **shop_endpoint.recommendations_settings(),
+            "BUDGET_MS": 500,
+            "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+            "TRACKING": True,
+        }
+    ):
+        get_backend().warm_up()
+        yield shop_endpoint
+    shop_endpoint.set_fault("none")
+
+
+def log_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def test_customer_sees_model_recommendations_clicks_one_and_the_click_counts(
+    page, live_server, tracked_endpoint
+):
+    _, users = make_shop()
+    log_in(page, live_server.url, users[0].username)
+
+    widget = page.locator("section.recommendations")
+    widget.wait_for()
+    assert widget.get_attribute("data-source") == "model"
+    cards = widget.locator("li.recommendation")
+    assert cards.count() == 8
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+
+    first = cards.first
+    item_id = first.get_attribute("data-item-id")
+    name = first.locator("a.name").inner_text()
+    first.locator("a.name").click()
+    page.wait_for_url(f"{live_server.url}/products/**")
+    assert page.locator("h1").inner_text() == name
+    assert page.locator("article.product").get_attribute("data-item-id") == item_id
+
+    events.hand_off_buffered()
+    events.flush_to_database()
+    click = Click.objects.get(item_id=item_id)
+    assert click.position == 1
+    assert Impression.objects.filter(request_id=click.impression_request_id).exists()
+
+
+def test_with_the_endpoint_down_the_widget_still_shows_products(
+    page, live_server, tracked_endpoint
+):
+    _, users = make_shop()
+    tracked_endpoint.set_fault("unavailable")
+    log_in(page, live_server.url, users[1].username)
+    widget = page.locator("section.recommendations")
+    widget.wait_for()
+    assert widget.get_attribute("data-source") == "fallback"
+    assert widget.locator("li.recommendation").count() == 8
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "home-endpoint-down.png"), full_page=True)
