@@ -8,6 +8,7 @@ and `REDIS_URL` switch to PostgreSQL and Redis.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / ".var"
@@ -157,6 +158,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "recommendations.tasks.flush_events",
         "schedule": 60,
     },
+    # What is new in the orders and clicks, to RECOMMENDATIONS_EXPORT_TO for the next training.
+    "recommendations-export-interactions": {
+        "task": "recommendations.tasks.export_interactions",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
 
 # --- The recommendations app ---------------------------------------------------------------
@@ -173,6 +179,9 @@ RECOMMENDATIONS = {
     "HOLDOUT_SHARE": env.float("RECOMMENDATIONS_HOLDOUT_SHARE", default=0.2),
     "SECOND_VARIANT": env.str("RECOMMENDATIONS_SECOND_VARIANT", default="") or None,
     "SECOND_VARIANT_SHARE": env.float("RECOMMENDATIONS_SECOND_VARIANT_SHARE", default=0.0),
+    # The daily export's destination: a folder (the one `make retrain` trains from) or s3://...
+    "EXPORT_DESTINATION": env.str("RECOMMENDATIONS_EXPORT_TO", default=str(VAR_DIR / "training")),
+    "EXPORT_S3_ENDPOINT_URL": env.str("RECOMMENDATIONS_EXPORT_S3_ENDPOINT_URL", default="") or None,
 }
 
 # The home page shows the widget unless this is false (bench/page.py measures the page without it).

@@ -10,10 +10,10 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from . import events, fallback, prefetch
+from . import events, export, fallback, prefetch
 from .cache_access import CacheUnavailable
 from .conf import app_settings
-from .exceptions import EndpointError
+from .exceptions import EndpointError, ExportError
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +122,36 @@ def flush_events() -> int:
             },
         )
     return result.impressions + result.clicks
+
+
+# An export that failed on the way (network, a 5xx from S3, the database) tries again after 1, 2,
+# 4... minutes; a wrong destination (no such bucket, access denied) is logged, not retried.
+EXPORT_RETRY_BASE = 60.0
+EXPORT_MAX_RETRIES = 6
+
+
+@shared_task(bind=True, acks_late=True, max_retries=EXPORT_MAX_RETRIES, ignore_result=True)
+def export_interactions(self: Task) -> int | None:
+    """Export what is new to EXPORT_DESTINATION (daily in beat); rows written, None when off or busy.
+
+    Acknowledged late and safe to run twice: a worker lost mid-export leaves the message to be
+    delivered again, and the watermark makes the second run write nothing twice.
+    """
+    destination = app_settings.EXPORT_DESTINATION
+    if not destination:
+        logger.info("Export skipped: EXPORT_DESTINATION is not set", extra={"reason": "off"})
+        return None
+    try:
+        result = export.export_exclusive(destination, file_format=app_settings.EXPORT_FORMAT)
+    except (ExportError, DatabaseError, OSError) as error:
+        # OSError: a local destination's disk is full or unmounted, which an operator may fix.
+        if isinstance(error, ExportError) and not error.retryable:
+            logger.error(
+                "Export failed and is not retried: %s",
+                error,
+                extra={"reason": "export_failed", "error_class": type(error).__name__},
+            )
+            return None
+        countdown = EXPORT_RETRY_BASE * 2**self.request.retries
+        raise self.retry(exc=error, countdown=countdown) from error
+    return None if result is None else result.rows()

@@ -22,6 +22,7 @@ from recommendations.export import export_new
 from recommendations.export_destinations import S3Destination
 from recommendations.export_watermark import WATERMARK_NAME
 from recommendations.pseudonyms import pseudonym
+from recommendations.tasks import export_interactions
 from tests.factories import make_customer, make_order, make_product
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -209,3 +210,11 @@ def test_extra_upload_arguments_reach_s3(s3_url, s3, bucket, shop):
         result = export_new(f"s3://{bucket}")
     head = s3.head_object(Bucket=bucket, Key=result.files[0].name)
     assert head["ServerSideEncryption"] == "AES256"
+
+
+def test_daily_task_gives_up_at_once_on_a_missing_bucket(s3_url, shop, caplog):
+    with export_settings(s3_url, EXPORT_DESTINATION="s3://no-such-bucket-here/daily"):
+        result = export_interactions.apply()
+    assert result.successful() and result.result is None  # logged, not retried
+    (record,) = [r for r in caplog.records if r.name == "recommendations.tasks"]
+    assert record.levelname == "ERROR" and "NoSuchBucket" in record.getMessage()

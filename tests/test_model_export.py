@@ -9,6 +9,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -28,6 +29,7 @@ from recommendations.export_destinations import FolderDestination
 from recommendations.export_watermark import WATERMARK_NAME
 from recommendations.models import Click
 from recommendations.pseudonyms import pseudonym
+from recommendations.tasks import EXPORT_MAX_RETRIES, export_interactions
 from tests.factories import make_order, make_product
 
 pytestmark = pytest.mark.django_db
@@ -341,3 +343,36 @@ def test_an_adapter_without_incremental_ids_says_what_is_missing(tmp_path):
         pytest.raises(NotImplementedError, match="interaction_chunks_after"),
     ):
         export_new(tmp_path)
+
+
+def test_daily_task_exports_to_the_configured_folder(tmp_path, orders):
+    _, expected = orders
+    with recommendations_settings(EXPORT_DESTINATION=str(tmp_path / "daily")):
+        assert export_interactions.apply().result == len(expected)
+        assert export_interactions.apply().result == 0  # the next day: nothing new
+    assert len(jsonl_rows(tmp_path / "daily")) == len(expected)
+
+
+def test_daily_task_is_off_without_a_destination(orders):
+    with recommendations_settings(EXPORT_DESTINATION=""):
+        assert export_interactions.apply().result is None
+
+
+def test_daily_task_retries_when_the_folder_cannot_be_written(tmp_path, orders):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the export folder should be")
+    attempts = []
+    original = export_new
+
+    def counting(*args, **kwargs):
+        attempts.append(1)
+        return original(*args, **kwargs)
+
+    with (
+        recommendations_settings(EXPORT_DESTINATION=str(blocker / "training")),
+        mock.patch("recommendations.export.export_new", counting),
+    ):
+        # Eager apply() runs every retry at once; the last one gives up with the error.
+        result = export_interactions.apply()
+    assert result.failed() and isinstance(result.result, OSError)
+    assert len(attempts) == EXPORT_MAX_RETRIES + 1
