@@ -90,6 +90,14 @@ DEFAULTS: dict[str, object] = {
     "SECOND_VARIANT_SHARE": 0.0,
     # Record impressions and clicks.
     "TRACKING": False,
+    # Client addresses (REMOTE_ADDR) that may read the Prometheus metrics view; staff users always may.
+    "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
+    # CloudWatch: namespace of the published metrics (None: not published), and an endpoint override.
+    "CLOUDWATCH_NAMESPACE": None,
+    "CLOUDWATCH_ENDPOINT_URL": None,
+    # recommendations_check --alert: the fallback rate and endpoint p99 (ms) over the last hour that page someone.
+    "ALERT_FALLBACK_RATE": 0.5,
+    "ALERT_P99_MS": 1000,
     # Seconds a signed click link counts; an older link still leads to the product but is not counted.
     "CLICK_MAX_AGE": 2 * 24 * 60 * 60,
     # Tracking events a web process buffers before it hands them to the cache in one write.

@@ -1,6 +1,7 @@
 """Prefetching: ask the endpoint ahead of time, in batches, and keep the answers in the cache."""
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -8,10 +9,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import arms, prefetched
+from . import arms, metrics, prefetched
 from .backends.base import PredictionRequest, get_backend
 from .catalog import get_catalog
 from .conf import app_settings
+from .exceptions import EndpointError
 from .pseudonyms import pseudonym
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,16 @@ def _ask(
         )
         for user_id in batch
     ]
-    return backend.recommend_many(requests, purpose="task", target_variant=target_variant)
+    started = time.monotonic()
+    try:
+        predictions = backend.recommend_many(
+            requests, purpose="task", target_variant=target_variant
+        )
+    except EndpointError as error:
+        metrics.record_endpoint_call("task", error.reason, time.monotonic() - started)
+        raise
+    metrics.record_endpoint_call("task", "ok", time.monotonic() - started)
+    return predictions
 
 
 def active_user_ids(days: int | None = None) -> list[int]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import arms, fallback, prefetched
+from . import arms, fallback, metrics, prefetched
 from .backends.base import PredictionRequest, get_backend
 from .breaker import get_breaker
 from .catalog import CatalogAdapter, get_catalog
@@ -136,6 +136,7 @@ def recommend(
                     "usable": from_model,
                 },
             )
+    metrics.record_render(source, reason)
     return Recommendations(
         items=items,
         source=source,
@@ -153,13 +154,19 @@ def _model_answer(
 ) -> _ModelAnswer:
     entry = prefetched.read_entry(user.pk, arm.target_variant)
     if entry is not None:
-        if not entry.is_fresh():
+        fresh = entry.is_fresh()
+        metrics.record_lookup("fresh" if fresh else "stale")
+        if not fresh:
             enqueue_refresh(user.pk)
         return _ModelAnswer(entry.item_ids, entry.model_version, variant=entry.variant)
+    metrics.record_lookup("miss")
 
     # A miss: ask the endpoint inline if the breaker and the budget allow, and prefetch either way.
-    breaker = get_breaker(app_settings.ENDPOINT_NAME or "endpoint")
-    if not breaker.allow():
+    endpoint_name = app_settings.ENDPOINT_NAME or "endpoint"
+    breaker = get_breaker(endpoint_name)
+    allowed = breaker.allow()
+    metrics.record_breaker(endpoint_name, "closed" if allowed else "open")
+    if not allowed:
         enqueue_refresh(user.pk)
         return _ModelAnswer(reason="breaker_open")
     remaining_ms = app_settings.BUDGET_MS - (time.monotonic() - started) * 1000
@@ -190,6 +197,7 @@ def _model_answer(
         prediction = backend.recommend(request, purpose="page", target_variant=arm.target_variant)
     except EndpointError as error:
         return _endpoint_failed(error, breaker=breaker, started=call_started)
+    metrics.record_endpoint_call("page", "ok", time.monotonic() - call_started)
     breaker.record_success()
     prefetched.write_entry(
         user.pk,
@@ -207,6 +215,7 @@ def _endpoint_failed(error: EndpointError, breaker: Any, started: float) -> _Mod
     """Count the failure for the breaker and log it once; the page goes on with the fallback."""
     if breaker is not None:
         breaker.record_failure(error)
+        metrics.record_endpoint_call("page", error.reason, time.monotonic() - started)
     logger.warning(
         "Endpoint %s failed with %s (%s); serving the fallback ranking",
         app_settings.ENDPOINT_NAME,

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .metrics_view import metrics_view
 
 app_name = "recommendations"
 
@@ -10,4 +11,5 @@ urlpatterns = [
     path("widget/", views.widget_fragment, name="widget"),
     path("api/", views.recommendations_json, name="api"),
     path("click/<str:token>/", views.click, name="click"),
+    path("metrics/", metrics_view, name="metrics"),
 ]

@@ -126,6 +126,12 @@ def test_prefetching_120_users_makes_3_invocations(stack):
     prefetch_users.delay(ids)
     wait_for(lambda: all(prefetched.read_entry(pk) for pk in ids), timeout=30)
     assert stack.invocations() == 3
+    # The worker measured how long the task waited in the broker (for the metrics view).
+    from recommendations.cache_access import get_cache
+    from recommendations.metrics import PREFETCH_LAG_KEY
+
+    lag_seconds, _ = get_cache().get(PREFETCH_LAG_KEY)
+    assert 0 <= lag_seconds < 30
 
 
 def test_throttling_during_a_batch_is_retried_then_succeeds(stack, worker):
