@@ -165,6 +165,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# CloudWatch: publish the shop-wide figures every 5 minutes when a namespace is configured.
+if env.str("RECOMMENDATIONS_CLOUDWATCH_NAMESPACE", default=""):
+    CELERY_BEAT_SCHEDULE["recommendations-publish-cloudwatch"] = {
+        "task": "recommendations.tasks.publish_cloudwatch_metrics",
+        "schedule": 5 * 60,
+    }
+
 # --- The recommendations app ---------------------------------------------------------------
 RECOMMENDATIONS = {
     "BACKEND": env.str("RECOMMENDATIONS_BACKEND", default="sagemaker"),
@@ -182,6 +189,7 @@ RECOMMENDATIONS = {
     # The daily export's destination: a folder (the one `make retrain` trains from) or s3://...
     "EXPORT_DESTINATION": env.str("RECOMMENDATIONS_EXPORT_TO", default=str(VAR_DIR / "training")),
     "EXPORT_S3_ENDPOINT_URL": env.str("RECOMMENDATIONS_EXPORT_S3_ENDPOINT_URL", default="") or None,
+    "CLOUDWATCH_NAMESPACE": env.str("RECOMMENDATIONS_CLOUDWATCH_NAMESPACE", default="") or None,
 }
 
 # The home page shows the widget unless this is false (bench/page.py measures the page without it).

@@ -155,3 +155,14 @@ def export_interactions(self: Task) -> int | None:
         countdown = EXPORT_RETRY_BASE * 2**self.request.retries
         raise self.retry(exc=error, countdown=countdown) from error
     return None if result is None else result.rows()
+
+
+@shared_task(ignore_result=True)
+def publish_cloudwatch_metrics(window_seconds: int = 300) -> int:
+    """Send the last window's figures to CloudWatch (beat, when CLOUDWATCH_NAMESPACE is set)."""
+    from . import cloudwatch
+    from .recent_figures import recent_figures
+
+    if not app_settings.CLOUDWATCH_NAMESPACE:
+        return 0
+    return cloudwatch.publish(recent_figures(window_seconds))

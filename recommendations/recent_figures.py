@@ -1,0 +1,57 @@
+"""The shop-wide figures of the last hour (or any window): for alerts and for CloudWatch.
+
+Widget renders, sources and fallback reasons come from the impressions table (so they need
+`TRACKING`); endpoint latency from the shared latency window; prefetch queue lag and dropped
+events from the cache. No figure comes from one process's memory.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+
+from . import events, latency_window
+from .cache_access import get_cache
+from .metrics import PREFETCH_LAG_KEY
+from .models import Impression
+
+
+@dataclass
+class RecentFigures:
+    window_seconds: int
+    renders: int = 0
+    by_source: dict[str, int] = field(default_factory=dict)
+    fallback_reasons: dict[str, int] = field(default_factory=dict)
+    endpoint_p50_ms: float | None = None
+    endpoint_p99_ms: float | None = None
+    endpoint_calls: int = 0
+    prefetch_lag_seconds: float | None = None
+    events_dropped: int = 0
+
+    @property
+    def fallback_rate(self) -> float | None:
+        """Share of renders not wholly from the model (None without renders)."""
+        if not self.renders:
+            return None
+        return 1 - self.by_source.get("model", 0) / self.renders
+
+
+def recent_figures(window_seconds: int = 3600) -> RecentFigures:
+    """Figures over the last `window_seconds`."""
+    since = timezone.now() - timedelta(seconds=window_seconds)
+    recent = Impression.objects.filter(created_at__gte=since)
+    figures = RecentFigures(window_seconds=window_seconds)
+    for row in recent.values("source").annotate(n=Count("pk")):
+        figures.by_source[row["source"]] = row["n"]
+    figures.renders = sum(figures.by_source.values())
+    for row in recent.exclude(fallback_reason="").values("fallback_reason").annotate(n=Count("pk")):
+        figures.fallback_reasons[row["fallback_reason"]] = row["n"]
+    figures.endpoint_calls = sum(latency_window.counts(window_seconds))
+    figures.endpoint_p50_ms = latency_window.percentile_ms(0.5, window_seconds)
+    figures.endpoint_p99_ms = latency_window.percentile_ms(0.99, window_seconds)
+    lag = get_cache().get(PREFETCH_LAG_KEY)
+    if isinstance(lag, list | tuple) and lag:
+        figures.prefetch_lag_seconds = float(lag[0])
+    figures.events_dropped = events.dropped_total() + events.dropped_in_process()
+    return figures
