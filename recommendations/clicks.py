@@ -1,13 +1,15 @@
 """Signed click links: what a widget link carries, and where a click may lead.
 
-A link is `recommendations:click` with a `django.core.signing` token (an HMAC keyed with
-SECRET_KEY, a salt of its own and a timestamp) that carries the impression's request id, the item,
-its position and the impression's arm, source and variant. The token carries no URL: the
-destination is the product's own URL from the catalog adapter, and it must be on this site
-(`url_has_allowed_host_and_scheme`), so no token, forged or genuine, can send anyone elsewhere.
+Each impression gets one `django.core.signing` token (an HMAC keyed with SECRET_KEY, a salt of its
+own and a timestamp) that carries the impression's request id, arm, source, variant and the ids of
+the items it showed; each item's link is `recommendations:click` with that token and the item's
+position. One signature per widget, not one per item, keeps the page's cost down; changing the
+position in a link only picks another item that the same impression did show.
 
-The link is a plain GET: it changes nothing but a counter, and nobody can make one up (it is
-signed), so it needs no CSRF token and works from any page, cached or not.
+The token carries no URL: the destination is the product's own URL from the catalog adapter, and it
+must be on this site (`url_has_allowed_host_and_scheme`), so no link, forged or genuine, can send
+anyone elsewhere. The link is a plain GET: it changes nothing but a counter and nobody can make one
+up (it is signed), so it needs no CSRF token and works from any page, cached or not.
 """
 
 import hashlib
@@ -26,7 +28,7 @@ SALT = "recommendations.click"
 
 
 class BadClickToken(Exception):
-    """The token was tampered with, truncated, or signed with another key."""
+    """The token was tampered with, truncated, signed with another key, or has no such position."""
 
 
 class ExpiredClickToken(Exception):
@@ -38,8 +40,19 @@ class ExpiredClickToken(Exception):
 
 
 @dataclass(frozen=True)
+class ImpressionStamp:
+    """What every link of one impression carries, signed once."""
+
+    request_id: str
+    arm: str
+    source: str
+    variant: str
+    item_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ClickTarget:
-    """What a click link says: which impression, which item in which position, and its arm."""
+    """What a followed link says: which impression, which item in which position, and its arm."""
 
     request_id: str
     item_id: str
@@ -54,47 +67,57 @@ class ClickTarget:
         return hashlib.sha256(f"{self.request_id}:{self.item_id}".encode()).hexdigest()[:32]
 
 
-def sign(target: ClickTarget) -> str:
-    """The URL-safe signed token for `target`."""
-    payload = [
-        target.request_id,
-        target.item_id,
-        target.position,
-        target.arm,
-        target.source,
-        target.variant,
-    ]
-    return signing.dumps(payload, salt=SALT)
+def sign(stamp: ImpressionStamp) -> str:
+    """The URL-safe signed token of an impression."""
+    payload = [stamp.request_id, stamp.arm, stamp.source, stamp.variant, list(stamp.item_ids)]
+    return signing.dumps(payload, salt=SALT, compress=True)
 
 
-def _target(payload: Any) -> ClickTarget:
-    if not (isinstance(payload, list) and len(payload) == 6):
+def _stamp(payload: Any) -> ImpressionStamp:
+    if not (isinstance(payload, list) and len(payload) == 5):
         raise BadClickToken("unexpected payload")
-    request_id, item_id, position, arm, source, variant = payload
+    request_id, arm, source, variant, item_ids = payload
     if not (
-        all(isinstance(v, str) for v in (request_id, item_id, arm, source, variant))
-        and isinstance(position, int)
-        and not isinstance(position, bool)
+        all(isinstance(v, str) for v in (request_id, arm, source, variant))
+        and isinstance(item_ids, list)
+        and all(isinstance(i, str) for i in item_ids)
     ):
         raise BadClickToken("unexpected payload")
-    return ClickTarget(request_id, item_id, position, arm, source, variant)
+    return ImpressionStamp(request_id, arm, source, variant, tuple(item_ids))
 
 
-def read(token: str, max_age: float | None = None) -> ClickTarget:
-    """The target of a token; raises BadClickToken or ExpiredClickToken."""
+def _target(stamp: ImpressionStamp, position: int) -> ClickTarget:
+    if not 1 <= position <= len(stamp.item_ids):
+        raise BadClickToken("no item at this position")
+    return ClickTarget(
+        stamp.request_id,
+        stamp.item_ids[position - 1],
+        position,
+        stamp.arm,
+        stamp.source,
+        stamp.variant,
+    )
+
+
+def read(token: str, position: int, max_age: float | None = None) -> ClickTarget:
+    """The target of a link; raises BadClickToken or ExpiredClickToken."""
     max_age = float(app_settings.CLICK_MAX_AGE) if max_age is None else max_age
     try:
-        return _target(signing.loads(token, salt=SALT, max_age=max_age))
+        return _target(_stamp(signing.loads(token, salt=SALT, max_age=max_age)), position)
     except signing.SignatureExpired:
-        # The signature is ours, only old: its item id can still be trusted to find the product.
-        raise ExpiredClickToken(_target(signing.loads(token, salt=SALT))) from None
+        # The signature is ours, only old: its item ids can still be trusted to find a product.
+        stamp = _stamp(signing.loads(token, salt=SALT))
+        raise ExpiredClickToken(_target(stamp, position)) from None
     except signing.BadSignature:
         raise BadClickToken("bad signature") from None
 
 
-def link(target: ClickTarget) -> str:
-    """The path of the click redirect for `target`."""
-    return reverse("recommendations:click", kwargs={"token": sign(target)})
+def links(stamp: ImpressionStamp) -> list[str]:
+    """The click link of each item of the impression, in position order."""
+    # One reverse() for the whole widget: the links differ only in their last segment.
+    first = reverse("recommendations:click", kwargs={"token": sign(stamp), "position": 1})
+    base = first[: -len("1/")]
+    return [f"{base}{position}/" for position in range(1, len(stamp.item_ids) + 1)]
 
 
 def destination(item_id: str, request: HttpRequest) -> str | None:

@@ -76,21 +76,16 @@ def track_widget(
         return recommendations
     try:
         events.record(impression_event(recommendations, _user_pseudonym(request)))
+        stamp = clicks.ImpressionStamp(
+            request_id=recommendations.request_id,
+            arm=recommendations.arm,
+            source=recommendations.source,
+            variant=recommendations.variant or "",
+            item_ids=tuple(item.item_id for item in recommendations.items),
+        )
         recommendations.items = [
-            replace(
-                item,
-                click_url=clicks.link(
-                    clicks.ClickTarget(
-                        request_id=recommendations.request_id,
-                        item_id=item.item_id,
-                        position=item.position,
-                        arm=recommendations.arm,
-                        source=recommendations.source,
-                        variant=recommendations.variant or "",
-                    )
-                ),
-            )
-            for item in recommendations.items
+            replace(item, click_url=link)
+            for item, link in zip(recommendations.items, clicks.links(stamp), strict=True)
         ]
     except Exception:
         # Tracking must never cost the shop its page: the widget shows with plain links.

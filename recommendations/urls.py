@@ -10,6 +10,6 @@ app_name = "recommendations"
 urlpatterns = [
     path("widget/", views.widget_fragment, name="widget"),
     path("api/", views.recommendations_json, name="api"),
-    path("click/<str:token>/", views.click, name="click"),
+    path("click/<str:token>/<int:position>/", views.click, name="click"),
     path("metrics/", metrics_view, name="metrics"),
 ]

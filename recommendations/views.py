@@ -103,7 +103,7 @@ def recommendations_json(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def click(request: HttpRequest, token: str) -> HttpResponse:
+def click(request: HttpRequest, token: str, position: int) -> HttpResponse:
     """Count a click on a widget link and send the visitor to the product, on this site only.
 
     A tampered token is a 400; an expired one leads to the product without being counted; an item
@@ -111,7 +111,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     """
     counted = False
     try:
-        target = clicks.read(token)
+        target = clicks.read(token, position)
     except clicks.BadClickToken:
         logger.info("Refused a click link with a bad signature", extra={"reason": "bad_signature"})
         response: HttpResponse = HttpResponse(

@@ -144,22 +144,38 @@ def test_clicking_the_same_item_twice_counts_once(client, shop):
     assert Click.objects.count() == 2
 
 
-def target(item_id: str = "5") -> clicks.ClickTarget:
-    return clicks.ClickTarget("a" * 32, item_id, 1, "model", "model", "")
+def stamp(*item_ids: str) -> clicks.ImpressionStamp:
+    return clicks.ImpressionStamp("a" * 32, "model", "model", "", item_ids or ("5",))
+
+
+def click_path(token: str, position: int = 1) -> str:
+    return reverse("recommendations:click", kwargs={"token": token, "position": position})
+
+
+def test_a_link_changed_to_another_position_can_only_pick_an_item_that_was_shown(client, shop):
+    token = clicks.sign(stamp("5", "6"))
+    assert (
+        client.get(click_path(token, 2))["Location"] == Product.objects.get(pk=6).get_absolute_url()
+    )
+    assert client.get(click_path(token, 3)).status_code == 400
+    assert client.get(click_path(token, 0)).status_code == 400
 
 
 @pytest.mark.parametrize(
     "tamper",
     [
         lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # signature changed
-        lambda token: token.replace(token.split(":")[0], signing.dumps(["x"]).split(":")[0]),
+        lambda token: token.replace(
+            token.split(":")[0],
+            signing.dumps(["b" * 32, "model", "model", "", ["7"]], compress=True).split(":")[0],
+        ),  # another payload under this signature
         lambda token: "not-a-token",
-        lambda token: signing.dumps(["b" * 32, "5", 1, "model", "model", ""], salt="other"),
+        lambda token: signing.dumps(["b" * 32, "model", "model", "", ["5"]], salt="other"),
+        lambda token: signing.dumps(["b" * 32, "model", "model", "", ["5"]]),  # no salt
     ],
 )
 def test_a_tampered_token_is_refused_and_not_counted(client, shop, tamper):
-    token = tamper(clicks.sign(target()))
-    response = client.get(reverse("recommendations:click", kwargs={"token": token}))
+    response = client.get(click_path(tamper(clicks.sign(stamp()))))
     assert response.status_code == 400
     assert "Location" not in response
     flush()
@@ -170,10 +186,10 @@ def test_an_expired_token_leads_to_the_product_but_is_not_counted(client, shop, 
     real_time = time.time
     three_days_ago = real_time() - 3 * 24 * 3600
     monkeypatch.setattr(signing.time, "time", lambda: three_days_ago)
-    token = clicks.sign(target("5"))
+    token = clicks.sign(stamp("5"))
     monkeypatch.setattr(signing.time, "time", real_time)
 
-    response = client.get(reverse("recommendations:click", kwargs={"token": token}))
+    response = client.get(click_path(token))
 
     assert response.status_code == 302
     assert response["Location"] == Product.objects.get(pk=5).get_absolute_url()
@@ -183,8 +199,7 @@ def test_an_expired_token_leads_to_the_product_but_is_not_counted(client, shop, 
 
 
 def test_an_unknown_product_leads_home_and_is_not_counted(client, shop):
-    token = clicks.sign(target("99999"))
-    response = client.get(reverse("recommendations:click", kwargs={"token": token}))
+    response = client.get(click_path(clicks.sign(stamp("99999"))))
     assert response.status_code == 302
     assert response["Location"] == "/"
     flush()
@@ -207,9 +222,7 @@ class OffSiteCatalog(CatalogAdapter):
 def test_a_product_url_off_this_site_never_redirects_off_site(client, shop, monkeypatch, url):
     monkeypatch.setattr(OffSiteCatalog, "urls", [url])
     with override_settings(RECOMMENDATIONS={**TRACKED, "CATALOG": f"{__name__}.OffSiteCatalog"}):
-        response = client.get(
-            reverse("recommendations:click", kwargs={"token": clicks.sign(target("5"))})
-        )
+        response = client.get(click_path(clicks.sign(stamp("5"))))
     assert response.status_code == 302
     assert response["Location"] == "/"
     flush()
