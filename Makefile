@@ -57,13 +57,19 @@ demo: .env install seed model
 	@echo
 	$(BIN)/honcho start -f Procfile
 
-# Train the demo's model from the shop's orders, once; `make retrain` exports and trains again.
+# Train the demo's model from the shop's export, once. Nothing else writes orders before the demo
+# starts, so no order needs time to settle: the first export takes everything.
 model: install seed
-	@test -f .var/model/model.json || $(MAKE) --no-print-directory retrain
+	@test -f .var/models/current/model.json || \
+	  $(MAKE) --no-print-directory retrain EXPORT_FLAGS="--settle-seconds 0"
 
+# The loop, also on a running demo: export what is new into .var/training (the folder the trainer
+# reads whole), train a new version into .var/models/<version>, switch .var/models/current to it;
+# the endpoint swaps to it between requests, and waits here until it serves it.
 retrain: install
-	$(BIN)/python manage.py recommendations_export --to .var/training
-	$(BIN)/python -m model.train --train .var/training --model-dir .var/model
+	$(BIN)/python manage.py recommendations_export --to .var/training $(EXPORT_FLAGS)
+	$(BIN)/python -m model.release --train .var/training --models-dir .var/models \
+	  --wait-for http://127.0.0.1:8080/ping
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

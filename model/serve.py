@@ -1,12 +1,16 @@
 """A local SageMaker-compatible endpoint: gunicorn serving model/wsgi.py.
 
-    python -m model.serve --model-dir .var/model --port 8080 [--host 127.0.0.1]
+    python -m model.serve --model-dir .var/models/current --port 8080 [--host 127.0.0.1]
         [--endpoint-name demo-recommender] [--access-key ID:SECRET ...]
-        [--workers 1] [--threads 8] [--fault MODE] [--fault-latency-ms N]
+        [--workers 1] [--threads 8] [--fault MODE] [--fault-latency-ms N] [--watch-interval 1]
 
 boto3 reaches it with `endpoint_url="http://127.0.0.1:8080"`. Access keys come from --access-key,
 else SERVE_ACCESS_KEYS="id:secret,id2:secret2", else the process's AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY. Each worker loads the model once; faults and counters are shared by all.
+
+New models go live without a restart: `--model-dir` is usually the `current` symlink that
+`python -m model.release` replaces atomically; every worker notices within --watch-interval seconds
+and swaps to the new model between requests (model/reloading.py), so no request fails.
 """
 
 import argparse
@@ -20,6 +24,7 @@ from gunicorn.app.base import BaseApplication
 
 from .inference import model_fn
 from .recommender import METADATA_FILE
+from .reloading import ModelHolder
 from .shared_state import FAULT_MODES, SharedState
 from .wsgi import EndpointApp, EndpointConfig
 
@@ -31,10 +36,17 @@ DEFAULT_ENDPOINT_NAME = "demo-recommender"
 class EndpointServer(BaseApplication):
     """gunicorn with options from code instead of its own command line."""
 
-    def __init__(self, options: dict[str, Any], config: EndpointConfig, model_dir: Path) -> None:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        config: EndpointConfig,
+        model_dir: Path,
+        watch_interval: float = 1.0,
+    ) -> None:
         self.options = options
         self.config = config
         self.model_dir = model_dir
+        self.watch_interval = watch_interval
         # Created here, in the master, so every forked worker maps the same memory.
         self.state = SharedState()
         super().__init__()
@@ -46,8 +58,11 @@ class EndpointServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> EndpointApp:
-        # Runs in each worker after the fork (no preload): one model per worker.
-        return EndpointApp(model_fn(self.model_dir), self.config, self.state)
+        # Runs in each worker after the fork (no preload): one model per worker, and one watcher.
+        holder = ModelHolder(self.model_dir, loader=model_fn, shared=self.state)
+        if self.watch_interval > 0:
+            holder.watch(self.watch_interval)
+        return EndpointApp(holder, self.config, self.state)
 
 
 def parse_access_keys(values: list[str]) -> dict[str, str]:
@@ -79,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", ".var/model"))
+        "--model-dir",
+        type=Path,
+        default=Path(os.environ.get("SM_MODEL_DIR", ".var/models/current")),
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -98,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--fault", choices=FAULT_MODES, default="none")
     parser.add_argument("--fault-latency-ms", type=int, default=0)
+    parser.add_argument(
+        "--watch-interval",
+        type=float,
+        default=1.0,
+        help="seconds between checks of --model-dir for a new model (0: never)",
+    )
     parser.add_argument("--log-level", default="warning")
     return parser
 
@@ -147,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         # bench, demo) would fight over it, and nothing here uses it.
         "control_socket_disable": True,
     }
-    server = EndpointServer(options, config, arguments.model_dir)
+    server = EndpointServer(options, config, arguments.model_dir, arguments.watch_interval)
     if arguments.fault != "none" or arguments.fault_latency_ms:
         server.state.set_fault(arguments.fault, arguments.fault_latency_ms)
     logger.info(

@@ -1,4 +1,4 @@
-"""State every gunicorn worker and thread of one server shares: the fault switch and the counters.
+"""State every gunicorn worker and thread of one server shares: faults, counters, the served model.
 
 An anonymous shared memory map plus a process-shared lock, both created in the master process
 before gunicorn forks its workers, so a fault set through one worker holds for all of them and
@@ -16,6 +16,7 @@ _HEADER = struct.Struct("<B3xIIQQ")
 _VARIANT_NAME_BYTES = 64
 _VARIANT = struct.Struct(f"<{_VARIANT_NAME_BYTES}sQ")
 VARIANT_SLOTS = 32
+_MODEL = struct.Struct("<B16s")  # published (0/1), model folder fingerprint
 OTHER_VARIANTS = "(other)"  # counts past VARIANT_SLOTS distinct names land here
 
 FAULT_MODES = ("none", "hang", "http500", "throttle", "garbage", "model_error", "unavailable")
@@ -37,6 +38,9 @@ class SharedState:
         size = _HEADER.size + VARIANT_SLOTS * _VARIANT.size
         self._memory = mmap.mmap(-1, size)  # anonymous and MAP_SHARED: children see writes
         self._lock = multiprocessing.Lock()
+        # The fingerprint of the model folder the newest worker serves (see reloading.py).
+        self._model = mmap.mmap(-1, _MODEL.size)
+        self._model_lock = multiprocessing.Lock()
 
     # --- faults -------------------------------------------------------------------------
     def fault(self) -> FaultSetting:
@@ -63,6 +67,18 @@ class SharedState:
                 instances,
             )
         return self.fault()
+
+    # --- the served model ---------------------------------------------------------------
+    def publish_model(self, fingerprint: bytes) -> None:
+        """Record the fingerprint (16 bytes) of the model folder a worker just swapped to."""
+        with self._model_lock:
+            _MODEL.pack_into(self._model, 0, 1, fingerprint)
+
+    def published_model(self) -> bytes | None:
+        """The last fingerprint published, or None before any."""
+        with self._model_lock:
+            present, fingerprint = _MODEL.unpack_from(self._model, 0)
+        return fingerprint if present else None
 
     # --- counters -----------------------------------------------------------------------
     def record_invocation(self, variant: str) -> None:

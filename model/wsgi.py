@@ -23,6 +23,7 @@ from .aws_errors import AwsError
 from .inference import input_fn, output_fn, predict_fn
 from .protocol import InferenceError
 from .recommender import Recommender
+from .reloading import ModelHolder
 from .shared_state import SharedState
 
 logger = logging.getLogger(__name__)
@@ -44,12 +45,27 @@ class EndpointConfig:
 
 
 class EndpointApp:
-    """WSGI callable holding one loaded model (one per gunicorn worker)."""
+    """WSGI callable holding the loaded model (one per gunicorn worker).
 
-    def __init__(self, model: Recommender, config: EndpointConfig, state: SharedState) -> None:
-        self.model = model
+    Given a `ModelHolder`, each request takes the holder's model once, when it starts: a swap
+    never changes the model under a request in flight (see reloading.py).
+    """
+
+    def __init__(
+        self, model: Recommender | ModelHolder, config: EndpointConfig, state: SharedState
+    ) -> None:
+        self._holder = model if isinstance(model, ModelHolder) else None
+        self._fixed = None if isinstance(model, ModelHolder) else model
         self.config = config
         self.state = state
+
+    @property
+    def model(self) -> Recommender:
+        """The model new requests get."""
+        if self._holder is not None:
+            return self._holder.model_for_request()
+        assert self._fixed is not None
+        return self._fixed
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -85,6 +101,7 @@ class EndpointApp:
 
     def runtime_invocation(self, request: Request, endpoint_name: str) -> Response:
         """InvokeEndpoint: authenticate, validate, apply faults, run the model."""
+        model = self.model  # fixed for the whole request, whatever a swap does meanwhile
         request_id = str(uuid.uuid4())
         if not _fits(request):
             return _aws(
@@ -137,7 +154,9 @@ class EndpointApp:
         if isinstance(injected, AwsError):
             return _aws(injected, request_id)
 
-        status, payload = self.invoke(body, request.content_type, request.headers.get("Accept"))
+        status, payload = self.invoke(
+            body, request.content_type, request.headers.get("Accept"), model
+        )
         if status != 200:
             return _aws(
                 aws_errors.model_error(status, payload.decode(), endpoint_name, self.config.region),
@@ -147,6 +166,7 @@ class EndpointApp:
 
     def container_invocation(self, request: Request) -> Response:
         """POST /invocations as SageMaker calls the container: faults apply, no authentication."""
+        model = self.model
         if not _fits(request):
             return _json(413, {"error": "PayloadTooLarge", "message": "body too large"})
         body = request.get_data(cache=False)
@@ -156,17 +176,23 @@ class EndpointApp:
             return Response(faults.GARBAGE_BODY, 200, content_type="application/json")
         if isinstance(injected, AwsError):
             return _aws(injected)
-        status, payload = self.invoke(body, request.content_type, request.headers.get("Accept"))
+        status, payload = self.invoke(
+            body, request.content_type, request.headers.get("Accept"), model
+        )
         return Response(payload, status, content_type="application/json")
 
     def invoke(
-        self, body: bytes, content_type: str | None, accept: str | None
+        self,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        model: Recommender | None = None,
     ) -> tuple[int, bytes]:
         """The four handler functions; (status, JSON body). Errors become 4xx/500 JSON bodies."""
         try:
             data = input_fn(body, content_type)
             self.state.record_instances(len(data.requests))
-            return 200, output_fn(predict_fn(data, self.model), accept)
+            return 200, output_fn(predict_fn(data, model or self.model), accept)
         except InferenceError as exc:
             return exc.status, json.dumps(exc.to_json()).encode()
         except Exception:

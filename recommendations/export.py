@@ -95,8 +95,13 @@ def export_new(
     since: datetime | None = None,
     chunk_size: int | None = None,
     now: float | None = None,
+    settle_seconds: float | None = None,
 ) -> ExportResult:
-    """Export what is new since the destination's watermark (interactions, then clicks)."""
+    """Export what is new since the destination's watermark (interactions, then clicks).
+
+    `settle_seconds` overrides EXPORT_SETTLE_SECONDS (0 when nothing else writes, e.g. right
+    after seeding a demo, so that nothing recent is held back).
+    """
     if file_format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     destination = (
@@ -104,6 +109,8 @@ def export_new(
     )
     chunk_size = int(chunk_size or app_settings.EXPORT_CHUNK_SIZE)
     now = time.time() if now is None else now
+    if settle_seconds is None:
+        settle_seconds = float(app_settings.EXPORT_SETTLE_SECONDS)
     since_seconds = since.timestamp() if since is not None else None
     watermark = Watermark.from_json(destination.read_json(WATERMARK_NAME))
     result = ExportResult(destination=destination.describe())
@@ -115,8 +122,16 @@ def export_new(
             watermark = watermark.committed(stream.name, pending.last_id)
             _store(destination, watermark)
             result.files.append(exported)
+        settled_before = now - settle_seconds if stream.settles else None
         watermark = _export_range(
-            destination, watermark, stream, file_format, since_seconds, chunk_size, now, result
+            destination,
+            watermark,
+            stream,
+            file_format,
+            since_seconds,
+            chunk_size,
+            settled_before,
+            result,
         )
     result.watermark = watermark.positions()
     logger.info(
@@ -163,12 +178,11 @@ def _export_range(
     file_format: str,
     since: float | None,
     chunk_size: int,
-    now: float,
+    settled_before: float | None,
     result: ExportResult,
 ) -> Watermark:
     """Everything settled after the stream's watermark: one file, planned, published, committed."""
     after = watermark.mark(stream.name).exported_to
-    settled_before = now - float(app_settings.EXPORT_SETTLE_SECONDS) if stream.settles else None
     staging, rows, last_id = _stage(
         destination, stream, after, None, since, settled_before, file_format, chunk_size
     )

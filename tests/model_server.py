@@ -32,6 +32,7 @@ from botocore.config import Config
 
 from model.data import Interactions
 from model.fitting import TrainingParams, fit
+from model.recommender import Recommender
 from model.synthetic import taste_interactions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -180,14 +181,20 @@ def running_model_server(
     secret_access_key: str | None = None,
     region: str | None = None,
     extra_args: tuple[str, ...] = (),
+    model_dir: Path | None = None,
 ) -> Iterator[ModelServer]:
     """Train into `work_dir/model`, start the endpoint on a free port, stop it on exit.
 
     `interactions` defaults to `default_training_data()`; `extra_args` go to model.serve
-    (e.g. ("--variant", "A", "--variant", "B") or ("--threads", "16")).
+    (e.g. ("--variant", "A", "--variant", "B") or ("--threads", "16")). With `model_dir`, the
+    server serves that path as it is (e.g. a `current` symlink that model/release.py switches).
     """
-    model_dir = work_dir / "model"
-    model_version, user_ids = train_model(model_dir, interactions, params)
+    if model_dir is None:
+        model_dir = work_dir / "model"
+        model_version, user_ids = train_model(model_dir, interactions, params)
+    else:
+        loaded = Recommender.load(model_dir)
+        model_version, user_ids = loaded.model_version, loaded.user_ids.tolist()
     access_key_id = access_key_id or os.environ.get("AWS_ACCESS_KEY_ID") or DEFAULT_ACCESS_KEY_ID
     secret_access_key = (
         secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY") or DEFAULT_SECRET_ACCESS_KEY

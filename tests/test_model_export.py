@@ -376,3 +376,10 @@ def test_daily_task_retries_when_the_folder_cannot_be_written(tmp_path, orders):
         result = export_interactions.apply()
     assert result.failed() and isinstance(result.result, OSError)
     assert len(attempts) == EXPORT_MAX_RETRIES + 1
+
+
+def test_settle_seconds_zero_exports_everything_at_once(tmp_path, orders):
+    users, expected = orders
+    make_order(users[0], [make_product()])  # just now
+    call_command("recommendations_export", "--to", str(tmp_path), "--settle-seconds", "0")
+    assert len(jsonl_rows(tmp_path)) == len(expected) + 1

@@ -36,6 +36,13 @@ class Command(BaseCommand):
             help="leave out interactions before this ISO 8601 date or date-time",
         )
         parser.add_argument("--chunk-size", type=int, default=None, help="rows per database query")
+        parser.add_argument(
+            "--settle-seconds",
+            type=float,
+            default=None,
+            help="hold back order lines younger than this (default: EXPORT_SETTLE_SECONDS); "
+            "0 is safe only when nothing else is writing orders",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         since = parse_since(options["since"]) if options["since"] else None
@@ -45,6 +52,7 @@ class Command(BaseCommand):
                 file_format=options["format"],
                 since=since,
                 chunk_size=options["chunk_size"],
+                settle_seconds=options["settle_seconds"],
             )
         except ExportError as error:
             raise CommandError(str(error)) from error
