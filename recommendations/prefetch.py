@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import arms, metrics, prefetched
+from . import arms, metrics, model_versions, prefetched
 from .backends.base import PredictionRequest, get_backend
 from .catalog import get_catalog
 from .conf import app_settings
@@ -86,6 +86,8 @@ def prefetch_users(user_ids: Sequence[int], batch_size: int | None = None) -> Pr
                 )
                 if prediction.model_version:
                     result.model_versions.add(prediction.model_version)
+            for version in {p.model_version for p in predictions}:
+                model_versions.note_version(version, target_variant)
             done.extend(batch)
             result.users += len(batch)
     return result

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import arms, fallback, metrics, prefetched
+from . import arms, fallback, metrics, model_versions, prefetched
 from .backends.base import PredictionRequest, get_backend
 from .breaker import get_breaker
 from .catalog import CatalogAdapter, get_catalog
@@ -156,7 +156,8 @@ def _model_answer(
     if entry is not None:
         fresh = entry.is_fresh()
         metrics.record_lookup("fresh" if fresh else "stale")
-        if not fresh:
+        # An entry of an older model is shown, and refreshed once its spread-out turn comes.
+        if not fresh or model_versions.is_outdated(entry, user.pk, arm.target_variant):
             enqueue_refresh(user.pk)
         return _ModelAnswer(entry.item_ids, entry.model_version, variant=entry.variant)
     metrics.record_lookup("miss")
@@ -206,6 +207,7 @@ def _model_answer(
         prediction.variant,
         target_variant=arm.target_variant,
     )
+    model_versions.note_version(prediction.model_version, arm.target_variant)
     return _ModelAnswer(
         prediction.item_ids, prediction.model_version, inline=True, variant=prediction.variant
     )

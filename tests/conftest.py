@@ -34,6 +34,10 @@ def _empty_in_process_cache() -> None:
         # Only the in-process kind: a test must never flush a real Redis it did not fill.
         if options["BACKEND"].endswith("locmem.LocMemCache"):
             caches[alias].clear()
+    # The process's copy of the newest model version seen would outlive the cache it came from.
+    from recommendations.model_versions import forget_local
+
+    forget_local()
 
 
 @pytest.fixture
