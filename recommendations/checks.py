@@ -53,6 +53,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     errors += _check_cache()
     errors += _check_numbers()
     errors += _check_product_model()
+    errors += _check_export()
     unknown = app_settings.unknown_keys()
     if unknown:
         errors.append(
@@ -178,6 +179,9 @@ def _check_numbers() -> list:
         "EVENT_BATCH_SIZE",
         "EVENT_BUFFER_MAX",
         "EVENT_CACHE_TTL",
+        "EXPORT_CHUNK_SIZE",
+        "EXPORT_S3_MULTIPART_THRESHOLD",
+        "EXPORT_S3_MULTIPART_CHUNKSIZE",
     ):
         value = app_settings.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -248,3 +252,45 @@ def _check_product_model() -> list:
             )
         ]
     return []
+
+
+def _check_export() -> list:
+    errors = []
+    destination = app_settings.EXPORT_DESTINATION
+    if not isinstance(destination, str) or (
+        "://" in destination and not destination.startswith("s3://")
+    ):
+        errors.append(
+            Error(
+                f"{SETTING}['EXPORT_DESTINATION'] is {destination!r}; it must be a folder path, "
+                "'s3://bucket/prefix', or '' (no daily export).",
+                id="recommendations.E017",
+            )
+        )
+    if app_settings.EXPORT_FORMAT not in ("jsonl", "csv"):
+        errors.append(
+            Error(
+                f"{SETTING}['EXPORT_FORMAT'] is {app_settings.EXPORT_FORMAT!r}; use 'jsonl' or 'csv'.",
+                id="recommendations.E018",
+            )
+        )
+    for name in ("EXPORT_SETTLE_SECONDS", "EXPORT_CLICK_WEIGHT", "MODEL_VERSION_REFRESH_SPREAD"):
+        value = app_settings.get(name)
+        if not (isinstance(value, Real) and not isinstance(value, bool) and value >= 0):
+            errors.append(
+                Error(
+                    f"{SETTING}['{name}'] is {value!r}; it must be a number of at least 0.",
+                    id="recommendations.E019",
+                )
+            )
+    extra = app_settings.EXPORT_S3_EXTRA_ARGS
+    if not isinstance(extra, dict):
+        errors.append(
+            Error(
+                f"{SETTING}['EXPORT_S3_EXTRA_ARGS'] is {extra!r}; it must be a dict of upload "
+                "arguments.",
+                hint="For example {'ServerSideEncryption': 'aws:kms'}.",
+                id="recommendations.E020",
+            )
+        )
+    return errors

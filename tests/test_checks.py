@@ -43,6 +43,13 @@ def test_a_good_configuration_passes():
         ({"EVENT_BATCH_SIZE": 0}, ["recommendations.E011"]),
         ({"CLICK_MAX_AGE": "1 day"}, ["recommendations.E011"]),
         ({"EVENT_FLUSH_INTERVAL": 0}, ["recommendations.E015"]),
+        ({"EXPORT_CHUNK_SIZE": 0}, ["recommendations.E011"]),
+        ({"EXPORT_DESTINATION": "ftp://host/x"}, ["recommendations.E017"]),
+        ({"EXPORT_DESTINATION": None}, ["recommendations.E017"]),
+        ({"EXPORT_FORMAT": "parquet"}, ["recommendations.E018"]),
+        ({"EXPORT_SETTLE_SECONDS": -1}, ["recommendations.E019"]),
+        ({"MODEL_VERSION_REFRESH_SPREAD": "soon"}, ["recommendations.E019"]),
+        ({"EXPORT_S3_EXTRA_ARGS": "AES256"}, ["recommendations.E020"]),
         (
             {"HOLDOUT_SHARE": 0.6, "SECOND_VARIANT": "B", "SECOND_VARIANT_SHARE": 0.5},
             ["recommendations.E016"],
