@@ -77,7 +77,8 @@ def ctr_chart(
             (_n(x(i)), HEIGHT - BOTTOM + 16, day.strftime("%b %d"))
             for i, day in enumerate(days)
             # The last day is labelled too, unless it would overlap the label before it.
-            if i % label_every == 0 or (i == len(days) - 1 and i % label_every >= label_every / 2)
+            if i % label_every == 0
+            or (i == len(days) - 1 and i % label_every >= max(2, label_every / 2))
         ),
     )
     index = {day: i for i, day in enumerate(days)}
