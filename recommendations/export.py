@@ -151,7 +151,9 @@ def export_new(
 
 def export_exclusive(target: str | Path, **options) -> ExportResult | None:
     """`export_new` unless another export to the same destination is running (then None)."""
-    key = LOCK_PREFIX + str(target)
+    # One lock per place, however it is written (beat's absolute path, `make retrain`'s relative one).
+    text = str(target)
+    key = LOCK_PREFIX + (text if text.startswith("s3://") else str(Path(text).resolve()))
     token = uuid.uuid4().hex
     cache = get_cache()
     try:
