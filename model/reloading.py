@@ -70,7 +70,9 @@ class ModelHolder:
         self.signature = folder_signature(self.model_dir)
         self.current: Recommender = loader(self.signature.path)
         self.swaps = 0
-        if shared is not None and shared.published_model() is None:
+        if shared is not None:
+            # A worker starting (or restarted by gunicorn) loads what `current` points at now,
+            # the newest model: the others catch up with it.
             shared.publish_model(self.signature.fingerprint)
 
     def model_for_request(self) -> Recommender:

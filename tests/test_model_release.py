@@ -160,6 +160,17 @@ def test_a_worker_catches_up_before_answering_once_another_swapped(two_versions)
     assert second.model_for_request().model_version == new
 
 
+def test_a_worker_started_after_a_release_makes_the_others_catch_up(two_versions):
+    models, old, new = two_versions
+    shared = SharedState()
+    running = ModelHolder(models / "current", shared=shared)
+    assert running.current.model_version == old
+    activate(models, new)
+    restarted = ModelHolder(models / "current", shared=shared)  # gunicorn replaced a worker
+    assert restarted.model_for_request().model_version == new
+    assert running.model_for_request().model_version == new
+
+
 def test_holder_watcher_thread_swaps_on_its_own(two_versions):
     models, _, new = two_versions
     holder = ModelHolder(models / "current")
