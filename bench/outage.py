@@ -175,6 +175,8 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
                 max_seconds=options.max_seconds * 2,
             )
 
+        # Charged to each round: the scenario's gunicorn, Redis and the model endpoints.
+        shared_pids = [redis_server.process.pid, *(e.process.pid for e in endpoints.values())]
         # The app's own log lines from here on are the measured rounds'.
         log_offsets = {name: _size(app_logs[name]) for name in SCENARIOS}
         requests = min(options.requests, len(cookies))
@@ -194,6 +196,7 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
                         requests=requests,
                         concurrency=options.concurrency,
                         max_seconds=options.max_seconds,
+                        cpu_pids=[servers[name].process.pid, *shared_pids],
                     )
                 )
         summaries = {name: Summary(name, rounds[name]) for name in SCENARIOS}
@@ -222,20 +225,21 @@ def endpoint_waits(lines: list[dict]) -> list[float]:
 def report(summaries: dict[str, Summary], app_lines: dict[str, list[dict]]) -> int:
     print()
     print(
-        f"{'scenario':<30} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'scenario':<30} {'req/s':>7} {'cpu ms':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
         f"{'reqs':>5} {'5xx':>4} {'waits':>5} {'wait max':>8}  widget source"
     )
     for name, summary in summaries.items():
         waits = endpoint_waits(app_lines[name])
         wait_max = f"{max(waits):8.1f}" if waits else f"{'-':>8}"
         print(
-            f"{LABELS[name]:<30} {summary.requests_per_second:7.1f} {summary.latency(50):7.1f} "
+            f"{LABELS[name]:<30} {summary.requests_per_second:7.1f} "
+            f"{summary.cpu_ms_per_request:6.2f} {summary.latency(50):7.1f} "
             f"{summary.latency(99):7.1f} {summary.max_ms:7.1f} {summary.requests:5d} "
             f"{summary.failures:4d} {len(waits):5d} {wait_max}  {format_counter(summary.sources)}"
         )
     print(
-        "(latencies are the client's, end to end; waits: failed endpoint calls in the app's log, "
-        "wait max: the longest, as the app timed it)"
+        "(cpu ms: server CPU per request; latencies are the client's, end to end; waits: failed "
+        "endpoint calls in the app's log, wait max: the longest, as the app timed it)"
     )
     reference = summaries["fallback-only"]
     print()

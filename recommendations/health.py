@@ -226,6 +226,11 @@ def explain(error: EndpointError) -> str:
                 "AWS_SECRET_ACCESS_KEY, then AWS_PROFILE or ~/.aws/credentials, then the instance "
                 "or task role: give the web and worker processes one of them."
             )
+        if app_settings.BACKEND == "http" and app_settings.HTTP_API_KEY:
+            return (
+                f"The HTTP_URL refused the API key{detail}: check HTTP_API_KEY against the API "
+                "Gateway usage plan, or leave it empty to sign with the AWS credentials."
+            )
         return (
             f"AWS refused the credentials{detail}: the access key is unknown, the secret does "
             "not match it, it has expired, or it is not allowed sagemaker:InvokeEndpoint on "

@@ -22,6 +22,10 @@ from recommendations.exceptions import (
 )
 from recommendations.health import explain
 from tests.model_server import free_port, running_model_server
+from tests.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
+    aws_error,
+    scripted_endpoint_fixture,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -190,6 +194,25 @@ def test_requests_must_be_positive(endpoint):
     code, output = check("--requests", "0")
     assert code == 1
     assert "--requests" in output
+
+
+def test_http_backend_with_a_refused_api_key_is_diagnosed(scripted_endpoint, caplog):
+    api_key = "an-api-key-that-must-not-show-0000"
+    scripted_endpoint.script(aws_error(403, "ForbiddenException", "Forbidden"))
+    with caplog.at_level(logging.DEBUG):
+        code, output = check(
+            "--requests",
+            "2",
+            recommendations={
+                "BACKEND": "http",
+                "HTTP_URL": scripted_endpoint.url + "/recommend",
+                "HTTP_API_KEY": api_key,
+            },
+        )
+    assert code == 1
+    assert "refused the API key" in output
+    assert scripted_endpoint.received[0].headers["x-api-key"] == api_key
+    assert_no_secret(output, caplog, api_key)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .cpu import cpu_seconds
+
 # The widget's section tag says where its items came from.
 WIDGET_SOURCE = re.compile(rb'<section class="recommendations"[^>]*?data-source="(\w+)"')
 
@@ -28,6 +30,7 @@ class Sample:
     statuses: Counter = field(default_factory=Counter)  # HTTP status, or the exception's name
     sources: Counter = field(default_factory=Counter)  # widget data-source, "none" without widget
     wall_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0  # CPU the server processes used during the run
 
     @property
     def requests(self) -> int:
@@ -56,8 +59,12 @@ def run_load(
     concurrency: int,
     max_seconds: float,
     timeout: float = 10.0,
+    cpu_pids: Sequence[int] = (),
 ) -> Sample:
-    """GET `path` `requests` times (the i-th with cookies[i % len]) from `concurrency` threads."""
+    """GET `path` `requests` times (the i-th with cookies[i % len]) from `concurrency` threads.
+
+    `cpu_pids`: server processes (with their descendants) whose CPU time the run is charged.
+    """
     sample = Sample()
     lock = threading.Lock()
     counter = itertools.count()
@@ -92,12 +99,14 @@ def run_load(
             sample.sources.update(sources)
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    cpu_before = cpu_seconds(cpu_pids)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(max_seconds + timeout + 5)
     sample.wall_seconds = time.perf_counter() - started
+    sample.server_cpu_seconds = cpu_seconds(cpu_pids) - cpu_before
     return sample
 
 
@@ -124,6 +133,11 @@ class Summary:
     def requests_per_second(self) -> float:
         """Median over rounds: robust to a round slowed by something else on the machine."""
         return statistics.median(s.requests_per_second for s in self.rounds)
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU per request over all rounds (the inverse of CPU-bound capacity)."""
+        return 1000 * sum(s.server_cpu_seconds for s in self.rounds) / max(self.requests, 1)
 
     @property
     def latencies_ms(self) -> list[float]:
