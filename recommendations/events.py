@@ -23,9 +23,11 @@ What is lost, at most, when something crashes:
 - `flush_events` not running for EVENT_CACHE_TTL (6 h): the batches expire.
 
 Dropped events are counted: `dropped_in_process()` here, and `dropped_total()` for all processes
-(a cache counter that each process adds its drops to at its next hand-off); slots that a flush
-finds claimed but never written (a process died between `incr` and `add`) are counted as
-`lost_batches_total()`.
+(a cache counter that each process adds its drops to at its next hand-off). Slots that a flush
+finds claimed but never written are counted as `lost_batches_total()`: a batch lost with its
+process between `incr` and `add`, or a hand-off whose `incr` answer timed out and that wrote its
+batch into another slot (nothing lost). An empty slot younger than two minutes may still be
+written: it holds the bucket's mark back, but the batches after it are inserted at once.
 """
 
 import atexit
@@ -348,17 +350,24 @@ def _flush_bucket(
         found.update(cache.get_many([_slot_key(bucket, slot) for slot in chunk]))
     events: list[dict[str, Any]] = []
     mark = done
+    waiting = False  # an empty slot that may still be written holds the mark back
     lost = 0
     for slot in slots:
         batch = found.get(_slot_key(bucket, slot))
         if batch is None and in_flight:
-            break  # claimed a moment ago, written any moment now: read from here next time
+            # Claimed a moment ago, written any moment now. Later batches are inserted anyway
+            # (they are read again until the mark passes them; the inserts ignore repeats).
+            waiting = True
+            continue
         if batch is None:
-            lost += 1  # its process died between claiming the slot and writing it
+            # Never written: its process died between claiming and writing, or a hand-off
+            # whose `incr` answer timed out retried its batch in another slot.
+            lost += 1
         else:
             events.extend(batch)
             result.batches += 1
-        mark = slot
+        if not waiting:
+            mark = slot
     if events:
         impressions, clicks = _insert(events)
         result.impressions += impressions
@@ -402,11 +411,24 @@ def _new_buffer_after_fork() -> None:
 os.register_at_fork(after_in_child=_new_buffer_after_fork)
 
 
+EXIT_ATTEMPTS = 3
+
+
 @atexit.register
 def _hand_off_at_exit() -> None:
-    # Best effort on a clean shutdown (gunicorn's graceful worker exit); a kill skips it.
-    if len(_buffer):
+    # On a clean shutdown (gunicorn's graceful worker exit); a kill skips it.
+    for _ in range(EXIT_ATTEMPTS):
+        if not len(_buffer):
+            return
+        # The last chance must not be skipped because the cache failed a moment ago.
+        get_cache().forget_outage()
         try:
             _buffer.hand_off_all()
-        except Exception:  # the interpreter is going away: nothing to do about it
-            logger.debug("Recommendations event hand-off at exit failed")
+        except Exception:  # the interpreter is going away: nothing more to do about it
+            break
+    if len(_buffer):
+        logger.warning(
+            "Recommendations tracking lost %d events at exit: cache unavailable",
+            len(_buffer),
+            extra={"dropped": len(_buffer)},
+        )
