@@ -18,6 +18,7 @@ if TEST_DB == "postgres":
 else:
     # A file (not :memory:) so that worker and server subprocesses see the test database; one
     # per test run, so that two runs on one machine never share it.
+    (BASE_DIR / ".var").mkdir(exist_ok=True)  # a fresh clone has no .var yet
     _test_db = str(BASE_DIR / ".var" / f"test-{os.getpid()}.sqlite3")
     DATABASES = {
         "default": {
