@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.db.models import Count
 from django.utils import timezone
 
-from . import events, latency_window
+from . import arms, events, latency_window
 from .cache_access import get_cache
 from .metrics import PREFETCH_LAG_KEY
 from .models import Impression
@@ -22,6 +22,9 @@ class RecentFigures:
     window_seconds: int
     renders: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+    # Renders where the model was meant to answer (not the holdout, not anonymous visitors).
+    model_arm_renders: int = 0
+    model_arm_from_model: int = 0
     fallback_reasons: dict[str, int] = field(default_factory=dict)
     endpoint_p50_ms: float | None = None
     endpoint_p99_ms: float | None = None
@@ -31,10 +34,10 @@ class RecentFigures:
 
     @property
     def fallback_rate(self) -> float | None:
-        """Share of renders not wholly from the model (None without renders)."""
-        if not self.renders:
+        """Share of the model arms' renders not wholly from the model (None without any)."""
+        if not self.model_arm_renders:
             return None
-        return 1 - self.by_source.get("model", 0) / self.renders
+        return 1 - self.model_arm_from_model / self.model_arm_renders
 
 
 def recent_figures(window_seconds: int = 3600) -> RecentFigures:
@@ -45,6 +48,9 @@ def recent_figures(window_seconds: int = 3600) -> RecentFigures:
     for row in recent.values("source").annotate(n=Count("pk")):
         figures.by_source[row["source"]] = row["n"]
     figures.renders = sum(figures.by_source.values())
+    model_arms = recent.filter(arm__in=[arms.MODEL, arms.SECOND_VARIANT])
+    figures.model_arm_renders = model_arms.count()
+    figures.model_arm_from_model = model_arms.filter(source="model").count()
     for row in recent.exclude(fallback_reason="").values("fallback_reason").annotate(n=Count("pk")):
         figures.fallback_reasons[row["fallback_reason"]] = row["n"]
     figures.endpoint_calls = sum(latency_window.counts(window_seconds))

@@ -30,13 +30,13 @@ def aws_url() -> Iterator[str]:
         server.stop()
 
 
-def impressions(sources_and_reasons: list[tuple[str, str]]) -> None:
+def impressions(sources_and_reasons: list[tuple[str, str]], arm: str = "model") -> None:
     now = timezone.now()
     Impression.objects.bulk_create(
         Impression(
             request_id=uuid.uuid4().hex,
             pseudonym="p",
-            arm="model",
+            arm=arm,
             source=source,
             fallback_reason=reason,
             created_at=now - timedelta(seconds=30),
@@ -47,6 +47,7 @@ def impressions(sources_and_reasons: list[tuple[str, str]]) -> None:
 
 def test_recent_figures_count_sources_reasons_and_latency():
     impressions([("model", "")] * 6 + [("fallback", "timeout")] * 3 + [("mixed", "too_few_items")])
+    impressions([("fallback", "holdout")] * 5, arm="holdout")  # not counted in the fallback rate
     Impression.objects.create(
         request_id="old", arm="model", source="fallback", fallback_reason="timeout",
         created_at=timezone.now() - timedelta(hours=3),
@@ -55,9 +56,9 @@ def test_recent_figures_count_sources_reasons_and_latency():
         latency_window.record(20)
     latency_window.record(900)
     figures = recent_figures(3600)
-    assert figures.renders == 10
-    assert figures.by_source == {"model": 6, "fallback": 3, "mixed": 1}
-    assert figures.fallback_reasons == {"timeout": 3, "too_few_items": 1}
+    assert figures.renders == 15
+    assert figures.by_source == {"model": 6, "fallback": 8, "mixed": 1}
+    assert figures.fallback_reasons == {"timeout": 3, "too_few_items": 1, "holdout": 5}
     assert figures.fallback_rate == pytest.approx(0.4)
     assert figures.endpoint_p50_ms == 25
     assert figures.endpoint_p99_ms == 25

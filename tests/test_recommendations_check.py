@@ -167,6 +167,7 @@ def test_connection_refused_is_diagnosed(endpoint):
     assert "Could not connect" in output
 
 
+@pytest.mark.django_db
 def test_server_errors_are_diagnosed_and_alert_logs_an_error(endpoint, caplog):
     endpoint.set_fault("http500")
     with caplog.at_level(logging.INFO, logger="recommendations"):
@@ -179,6 +180,7 @@ def test_server_errors_are_diagnosed_and_alert_logs_an_error(endpoint, caplog):
     assert errors[0].unusable == ["default"]
 
 
+@pytest.mark.django_db
 def test_alert_logs_info_when_healthy(endpoint, caplog):
     with caplog.at_level(logging.INFO, logger="recommendations"):
         code, _ = check("--requests", "2", "--alert")
@@ -188,6 +190,63 @@ def test_alert_logs_info_when_healthy(endpoint, caplog):
     ]
     assert record.levelno == logging.INFO
     assert "healthy" in record.getMessage()
+
+
+def recent_impressions(model: int, fallback: int, reason: str = "timeout") -> None:
+    import uuid
+
+    from django.utils import timezone
+
+    from recommendations.models import Impression
+
+    Impression.objects.bulk_create(
+        Impression(
+            request_id=uuid.uuid4().hex,
+            arm="model",
+            source="model" if index < model else "fallback",
+            fallback_reason="" if index < model else reason,
+            created_at=timezone.now(),
+        )
+        for index in range(model + fallback)
+    )
+
+
+@pytest.mark.django_db
+def test_alert_fails_when_the_last_hours_fallback_rate_passes_the_threshold(endpoint, caplog):
+    recent_impressions(model=4, fallback=6, reason="throttled")
+    settings = {**endpoint.recommendations_settings(), "ALERT_FALLBACK_RATE": 0.5}
+    with caplog.at_level(logging.INFO, logger="recommendations"):
+        code, output = check("--requests", "2", "--alert", recommendations=settings)
+    assert code == 1
+    assert "fallback rate 60.0%" in output
+    assert "throttled 6" in output
+    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "fallback rate" in error.getMessage()
+
+
+@pytest.mark.django_db
+def test_alert_fails_when_the_last_hours_endpoint_p99_passes_the_threshold(endpoint):
+    from recommendations import latency_window
+
+    recent_impressions(model=10, fallback=0)
+    for _ in range(20):
+        latency_window.record(30)
+    latency_window.record(2000)
+    settings = {**endpoint.recommendations_settings(), "ALERT_P99_MS": 1000}
+    code, output = check("--requests", "2", "--alert", recommendations=settings)
+    assert code == 1
+    assert "endpoint p99 over the last hour is above 1000 ms" in output
+    code, output = check(
+        "--requests", "2", "--alert", recommendations={**settings, "ALERT_P99_MS": 5000}
+    )
+    assert code == 0, output
+
+
+@pytest.mark.django_db
+def test_alert_without_impressions_says_the_rate_is_unknown_and_passes(endpoint):
+    code, output = check("--requests", "2", "--alert")
+    assert code == 0
+    assert "is TRACKING on?" in output
 
 
 def test_requests_must_be_positive(endpoint):

@@ -13,6 +13,7 @@ from recommendations.backends.base import get_backend
 from recommendations.breaker import get_breaker
 from recommendations.conf import app_settings
 from recommendations.exceptions import EndpointError
+from recommendations.recent_figures import recent_figures
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--alert",
             action="store_true",
-            help="also log the outcome (ERROR when unusable, WARNING when degraded) for "
-            "log-based alerting",
+            help="also judge the last hour: exit 1 when the fallback rate or the endpoint p99 "
+            "passes ALERT_FALLBACK_RATE / ALERT_P99_MS; log the outcome for log-based alerting",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -56,12 +57,45 @@ class Command(BaseCommand):
             self._report(result)
 
         unusable = [result for result in results if not result.usable]
+        breaches = self._last_hour() if options["alert"] else []
         if options["alert"]:
-            self._alert(results, unusable)
+            self._alert(results, unusable, breaches)
         if unusable:
             labels = ", ".join(result.label for result in unusable)
             raise CommandError(f"The endpoint is not usable by page views (variant: {labels}).")
+        if breaches:
+            raise CommandError("Alert: " + "; ".join(breaches) + ".")
         self.stdout.write(self.style.SUCCESS("The endpoint is usable by page views."))
+
+    def _last_hour(self) -> list[str]:
+        """Print the last hour's shop-wide figures; the thresholds they pass."""
+        figures = recent_figures(3600)
+        rate, p99 = figures.fallback_rate, figures.endpoint_p99_ms
+        self.stdout.write(self.style.MIGRATE_HEADING("Last hour"))
+        rate_text = "unknown (no impressions: is TRACKING on?)" if rate is None else f"{rate:.1%}"
+        self.stdout.write(
+            f"  fallback rate {rate_text} of {figures.model_arm_renders} model-arm renders "
+            f"(alert above {app_settings.ALERT_FALLBACK_RATE:.0%})"
+        )
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(figures.fallback_reasons.items()))
+        if reasons:
+            self.stdout.write(f"  fallback reasons: {reasons}")
+        p99_text = "unknown (no endpoint calls)" if p99 is None else f"<= {p99:g} ms"
+        self.stdout.write(
+            f"  endpoint p99 {p99_text} over {figures.endpoint_calls} calls "
+            f"(alert above {app_settings.ALERT_P99_MS} ms)"
+        )
+        breaches = []
+        if rate is not None and rate > float(app_settings.ALERT_FALLBACK_RATE):
+            breaches.append(
+                f"fallback rate {rate:.1%} over the last hour is above "
+                f"{float(app_settings.ALERT_FALLBACK_RATE):.0%}"
+            )
+        if p99 is not None and p99 > float(app_settings.ALERT_P99_MS):
+            breaches.append(
+                f"endpoint p99 over the last hour is above {app_settings.ALERT_P99_MS} ms"
+            )
+        return breaches
 
     def _describe_setup(self, user_id: int | None, user_key: str) -> None:
         try:
@@ -109,16 +143,25 @@ class Command(BaseCommand):
         for note in result.notes:
             self.stdout.write(f"  - {note}")
 
-    def _alert(self, results: list[health.VariantHealth], unusable: list) -> None:
-        # Thresholds on live metrics (fallback share, latency) come with the metrics themselves;
-        # until then --alert turns the check's own outcome into a log line alerting can match.
+    def _alert(
+        self, results: list[health.VariantHealth], unusable: list, breaches: list[str]
+    ) -> None:
+        # The outcome as one log line too, so log-based alerting can match it.
         degraded = [r for r in results if r.usable and (r.failures or r.findings)]
         extra = {
             "endpoint": app_settings.ENDPOINT_NAME,
             "unusable": [r.label for r in unusable],
             "degraded": [r.label for r in degraded],
+            "breaches": breaches,
         }
-        if unusable:
+        if breaches and not unusable:
+            logger.error(
+                "Recommendations alert for endpoint %s: %s",
+                app_settings.ENDPOINT_NAME,
+                "; ".join(breaches),
+                extra=extra,
+            )
+        elif unusable:
             logger.error(
                 "Recommendations endpoint %s is not usable (variants %s)",
                 app_settings.ENDPOINT_NAME,
