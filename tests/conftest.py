@@ -89,3 +89,55 @@ def shop_endpoint(tmp_path_factory):
         tmp_path_factory.mktemp("shop-endpoint"), training_interactions()
     ) as server:
         yield server
+
+
+@pytest.fixture
+def use_shop_endpoint(shop_endpoint):
+    """Point the app at `shop_endpoint` for this test: `server = use_shop_endpoint(BUDGET_MS=300)`.
+
+    Faults off, counters zeroed, the demo's catalog adapter, the boto3 client built (so the first
+    page does not fall back while it warms up); extra RECOMMENDATIONS entries as keywords.
+    """
+    from contextlib import ExitStack
+
+    from django.test import override_settings
+
+    from recommendations.backends.base import get_backend, reset_clients
+
+    stack = ExitStack()
+
+    def use(**overrides):
+        shop_endpoint.set_fault("none")
+        shop_endpoint.reset_stats()
+        reset_clients()
+        stack.enter_context(
+            override_settings(
+                RECOMMENDATIONS={
+                    **shop_endpoint.recommendations_settings(),
+                    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+                    **overrides,
+                }
+            )
+        )
+        get_backend().warm_up()
+        return shop_endpoint
+
+    yield use
+    stack.close()
+    shop_endpoint.set_fault("none")
+    reset_clients()
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    """moto's server mode on a free loopback port: a real AWS-compatible HTTP server (S3,
+    CloudWatch) for this module. The code under test knows it only as an `endpoint_url`."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -10,10 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.test import override_settings
 
 from recommendations import events
-from recommendations.backends.base import get_backend, reset_clients
 from recommendations.models import Click, Impression
 from tests.services import in_ci
 from tests.shop_data import make_shop
@@ -70,20 +68,8 @@ def page(chromium):
 
 
 @pytest.fixture
-def tracked_endpoint(shop_endpoint):
-    shop_endpoint.set_fault("none")
-    reset_clients()
-    with override_settings(
-        RECOMMENDATIONS={
-            **shop_endpoint.recommendations_settings(),
-            "BUDGET_MS": 500,
-            "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-            "TRACKING": True,
-        }
-    ):
-        get_backend().warm_up()
-        yield shop_endpoint
-    shop_endpoint.set_fault("none")
+def tracked_endpoint(use_shop_endpoint):
+    return use_shop_endpoint(BUDGET_MS=500, TRACKING=True)
 
 
 def log_in(page, base_url: str, username: str) -> None:

@@ -1,7 +1,6 @@
 """CloudWatch publishing, against a real AWS-compatible server on loopback (moto's server mode)."""
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -15,19 +14,6 @@ from recommendations.recent_figures import recent_figures
 from recommendations.tasks import publish_cloudwatch_metrics
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def aws_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def impressions(sources_and_reasons: list[tuple[str, str]], arm: str = "model") -> None:
@@ -65,7 +51,7 @@ def test_recent_figures_count_sources_reasons_and_latency():
     assert figures.endpoint_calls == 100
 
 
-def test_the_task_publishes_the_figures_to_cloudwatch(aws_url, monkeypatch):
+def test_the_task_publishes_the_figures_to_cloudwatch(moto_url, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     namespace = f"Shop/Recommendations/{uuid.uuid4().hex[:8]}"
@@ -73,14 +59,14 @@ def test_the_task_publishes_the_figures_to_cloudwatch(aws_url, monkeypatch):
     with override_settings(
         RECOMMENDATIONS={
             "CLOUDWATCH_NAMESPACE": namespace,
-            "CLOUDWATCH_ENDPOINT_URL": aws_url,
+            "CLOUDWATCH_ENDPOINT_URL": moto_url,
             "REGION": "eu-west-1",
         }
     ):
         sent = publish_cloudwatch_metrics.apply().result
     assert sent >= 5
     cloudwatch = boto3.session.Session(region_name="eu-west-1").client(
-        "cloudwatch", endpoint_url=aws_url
+        "cloudwatch", endpoint_url=moto_url
     )
     names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=namespace)["Metrics"]}
     assert {"WidgetRenders", "Fallbacks", "FallbackRate", "EventsDropped"} <= names

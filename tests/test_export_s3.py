@@ -5,7 +5,6 @@ The app only knows `EXPORT_S3_ENDPOINT_URL`; boto3 talks HTTP to the server as i
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -32,17 +31,8 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def s3_url() -> Iterator[str]:
-    """moto's S3 server on a free loopback port, for this module."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def s3_url(moto_url) -> str:
+    return moto_url
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
 """Prometheus metrics: what a page view, an endpoint call and a breaker count, and who may read them."""
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 from prometheus_client import REGISTRY
 
 from recommendations import latency_window, prefetched
-from recommendations.backends.base import get_backend, reset_clients
 from recommendations.breaker import get_breaker
 from recommendations.exceptions import EndpointTimeout
 from tests.shop_data import make_shop
@@ -21,18 +19,8 @@ def sample(name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def endpoint(shop_endpoint):
-    shop_endpoint.set_fault("none")
-    reset_clients()
-    with override_settings(
-        RECOMMENDATIONS={
-            **shop_endpoint.recommendations_settings(),
-            "BUDGET_MS": 300,
-            "CATALOG": CATALOG,
-        }
-    ):
-        get_backend().warm_up()
-        yield shop_endpoint
+def endpoint(use_shop_endpoint):
+    return use_shop_endpoint(BUDGET_MS=300)
 
 
 def test_renders_lookups_and_endpoint_calls_are_counted(client, endpoint):

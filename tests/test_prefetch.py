@@ -22,20 +22,8 @@ CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
 
 
 @pytest.fixture
-def endpoint(shop_endpoint):
-    shop_endpoint.set_fault("none")
-    shop_endpoint.reset_stats()
-    reset_clients()
-    with override_settings(
-        RECOMMENDATIONS={
-            **shop_endpoint.recommendations_settings(),
-            "CATALOG": CATALOG,
-            "BATCH_SIZE": 10,
-            "TASK_MAX_ATTEMPTS": 1,
-        }
-    ):
-        yield shop_endpoint
-    shop_endpoint.set_fault("none")
+def endpoint(use_shop_endpoint):
+    return use_shop_endpoint(BATCH_SIZE=10, TASK_MAX_ATTEMPTS=1)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from recommendations.backends.base import get_backend, reset_clients
 from tests.redis_process import free_port, redis_caches, redis_server_fixture  # noqa: F401
 from tests.shop_data import make_shop
 from tests.test_widget_integration import BUDGET_MS, LIMIT, widget
@@ -19,19 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.django_db]
 
 
 @pytest.fixture
-def endpoint(shop_endpoint):
-    shop_endpoint.set_fault("none")
-    shop_endpoint.reset_stats()
-    reset_clients()
-    with override_settings(
-        RECOMMENDATIONS={
-            **shop_endpoint.recommendations_settings(),
-            "BUDGET_MS": BUDGET_MS,
-            "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-        }
-    ):
-        get_backend().warm_up()
-        yield shop_endpoint
+def endpoint(use_shop_endpoint):
+    return use_shop_endpoint(BUDGET_MS=BUDGET_MS)
 
 
 def timed_home(client) -> tuple[str, list[str], float]:

@@ -33,21 +33,8 @@ ITEM = re.compile(r'data-item-id="([^"]+)"')
 
 
 @pytest.fixture
-def endpoint(shop_endpoint):
-    shop_endpoint.set_fault("none")
-    shop_endpoint.reset_stats()
-    reset_clients()
-    with override_settings(
-        RECOMMENDATIONS={
-            **shop_endpoint.recommendations_settings(),
-            "BUDGET_MS": BUDGET_MS,
-            "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-        }
-    ):
-        get_backend().warm_up()
-        yield shop_endpoint
-    shop_endpoint.set_fault("none")
-    reset_clients()
+def endpoint(use_shop_endpoint):
+    return use_shop_endpoint(BUDGET_MS=BUDGET_MS)
 
 
 @pytest.fixture
