@@ -48,6 +48,11 @@ class RecommendedItem:
     image_url: str | None
     click_url: str | None = None  # the signed tracking link, when TRACKING is on (see tracking.py)
 
+    @property
+    def link(self) -> str | None:
+        """Where the widget's links go: through the click redirect when tracking, else the product."""
+        return self.click_url or self.url
+
 
 @dataclass
 class Recommendations:
@@ -249,8 +254,18 @@ def _assemble(
                 seen.add(item_id)
                 ranked.append((item_id, "fallback"))
 
-    products = catalog.products_for_item_ids([item_id for item_id, _ in ranked])
-    chosen = [(item_id, source) for item_id, source in ranked if item_id in products][:limit]
+    # Load only a few more candidates than the widget shows; most are available, and every
+    # product loaded costs page time. Load further slices only when filtering left too few.
+    products: dict[str, Any] = {}
+    chosen: list[tuple[str, str]] = []
+    step = limit + max(2, limit // 2)
+    for start in range(0, len(ranked), step):
+        candidates = ranked[start : start + step]
+        products.update(catalog.products_for_item_ids([item_id for item_id, _ in candidates]))
+        chosen.extend((item_id, source) for item_id, source in candidates if item_id in products)
+        if len(chosen) >= limit:
+            break
+    chosen = chosen[:limit]
     if len(chosen) < limit:
         # Last resort (no fallback computed yet, or everything filtered out): newest products.
         taken = {item_id for item_id, _ in chosen}

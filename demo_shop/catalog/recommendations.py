@@ -2,11 +2,13 @@
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from django.db import NotSupportedError
 from django.db.models import FloatField, Func, Max
+from django.urls import get_script_prefix, reverse
 
 from demo_shop.orders.models import Order, OrderLine
 from recommendations.catalog import (
@@ -37,6 +39,18 @@ class EpochSeconds(Func):
         return super().as_sql(compiler, connection, template=template, **extra_context)
 
 
+WIDGET_FIELDS = ("pk", "name", "slug", "price", "stock", "is_active", "category_id")
+SLUG_MARK = "slug-placeholder"
+
+
+@lru_cache(maxsize=8)
+def _url_templates(script_prefix: str) -> tuple[str, str]:
+    return (
+        reverse("product_detail", args=[SLUG_MARK]),
+        reverse("product_image", args=[SLUG_MARK]),
+    )
+
+
 class DemoCatalog(CatalogAdapter):
     """Products are available when active and in stock; order lines are the interactions."""
 
@@ -45,6 +59,24 @@ class DemoCatalog(CatalogAdapter):
 
     def available_products(self):
         return Product.objects.available()
+
+    def products_for_item_ids(self, item_ids) -> dict[str, Product]:
+        # The widget shows name, price and links: the description (long text) stays in the table.
+        pks = {pk for pk in (self.pk_from_item_id(i) for i in item_ids) if pk is not None}
+        if not pks:
+            return {}
+        rows = self.available_products().filter(pk__in=pks).only(*WIDGET_FIELDS)
+        return {str(product.pk): product for product in rows}
+
+    def describe(self, product: Product) -> dict[str, Any]:
+        # Both links from one reverse() per process and URL prefix (they only differ by the slug).
+        detail, image = _url_templates(get_script_prefix())
+        return {
+            "name": product.name,
+            "url": detail.replace(SLUG_MARK, product.slug),
+            "price": product.price,
+            "image_url": image.replace(SLUG_MARK, product.slug),
+        }
 
     def purchased_item_ids(self, user: Any) -> set[str]:
         user_id = getattr(user, "pk", user)
