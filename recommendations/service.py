@@ -173,7 +173,8 @@ def _model_answer(
     allowed = breaker.allow()
     metrics.record_breaker(endpoint_name, "closed" if allowed else "open")
     if not allowed:
-        enqueue_refresh(user.pk)
+        # No refresh either: a worker would meet the same dead endpoint. Beat's prefetch and the
+        # next miss after the breaker closes fill the entry.
         return _ModelAnswer(reason="breaker_open")
     remaining_ms = app_settings.BUDGET_MS - (time.monotonic() - started) * 1000
     if remaining_ms < MIN_INLINE_MS:

@@ -298,3 +298,22 @@ def test_a_process_without_a_client_yet_serves_the_fallback_and_builds_it_meanwh
     wait_for(lambda: get_backend().is_warm())
     source, _ = widget(client.get(reverse("home")))
     assert source == "model"
+
+
+def test_with_the_breaker_open_the_page_touches_no_network(client, endpoint, shop, monkeypatch):
+    from recommendations import refresh_queue
+    from recommendations.breaker import get_breaker
+    from recommendations.exceptions import EndpointTimeout
+
+    # A recorder instead of the broker: the point is that nothing is published at all.
+    published = []
+    monkeypatch.setattr(refresh_queue, "safe_enqueue", lambda *args: published.append(args))
+    breaker = get_breaker(endpoint.endpoint_name)
+    for _ in range(10):
+        breaker.record_failure(EndpointTimeout())
+    _, users = shop
+    client.force_login(users[12])
+    source, items = widget(client.get(reverse("home")))
+    assert (source, len(items)) == ("fallback", LIMIT)
+    assert endpoint.invocations() == 0
+    assert published == []

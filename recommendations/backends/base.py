@@ -37,6 +37,10 @@ PURPOSES = ("page", "task")
 # On the page path the connect timeout takes this share of each attempt's slice of the budget,
 # the read timeout the rest, so that connect + read of every attempt together fit the budget.
 CONNECT_SHARE = 1 / 3
+# The socket timeouts of all page attempts together take this share of the budget. Socket
+# timeouts are not deadlines (a thread on a busy machine wakes late after one fires), so the rest
+# is headroom that keeps the page's wait for the endpoint within BUDGET_MS.
+TIMEOUT_SHARE = 0.8
 MIN_TIMEOUT = 0.001
 # Errors worth an immediate second attempt while a page waits: a dropped pooled connection or a
 # lost packet. Throttling and 5xx are not retried on the page (an immediate retry only adds load).
@@ -60,7 +64,7 @@ def call_policy(purpose: str = "page") -> CallPolicy:
         attempts = max(1, int(app_settings.MAX_ATTEMPTS))
         # Each attempt gets an equal slice of the budget; with no backoff between attempts (see
         # Backend._invoke_within_policy) all of them together cannot outlast the budget.
-        slice_seconds = app_settings.budget_seconds / attempts
+        slice_seconds = app_settings.budget_seconds * TIMEOUT_SHARE / attempts
         connect = app_settings.CONNECT_TIMEOUT
         read = app_settings.READ_TIMEOUT
         return CallPolicy(
