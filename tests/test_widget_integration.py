@@ -42,6 +42,16 @@ def shop():
     return make_shop()
 
 
+def scripted_settings(scripted_endpoint) -> dict:
+    """RECOMMENDATIONS that point the app at the scripted endpoint (for answers the model cannot give)."""
+    return {
+        "ENDPOINT_NAME": "scripted",
+        "ENDPOINT_URL": scripted_endpoint.url,
+        "BUDGET_MS": BUDGET_MS,
+        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    }
+
+
 def widget(response) -> tuple[str, list[str]]:
     """The widget's data-source and its item ids, in page order."""
     assert response.status_code == 200
@@ -203,12 +213,7 @@ def test_an_answer_of_only_unknown_ids_is_padded_from_the_fallback(
     _, users = shop
     scripted_endpoint.script(ok(model_answer(*[f"no-such-{i}" for i in range(16)], 99999)))
     client.force_login(users[7])
-    settings = {
-        "ENDPOINT_NAME": "scripted",
-        "ENDPOINT_URL": scripted_endpoint.url,
-        "BUDGET_MS": BUDGET_MS,
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-    }
+    settings = scripted_settings(scripted_endpoint)
     with (
         override_settings(RECOMMENDATIONS=settings),
         caplog.at_level(logging.WARNING, logger="recommendations"),
@@ -227,12 +232,7 @@ def test_an_answer_shorter_than_the_limit_is_padded_from_the_fallback(
     _, users = shop
     scripted_endpoint.script(ok(model_answer(5, 17, 23)))
     client.force_login(users[8])
-    settings = {
-        "ENDPOINT_NAME": "scripted",
-        "ENDPOINT_URL": scripted_endpoint.url,
-        "BUDGET_MS": BUDGET_MS,
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-    }
+    settings = scripted_settings(scripted_endpoint)
     with (
         override_settings(RECOMMENDATIONS=settings),
         caplog.at_level(logging.WARNING, logger="recommendations"),
@@ -267,12 +267,7 @@ def test_a_cached_hit_costs_one_query_for_the_products(
 def test_users_pk_is_never_sent_only_the_pseudonym(client, scripted_endpoint, shop):
     _, users = shop
     client.force_login(users[10])
-    settings = {
-        "ENDPOINT_NAME": "scripted",
-        "ENDPOINT_URL": scripted_endpoint.url,
-        "BUDGET_MS": BUDGET_MS,
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-    }
+    settings = scripted_settings(scripted_endpoint)
     with override_settings(RECOMMENDATIONS=settings):
         get_backend().warm_up()
         client.get(reverse("home"))
