@@ -15,7 +15,7 @@ from model.data import Interactions
 from model.fitting import TrainingParams
 from model.release import activate, release
 from model.synthetic import taste_interactions
-from tests.model_server import running_model_server
+from tests.model_server import running_model_server, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -28,25 +28,7 @@ DEADLINE = 60.0  # seconds: generous, the machine is shared
 
 def write_training_data(folder, interactions: Interactions) -> None:
     folder.mkdir(parents=True)
-    with (folder / "interactions.jsonl").open("w") as stream:
-        for user_id, item_id, weight, timestamp in zip(
-            interactions.user_ids.tolist(),
-            interactions.item_ids.tolist(),
-            interactions.weights.tolist(),
-            interactions.timestamps.tolist(),
-            strict=True,
-        ):
-            stream.write(
-                json.dumps(
-                    {
-                        "user_id": user_id,
-                        "item_id": item_id,
-                        "weight": weight,
-                        "timestamp": timestamp,
-                    }
-                )
-                + "\n"
-            )
+    write_jsonl(folder / "interactions.jsonl", interactions)
 
 
 @pytest.fixture

@@ -11,33 +11,12 @@ from model.data import DataError, Interactions, read_interactions
 from model.evaluate import evaluate, time_split
 from model.fitting import TrainingParams, decayed_popularity, encode, fit
 from model.synthetic import DAY, START, taste_interactions
+from tests.model_server import write_jsonl
 
 
 @pytest.fixture(scope="module")
 def data():
     return taste_interactions(num_users=120, num_items=50, num_categories=4, seed=5)
-
-
-def write_jsonl(path, interactions):
-    with path.open("w") as stream:
-        for user_id, item_id, weight, timestamp in zip(
-            interactions.user_ids.tolist(),
-            interactions.item_ids.tolist(),
-            interactions.weights.tolist(),
-            interactions.timestamps.tolist(),
-            strict=True,
-        ):
-            stream.write(
-                json.dumps(
-                    {
-                        "user_id": user_id,
-                        "item_id": item_id,
-                        "weight": weight,
-                        "timestamp": timestamp,
-                    }
-                )
-                + "\n"
-            )
 
 
 def write_csv(path, interactions):
