@@ -72,18 +72,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
-# Passed by Django's RedisCache to redis-py's connection pool. redis-py waits 5 s by default on a
-# Redis that accepts connections but does not answer (paused, swapping, half-dead host), which
-# would hold every page for 5 s per cache call; the page budget is ~150 ms, and a healthy Redis
-# on the LAN answers in about a millisecond. A failed call is a cache miss (see
-# recommendations/cache_access.py), so failing fast is always the better deal. Redis on another
-# network may need more: raise them, but keep them well under RECOMMENDATIONS["BUDGET_MS"]. The read
-# timeout bounds each socket read, not a whole reply, so large values that keep flowing still load.
-REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 0.05, "socket_timeout": 0.1}
+# django-redis rather than Django's own RedisCache: Django's builds a new redis.Redis client
+# (copying its ~170 response callbacks) for every cache call, which costs a cached page about
+# 0.2 ms; django-redis keeps one client per server. Measured by bench/page.py (see README).
+#
+# redis-py waits 5 s by default on a Redis that accepts connections but does not answer (paused,
+# swapping, half-dead host), which would hold every page for 5 s per cache call; the page budget is
+# ~150 ms, and a healthy Redis on the LAN answers in about a millisecond. A failed call is a cache
+# miss (see recommendations/cache_access.py), so failing fast is always the better deal. Redis on
+# another network may need more: raise them, but keep them well under RECOMMENDATIONS["BUDGET_MS"].
+# The read timeout bounds each socket read, not a whole reply, so large values that keep flowing
+# still load.
+REDIS_CACHE_OPTIONS = {"SOCKET_CONNECT_TIMEOUT": 0.05, "SOCKET_TIMEOUT": 0.1}
+REDIS_CACHE_BACKEND = "django_redis.cache.RedisCache"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": REDIS_CACHE_BACKEND,
             "LOCATION": REDIS_URL,
             "TIMEOUT": 3600,
             "OPTIONS": REDIS_CACHE_OPTIONS,

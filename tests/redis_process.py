@@ -24,10 +24,10 @@ def free_port() -> int:
 
 
 def redis_caches(port: int) -> dict:
-    """Django's RedisCache on `port` with the shop's own socket timeouts."""
+    """The shop's Redis cache backend on `port` with the shop's own socket timeouts."""
     return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": django_settings.REDIS_CACHE_BACKEND,
             "LOCATION": f"redis://127.0.0.1:{port}/15",
             "KEY_PREFIX": f"test-cache-{uuid.uuid4().hex[:8]}",
             "OPTIONS": django_settings.REDIS_CACHE_OPTIONS,
