@@ -14,11 +14,14 @@ up (it is signed), so it needs no CSRF token and works from any page, cached or 
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.core import signing
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .catalog import get_catalog
@@ -112,12 +115,27 @@ def read(token: str, position: int, max_age: float | None = None) -> ClickTarget
         raise BadClickToken("bad signature") from None
 
 
-def links(stamp: ImpressionStamp) -> list[str]:
-    """The click link of each item of the impression, in position order."""
+def links(stamp: ImpressionStamp, token: str | None = None) -> list[str]:
+    """The click link of each item of the impression (signed as `token`), in position order."""
     # One reverse() for the whole widget: the links differ only in their last segment.
-    first = reverse("recommendations:click", kwargs={"token": sign(stamp), "position": 1})
-    base = first[: -len("1/")]
+    token = sign(stamp) if token is None else token
+    base = _link_template(get_script_prefix()).replace(_LINK_MARK, token)
     return [f"{base}{position}/" for position in range(1, len(stamp.item_ids) + 1)]
+
+
+_LINK_MARK = "token-placeholder"
+
+
+@receiver(setting_changed)
+def _forget_link_templates(**kwargs: Any) -> None:
+    _link_template.cache_clear()  # ROOT_URLCONF may have changed (tests)
+
+
+@lru_cache(maxsize=8)
+def _link_template(script_prefix: str) -> str:
+    """The click URL up to the position, with a placeholder token: one reverse() per prefix."""
+    first = reverse("recommendations:click", kwargs={"token": _LINK_MARK, "position": 1})
+    return first[: -len("1/")]
 
 
 def destination(item_id: str, request: HttpRequest) -> str | None:

@@ -90,6 +90,9 @@ DEFAULTS: dict[str, object] = {
     "SECOND_VARIANT_SHARE": 0.0,
     # Record impressions and clicks.
     "TRACKING": False,
+    # Seconds a web process reuses a rendered product card (recommendations/card.html) while the
+    # product's described fields stay the same; 0 renders every card on every page (rendering.py).
+    "CARD_CACHE_SECONDS": 60,
     # Client addresses (REMOTE_ADDR) that may read the Prometheus metrics view; staff users always may.
     "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
     # CloudWatch: namespace of the published metrics (None: not published), and an endpoint override.

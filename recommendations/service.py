@@ -66,6 +66,7 @@ class Recommendations:
     timings: dict[str, float] = field(default_factory=dict)
     arm: str = arms.MODEL  # the user's experiment arm: "model", "holdout", "variant", "anonymous"
     variant: str | None = None  # the production variant whose answer is shown, when known
+    click_token: str | None = None  # the impression's signed token in the click links (tracking)
 
     def __iter__(self):
         return iter(self.items)

@@ -83,10 +83,12 @@ def track_widget(
             variant=recommendations.variant or "",
             item_ids=tuple(item.item_id for item in recommendations.items),
         )
+        token = clicks.sign(stamp)
         recommendations.items = [
             replace(item, click_url=link)
-            for item, link in zip(recommendations.items, clicks.links(stamp), strict=True)
+            for item, link in zip(recommendations.items, clicks.links(stamp, token), strict=True)
         ]
+        recommendations.click_token = token
     except Exception:
         # Tracking must never cost the shop its page: the widget shows with plain links.
         logger.exception("Recommendations tracking failed; the widget shows without it")

@@ -5,11 +5,11 @@ import logging
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from . import clicks, tracking
+from .rendering import render_widget
 from .service import recommend
 
 logger = logging.getLogger(__name__)
@@ -60,13 +60,7 @@ def widget_fragment(request: HttpRequest) -> HttpResponse:
         return _error(str(error))
     title = request.GET.get("title", "Recommended for you")[:80]
     recommendations = tracking.track_widget(recommend(request, limit), request)
-    return _private(
-        render(
-            request,
-            "recommendations/widget.html",
-            {"recommendations": recommendations, "title": title},
-        )
-    )
+    return _private(HttpResponse(render_widget(recommendations, title)))
 
 
 def _item_payload(item: Any) -> dict[str, Any]:

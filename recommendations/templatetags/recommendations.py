@@ -5,6 +5,7 @@ from typing import Any
 
 from django import template
 
+from ..rendering import render_widget
 from ..service import Recommendations, recommend
 from ..tracking import track_widget
 
@@ -25,13 +26,17 @@ def _recommend_for_context(context: template.Context, limit: int | None) -> Reco
         return None
 
 
-@register.inclusion_tag("recommendations/widget.html", takes_context=True)
+@register.simple_tag(takes_context=True)
 def recommended_for_you(
     context: template.Context, limit: int | None = None, title: str = "Recommended for you"
-) -> dict[str, Any]:
-    """Render the widget for the current user (template `recommendations/widget.html`)."""
-    recommendations = _recommend_for_context(context, limit)
-    return {"recommendations": recommendations, "title": title, "request": context.get("request")}
+) -> str:
+    """Render the widget for the current user (templates `recommendations/widget.html`, `card.html`)."""
+    try:
+        return render_widget(_recommend_for_context(context, limit), title)
+    except Exception:
+        # An overridden template that fails must not break the host page either.
+        logger.exception("Recommendations widget failed to render; rendering without it")
+        return ""
 
 
 @register.simple_tag(takes_context=True)
