@@ -7,6 +7,7 @@ the model must be retrained on an export made with the new key (see the README's
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -19,5 +20,10 @@ def _key() -> bytes:
 
 def pseudonym(user_id: object) -> str:
     """The keyed hash that stands for this user outside the shop (32 hex characters)."""
-    digest = hmac.new(_key(), f"user:{user_id}".encode(), hashlib.sha256).hexdigest()
-    return digest[:32]
+    return _pseudonym(_key(), str(user_id))
+
+
+@lru_cache(maxsize=4096)
+def _pseudonym(key: bytes, user_id: str) -> str:
+    # Kept per key: a page asks for the same user's pseudonym twice (arm, impression).
+    return hmac.new(key, f"user:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]

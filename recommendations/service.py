@@ -260,7 +260,7 @@ def _assemble(
     # product loaded costs page time. Load further slices only when filtering left too few.
     products: dict[str, Any] = {}
     chosen: list[tuple[str, str]] = []
-    step = limit + max(2, limit // 2)
+    step = limit + max(2, limit // 4)
     for start in range(0, len(ranked), step):
         candidates = ranked[start : start + step]
         products.update(catalog.products_for_item_ids([item_id for item_id, _ in candidates]))

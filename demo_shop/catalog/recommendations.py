@@ -39,7 +39,8 @@ class EpochSeconds(Func):
         return super().as_sql(compiler, connection, template=template, **extra_context)
 
 
-WIDGET_FIELDS = ("pk", "name", "slug", "price", "stock", "is_active", "category_id")
+# What describe() reads; nothing else of a product is loaded for the widget.
+WIDGET_FIELDS = ("pk", "name", "slug", "price")
 SLUG_MARK = "slug-placeholder"
 
 
