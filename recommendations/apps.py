@@ -7,4 +7,4 @@ class RecommendationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, queue_lag, signals  # noqa: F401 - registers checks and receivers
+        from . import checks, page_clock, queue_lag, signals  # noqa: F401 - checks and receivers

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, object] = {
     # Total attempts of a call. Page path: back to back within BUDGET_MS, only after a timeout or a
     # dropped connection. Celery tasks: the transport's retries with backoff (botocore standard mode).
     "MAX_ATTEMPTS": 1,
+    # Threads per process that make the pages' inline endpoint calls; a page that finds none free
+    # (the endpoint hangs and holds them) is served from the fallback at once (inline_calls.py).
+    "INLINE_CALL_THREADS": 8,
     "TASK_MAX_ATTEMPTS": 3,
     # Socket timeout of calls from Celery tasks, which have no page waiting on them.
     "TASK_READ_TIMEOUT": 10.0,

@@ -17,12 +17,13 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import arms, fallback, metrics, model_versions, prefetched
-from .backends.base import PredictionRequest, get_backend
+from . import arms, fallback, inline_calls, metrics, model_versions, prefetched
+from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
 from .breaker import get_breaker
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
 from .exceptions import EndpointError
+from .page_clock import page_started
 from .pseudonyms import pseudonym
 from .refresh_queue import enqueue_refresh
 
@@ -97,8 +98,11 @@ def _user_of(request_or_user: Any) -> Any:
 def recommend(
     request_or_user: Any, limit: int | None = None, context: Mapping[str, Any] | None = None
 ) -> Recommendations:
-    """Recommendations for the current user (or a user object) within the latency budget."""
-    started = time.monotonic()
+    """Recommendations for the current user (or a user object) within the latency budget.
+
+    The budget counts from the start of the page's request when it is known (page_clock.py).
+    """
+    started = page_started(request_or_user, default=time.monotonic())
     limit = int(limit or app_settings.NUM_ITEMS)
     user = _user_of(request_or_user)
     user_id = user.pk if user is not None and user.is_authenticated else None
@@ -177,8 +181,10 @@ def _model_answer(
         # No refresh either: a worker would meet the same dead endpoint. Beat's prefetch and the
         # next miss after the breaker closes fill the entry.
         return _ModelAnswer(reason="breaker_open")
-    remaining_ms = app_settings.BUDGET_MS - (time.monotonic() - started) * 1000
-    if remaining_ms < MIN_INLINE_MS:
+    # The wait ends TIMEOUT_SHARE of the budget after the page started; the rest of the budget
+    # is headroom for a thread that wakes late and for the fallback.
+    wait_ms = app_settings.BUDGET_MS * TIMEOUT_SHARE - (time.monotonic() - started) * 1000
+    if wait_ms < MIN_INLINE_MS:
         enqueue_refresh(user.pk)
         return _ModelAnswer(reason="budget_exhausted")
 
@@ -201,20 +207,34 @@ def _model_answer(
         context=dict(context),
     )
     call_started = time.monotonic()
+
+    def keep(answer: Prediction) -> None:
+        """Store the answer for this and the user's next page views (also when it comes late)."""
+        metrics.record_endpoint_call("page", "ok", time.monotonic() - call_started)
+        prefetched.write_entry(
+            user.pk,
+            answer.item_ids,
+            answer.model_version,
+            answer.variant,
+            target_variant=arm.target_variant,
+        )
+        model_versions.note_version(answer.model_version, arm.target_variant)
+
     try:
-        prediction = backend.recommend(request, purpose="page", target_variant=arm.target_variant)
+        prediction = inline_calls.call_within(
+            lambda: backend.recommend(request, purpose="page", target_variant=arm.target_variant),
+            wait_ms / 1000,
+            endpoint=endpoint_name,
+            late=keep,
+        )
+    except inline_calls.InlineCallsBusy:
+        # Every inline thread waits on the endpoint already: no page queues behind them.
+        enqueue_refresh(user.pk)
+        return _ModelAnswer(reason="inline_calls_busy")
     except EndpointError as error:
         return _endpoint_failed(error, breaker=breaker, started=call_started)
-    metrics.record_endpoint_call("page", "ok", time.monotonic() - call_started)
     breaker.record_success()
-    prefetched.write_entry(
-        user.pk,
-        prediction.item_ids,
-        prediction.model_version,
-        prediction.variant,
-        target_variant=arm.target_variant,
-    )
-    model_versions.note_version(prediction.model_version, arm.target_variant)
+    keep(prediction)
     return _ModelAnswer(
         prediction.item_ids, prediction.model_version, inline=True, variant=prediction.variant
     )
