@@ -172,6 +172,7 @@ def _check_numbers() -> list:
         "NUM_ITEMS",
         "BATCH_SIZE",
         "MAX_ATTEMPTS",
+        "INLINE_CALL_THREADS",
         "TASK_MAX_ATTEMPTS",
         "FRESH_TTL",
         "STALE_TTL",
@@ -274,7 +275,12 @@ def _check_export() -> list:
                 id="recommendations.E018",
             )
         )
-    for name in ("EXPORT_SETTLE_SECONDS", "EXPORT_CLICK_WEIGHT", "MODEL_VERSION_REFRESH_SPREAD"):
+    for name in (
+        "EXPORT_SETTLE_SECONDS",
+        "EXPORT_CLICK_WEIGHT",
+        "MODEL_VERSION_REFRESH_SPREAD",
+        "CARD_CACHE_SECONDS",
+    ):
         value = app_settings.get(name)
         if not (isinstance(value, Real) and not isinstance(value, bool) and value >= 0):
             errors.append(

@@ -44,6 +44,8 @@ def test_a_good_configuration_passes():
         ({"CLICK_MAX_AGE": "1 day"}, ["recommendations.E011"]),
         ({"EVENT_FLUSH_INTERVAL": 0}, ["recommendations.E015"]),
         ({"EXPORT_CHUNK_SIZE": 0}, ["recommendations.E011"]),
+        ({"INLINE_CALL_THREADS": 0}, ["recommendations.E011"]),
+        ({"CARD_CACHE_SECONDS": -5}, ["recommendations.E019"]),
         ({"EXPORT_DESTINATION": "ftp://host/x"}, ["recommendations.E017"]),
         ({"EXPORT_DESTINATION": None}, ["recommendations.E017"]),
         ({"EXPORT_FORMAT": "parquet"}, ["recommendations.E018"]),
