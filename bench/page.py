@@ -1,6 +1,6 @@
 """Home page throughput with and without the widget, through gunicorn on loopback, in one run.
 
-    .venv/bin/python bench/page.py [--rounds 12] [--requests 120] [--concurrency 8]
+    .venv/bin/python bench/page.py [--rounds 12] [--requests 300] [--concurrency 8]
 
 Seeds a throwaway SQLite shop (300 products, 500 customers, 10k order lines), starts a private
 redis-server, a model endpoint (`python -m model.serve`, trained on the shop's orders) and a
@@ -67,7 +67,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--requests", type=int, default=120, help="per scenario and round")
+    parser.add_argument("--requests", type=int, default=300, help="per scenario and round")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
