@@ -155,6 +155,21 @@ class ScriptedEndpoint:
         self.server.server_close()
 
 
+@contextlib.contextmanager
+def app_pointed_at(endpoint: "ScriptedEndpoint", **settings: Any) -> Iterator["ScriptedEndpoint"]:
+    """RECOMMENDATIONS pointed at `endpoint` (plus `settings`), with the boto3 client built, so
+    that the first page does not fall back while a client warms up."""
+    from django.test import override_settings
+
+    from recommendations.backends import get_backend, reset_clients
+
+    reset_clients()
+    with override_settings(RECOMMENDATIONS={"ENDPOINT_URL": endpoint.url, **settings}):
+        get_backend().warm_up("page")
+        yield endpoint
+    reset_clients()
+
+
 @pytest.fixture(name="scripted_endpoint")
 def scripted_endpoint_fixture() -> Iterator[ScriptedEndpoint]:
     """A real HTTP server on a free loopback port that answers what the test scripts."""

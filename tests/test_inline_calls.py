@@ -17,11 +17,15 @@ from django.test import override_settings
 from django.urls import reverse
 
 from recommendations import inline_calls, prefetched, service
-from recommendations.backends import reset_clients
 from recommendations.exceptions import EndpointThrottled, EndpointTimeout
 from recommendations.page_clock import META_KEY, page_started
 from tests.celery_worker import wait_for
-from tests.scripted_endpoint import model_answer, ok, scripted_endpoint_fixture  # noqa: F401
+from tests.scripted_endpoint import (  # noqa: F401 (fixture)
+    app_pointed_at,
+    model_answer,
+    ok,
+    scripted_endpoint_fixture,
+)
 from tests.shop_data import make_shop
 
 WIDGET = re.compile(r'<section class="recommendations"[^>]*data-source="(\w+)"')
@@ -115,22 +119,16 @@ BUDGET_MS = 300
 @pytest.fixture
 def scripted(scripted_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    reset_clients()
-    settings = {
-        "ENDPOINT_NAME": "scripted",
-        "ENDPOINT_URL": scripted_endpoint.url,
-        "BUDGET_MS": BUDGET_MS,
+    with app_pointed_at(
+        scripted_endpoint,
+        ENDPOINT_NAME="scripted",
+        BUDGET_MS=BUDGET_MS,
         # Socket timeouts far past the budget: only the page's deadline can end its wait.
-        "CONNECT_TIMEOUT": 5.0,
-        "READ_TIMEOUT": 5.0,
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-    }
-    with override_settings(RECOMMENDATIONS=settings):
-        from recommendations.backends import get_backend
-
-        get_backend().warm_up("page")
+        CONNECT_TIMEOUT=5.0,
+        READ_TIMEOUT=5.0,
+        CATALOG="demo_shop.catalog.recommendations.DemoCatalog",
+    ):
         yield scripted_endpoint
-    reset_clients()
 
 
 @pytest.mark.django_db

@@ -24,12 +24,13 @@ from django.views.debug import technical_500_response
 
 from demo_shop.orders.checkout import place_order
 from recommendations import prefetched
-from recommendations.backends import get_backend, reset_clients
+from recommendations.backends import get_backend
 from recommendations.backends.base import PredictionRequest
 from recommendations.exceptions import EndpointError
 from recommendations.prefetch import prefetch_users
 from recommendations.pseudonyms import pseudonym
 from tests.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
+    app_pointed_at,
     aws_error,
     model_answer,
     ok,
@@ -56,17 +57,10 @@ def shop():
 def endpoint(scripted_endpoint, monkeypatch):
     """The app pointed at a scripted SageMaker-shaped server that records every byte it gets."""
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    reset_clients()
-    settings = {
-        "ENDPOINT_NAME": "shop-recommender",
-        "ENDPOINT_URL": scripted_endpoint.url,
-        "REGION": "eu-west-1",
-        "CATALOG": CATALOG,
-    }
-    with override_settings(RECOMMENDATIONS=settings):
-        get_backend().warm_up()  # a cold client would send the first page to the fallback
+    with app_pointed_at(
+        scripted_endpoint, ENDPOINT_NAME="shop-recommender", REGION="eu-west-1", CATALOG=CATALOG
+    ):
         yield scripted_endpoint
-    reset_clients()
 
 
 def widget_items(html: str) -> list[str]:
