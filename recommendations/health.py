@@ -12,7 +12,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .backends.base import Backend, Prediction, PredictionRequest, call_policy, get_backend
+from .backends.base import (
+    TIMEOUT_SHARE,
+    Backend,
+    Prediction,
+    PredictionRequest,
+    call_policy,
+    get_backend,
+)
 from .conf import app_settings
 from .exceptions import (
     BadResponse,
@@ -30,8 +37,9 @@ from .pseudonyms import pseudonym
 
 # A variant is usable when at least this share of its calls succeed within the page timeouts.
 USABLE_SHARE = 0.9
-# A p99 above this share of BUDGET_MS is worth a warning: some page views will fall back.
-CLOSE_TO_BUDGET = 0.8
+# A p99 above this share of the page's wait (TIMEOUT_SHARE of BUDGET_MS) is worth a warning: some
+# page views will fall back.
+CLOSE_TO_WAIT = 0.8
 # Stands for "no customer in particular": the model answers it with its popularity prior.
 SAMPLE_USER = "recommendations-check"
 
@@ -200,8 +208,8 @@ def _findings_of_a_working_endpoint(health: VariantHealth) -> list[str]:
             f"First failure: {explain(first)}"
         )
     p99 = health.latency(99)
-    budget = float(app_settings.BUDGET_MS)
-    if not math.isnan(p99) and p99 > CLOSE_TO_BUDGET * budget:
+    page_wait_ms = float(app_settings.BUDGET_MS) * TIMEOUT_SHARE
+    if not math.isnan(p99) and p99 > CLOSE_TO_WAIT * page_wait_ms:
         findings.append(
             f"p99 latency {p99:.0f} ms is close to the budget ({page_timeouts()}): some page "
             "views will fall back. Consider a faster endpoint or a larger BUDGET_MS."

@@ -331,3 +331,14 @@ def test_a_variant_the_endpoint_lacks_fails_the_check(two_variant_endpoint):
 )
 def test_every_error_type_gets_its_own_explanation(error, words):
     assert words in explain(error)
+
+
+@pytest.mark.parametrize(("p99_ms", "warned"), [(80.0, False), (90.0, True)])
+def test_a_p99_close_to_the_pages_wait_is_a_finding(p99_ms, warned):
+    # The page waits TIMEOUT_SHARE (70%) of the 150 ms budget, 105 ms; the finding comes past 80% of it.
+    from recommendations import health
+
+    variant = health.VariantHealth(None, [health.CallOutcome(latency_ms=p99_ms)])
+    with override_settings(RECOMMENDATIONS={"BUDGET_MS": 150}):
+        findings = health._findings_of_a_working_endpoint(variant)
+    assert any("close to the budget" in finding for finding in findings) is warned
