@@ -115,10 +115,9 @@ def read(token: str, position: int, max_age: float | None = None) -> ClickTarget
         raise BadClickToken("bad signature") from None
 
 
-def links(stamp: ImpressionStamp, token: str | None = None) -> list[str]:
-    """The click link of each item of the impression (signed as `token`), in position order."""
+def links(stamp: ImpressionStamp, token: str) -> list[str]:
+    """The click link of each item of the impression, whose `sign()` is `token`, in position order."""
     # One reverse() for the whole widget: the links differ only in their last segment.
-    token = sign(stamp) if token is None else token
     base = _link_template(get_script_prefix()).replace(_LINK_MARK, token)
     return [f"{base}{position}/" for position in range(1, len(stamp.item_ids) + 1)]
 

@@ -53,9 +53,13 @@ def render_widget(recommendations: Recommendations | None, title: str) -> SafeSt
     """The widget's HTML for these recommendations ("" when there are none)."""
     if recommendations is None or not recommendations.items:
         return mark_safe("")
+    # What every card of this widget shares, worked out once for all of them.
+    seconds = float(app_settings.CARD_CACHE_SECONDS or 0)
+    token = recommendations.click_token
+    safe_token = token if token and _SAFE_TOKEN.fullmatch(token) else None
     language = translation.get_language()
     cards = "\n    ".join(
-        _card(item, recommendations.click_token, language) for item in recommendations.items
+        _card(item, seconds, safe_token, language) for item in recommendations.items
     )
     return render_to_string(
         WIDGET_TEMPLATE,
@@ -70,9 +74,9 @@ def forget_cards(**kwargs: Any) -> None:
         _cards.clear()
 
 
-def _card(item: RecommendedItem, token: str | None, language: str | None) -> str:
-    seconds = float(app_settings.CARD_CACHE_SECONDS or 0)
-    if seconds <= 0 or (item.click_url and not _replaceable(token, item.click_url)):
+def _card(item: RecommendedItem, seconds: float, token: str | None, language: str | None) -> str:
+    """The item's card: kept for `seconds`, with `token` (None: unusable) put in per page."""
+    if seconds <= 0 or (item.click_url and not (token and token in item.click_url)):
         return _render(item)
     key = (
         item.item_id,
@@ -102,10 +106,6 @@ def _card(item: RecommendedItem, token: str | None, language: str | None) -> str
         html = html.replace(TOKEN_MARKER, token)
     # The kept HTML came out of the template engine (escaped); the token is URL-safe base64.
     return html
-
-
-def _replaceable(token: str | None, link: str) -> bool:
-    return bool(token) and _SAFE_TOKEN.fullmatch(token) is not None and token in link
 
 
 def _render(item: Any) -> SafeString:
