@@ -7,4 +7,10 @@ class RecommendationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, page_clock, queue_lag, signals  # noqa: F401 - checks and receivers
+        from . import (  # noqa: F401 - checks and receivers
+            checks,
+            page_clock,
+            product_snapshot,
+            queue_lag,
+            signals,
+        )

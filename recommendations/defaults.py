@@ -96,6 +96,10 @@ DEFAULTS: dict[str, object] = {
     # Seconds a web process reuses a rendered product card (recommendations/card.html) while the
     # product's described fields stay the same; 0 renders every card on every page (rendering.py).
     "CARD_CACHE_SECONDS": 60,
+    # Seconds a web process may show the products it loaded for earlier cached pages without a
+    # query, while the catalog's version in the cache stays the same (saving a product, a purchase
+    # or catalog_changed() moves it); 0 loads them on every page (product_snapshot.py).
+    "PRODUCT_SNAPSHOT_SECONDS": 10,
     # Client addresses (REMOTE_ADDR) that may read the Prometheus metrics view; staff users always may.
     "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
     # CloudWatch: namespace of the published metrics (None: not published), and an endpoint override.

@@ -8,6 +8,7 @@ their own that names the variant, so an answer of one variant is never served as
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .cache_access import get_cache
 from .conf import app_settings
@@ -38,7 +39,20 @@ def user_key(user_id: object, target_variant: str | None = None) -> str:
 
 def read_entry(user_id: object, target_variant: str | None = None) -> PrefetchedEntry | None:
     """The user's entry, or None on a miss (an unreachable cache is a miss)."""
-    raw = get_cache().get(user_key(user_id, target_variant))
+    return entry_from(get_cache().get(user_key(user_id, target_variant)))
+
+
+def read_entry_with(
+    user_id: object, target_variant: str | None, *other_keys: str
+) -> tuple[PrefetchedEntry | None, dict[str, Any]]:
+    """The user's entry and the values of `other_keys` that are present, in one cache round trip."""
+    key = user_key(user_id, target_variant)
+    values = get_cache().get_many([key, *other_keys])
+    return entry_from(values.pop(key, None)), values
+
+
+def entry_from(raw: Any) -> PrefetchedEntry | None:
+    """The entry a cache value holds, or None when it holds none (a miss, an older layout)."""
     if not isinstance(raw, dict):
         return None
     try:

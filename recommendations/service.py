@@ -17,7 +17,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import arms, fallback, inline_calls, metrics, model_versions, prefetched
+from . import arms, fallback, inline_calls, metrics, model_versions, prefetched, product_snapshot
 from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
 from .breaker import get_breaker
 from .catalog import CatalogAdapter, get_catalog
@@ -87,6 +87,7 @@ class _ModelAnswer:
     reason: str | None = None
     inline: bool = False  # fresh from the endpoint on this request (not from the cache)
     variant: str | None = None  # the production variant that answered
+    catalog_version: str | None = None  # read with the entry: the products snapshot to use
 
 
 def _user_of(request_or_user: Any) -> Any:
@@ -119,7 +120,7 @@ def recommend(
             # The holdout measures the shop without the model: not even its cached answers.
             answer = _ModelAnswer(reason="holdout")
 
-    items = _assemble(catalog, user_id, answer.item_ids, limit)
+    items = _assemble(catalog, user_id, answer.item_ids, limit, answer.catalog_version)
     from_model = sum(1 for item in items if item.source == "model")
     if items and from_model == len(items):
         source = "model"
@@ -162,14 +163,25 @@ def recommend(
 def _model_answer(
     user: Any, limit: int, context: Mapping[str, Any], started: float, arm: arms.Arm
 ) -> _ModelAnswer:
-    entry = prefetched.read_entry(user.pk, arm.target_variant)
+    # The one cache read: the entry, and the catalog version that tells which products this
+    # process may show without a query (product_snapshot.py).
+    entry, others = prefetched.read_entry_with(
+        user.pk, arm.target_variant, product_snapshot.VERSION_KEY
+    )
     if entry is not None:
         fresh = entry.is_fresh()
         metrics.record_lookup("fresh" if fresh else "stale")
         # An entry of an older model is shown, and refreshed once its spread-out turn comes.
         if not fresh or model_versions.is_outdated(entry, user.pk, arm.target_variant):
             enqueue_refresh(user.pk)
-        return _ModelAnswer(entry.item_ids, entry.model_version, variant=entry.variant)
+        return _ModelAnswer(
+            entry.item_ids,
+            entry.model_version,
+            variant=entry.variant,
+            catalog_version=product_snapshot.version_for_page(
+                others.get(product_snapshot.VERSION_KEY)
+            ),
+        )
     metrics.record_lookup("miss")
 
     # A miss: ask the endpoint inline if the breaker and the budget allow, and prefetch either way.
@@ -261,9 +273,14 @@ def _endpoint_failed(error: EndpointError, breaker: Any, started: float) -> _Mod
 
 
 def _assemble(
-    catalog: CatalogAdapter, user_id: int | None, model_ids: tuple[str, ...], limit: int
+    catalog: CatalogAdapter,
+    user_id: int | None,
+    model_ids: tuple[str, ...],
+    limit: int,
+    catalog_version: str | None = None,
 ) -> list[RecommendedItem]:
-    """Model items first, padded from the fallback; available products only, in one query."""
+    """Model items first, padded from the fallback; available products only, in one query (none
+    when the process's snapshot of this catalog version knows them all)."""
     ranked: list[tuple[str, str]] = []
     seen: set[str] = set()
     for item_id in model_ids:
@@ -283,7 +300,11 @@ def _assemble(
     step = limit + max(2, limit // 4)
     for start in range(0, len(ranked), step):
         candidates = ranked[start : start + step]
-        products.update(catalog.products_for_item_ids([item_id for item_id, _ in candidates]))
+        products.update(
+            product_snapshot.products(
+                catalog, [item_id for item_id, _ in candidates], catalog_version
+            )
+        )
         chosen.extend((item_id, source) for item_id, source in candidates if item_id in products)
         if len(chosen) >= limit:
             break

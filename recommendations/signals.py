@@ -30,11 +30,16 @@ def prefetch_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> No
 
 @receiver(purchase_completed, dispatch_uid="recommendations.refresh_after_purchase")
 def refresh_after_purchase(sender: Any, user: Any, item_ids: Any = (), **kwargs: Any) -> None:
-    """Bought items vanish at once: drop the user's entry, then prefetch a new one."""
-    from . import fallback
+    """Bought items vanish at once: drop the user's entry, then prefetch a new one.
+
+    A checkout takes stock, most often with `QuerySet.update()` (no `post_save`), so the
+    processes' product snapshots start again too.
+    """
+    from . import fallback, product_snapshot
     from .tasks import prefetch_user
 
     user_id = getattr(user, "pk", user)
+    product_snapshot.catalog_changed()
     prefetched.delete_entry(user_id)
     fallback.forget_user(user_id)
     enqueue_on_commit(lambda: safe_enqueue(prefetch_user, user_id))

@@ -35,9 +35,11 @@ def _empty_in_process_cache() -> None:
         if options["BACKEND"].endswith("locmem.LocMemCache"):
             caches[alias].clear()
     # The process's copy of the newest model version seen would outlive the cache it came from.
+    from recommendations import product_snapshot
     from recommendations.model_versions import forget_local
 
     forget_local()
+    product_snapshot.forget()  # products of a rolled-back test must not show in the next
 
 
 @pytest.fixture
