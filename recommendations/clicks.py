@@ -12,7 +12,9 @@ anyone elsewhere. The link is a plain GET: it changes nothing but a counter and 
 up (it is signed), so it needs no CSRF token and works from any page, cached or not.
 """
 
+import base64
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -71,9 +73,28 @@ class ClickTarget:
 
 
 def sign(stamp: ImpressionStamp) -> str:
-    """The URL-safe signed token of an impression."""
+    """The URL-safe signed token of an impression: `<payload>:<timestamp>:<signature>`.
+
+    The payload is the stamp as compact JSON in URL-safe base64 without padding, signed with a
+    `TimestampSigner` kept per process (what `signing.dumps` does, without its zlib pass and the
+    objects it builds per call: a quarter of the cost on every tracked page).
+    """
     payload = [stamp.request_id, stamp.arm, stamp.source, stamp.variant, list(stamp.item_ids)]
-    return signing.dumps(payload, salt=SALT, compress=True)
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    return _signer().sign(base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii"))
+
+
+@lru_cache(maxsize=1)
+def _signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=SALT)  # SECRET_KEY and its fallbacks, read once
+
+
+def _payload(value: str) -> Any:
+    try:
+        data = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise BadClickToken("unreadable payload") from None
 
 
 def _stamp(payload: Any) -> ImpressionStamp:
@@ -106,13 +127,14 @@ def read(token: str, position: int, max_age: float | None = None) -> ClickTarget
     """The target of a link; raises BadClickToken or ExpiredClickToken."""
     max_age = float(app_settings.CLICK_MAX_AGE) if max_age is None else max_age
     try:
-        return _target(_stamp(signing.loads(token, salt=SALT, max_age=max_age)), position)
+        value = _signer().unsign(token, max_age=max_age)
     except signing.SignatureExpired:
         # The signature is ours, only old: its item ids can still be trusted to find a product.
-        stamp = _stamp(signing.loads(token, salt=SALT))
+        stamp = _stamp(_payload(_signer().unsign(token)))
         raise ExpiredClickToken(_target(stamp, position)) from None
     except signing.BadSignature:
         raise BadClickToken("bad signature") from None
+    return _target(_stamp(_payload(value)), position)
 
 
 def links(stamp: ImpressionStamp, token: str) -> list[str]:
@@ -128,6 +150,7 @@ _LINK_MARK = "token-placeholder"
 @receiver(setting_changed)
 def _forget_link_templates(**kwargs: Any) -> None:
     _link_template.cache_clear()  # ROOT_URLCONF may have changed (tests)
+    _signer.cache_clear()  # and SECRET_KEY
 
 
 @lru_cache(maxsize=8)

@@ -23,9 +23,9 @@ their products as before: with no version, nothing here is trusted. The products
 the pages of a process, so templates should treat `item.product` as read-only.
 """
 
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +45,7 @@ MAX_IDS = 20_000
 
 @dataclass
 class _Snapshot:
-    version: str
+    version: int
     taken_at: float  # time.monotonic()
     products: dict[str, Any] = field(default_factory=dict)  # wire id -> product, None: unavailable
 
@@ -54,7 +54,7 @@ _snapshot: _Snapshot | None = None
 _lock = threading.Lock()
 
 
-def products(catalog: Any, item_ids: Sequence[str], version: str | None) -> dict[str, Any]:
+def products(catalog: Any, item_ids: Sequence[str], version: int | None) -> dict[str, Any]:
     """Available products for the wire ids, from the snapshot of `version` where it knows them.
 
     The ids it does not know are loaded with `catalog.products_for_item_ids` (one query).
@@ -78,7 +78,7 @@ def products(catalog: Any, item_ids: Sequence[str], version: str | None) -> dict
     return shown
 
 
-def _current(version: str, seconds: float) -> _Snapshot:
+def _current(version: int, seconds: float) -> _Snapshot:
     global _snapshot
     snapshot = _snapshot
     now = time.monotonic()
@@ -94,9 +94,9 @@ def _current(version: str, seconds: float) -> _Snapshot:
     return snapshot
 
 
-def version_for_page(version: Any) -> str | None:
+def version_for_page(version: Any) -> int | None:
     """The catalog version a page read, or None; a missing one is created for the next pages."""
-    if isinstance(version, str) and version:
+    if isinstance(version, int) and not isinstance(version, bool) and version > 0:
         return version
     if float(app_settings.PRODUCT_SNAPSHOT_SECONDS or 0) > 0:
         # Never set yet, or the cache lost it: this page loads its products, the next ones share.
@@ -104,8 +104,9 @@ def version_for_page(version: Any) -> str | None:
     return None
 
 
-def _new_version() -> str:
-    return uuid.uuid4().hex
+def _new_version() -> int:
+    # A random integer: django-redis stores integers as digits, which read back without unpickling.
+    return secrets.randbits(62) + 1
 
 
 def forget() -> None:

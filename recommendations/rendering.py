@@ -1,8 +1,12 @@
-"""The widget's HTML: the frame on every page, each product's card once per process.
+"""The widget's HTML: the frame and each product's card rendered once per process, then reused.
 
-`recommendations/widget.html` is the frame (the labelled section, its heading, the list) and is
-rendered for every widget; it gets `recommendations`, `title` and `cards` (the rendered items,
-one safe string).
+`recommendations/widget.html` is the frame (the labelled section, its heading, the list); it gets
+`recommendations`, `title` and `cards` (the rendered items, one safe string). It is kept like a
+card, keyed by the title, the answer's source, model version, arm, variant, fallback reason and
+number of items, and the language; it is rendered with markers in place of the request id and
+the cards, which each page puts in. A frame that shows more of `recommendations` (the items
+themselves, the timings) should run with `CARD_CACHE_SECONDS = 0`; one that does not show
+`cards` exactly once as given is rendered on every page.
 Each item is rendered with `recommendations/card.html` (context: `item`), and the result is kept
 in this process for CARD_CACHE_SECONDS, keyed by everything the card shows of the item as the
 catalog adapter describes it (id, position, source, name, URL, price, image URL) and the active
@@ -43,7 +47,12 @@ MAX_CARDS = 4096  # per process; about 0.5 kB each
 # leaves it as it is, and random per process, so no product text can contain it.
 TOKEN_MARKER = f"tok{secrets.token_hex(12)}"
 
+# Stand for the request id and the cards in a kept frame (widget.html), as TOKEN_MARKER does.
+REQUEST_MARKER = f"req{secrets.token_hex(12)}"
+CARDS_MARKER = f"cards{secrets.token_hex(12)}"
+
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_:.\-]+")
+_HEX = re.compile(r"[0-9a-f]+")
 
 _cards: "OrderedDict[Hashable, tuple[float, str]]" = OrderedDict()
 _lock = threading.Lock()
@@ -61,10 +70,56 @@ def render_widget(recommendations: Recommendations | None, title: str) -> SafeSt
     cards = "\n    ".join(
         _card(item, seconds, safe_token, language) for item in recommendations.items
     )
-    return render_to_string(
-        WIDGET_TEMPLATE,
-        {"recommendations": recommendations, "title": title, "cards": mark_safe(cards)},  # noqa: S308
+    frame = _frame(recommendations, title, seconds, language)
+    if frame is None:
+        return render_to_string(
+            WIDGET_TEMPLATE,
+            {"recommendations": recommendations, "title": title, "cards": mark_safe(cards)},  # noqa: S308
+        )
+    # The request id is hex (uuid4) and the cards came out of the template engine (escaped).
+    return mark_safe(  # noqa: S308
+        frame.replace(REQUEST_MARKER, recommendations.request_id).replace(CARDS_MARKER, cards)
     )
+
+
+def _frame(
+    recommendations: Recommendations, title: str, seconds: float, language: str | None
+) -> str | None:
+    """The frame with markers for the request id and the cards, kept like a card; None: render."""
+    if seconds <= 0 or not _HEX.fullmatch(recommendations.request_id):
+        return None
+    key = (
+        "frame",
+        title,
+        recommendations.source,
+        recommendations.model_version,
+        recommendations.arm,
+        recommendations.variant,
+        recommendations.fallback_reason,
+        len(recommendations.items),
+        language,
+    )
+    now = time.monotonic()
+    kept = _cards.get(key)
+    if kept is None or kept[0] <= now:
+        stand_in = replace(recommendations, request_id=REQUEST_MARKER, click_token=None)
+        html = render_to_string(
+            WIDGET_TEMPLATE,
+            {"recommendations": stand_in, "title": title, "cards": mark_safe(CARDS_MARKER)},  # noqa: S308
+        )
+        if html.count(CARDS_MARKER) != 1:
+            return None  # a frame that does not show the cards as given is rendered every time
+        kept = (now + seconds, html)
+        _keep(key, kept)
+    return kept[1]
+
+
+def _keep(key: Hashable, kept: tuple[float, str]) -> None:
+    with _lock:
+        _cards[key] = kept
+        _cards.move_to_end(key)
+        while len(_cards) > MAX_CARDS:
+            _cards.popitem(last=False)
 
 
 @receiver(setting_changed)
@@ -96,11 +151,7 @@ def _card(item: RecommendedItem, seconds: float, token: str | None, language: st
         if item.click_url:
             marked = replace(item, click_url=item.click_url.replace(token, TOKEN_MARKER))
         kept = (now + seconds, str(_render(marked)))
-        with _lock:
-            _cards[key] = kept
-            _cards.move_to_end(key)
-            while len(_cards) > MAX_CARDS:
-                _cards.popitem(last=False)
+        _keep(key, kept)
     html = kept[1]
     if item.click_url:
         html = html.replace(TOKEN_MARKER, token)

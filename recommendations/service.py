@@ -35,9 +35,12 @@ MIN_INLINE_MS = 10
 OVERFETCH = 2
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RecommendedItem:
-    """One product in the widget, with what the templates and the JSON API show of it."""
+    """One product in the widget, with what the templates and the JSON API show of it.
+
+    Made for one page view; tracking sets `click_url` on it before it is rendered.
+    """
 
     product: Any
     item_id: str
@@ -87,7 +90,7 @@ class _ModelAnswer:
     reason: str | None = None
     inline: bool = False  # fresh from the endpoint on this request (not from the cache)
     variant: str | None = None  # the production variant that answered
-    catalog_version: str | None = None  # read with the entry: the products snapshot to use
+    catalog_version: int | None = None  # read with the entry: the products snapshot to use
 
 
 def _user_of(request_or_user: Any) -> Any:
@@ -277,7 +280,7 @@ def _assemble(
     user_id: int | None,
     model_ids: tuple[str, ...],
     limit: int,
-    catalog_version: str | None = None,
+    catalog_version: int | None = None,
 ) -> list[RecommendedItem]:
     """Model items first, padded from the fallback; available products only, in one query (none
     when the process's snapshot of this catalog version knows them all)."""

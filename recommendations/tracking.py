@@ -8,7 +8,6 @@ buffer (`events.py`), so the page does no database write and no network round tr
 
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
 from django.http import HttpRequest
@@ -84,10 +83,8 @@ def track_widget(
             item_ids=tuple(item.item_id for item in recommendations.items),
         )
         token = clicks.sign(stamp)
-        recommendations.items = [
-            replace(item, click_url=link)
-            for item, link in zip(recommendations.items, clicks.links(stamp, token), strict=True)
-        ]
+        for item, link in zip(recommendations.items, clicks.links(stamp, token), strict=True):
+            item.click_url = link
         recommendations.click_token = token
     except Exception:
         # Tracking must never cost the shop its page: the widget shows with plain links.

@@ -156,3 +156,46 @@ def test_a_broken_card_template_leaves_the_page_without_the_widget(rf, monkeypat
     )
     assert recommended_for_you({"request": rf.get("/")}) == ""
     assert "failed to render" in caplog.text
+
+
+@pytest.fixture
+def rendered_frames():
+    """How many times the frame template was rendered while the test runs."""
+    names: list[str] = []
+
+    def record(sender, template, context, **kwargs):
+        if template.name == rendering.WIDGET_TEMPLATE:
+            names.append(template.name)
+
+    template_rendered.connect(record)
+    yield names
+    template_rendered.disconnect(record)
+
+
+@override_settings(RECOMMENDATIONS=TRACKED)
+def test_a_kept_frame_gives_each_page_its_own_request_id(rendered_frames):
+    pages = {}
+    for request_id in ("a" * 32, "b" * 32, "c" * 32):
+        recommendations = tracked(make_recommendations(), request_id)
+        pages[request_id] = rendering.render_widget(recommendations, "For you")
+    assert len(rendered_frames) == 1
+    with override_settings(RECOMMENDATIONS={**TRACKED, "CARD_CACHE_SECONDS": 0}):
+        fresh = rendering.render_widget(recommendations, "For you")
+    assert pages["c" * 32] == fresh
+    for request_id, html in pages.items():
+        assert f'data-request-id="{request_id}"' in html
+        assert f'aria-labelledby="recommendations-{request_id}"' in html
+        assert rendering.REQUEST_MARKER not in html and rendering.CARDS_MARKER not in html
+
+
+@override_settings(RECOMMENDATIONS=TRACKED)
+def test_a_frame_is_kept_apart_by_what_it_shows(rendered_frames):
+    model = tracked(make_recommendations(), "a" * 32)
+    rendering.render_widget(model, "For you")
+    mixed = tracked(make_recommendations(), "b" * 32)
+    mixed.source, mixed.model_version = "mixed", "v2"
+    html = rendering.render_widget(mixed, "For you")
+    other_title = rendering.render_widget(tracked(make_recommendations(), "c" * 32), "Try these")
+    assert len(rendered_frames) == 3
+    assert 'data-source="mixed"' in html and 'data-model-version="v2"' in html
+    assert ">Try these</h2>" in other_title

@@ -166,10 +166,10 @@ def test_a_link_changed_to_another_position_can_only_pick_an_item_that_was_shown
     [
         lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # signature changed
         lambda token: token.replace(
-            token.split(":")[0],
-            signing.dumps(["b" * 32, "model", "model", "", ["7"]], compress=True).split(":")[0],
+            token.split(":")[0], clicks.sign(stamp("7")).split(":")[0]
         ),  # another payload under this signature
         lambda token: "not-a-token",
+        lambda token: clicks._signer().sign("bm90IGpzb24"),  # signed, but not our payload
         lambda token: signing.dumps(["b" * 32, "model", "model", "", ["5"]], salt="other"),
         lambda token: signing.dumps(["b" * 32, "model", "model", "", ["5"]]),  # no salt
     ],
