@@ -9,6 +9,7 @@ Changing a share moves only the users at the edge; rotating PSEUDONYM_KEY reshuf
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .conf import app_settings
 
@@ -47,11 +48,20 @@ def arm_for(user_key: str | None) -> Arm:
     """The arm of the user with this pseudonym (anonymous visitors have their own arm)."""
     if not user_key:
         return ANONYMOUS_ARM
+    return _arm(
+        user_key,
+        float(app_settings.HOLDOUT_SHARE or 0.0),
+        app_settings.SECOND_VARIANT,
+        float(app_settings.SECOND_VARIANT_SHARE or 0.0),
+    )
+
+
+@lru_cache(maxsize=65536)
+def _arm(user_key: str, holdout: float, variant: str | None, variant_share: float) -> Arm:
+    # Memoised: a page would otherwise hash the pseudonym again on every view.
     where = place(user_key)
-    holdout = float(app_settings.HOLDOUT_SHARE or 0.0)
     if where < holdout:
         return HOLDOUT_ARM
-    variant = app_settings.SECOND_VARIANT
-    if variant and where < holdout + float(app_settings.SECOND_VARIANT_SHARE or 0.0):
+    if variant and where < holdout + variant_share:
         return Arm(SECOND_VARIANT, str(variant))
     return MODEL_ARM

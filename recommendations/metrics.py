@@ -7,6 +7,7 @@ cache knows (prefetch queue lag, events dropped in every process) are read from 
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -39,16 +40,29 @@ BREAKER_STATE = Gauge(
 )
 
 
+# The labelled children counted on every page, looked up once per process: `labels()` validates
+# and locks on each call, and a cached page counts two of them.
+_children: dict[tuple[int, str], Any] = {}
+
+
+def _child(metric: Any, value: str) -> Any:
+    key = (id(metric), value)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(value)
+    return child
+
+
 def record_render(source: str, reason: str | None) -> None:
     """One rendered widget."""
-    WIDGET_RENDERS.labels(source=source).inc()
+    _child(WIDGET_RENDERS, source).inc()
     if reason:
-        FALLBACK_REASONS.labels(reason=reason).inc()
+        _child(FALLBACK_REASONS, reason).inc()
 
 
 def record_lookup(result: str) -> None:
     """A prefetched-entry lookup: "fresh", "stale" or "miss"."""
-    CACHE_LOOKUPS.labels(result=result).inc()
+    _child(CACHE_LOOKUPS, result).inc()
 
 
 def record_endpoint_call(purpose: str, outcome: str, seconds: float) -> None:

@@ -43,11 +43,17 @@ VERSION_KEY = "recommendations:catalog:version"
 MAX_IDS = 20_000
 
 
+# A new snapshot (a new version, or the old one's time is up) loads at most this many of the ids
+# the previous one knew in one query, so the next pages do not each query a few.
+RELOAD_IDS = 512
+
+
 @dataclass
 class _Snapshot:
     version: int
     taken_at: float  # time.monotonic()
     products: dict[str, Any] = field(default_factory=dict)  # wire id -> product, None: unavailable
+    reload: list[str] = field(default_factory=list)  # ids to load with the next page's query
 
 
 _snapshot: _Snapshot | None = None
@@ -63,8 +69,14 @@ def products(catalog: Any, item_ids: Sequence[str], version: int | None) -> dict
     seconds = float(app_settings.PRODUCT_SNAPSHOT_SECONDS or 0)
     if not version or seconds <= 0:
         return catalog.products_for_item_ids(item_ids)
-    known = _current(version, seconds).products
+    snapshot = _current(version, seconds)
+    known = snapshot.products
     missing = [item_id for item_id in item_ids if item_id not in known]
+    if missing and snapshot.reload:
+        with _lock:
+            reload, snapshot.reload = snapshot.reload, []
+        asked = set(missing)
+        missing.extend(item_id for item_id in reload if item_id not in asked)
     found: dict[str, Any] = {}
     if missing:
         found = catalog.products_for_item_ids(missing)
@@ -90,7 +102,8 @@ def _current(version: int, seconds: float) -> _Snapshot:
                 or snapshot.version != version
                 or now - snapshot.taken_at >= seconds
             ):
-                snapshot = _snapshot = _Snapshot(version, now)
+                previous = list(snapshot.products)[:RELOAD_IDS] if snapshot else []
+                snapshot = _snapshot = _Snapshot(version, now, reload=previous)
     return snapshot
 
 

@@ -149,3 +149,21 @@ def _recommendations() -> dict:
     from django.conf import settings
 
     return dict(settings.RECOMMENDATIONS)
+
+
+def test_a_new_snapshot_loads_what_the_old_one_knew_in_one_query(
+    customer, rf, django_assert_num_queries
+):
+    from django.contrib.auth import get_user_model
+
+    other = rf.get("/")
+    other.user = get_user_model().objects.exclude(pk=customer.user.pk).first()
+    prefetched.write_entry(other.user.pk, RANKING[8:] + RANKING[:8], "v-cached")
+    shown(customer)
+    shown(customer)
+    shown(other)
+    cache.set(product_snapshot.VERSION_KEY, 777, None)  # the catalog changed elsewhere
+    with django_assert_num_queries(1):
+        shown(customer)  # loads the customer's products and those the other page showed
+    with django_assert_num_queries(0):
+        shown(other)
