@@ -6,6 +6,7 @@ Django keeps what it derives from settings: a page reads a dozen settings, and g
 `django.conf.settings` for each cost the cached widget about 30 us.
 """
 
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,8 @@ class AppSettings:
 
     def __init__(self) -> None:
         self._merged: dict[str, Any] | None = None
+        self._generation = 0  # moves on every reload
+        self._lock = threading.Lock()
 
     def _user_settings(self) -> dict[str, Any]:
         return getattr(settings, "RECOMMENDATIONS", None) or {}
@@ -27,14 +30,22 @@ class AppSettings:
     def get(self, name: str) -> Any:
         merged = self._merged
         if merged is None:
-            merged = self._merged = {**DEFAULTS, **self._user_settings()}
+            generation = self._generation
+            merged = {**DEFAULTS, **self._user_settings()}
+            with self._lock:
+                # A thread that read the settings just before they changed keeps its copy to
+                # itself: only a copy made since the last reload is kept for everyone.
+                if generation == self._generation:
+                    self._merged = merged
         if name not in DEFAULTS:
             raise AttributeError(f"RECOMMENDATIONS has no setting {name!r}")
         return merged[name]
 
     def reload(self) -> None:
         """Read RECOMMENDATIONS again on the next access."""
-        self._merged = None
+        with self._lock:
+            self._generation += 1
+            self._merged = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or not name.isupper():
