@@ -17,7 +17,9 @@ Why not pybreaker: its shared storage wants a raw redis client (the app only kno
 alias, which may be Memcached or a database), it counts only consecutive failures, and its
 half-open state lets every caller through instead of a single probe across processes.
 
-Cost: `allow()` while closed is one cache read; recording a result is a few counter updates.
+Cost: `allow()` while closed is one cache read, and while open none once this process has seen
+the opening (it stays open for its whole cool-down everywhere; an operator's `reset()` reaches
+other processes when that cool-down ends); recording a result is a few counter updates.
 Times are wall-clock (`time.time`) because they are compared across processes and machines.
 """
 
@@ -87,6 +89,9 @@ class CircuitBreaker:
         # The probe this thread won in allow(), answered by its record_success/record_failure.
         self._thread = threading.local()
         prefix = f"{KEY_PREFIX}:{name}"
+        # While open, when this process will look at the shared state again: an opening lasts
+        # its whole cool-down in every process, so until then allow() reads nothing.
+        self._known_open_until = 0.0
         self._opened_key = f"{prefix}:opened_at"
         self._streak_key = f"{prefix}:failures_in_a_row"
         self._prefix = prefix
@@ -100,6 +105,9 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether a call may go to the endpoint now (False while open: no network at all)."""
+        if self._clock() < self._known_open_until:
+            # An opening this process saw is still cooling down: no cache read needed to refuse.
+            return False
         return self._run(self._allow)
 
     def record_success(self) -> None:
@@ -113,6 +121,7 @@ class CircuitBreaker:
     def reset(self) -> None:
         """Close the breaker and forget its counters (for operators and tests)."""
         self._thread.probe = None
+        self._known_open_until = 0.0
         keys = [self._opened_key, self._streak_key, *self._window_keys(self._clock())]
         self._local.delete_many(keys)
         self._cache.delete_many(keys)
@@ -160,6 +169,7 @@ class CircuitBreaker:
         if state == CLOSED:
             return True
         if state == OPEN:
+            self._known_open_until = opened_at + float(app_settings.BREAKER_COOLDOWN)
             return False
         # The probe lock expires after a cool-down, in case its holder dies without answering.
         if not store.add(self._probe_key(opened_at), 1, self._cooldown_ttl()):

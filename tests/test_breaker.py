@@ -304,6 +304,37 @@ def test_allow_while_closed_is_one_cache_read(clock):
         assert CountingLocMemCache.calls == ["get"]
 
 
+def test_allow_while_open_reads_the_cache_once_per_cool_down(clock):
+    with override_settings(
+        CACHES={"default": {"BACKEND": "tests.test_breaker.CountingLocMemCache"}}
+    ):
+        breaker = CircuitBreaker("counted-open", cache=ResilientCache(), clock=clock)
+        open_it(breaker)
+        CountingLocMemCache.calls.clear()
+        assert not breaker.allow()
+        assert CountingLocMemCache.calls == ["get"]  # sees the opening
+        clock.advance(BREAKER_SETTINGS["BREAKER_COOLDOWN"] - 1)
+        for _ in range(5):
+            assert not breaker.allow()
+        assert CountingLocMemCache.calls == ["get"]  # the rest of the cool-down costs nothing
+        clock.advance(1)
+        assert breaker.allow()  # the probe: the shared state is read again
+        assert breaker.state == HALF_OPEN
+
+
+def test_an_opening_seen_elsewhere_still_lets_this_process_probe_when_it_cools_down(
+    two_processes, clock
+):
+    first, second = two_processes
+    open_it(first)
+    assert not second.allow()
+    clock.advance(BREAKER_SETTINGS["BREAKER_COOLDOWN"])
+    assert second.allow()  # the one probe
+    assert not first.allow()
+    second.record_success()
+    assert first.allow() and first.state == CLOSED
+
+
 def test_get_breaker_is_one_per_name():
     assert get_breaker("endpoint-a") is get_breaker("endpoint-a")
     assert get_breaker("endpoint-a") is not get_breaker("endpoint-b")
