@@ -39,6 +39,7 @@ from pathlib import Path
 from harness.load import Summary, format_counter, percentile, run_load
 from harness.log_fields import read_lines
 from harness.shop import (
+    add_shop_arguments,
     endpoint_environment,
     free_port,
     login_customers,
@@ -71,10 +72,7 @@ USER_ENTRIES = "*recommendations:user:*"
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--products", type=int, default=300)
-    parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--lines", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=7)
+    add_shop_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200, help="per scenario and round")
     parser.add_argument(

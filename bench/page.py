@@ -36,6 +36,7 @@ from pathlib import Path
 
 from harness.load import Summary, format_counter, run_load
 from harness.shop import (
+    add_shop_arguments,
     endpoint_environment,
     login_customers,
     manage,
@@ -62,10 +63,7 @@ USER_ENTRIES = "*recommendations:user:*"
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--products", type=int, default=300)
-    parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--lines", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=7)
+    add_shop_arguments(parser)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--requests", type=int, default=300, help="per scenario and round")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")

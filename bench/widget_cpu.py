@@ -34,6 +34,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from harness.shop import (
+    add_shop_arguments,
     endpoint_environment,
     login_customers,
     manage,
@@ -48,10 +49,7 @@ from harness.shop import (
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--products", type=int, default=300)
-    parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--lines", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=7)
+    add_shop_arguments(parser)
     parser.add_argument("--pages", type=int, default=3000, help="measured pages of each kind")
     parser.add_argument("--warm-up", type=int, default=2000, help="pages before measuring")
     parser.add_argument("--parts", action="store_true", help="thread CPU of the widget's parts")

@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
@@ -99,27 +99,34 @@ def _frame(
         len(recommendations.items),
         language,
     )
-    now = time.monotonic()
-    kept = _cards.get(key)
-    if kept is None or kept[0] <= now:
+
+    def render() -> str | None:
         stand_in = replace(recommendations, request_id=REQUEST_MARKER, click_token=None)
         html = render_to_string(
             WIDGET_TEMPLATE,
             {"recommendations": stand_in, "title": title, "cards": mark_safe(CARDS_MARKER)},  # noqa: S308
         )
-        if html.count(CARDS_MARKER) != 1:
-            return None  # a frame that does not show the cards as given is rendered every time
+        # A frame that does not show the cards as given is rendered every time.
+        return html if html.count(CARDS_MARKER) == 1 else None
+
+    return _kept(key, seconds, render)
+
+
+def _kept(key: Hashable, seconds: float, render: Callable[[], str | None]) -> str | None:
+    """The HTML kept under `key`, rendered (and kept for `seconds`) when missing or expired."""
+    now = time.monotonic()
+    kept = _cards.get(key)
+    if kept is None or kept[0] <= now:
+        html = render()
+        if html is None:
+            return None
         kept = (now + seconds, html)
-        _keep(key, kept)
+        with _lock:
+            _cards[key] = kept
+            _cards.move_to_end(key)
+            while len(_cards) > MAX_CARDS:
+                _cards.popitem(last=False)
     return kept[1]
-
-
-def _keep(key: Hashable, kept: tuple[float, str]) -> None:
-    with _lock:
-        _cards[key] = kept
-        _cards.move_to_end(key)
-        while len(_cards) > MAX_CARDS:
-            _cards.popitem(last=False)
 
 
 @receiver(setting_changed)
@@ -144,15 +151,14 @@ def _card(item: RecommendedItem, seconds: float, token: str | None, language: st
         bool(item.click_url),
         language,
     )
-    now = time.monotonic()
-    kept = _cards.get(key)
-    if kept is None or kept[0] <= now:
+
+    def render() -> str:
         marked = item
         if item.click_url:
             marked = replace(item, click_url=item.click_url.replace(token, TOKEN_MARKER))
-        kept = (now + seconds, str(_render(marked)))
-        _keep(key, kept)
-    html = kept[1]
+        return str(_render(marked))
+
+    html = _kept(key, seconds, render) or ""
     if item.click_url:
         html = html.replace(TOKEN_MARKER, token)
     # The kept HTML came out of the template engine (escaped); the token is URL-safe base64.

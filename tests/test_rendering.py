@@ -27,18 +27,23 @@ def no_kept_cards():
     rendering.forget_cards()
 
 
-@pytest.fixture
-def rendered_cards():
-    """Names of the card templates rendered while the test runs."""
+def renders_of(template_name: str):
+    """Record each render of `template_name` while the test runs (a fixture's body)."""
     names: list[str] = []
 
     def record(sender, template, context, **kwargs):
-        if template.name == rendering.CARD_TEMPLATE:
+        if template.name == template_name:
             names.append(template.name)
 
     template_rendered.connect(record)
     yield names
     template_rendered.disconnect(record)
+
+
+@pytest.fixture
+def rendered_cards():
+    """The card templates rendered while the test runs."""
+    yield from renders_of(rendering.CARD_TEMPLATE)
 
 
 def make_recommendations(names=("Teapot", "Kettle", "Mug"), prices=None) -> Recommendations:
@@ -160,16 +165,8 @@ def test_a_broken_card_template_leaves_the_page_without_the_widget(rf, monkeypat
 
 @pytest.fixture
 def rendered_frames():
-    """How many times the frame template was rendered while the test runs."""
-    names: list[str] = []
-
-    def record(sender, template, context, **kwargs):
-        if template.name == rendering.WIDGET_TEMPLATE:
-            names.append(template.name)
-
-    template_rendered.connect(record)
-    yield names
-    template_rendered.disconnect(record)
+    """The frame templates rendered while the test runs."""
+    yield from renders_of(rendering.WIDGET_TEMPLATE)
 
 
 @override_settings(RECOMMENDATIONS=TRACKED)

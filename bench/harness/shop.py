@@ -107,6 +107,14 @@ def manage(env: Mapping[str, str], *args: str) -> str:
     return done.stdout
 
 
+def add_shop_arguments(parser: Any) -> None:
+    """The options every bench takes for its throwaway shop (see `seed_shop`)."""
+    parser.add_argument("--products", type=int, default=300)
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--lines", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+
+
 def seed_shop(
     env: Mapping[str, str], *, products: int, customers: int, lines: int, seed: int
 ) -> None:
