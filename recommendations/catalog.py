@@ -96,6 +96,11 @@ class CatalogAdapter:
             "image_url": image,
         }
 
+    def describe_all(self, products: list[models.Model]) -> list[dict[str, Any]]:
+        """`describe` for each of a widget's products; override to share work between them
+        (the demo reads the URL prefix once per widget, not once per product)."""
+        return [self.describe(product) for product in products]
+
     def purchased_item_ids(self, user: Any) -> set[str]:
         """Wire ids of what the user already bought (excluded from recommendations)."""
         return set()

@@ -37,6 +37,9 @@ class AppSettings:
                 # itself: only a copy made since the last reload is kept for everyone.
                 if generation == self._generation:
                     self._merged = merged
+                    # As instance attributes too: `app_settings.X` is then a plain attribute
+                    # read, with no __getattr__ call.
+                    self.__dict__.update(merged)
         if name not in DEFAULTS:
             raise AttributeError(f"RECOMMENDATIONS has no setting {name!r}")
         return merged[name]
@@ -46,6 +49,8 @@ class AppSettings:
         with self._lock:
             self._generation += 1
             self._merged = None
+            for name in DEFAULTS:
+                self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or not name.isupper():

@@ -325,16 +325,12 @@ def _assemble(
                 if len(chosen) == limit:
                     break
 
-    items = []
-    for position, (item_id, source) in enumerate(chosen, start=1):
-        product = products[item_id]
-        items.append(
-            RecommendedItem(
-                product=product,
-                item_id=item_id,
-                position=position,
-                source=source,
-                **catalog.describe(product),
-            )
+    shown = [products[item_id] for item_id, _ in chosen]
+    return [
+        RecommendedItem(
+            product=product, item_id=item_id, position=position, source=source, **described
         )
-    return items
+        for position, ((item_id, source), product, described) in enumerate(
+            zip(chosen, shown, catalog.describe_all(shown), strict=True), start=1
+        )
+    ]

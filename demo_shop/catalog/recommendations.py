@@ -69,14 +69,21 @@ class DemoCatalog(CatalogAdapter):
         return self.available_products().only(*WIDGET_FIELDS)
 
     def describe(self, product: Product) -> dict[str, Any]:
-        # Both links from one reverse() per process and URL prefix (they only differ by the slug).
+        return self.describe_all([product])[0]
+
+    def describe_all(self, products: list[Product]) -> list[dict[str, Any]]:
+        # Both links from one reverse() per process and URL prefix (they only differ by the
+        # slug), and the prefix (a per-request value) read once per widget.
         detail, image = _url_templates(get_script_prefix())
-        return {
-            "name": product.name,
-            "url": detail.replace(SLUG_MARK, product.slug),
-            "price": product.price,
-            "image_url": image.replace(SLUG_MARK, product.slug),
-        }
+        return [
+            {
+                "name": product.name,
+                "url": detail.replace(SLUG_MARK, product.slug),
+                "price": product.price,
+                "image_url": image.replace(SLUG_MARK, product.slug),
+            }
+            for product in products
+        ]
 
     def purchased_item_ids(self, user: Any) -> set[str]:
         user_id = getattr(user, "pk", user)
