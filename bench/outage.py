@@ -29,9 +29,7 @@ closed and the endpoint hanging, no request past BUDGET_MS + 50 ms; no 5xx in an
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -51,6 +49,7 @@ from harness.shop import (
     shop_environment,
     training_interactions,
     with_recommendations,
+    work_folder,
 )
 
 BUDGET_MS = 150
@@ -87,14 +86,8 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     options = parse_arguments()
-    work_dir = Path(tempfile.mkdtemp(prefix="outage-bench-"))
-    try:
+    with work_folder("outage-bench-", keep=options.keep) as work_dir:
         return run(options, work_dir)
-    finally:
-        if options.keep:
-            print(f"work folder kept: {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def run(options: argparse.Namespace, work_dir: Path) -> int:

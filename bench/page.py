@@ -26,10 +26,8 @@ so its ratio is the steadier estimate of capacity. Ends with
 """
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -47,6 +45,7 @@ from harness.shop import (
     setup_django,
     shop_environment,
     training_interactions,
+    work_folder,
 )
 
 TARGET_RATIO = 0.90
@@ -76,14 +75,8 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     options = parse_arguments()
-    work_dir = Path(tempfile.mkdtemp(prefix="page-bench-"))
-    try:
+    with work_folder("page-bench-", keep=options.keep) as work_dir:
         return run(options, work_dir)
-    finally:
-        if options.keep:
-            print(f"work folder kept: {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def run(options: argparse.Namespace, work_dir: Path) -> int:

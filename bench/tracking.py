@@ -24,10 +24,8 @@ one impression. Ends with `TARGET tracking_on_vs_off <ratio> >= 0.95 PASS|FAIL`.
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -46,6 +44,7 @@ from harness.shop import (
     setup_django,
     shop_environment,
     training_interactions,
+    work_folder,
 )
 
 TARGET_RATIO = 0.95
@@ -72,14 +71,8 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     options = parse_arguments()
-    work_dir = Path(tempfile.mkdtemp(prefix="tracking-bench-"))
-    try:
+    with work_folder("tracking-bench-", keep=options.keep) as work_dir:
         return run(options, work_dir)
-    finally:
-        if options.keep:
-            print(f"work folder kept: {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def cpu_seconds(master_pid: int) -> float:

@@ -25,13 +25,10 @@ import collections
 import functools
 import io
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 from harness.shop import (
     add_shop_arguments,
@@ -44,6 +41,7 @@ from harness.shop import (
     setup_django,
     shop_environment,
     training_interactions,
+    work_folder,
 )
 
 
@@ -58,28 +56,24 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     options = parse_arguments()
-    work_dir = Path(tempfile.mkdtemp(prefix="widget-cpu-"))
-    try:
-        with ExitStack() as stack:
-            redis_server = stack.enter_context(private_redis(work_dir))
-            env = shop_environment(f"sqlite:///{work_dir / 'shop.sqlite3'}", redis_server.url(0))
-            seed_shop(
-                env,
-                products=options.products,
-                customers=options.customers,
-                lines=options.lines,
-                seed=options.seed,
-            )
-            setup_django(env)
-            endpoint = stack.enter_context(
-                model_endpoint(work_dir / "endpoint", training_interactions())
-            )
-            env.update(endpoint_environment(endpoint))
-            os.environ.update(endpoint_environment(endpoint))
-            manage(env, "recommendations_prefetch", "--all", "--verbosity", "0")
-            return measure(options, [cookie for _, cookie in login_customers()])
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    with work_folder("widget-cpu-") as work_dir, ExitStack() as stack:
+        redis_server = stack.enter_context(private_redis(work_dir))
+        env = shop_environment(f"sqlite:///{work_dir / 'shop.sqlite3'}", redis_server.url(0))
+        seed_shop(
+            env,
+            products=options.products,
+            customers=options.customers,
+            lines=options.lines,
+            seed=options.seed,
+        )
+        setup_django(env)
+        endpoint = stack.enter_context(
+            model_endpoint(work_dir / "endpoint", training_interactions())
+        )
+        env.update(endpoint_environment(endpoint))
+        os.environ.update(endpoint_environment(endpoint))
+        manage(env, "recommendations_prefetch", "--all", "--verbosity", "0")
+        return measure(options, [cookie for _, cookie in login_customers()])
 
 
 def measure(options: argparse.Namespace, cookies: list[str]) -> int:

@@ -14,9 +14,11 @@ number, so that one scenario's cache entries and breaker state never leak into a
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -105,6 +107,19 @@ def manage(env: Mapping[str, str], *args: str) -> str:
             f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
         )
     return done.stdout
+
+
+@contextmanager
+def work_folder(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A new temporary folder for one bench run; removed afterwards unless `keep`."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"work folder kept: {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def add_shop_arguments(parser: Any) -> None:
