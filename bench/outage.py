@@ -43,7 +43,7 @@ from harness.shop import (
     login_customers,
     model_endpoint,
     private_redis,
-    seed_shop,
+    seed_shop_as_asked,
     serving_shop,
     setup_django,
     shop_environment,
@@ -96,13 +96,7 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
         env = shop_environment(f"sqlite:///{work_dir / 'shop.sqlite3'}", redis_server.url(0))
         env["RECOMMENDATIONS_BUDGET_MS"] = str(BUDGET_MS)
         started = time.monotonic()
-        seed_shop(
-            env,
-            products=options.products,
-            customers=options.customers,
-            lines=options.lines,
-            seed=options.seed,
-        )
+        seed_shop_as_asked(env, options)
         setup_django(env)
         cookies = [cookie for _, cookie in login_customers()]
         interactions = training_interactions()

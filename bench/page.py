@@ -40,7 +40,7 @@ from harness.shop import (
     manage,
     model_endpoint,
     private_redis,
-    seed_shop,
+    seed_shop_as_asked,
     serving_shop,
     setup_django,
     shop_environment,
@@ -84,13 +84,7 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
         redis_server = stack.enter_context(private_redis(work_dir))
         env = shop_environment(f"sqlite:///{work_dir / 'shop.sqlite3'}", redis_server.url(0))
         started = time.monotonic()
-        seed_shop(
-            env,
-            products=options.products,
-            customers=options.customers,
-            lines=options.lines,
-            seed=options.seed,
-        )
+        seed_shop_as_asked(env, options)
         setup_django(env)
         customers = login_customers()
         cookies = [cookie for _, cookie in customers]

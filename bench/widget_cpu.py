@@ -37,7 +37,7 @@ from harness.shop import (
     manage,
     model_endpoint,
     private_redis,
-    seed_shop,
+    seed_shop_as_asked,
     setup_django,
     shop_environment,
     training_interactions,
@@ -59,13 +59,7 @@ def main() -> int:
     with work_folder("widget-cpu-") as work_dir, ExitStack() as stack:
         redis_server = stack.enter_context(private_redis(work_dir))
         env = shop_environment(f"sqlite:///{work_dir / 'shop.sqlite3'}", redis_server.url(0))
-        seed_shop(
-            env,
-            products=options.products,
-            customers=options.customers,
-            lines=options.lines,
-            seed=options.seed,
-        )
+        seed_shop_as_asked(env, options)
         setup_django(env)
         endpoint = stack.enter_context(
             model_endpoint(work_dir / "endpoint", training_interactions())

@@ -130,6 +130,17 @@ def add_shop_arguments(parser: Any) -> None:
     parser.add_argument("--seed", type=int, default=7)
 
 
+def seed_shop_as_asked(env: Mapping[str, str], options: Any) -> None:
+    """`seed_shop` with the options `add_shop_arguments` added."""
+    seed_shop(
+        env,
+        products=options.products,
+        customers=options.customers,
+        lines=options.lines,
+        seed=options.seed,
+    )
+
+
 def seed_shop(
     env: Mapping[str, str], *, products: int, customers: int, lines: int, seed: int
 ) -> None:
