@@ -20,7 +20,6 @@ class AppSettings:
     """`app_settings.BUDGET_MS` and friends: the shop's value, or the documented default."""
 
     def __init__(self) -> None:
-        self._merged: dict[str, Any] | None = None
         self._generation = 0  # moves on every reload
         self._lock = threading.Lock()
 
@@ -28,27 +27,26 @@ class AppSettings:
         return getattr(settings, "RECOMMENDATIONS", None) or {}
 
     def get(self, name: str) -> Any:
-        merged = self._merged
-        if merged is None:
-            generation = self._generation
-            merged = {**DEFAULTS, **self._user_settings()}
-            with self._lock:
-                # A thread that read the settings just before they changed keeps its copy to
-                # itself: only a copy made since the last reload is kept for everyone.
-                if generation == self._generation:
-                    self._merged = merged
-                    # As instance attributes too: `app_settings.X` is then a plain attribute
-                    # read, with no __getattr__ call.
-                    self.__dict__.update(merged)
         if name not in DEFAULTS:
             raise AttributeError(f"RECOMMENDATIONS has no setting {name!r}")
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            pass
+        generation = self._generation
+        merged = {**DEFAULTS, **self._user_settings()}
+        with self._lock:
+            # Kept as instance attributes, so that `app_settings.X` is then a plain attribute
+            # read. A thread that read the settings just before they changed keeps its copy to
+            # itself: only a copy made since the last reload is kept for everyone.
+            if generation == self._generation:
+                self.__dict__.update(merged)
         return merged[name]
 
     def reload(self) -> None:
         """Read RECOMMENDATIONS again on the next access."""
         with self._lock:
             self._generation += 1
-            self._merged = None
             for name in DEFAULTS:
                 self.__dict__.pop(name, None)
 

@@ -42,11 +42,11 @@ BREAKER_STATE = Gauge(
 
 # The labelled children counted on every page, looked up once per process: `labels()` validates
 # and locks on each call, and a cached page counts two of them.
-_children: dict[tuple[int, str], Any] = {}
+_children: dict[tuple[Any, str], Any] = {}
 
 
 def _child(metric: Any, value: str) -> Any:
-    key = (id(metric), value)
+    key = (metric, value)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(value)

@@ -92,19 +92,23 @@ def products(catalog: Any, item_ids: Sequence[str], version: int | None) -> dict
 
 def _current(version: int, seconds: float) -> _Snapshot:
     global _snapshot
-    snapshot = _snapshot
     now = time.monotonic()
-    if snapshot is None or snapshot.version != version or now - snapshot.taken_at >= seconds:
-        with _lock:
-            snapshot = _snapshot
-            if (
-                snapshot is None
-                or snapshot.version != version
-                or now - snapshot.taken_at >= seconds
-            ):
-                previous = list(snapshot.products)[:RELOAD_IDS] if snapshot else []
-                snapshot = _snapshot = _Snapshot(version, now, reload=previous)
-    return snapshot
+    snapshot = _snapshot
+    if _usable(snapshot, version, now, seconds):
+        return snapshot  # type: ignore[return-value]  # _usable says it is not None
+    with _lock:
+        snapshot = _snapshot
+        if not _usable(snapshot, version, now, seconds):
+            previous = list(snapshot.products)[:RELOAD_IDS] if snapshot else []
+            snapshot = _snapshot = _Snapshot(version, now, reload=previous)
+        return snapshot  # type: ignore[return-value]
+
+
+def _usable(snapshot: _Snapshot | None, version: int, now: float, seconds: float) -> bool:
+    """Whether `snapshot` is of this version and younger than `seconds`."""
+    return (
+        snapshot is not None and snapshot.version == version and now - snapshot.taken_at < seconds
+    )
 
 
 def version_for_page(version: Any) -> int | None:
