@@ -281,6 +281,7 @@ def _check_export() -> list:
         "MODEL_VERSION_REFRESH_SPREAD",
         "CARD_CACHE_SECONDS",
         "PRODUCT_SNAPSHOT_SECONDS",
+        "NEAR_CACHE_SECONDS",
     ):
         value = app_settings.get(name)
         if not (isinstance(value, Real) and not isinstance(value, bool) and value >= 0):

@@ -100,6 +100,11 @@ DEFAULTS: dict[str, object] = {
     # query, while the catalog's version in the cache stays the same (saving a product, a purchase
     # or catalog_changed() moves it); 0 loads them on every page (product_snapshot.py).
     "PRODUCT_SNAPSHOT_SECONDS": 10,
+    # Seconds a web process may keep the prefetched entries and the catalog version it read, on a
+    # Redis cache: every change to them is published and drops them at once in every process, so
+    # this only bounds changes made behind the app's back; 0 reads the cache on every page
+    # (near_cache.py).
+    "NEAR_CACHE_SECONDS": 30,
     # Client addresses (REMOTE_ADDR) that may read the Prometheus metrics view; staff users always may.
     "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
     # CloudWatch: namespace of the published metrics (None: not published), and an endpoint override.

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import near_cache
 from .cache_access import get_cache
 from .conf import app_settings
 
@@ -45,9 +46,10 @@ def read_entry(user_id: object, target_variant: str | None = None) -> Prefetched
 def read_entry_with(
     user_id: object, target_variant: str | None, *other_keys: str
 ) -> tuple[PrefetchedEntry | None, dict[str, Any]]:
-    """The user's entry and the values of `other_keys` that are present, in one cache round trip."""
+    """The user's entry and the values of `other_keys` that are present, in one cache round trip
+    (none when this process keeps them all, see near_cache.py)."""
     key = user_key(user_id, target_variant)
-    values = get_cache().get_many([key, *other_keys])
+    values = near_cache.get_many([key, *other_keys])
     return entry_from(values.pop(key, None)), values
 
 
@@ -83,9 +85,9 @@ def write_entry(
         fresh_until=now + float(app_settings.FRESH_TTL),
         variant=variant,
     )
-    get_cache().set(
-        user_key(user_id, target_variant), asdict(entry), timeout=int(app_settings.STALE_TTL)
-    )
+    key = user_key(user_id, target_variant)
+    get_cache().set(key, asdict(entry), timeout=int(app_settings.STALE_TTL))
+    near_cache.changed([key])
     return entry
 
 
@@ -95,3 +97,4 @@ def delete_entry(user_id: object) -> None:
     if app_settings.SECOND_VARIANT:
         keys.append(user_key(user_id, str(app_settings.SECOND_VARIANT)))
     get_cache().delete_many(keys)
+    near_cache.changed(keys)

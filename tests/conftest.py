@@ -51,11 +51,12 @@ def _empty_in_process_cache() -> None:
         if options["BACKEND"].endswith("locmem.LocMemCache"):
             caches[alias].clear()
     # The process's copy of the newest model version seen would outlive the cache it came from.
-    from recommendations import product_snapshot
+    from recommendations import near_cache, product_snapshot
     from recommendations.model_versions import forget_local
 
     forget_local()
     product_snapshot.forget()  # products of a rolled-back test must not show in the next
+    near_cache.near_cache().stop()  # nor entries a test kept
 
 
 @pytest.fixture

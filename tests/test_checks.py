@@ -47,6 +47,7 @@ def test_a_good_configuration_passes():
         ({"INLINE_CALL_THREADS": 0}, ["recommendations.E011"]),
         ({"CARD_CACHE_SECONDS": -5}, ["recommendations.E019"]),
         ({"PRODUCT_SNAPSHOT_SECONDS": "often"}, ["recommendations.E019"]),
+        ({"NEAR_CACHE_SECONDS": -1}, ["recommendations.E019"]),
         ({"EXPORT_DESTINATION": "ftp://host/x"}, ["recommendations.E017"]),
         ({"EXPORT_DESTINATION": None}, ["recommendations.E017"]),
         ({"EXPORT_FORMAT": "parquet"}, ["recommendations.E018"]),

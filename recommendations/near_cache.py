@@ -1,0 +1,282 @@
+"""Prefetched entries and the catalog version kept in each web process until they change, so that a
+user's further pages in a process read no cache at all.
+
+On a Redis cache (django-redis, or Django's own RedisCache) every change to a kept key is
+published on a Redis channel, and each web process that keeps keys listens on it from a daemon
+thread and drops what changed. A key is kept for NEAR_CACHE_SECONDS at most (30 s by default),
+and only while the thread is subscribed: it starts empty, and empties again whenever its
+connection drops, since it may have missed messages then. A page whose keys are not all kept
+reads the cache as before, in one round trip, and keeps what it read.
+
+Why: on a cache hit, the round trip to Redis was the largest part of the widget's cost (about
+0.25 ms of CPU on a 5 ms page, in process; `bench/page.py`), more than the rest of the widget.
+
+What changes a kept key and publishes it: `prefetched.write_entry` and `delete_entry` (the
+prefetch tasks, an inline answer, a purchase) and a new catalog version (`product_snapshot`).
+A change made behind the app's back (`cache.clear()`, writing the keys by hand, an entry that
+expires in Redis) is seen within NEAR_CACHE_SECONDS. A reader that raced with a change does not
+keep what it read: every dropped key moves a generation count, and a read keeps its values only
+if the count did not move while it was in flight.
+
+Other cache backends (file, database, memcached, locmem) have no channel: every page reads the
+cache, as with NEAR_CACHE_SECONDS = 0.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .cache_access import get_cache
+from .conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "recommendations:near-cache"  # made into a cache key: the cache's prefix and version
+MAX_KEYS = 20_000  # per process; an entry is well under 1 kB
+RETRY_SECONDS = 1.0  # after the listener's connection failed
+PING_SECONDS = 5.0  # the listener pings its connection this often, and gives it as long to answer
+
+
+def redis_client(alias: str) -> Any | None:
+    """A redis-py client of the cache `alias`, or None when the backend is not a Redis one."""
+    try:
+        backend = caches[alias]
+    except Exception:
+        return None
+    for owner in (getattr(backend, "client", None), getattr(backend, "_cache", None)):
+        get_client = getattr(owner, "get_client", None)  # django-redis, Django's RedisCache
+        if get_client is not None:
+            client = get_client(write=True)
+            return client if hasattr(client, "pubsub") else None
+    return None
+
+
+class NearCache:
+    """This process's kept keys and the thread that drops them when they change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._generation = 0
+        self._live = False  # subscribed: kept keys are dropped when they change
+        self._supported: dict[str, bool] = {}
+        self._listener: tuple[str, threading.Thread, threading.Event] | None = None
+
+    # -- readers and writers ---------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The cache's values of `keys` (missing keys absent), kept ones without a round trip."""
+        cache = get_cache()
+        seconds = float(app_settings.NEAR_CACHE_SECONDS or 0)
+        if seconds <= 0 or not self._is_supported(cache.alias):
+            return cache.get_many(keys)
+        self._listen_to(cache.alias)
+        if self._live:
+            now = time.monotonic()
+            found = {}
+            for key in keys:
+                kept = self._values.get(key)
+                if kept is None or kept[0] <= now:
+                    break
+                found[key] = kept[1]
+            else:
+                return found
+        generation = self._generation
+        values = cache.get_many(keys)
+        if values:
+            self._keep(values, generation, seconds)
+        return values
+
+    def changed(self, keys: Iterable[str]) -> None:
+        """Tell every process that `keys` changed in the cache (call it after the write)."""
+        keys = list(keys)
+        self._forget(keys)
+        alias = get_cache().alias
+        if float(app_settings.NEAR_CACHE_SECONDS or 0) <= 0 or not self._is_supported(alias):
+            return
+        try:
+            redis_client(alias).publish(caches[alias].make_key(CHANNEL), json.dumps(keys))
+        except Exception as error:
+            # The write itself most likely failed too; other processes see it within
+            # NEAR_CACHE_SECONDS, or at once if their listener reconnects meanwhile.
+            logger.info(
+                "Recommendations could not announce a cache change (%s)",
+                type(error).__name__,
+                extra={"error_class": type(error).__name__},
+            )
+
+    def clear(self) -> None:
+        """Forget every kept key (tests, a forked child)."""
+        with self._lock:
+            self._generation += 1
+            self._values.clear()
+
+    @property
+    def live(self) -> bool:
+        """Whether the listener is subscribed, so that this process keeps keys."""
+        return self._live
+
+    def stop(self) -> None:
+        """Stop the listener and forget everything (settings changed; tests)."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            self._supported.clear()
+        if listener is not None:
+            listener[2].set()
+        self._go_dark()
+
+    # -- the kept keys ---------------------------------------------------------------------
+
+    def _keep(self, values: dict[str, Any], generation: int, seconds: float) -> None:
+        with self._lock:
+            if not self._live or self._generation != generation:
+                return  # a key changed while this read was in flight: it may be stale already
+            expires = time.monotonic() + seconds
+            for key, value in values.items():
+                self._values[key] = (expires, value)
+                self._values.move_to_end(key)
+            while len(self._values) > MAX_KEYS:
+                self._values.popitem(last=False)
+
+    def _forget(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._generation += 1
+            for key in keys:
+                self._values.pop(key, None)
+
+    def _go_live(self, stop: threading.Event) -> None:
+        with self._lock:
+            if self._listener is None or self._listener[2] is not stop:
+                return  # a listener that was replaced (the settings changed) decides nothing
+            self._generation += 1
+            self._values.clear()  # what was kept before may have changed unannounced
+            self._live = True
+
+    def _go_dark(self, stop: threading.Event | None = None) -> None:
+        with self._lock:
+            if stop is not None and (self._listener is None or self._listener[2] is not stop):
+                return  # a replaced listener's failure says nothing of the current one
+            self._live = False
+            self._generation += 1
+            self._values.clear()
+
+    # -- the listener ----------------------------------------------------------------------
+
+    def _is_supported(self, alias: str) -> bool:
+        supported = self._supported.get(alias)
+        if supported is None:
+            supported = self._supported[alias] = redis_client(alias) is not None
+        return supported
+
+    def _listen_to(self, alias: str) -> None:
+        listener = self._listener
+        if listener is not None and listener[0] == alias and listener[1].is_alive():
+            return
+        with self._lock:
+            listener = self._listener
+            if listener is not None and listener[0] == alias and listener[1].is_alive():
+                return
+            if listener is not None:
+                listener[2].set()
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=self._listen,
+                args=(alias, stop),
+                name="recommendations-near-cache",
+                daemon=True,
+            )
+            self._listener = (alias, thread, stop)
+        thread.start()
+
+    def _listen(self, alias: str, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            pubsub = None
+            try:
+                pubsub = redis_client(alias).pubsub()
+                pubsub.subscribe(caches[alias].make_key(CHANNEL))
+                self._relay(pubsub, stop)
+            except Exception as error:
+                self._go_dark(stop)
+                if failures == 0:
+                    logger.warning(
+                        "Recommendations near cache lost its Redis channel (%s); every page reads "
+                        "the cache until it is back",
+                        type(error).__name__,
+                        extra={"cache_alias": alias, "error_class": type(error).__name__},
+                    )
+                failures += 1
+                stop.wait(RETRY_SECONDS)
+            else:
+                failures = 0
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):  # the connection is gone already
+                        pubsub.close()
+        self._go_dark(stop)
+
+    def _relay(self, pubsub: Any, stop: threading.Event) -> None:
+        """Apply the channel's messages until `stop`; raises when the connection fails."""
+        pinged_at = time.monotonic()
+        pong_due: float | None = None
+        while not stop.is_set():
+            message = pubsub.get_message(timeout=min(1.0, PING_SECONDS))
+            now = time.monotonic()
+            if message is not None:
+                kind = message["type"]
+                if kind == "subscribe":
+                    self._go_live(stop)
+                elif kind == "message":
+                    self._forget(json.loads(message["data"]))
+                elif kind == "pong":
+                    pong_due = None
+            if pong_due is not None and now > pong_due:
+                raise ConnectionError("the Redis channel did not answer a ping")
+            if now - pinged_at >= PING_SECONDS:
+                pubsub.ping()
+                pinged_at = now
+                if pong_due is None:
+                    pong_due = now + PING_SECONDS
+
+
+_near = NearCache()
+
+
+def near_cache() -> NearCache:
+    """This process's near cache."""
+    return _near
+
+
+def get_many(keys: Sequence[str]) -> dict[str, Any]:
+    """The cache's values of `keys`, the ones this process keeps without a round trip."""
+    return _near.get_many(keys)
+
+
+def changed(keys: Iterable[str]) -> None:
+    """Announce that `keys` changed in the cache, so that no process keeps their old values."""
+    _near.changed(keys)
+
+
+def _after_fork_in_child() -> None:
+    # The parent's listener thread does not exist here, and its kept keys went unwatched.
+    global _near
+    _near = NearCache()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@receiver(setting_changed)
+def _stop_on_settings_change(setting: str, **kwargs: Any) -> None:
+    if setting in {"RECOMMENDATIONS", "CACHES"}:
+        _near.stop()
