@@ -188,6 +188,7 @@ RECOMMENDATIONS = {
     "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
     # The demo measures itself: impressions and clicks, and a holdout that sees only the fallback.
     "TRACKING": env.bool("RECOMMENDATIONS_TRACKING", default=True),
+    "NEAR_CACHE_SECONDS": env.float("RECOMMENDATIONS_NEAR_CACHE_SECONDS", default=300),
     "HOLDOUT_SHARE": env.float("RECOMMENDATIONS_HOLDOUT_SHARE", default=0.2),
     "SECOND_VARIANT": env.str("RECOMMENDATIONS_SECOND_VARIANT", default="") or None,
     "SECOND_VARIANT_SHARE": env.float("RECOMMENDATIONS_SECOND_VARIANT_SHARE", default=0.0),

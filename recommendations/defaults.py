@@ -94,17 +94,19 @@ DEFAULTS: dict[str, object] = {
     # Record impressions and clicks.
     "TRACKING": False,
     # Seconds a web process reuses a rendered product card (recommendations/card.html) while the
-    # product's described fields stay the same; 0 renders every card on every page (rendering.py).
-    "CARD_CACHE_SECONDS": 60,
+    # product's described fields stay the same (they are the card's key, so a change to them shows
+    # at once); it bounds only how late a card template that shows more of the product catches up.
+    # 0 renders every card on every page (rendering.py).
+    "CARD_CACHE_SECONDS": 600,
     # Seconds a web process may show the products it loaded for earlier cached pages without a
     # query, while the catalog's version in the cache stays the same (saving a product, a purchase
     # or catalog_changed() moves it); 0 loads them on every page (product_snapshot.py).
     "PRODUCT_SNAPSHOT_SECONDS": 10,
     # Seconds a web process may keep the prefetched entries and the catalog version it read, on a
-    # Redis cache: every change to them is published and drops them at once in every process, so
-    # this only bounds changes made behind the app's back; 0 reads the cache on every page
-    # (near_cache.py).
-    "NEAR_CACHE_SECONDS": 30,
+    # Redis cache. Every change the app makes to them is published and drops them in every process
+    # at once, so this only bounds how late a change made behind the app's back shows
+    # (cache.clear(), an entry edited by hand); 0 reads the cache on every page (near_cache.py).
+    "NEAR_CACHE_SECONDS": 300,
     # Client addresses (REMOTE_ADDR) that may read the Prometheus metrics view; staff users always may.
     "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
     # CloudWatch: namespace of the published metrics (None: not published), and an endpoint override.

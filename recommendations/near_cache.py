@@ -3,7 +3,7 @@ user's further pages in a process read no cache at all.
 
 On a Redis cache (django-redis, or Django's own RedisCache) every change to a kept key is
 published on a Redis channel, and each web process that keeps keys listens on it from a daemon
-thread and drops what changed. A key is kept for NEAR_CACHE_SECONDS at most (30 s by default),
+thread and drops what changed. A key is kept for NEAR_CACHE_SECONDS at most (300 s by default),
 and only while the thread is subscribed: it starts empty, and empties again whenever its
 connection drops, since it may have missed messages then. A page whose keys are not all kept
 reads the cache as before, in one round trip, and keeps what it read.
@@ -41,7 +41,7 @@ from .conf import app_settings
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "recommendations:near-cache"  # made into a cache key: the cache's prefix and version
+CHANNEL = "recommendations:near-cache"  # see channel_name()
 MAX_KEYS = 20_000  # per process; an entry is well under 1 kB
 RETRY_SECONDS = 1.0  # after the listener's connection failed
 PING_SECONDS = 5.0  # the listener pings its connection this often, and gives it as long to answer
@@ -59,6 +59,13 @@ def redis_client(alias: str) -> Any | None:
             client = get_client(write=True)
             return client if hasattr(client, "pubsub") else None
     return None
+
+
+def channel_name(alias: str, client: Any) -> str:
+    """The channel of the cache `alias`: channels are shared by a Redis server's databases, keys
+    are not, so the database number is part of the name (with the cache's prefix and version)."""
+    database = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"{caches[alias].make_key(CHANNEL)}:db{database}"
 
 
 class NearCache:
@@ -105,7 +112,8 @@ class NearCache:
         if float(app_settings.NEAR_CACHE_SECONDS or 0) <= 0 or not self._is_supported(alias):
             return
         try:
-            redis_client(alias).publish(caches[alias].make_key(CHANNEL), json.dumps(keys))
+            client = redis_client(alias)
+            client.publish(channel_name(alias, client), json.dumps(keys))
         except Exception as error:
             # The write itself most likely failed too; other processes see it within
             # NEAR_CACHE_SECONDS, or at once if their listener reconnects meanwhile.
@@ -203,8 +211,9 @@ class NearCache:
         while not stop.is_set():
             pubsub = None
             try:
-                pubsub = redis_client(alias).pubsub()
-                pubsub.subscribe(caches[alias].make_key(CHANNEL))
+                client = redis_client(alias)
+                pubsub = client.pubsub()
+                pubsub.subscribe(channel_name(alias, client))
                 self._relay(pubsub, stop)
             except Exception as error:
                 self._go_dark(stop)
