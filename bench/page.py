@@ -11,6 +11,8 @@ scenario. Every request is a logged-in customer's home page:
     hit        the widget, every customer prefetched (`recommendations_prefetch --all`)
     hit-quiet  the same with RECOMMENDATIONS_TRACKING=false: no impression event, no signed
                click links (what tracking costs a page)
+    hit-read   the hit page with RECOMMENDATIONS_NEAR_CACHE_SECONDS=0: the cache is read on every
+               page instead of the process keeping the entries it read (what near_cache.py saves)
     miss       the widget, every request a customer with no cache entry (entries deleted
                before each round), answered inline by the endpoint
     hang       the widget on cache misses, the endpoint hanging (default breaker: it opens
@@ -49,11 +51,12 @@ from harness.shop import (
 )
 
 TARGET_RATIO = 0.90
-SCENARIOS = ("plain", "hit", "hit-quiet", "miss", "hang")
+SCENARIOS = ("plain", "hit", "hit-quiet", "hit-read", "miss", "hang")
 LABELS = {
     "plain": "plain page (no widget)",
     "hit": "widget, cache hit",
     "hit-quiet": "widget, cache hit, no tracking",
+    "hit-read": "widget, cache hit, no near cache",
     "miss": "widget, cache miss -> endpoint",
     "hang": "widget, miss, endpoint hanging",
 }
@@ -106,9 +109,10 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
         }
         envs["plain"]["DEMO_RECOMMENDATIONS_WIDGET"] = "false"
         envs["hit-quiet"]["RECOMMENDATIONS_TRACKING"] = "false"
+        envs["hit-read"]["RECOMMENDATIONS_NEAR_CACHE_SECONDS"] = "0"
         envs["hang"].update(endpoint_environment(hanging))
 
-        for name in ("hit", "hit-quiet"):
+        for name in ("hit", "hit-quiet", "hit-read"):
             print(
                 manage(envs[name], "recommendations_prefetch", "--all", "--verbosity", "0").strip()
             )
@@ -189,7 +193,7 @@ def report(summaries: dict[str, Summary]) -> int:
     print("(cpu ms: server CPU per request; latencies end to end at the client)")
     plain = summaries["plain"]
     print()
-    for name in ("hit", "hit-quiet", "miss", "hang"):
+    for name in ("hit", "hit-quiet", "hit-read", "miss", "hang"):
         summary = summaries[name]
         rounds = zip(summary.rounds, plain.rounds, strict=True)
         per_round = " ".join(
@@ -204,6 +208,11 @@ def report(summaries: dict[str, Summary]) -> int:
     quiet = summaries["hit-quiet"].cpu_ms_per_request - plain.cpu_ms_per_request
     print(
         f"widget cost on a cache hit: {tracked:.2f} ms CPU per page ({quiet:.2f} without tracking)"
+    )
+    read = summaries["hit-read"]
+    print(
+        f"near cache: {read.cpu_ms_per_request - summaries['hit'].cpu_ms_per_request:.2f} ms CPU "
+        f"per hit page saved; hit/hit-read requests/s x{paired_ratio(summaries['hit'], read):.3f}"
     )
     for name, summary in summaries.items():
         if summary.failures:
