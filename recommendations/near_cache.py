@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.core.cache import caches
@@ -109,7 +109,9 @@ class NearCache:
         keys = list(keys)
         self._forget(keys)
         alias = get_cache().alias
-        if float(app_settings.NEAR_CACHE_SECONDS or 0) <= 0 or not self._is_supported(alias):
+        # Published even with NEAR_CACHE_SECONDS 0 here: the writer may be a Celery worker whose
+        # settings differ from the web processes' that keep the keys.
+        if not self._is_supported(alias):
             return
         try:
             client = redis_client(alias)
@@ -122,12 +124,6 @@ class NearCache:
                 type(error).__name__,
                 extra={"error_class": type(error).__name__},
             )
-
-    def clear(self) -> None:
-        """Forget every kept key (tests, a forked child)."""
-        with self._lock:
-            self._generation += 1
-            self._values.clear()
 
     @property
     def live(self) -> bool:
@@ -207,34 +203,40 @@ class NearCache:
         thread.start()
 
     def _listen(self, alias: str, stop: threading.Event) -> None:
-        failures = 0
+        lost = False  # the channel failed since it was last subscribed: warned once already
+
+        def subscribed() -> None:
+            nonlocal lost
+            self._go_live(stop)
+            if lost:
+                lost = False
+                logger.info("Recommendations near cache has its Redis channel again")
+
         while not stop.is_set():
             pubsub = None
             try:
                 client = redis_client(alias)
                 pubsub = client.pubsub()
                 pubsub.subscribe(channel_name(alias, client))
-                self._relay(pubsub, stop)
+                self._relay(pubsub, stop, subscribed)
             except Exception as error:
                 self._go_dark(stop)
-                if failures == 0:
+                if not lost:
+                    lost = True
                     logger.warning(
                         "Recommendations near cache lost its Redis channel (%s); every page reads "
                         "the cache until it is back",
                         type(error).__name__,
                         extra={"cache_alias": alias, "error_class": type(error).__name__},
                     )
-                failures += 1
                 stop.wait(RETRY_SECONDS)
-            else:
-                failures = 0
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):  # the connection is gone already
                         pubsub.close()
         self._go_dark(stop)
 
-    def _relay(self, pubsub: Any, stop: threading.Event) -> None:
+    def _relay(self, pubsub: Any, stop: threading.Event, subscribed: Callable[[], None]) -> None:
         """Apply the channel's messages until `stop`; raises when the connection fails."""
         pinged_at = time.monotonic()
         pong_due: float | None = None
@@ -244,7 +246,7 @@ class NearCache:
             if message is not None:
                 kind = message["type"]
                 if kind == "subscribe":
-                    self._go_live(stop)
+                    subscribed()
                 elif kind == "message":
                     self._forget(json.loads(message["data"]))
                 elif kind == "pong":
