@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from recommendations import events
 from recommendations.models import Click, Impression
@@ -63,6 +64,10 @@ def page(chromium):
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             yield context.new_page()
             browser.close()
+            # While Playwright's event loop is about, Django keeps this thread's connections in
+            # storage of their own: the one the test opened is only reachable from here. Left
+            # open, it kept the test database from being dropped at the end of the session.
+            connections.close_all()
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 

@@ -49,7 +49,9 @@ def app_settings_for_tests(shop_endpoint) -> dict:
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory, redis_urls, app_settings_for_tests):
+def worker(django_db_setup, tmp_path_factory, redis_urls, app_settings_for_tests):
+    # After django_db_setup: the worker is told the test database's name, which exists only from
+    # then on (run alone on PostgreSQL, this file's worker used to get the development database's).
     with running_worker(
         tmp_path_factory.mktemp("celery"),
         broker_url=redis_urls["broker"],
