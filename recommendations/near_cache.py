@@ -11,8 +11,9 @@ reads the cache as before, in one round trip, and keeps what it read.
 Why: on a cache hit, the round trip to Redis was the largest part of the widget's cost (about
 0.25 ms of CPU on a 5 ms page, in process; `bench/page.py`), more than the rest of the widget.
 
-What changes a kept key and publishes it: `prefetched.write_entry` and `delete_entry` (the
-prefetch tasks, an inline answer, a purchase) and a new catalog version (`product_snapshot`).
+What changes a kept key goes through this module's `store`, `add` and `delete_many`, which write and
+then publish: `prefetched.write_entry` and `delete_entry` (the prefetch tasks, an inline answer, a
+purchase) and a new catalog version (`product_snapshot`).
 A change made behind the app's back (`cache.clear()`, writing the keys by hand, an entry that
 expires in Redis) is seen within NEAR_CACHE_SECONDS. A reader that raced with a change does not
 keep what it read: every dropped key moves a generation count, and a read keeps its values only
@@ -273,8 +274,26 @@ def get_many(keys: Sequence[str]) -> dict[str, Any]:
     return _near.get_many(keys)
 
 
-def changed(keys: Iterable[str]) -> None:
-    """Announce that `keys` changed in the cache, so that no process keeps their old values."""
+# The writes of keys that processes may keep: each one is announced, so no caller can forget to.
+
+
+def store(key: str, value: Any, timeout: Any) -> None:
+    """`cache.set`, announced."""
+    get_cache().set(key, value, timeout)
+    _near.changed([key])
+
+
+def add(key: str, value: Any, timeout: Any) -> bool:
+    """`cache.add`, announced when it stored the value."""
+    added = get_cache().add(key, value, timeout)
+    if added:
+        _near.changed([key])
+    return added
+
+
+def delete_many(keys: Sequence[str]) -> None:
+    """`cache.delete_many`, announced."""
+    get_cache().delete_many(keys)
     _near.changed(keys)
 
 

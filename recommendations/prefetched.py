@@ -85,9 +85,9 @@ def write_entry(
         fresh_until=now + float(app_settings.FRESH_TTL),
         variant=variant,
     )
-    key = user_key(user_id, target_variant)
-    get_cache().set(key, asdict(entry), timeout=int(app_settings.STALE_TTL))
-    near_cache.changed([key])
+    near_cache.store(
+        user_key(user_id, target_variant), asdict(entry), timeout=int(app_settings.STALE_TTL)
+    )
     return entry
 
 
@@ -96,5 +96,4 @@ def delete_entry(user_id: object) -> None:
     keys = [user_key(user_id)]
     if app_settings.SECOND_VARIANT:
         keys.append(user_key(user_id, str(app_settings.SECOND_VARIANT)))
-    get_cache().delete_many(keys)
-    near_cache.changed(keys)
+    near_cache.delete_many(keys)

@@ -36,7 +36,6 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import near_cache
-from .cache_access import get_cache
 from .conf import app_settings
 
 VERSION_KEY = "recommendations:catalog:version"
@@ -116,11 +115,9 @@ def version_for_page(version: Any) -> int | None:
     """The catalog version a page read, or None; a missing one is created for the next pages."""
     if isinstance(version, int) and not isinstance(version, bool) and version > 0:
         return version
-    # Never set yet, or the cache lost it: this page loads its products, the next ones share.
-    if float(app_settings.PRODUCT_SNAPSHOT_SECONDS or 0) > 0 and get_cache().add(
-        VERSION_KEY, _new_version(), None
-    ):
-        near_cache.changed([VERSION_KEY])
+    if float(app_settings.PRODUCT_SNAPSHOT_SECONDS or 0) > 0:
+        # Never set yet, or the cache lost it: this page loads its products, the next ones share.
+        near_cache.add(VERSION_KEY, _new_version(), None)
     return None
 
 
@@ -147,8 +144,7 @@ def catalog_changed(using: str | None = None) -> None:
 
 def _publish_new_version() -> None:
     forget()
-    get_cache().set(VERSION_KEY, _new_version(), None)
-    near_cache.changed([VERSION_KEY])
+    near_cache.store(VERSION_KEY, _new_version(), None)
 
 
 def _is_product_model(sender: Any) -> bool:
