@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-sqlite test-postgres lint fmt bench browser-deps seed model retrain clean
+.PHONY: install demo test test-sqlite test-postgres lint fmt docs bench browser-deps seed model retrain clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,11 @@ test-sqlite: install
 test-postgres: install
 	TEST_DB=postgres $(BIN)/pytest
 
-test: lint browser-deps test-sqlite test-postgres
+# The documentation as HTML in docs/_build/html; a warning fails the build.
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+test: lint docs browser-deps test-sqlite test-postgres
 
 seed: .env install
 	$(BIN)/python manage.py migrate --noinput
@@ -78,4 +82,4 @@ bench: install
 	if [ -n "$$failed" ]; then echo "Benches that missed a target or failed:$$failed"; exit 1; fi
 
 clean:
-	rm -rf .var db.sqlite3
+	rm -rf .var db.sqlite3 docs/_build
