@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-sqlite test-postgres lint fmt docs bench browser-deps seed model retrain clean
+.PHONY: install demo test test-sqlite test-postgres test-pairs lint fmt docs bench browser-deps seed model retrain clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,13 @@ test-postgres: install
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-test: lint docs browser-deps test-sqlite test-postgres
+# The SQLite suite on every other supported (Python, Django) pair (noxfile.py). pyenv's
+# interpreters are found only while their versions are active, hence PYENV_VERSION.
+test-pairs: install
+	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[1-3]\.[0-9]+$$' | paste -sd: -) \
+	  $(BIN)/nox --non-interactive -t other-pairs -- -m "not packaging"
+
+test: lint docs browser-deps test-sqlite test-postgres test-pairs
 
 seed: .env install
 	$(BIN)/python manage.py migrate --noinput

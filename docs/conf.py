@@ -1,12 +1,15 @@
 """Sphinx configuration for the project's documentation (`make docs`; CI builds it with -W)."""
 
-import tomllib
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 project = "django-hybrid-recommendations"
-release = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+# The one version source is recommendations/__init__.py (pyproject.toml reads it too).
+release = re.search(
+    r'__version__ = "([^"]+)"', (ROOT / "recommendations" / "__init__.py").read_text()
+).group(1)
 version = release
 author = "The django-hybrid-recommendations authors"
 copyright = "the django-hybrid-recommendations authors"

@@ -1,0 +1,51 @@
+"""One test session per supported (Python, Django) pair: `nox -l` lists them.
+
+`make test` runs the full suite (SQLite and PostgreSQL, with Redis) in `.venv`, the main pair,
+and then the SQLite suite here on every other pair (`nox -t other-pairs`). Interpreters come from
+PATH or pyenv; none is downloaded.
+"""
+
+import sys
+
+import django
+import nox
+
+# Django 6.0 and 6.1 need Python 3.12 or newer.
+PAIRS = [
+    ("3.11", "5.2"),
+    ("3.12", "5.2"),
+    ("3.13", "5.2"),
+    ("3.12", "6.0"),
+    ("3.13", "6.0"),
+    ("3.12", "6.1"),
+    ("3.13", "6.1"),
+]
+# The pair of the virtualenv nox runs from (.venv): `make test` has run the full suite there.
+MAIN_PAIR = (
+    f"{sys.version_info[0]}.{sys.version_info[1]}",
+    f"{django.VERSION[0]}.{django.VERSION[1]}",
+)
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.download_python = "never"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_venv = "yes"
+
+
+@nox.session
+@nox.parametrize(
+    ("python", "django"),
+    [
+        nox.param(
+            python,
+            version,
+            id=f"{python}-django{version}",
+            tags=["main-pair" if (python, version) == MAIN_PAIR else "other-pairs"],
+        )
+        for python, version in PAIRS
+    ],
+)
+def tests(session: nox.Session, django: str) -> None:
+    """The SQLite suite on one pair (arguments after -- go to pytest)."""
+    session.install("-r", "requirements.txt", f"Django=={django}.*")
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs)
