@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
-from .exceptions import BadResponse, EndpointMisconfigured
+from .exceptions import BadResponse, EndpointMisconfigured, EndpointRejected
 from .predictions import Prediction, PredictionRequest
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,17 @@ class JSONCodec(Codec):
         else:
             payload = {"instances": instances}
         # DjangoJSONEncoder so that a context holding dates or decimals still encodes.
-        return json.dumps(
-            payload, cls=DjangoJSONEncoder, separators=(",", ":"), allow_nan=False
-        ).encode()
+        try:
+            text = json.dumps(
+                payload, cls=DjangoJSONEncoder, separators=(",", ":"), allow_nan=False
+            )
+        except (TypeError, ValueError, RecursionError) as err:
+            # A context holding NaN, infinity or an object JSON cannot hold: this request can
+            # never be sent, which the page answers from the fallback like any refused request.
+            raise EndpointRejected(
+                detail=f"the request cannot be encoded as JSON ({type(err).__name__})"
+            ) from err
+        return text.encode()
 
     def instance(self, request: PredictionRequest) -> dict[str, Any]:
         """One user's request object on the wire."""
