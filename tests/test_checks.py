@@ -170,3 +170,13 @@ def test_a_dotted_path_must_name_the_right_base_class():
 def test_a_product_model_of_the_wrong_type_is_one_error_not_a_crash():
     overrides = {"CATALOG": "recommendations.catalog.CatalogAdapter", "PRODUCT_MODEL": 5}
     assert ids(**overrides) == ["recommendations.E021"]
+
+
+def test_a_setting_added_without_a_kind_yet_is_read_and_checked_without_error(monkeypatch):
+    # How a setting arrives from another branch: its default at the end of DEFAULTS, no kind yet.
+    from recommendations.conf import app_settings
+
+    monkeypatch.setitem(DEFAULTS, "NEW_SETTING", 3)
+    with override_settings(RECOMMENDATIONS={**GOOD, "NEW_SETTING": "anything"}):
+        assert app_settings.NEW_SETTING == "anything"
+        assert check_settings() == []
