@@ -25,7 +25,7 @@ This page is generated from `recommendations/defaults.py`:
 `python -m recommendations.settings_reference > docs/settings.md`
 (`tests/test_settings_reference.py` fails when it is out of date).
 
-| setting | default | must be | what it does |
+| setting | default | must be (check id) | what it does |
 | --- | --- | --- | --- |
 """
 
@@ -77,7 +77,9 @@ def render() -> str:
     rows = []
     for name, default in defaults.DEFAULTS.items():
         kind = defaults.KINDS.get(name)
-        must_be = kind.describe() if kind is not None else "(no kind declared yet)"
+        must_be = (
+            f"{kind.describe()} ({kind.check_id})" if kind is not None else "(no kind declared yet)"
+        )
         rows.append(
             f"| `{name}` | `{_cell(repr(default))}` | {_cell(must_be)} | {_cell(docs.get(name, ''))} |"
         )
