@@ -30,6 +30,24 @@ This page is generated from `recommendations/defaults.py`:
 """
 
 
+FOOTER = """
+Checks that tie settings together (`recommendations/checks.py`), run once each setting they read
+has the right kind:
+
+| id | when |
+| --- | --- |
+| `recommendations.E001` | `RECOMMENDATIONS` is not a dict |
+| `recommendations.E003` | `BACKEND` is `'sagemaker'` and `ENDPOINT_NAME` is empty |
+| `recommendations.E004` | `BACKEND` is `'http'` and `HTTP_URL` is empty |
+| `recommendations.E009` | `CONNECT_TIMEOUT` or `READ_TIMEOUT` is longer than `BUDGET_MS` |
+| `recommendations.E010` | `CACHE_ALIAS` is not a key of `settings.CACHES` |
+| `recommendations.E012` | `FRESH_TTL` is longer than `STALE_TTL` |
+| `recommendations.E014` | the `CATALOG` adapter finds no product model (`PRODUCT_MODEL`) |
+| `recommendations.E016` | `HOLDOUT_SHARE` and `SECOND_VARIANT_SHARE` add up to more than 1 |
+| `recommendations.W001` | `RECOMMENDATIONS` has keys the app does not know |
+"""
+
+
 def doc_lines(source: str | None = None) -> dict[str, str]:
     """Each DEFAULTS key's documentation: the comment lines above it, joined."""
     if source is None:
@@ -83,7 +101,7 @@ def render() -> str:
         rows.append(
             f"| `{name}` | `{_cell(repr(default))}` | {_cell(must_be)} | {_cell(docs.get(name, ''))} |"
         )
-    return HEADER + "\n".join(rows) + "\n"
+    return HEADER + "\n".join(rows) + "\n" + FOOTER
 
 
 if __name__ == "__main__":
