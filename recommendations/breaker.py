@@ -136,7 +136,8 @@ class CircuitBreaker:
             return operation(self._local, "process")
 
     def _state_of(self, opened_at: float | None) -> str:
-        if opened_at is None:
+        # Anything but a number (a value the app did not write) reads as no opening.
+        if not isinstance(opened_at, int | float) or isinstance(opened_at, bool):
             return CLOSED
         if self._clock() < opened_at + float(app_settings.BREAKER_COOLDOWN):
             return OPEN

@@ -10,9 +10,13 @@ than one per call (the socket timeouts themselves belong in the cache's OPTIONS,
 
 Callers that must tell an outage from a miss (the circuit breaker falls back to a per-process
 state) use `get_cache().strict`, whose methods raise `CacheUnavailable` instead.
+
+Values go in and come out in the app's own format (`cache_values`): JSON text, or a whole number.
+A value read back in any other form is a miss.
 """
 
 import logging
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,11 +27,17 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .cache_values import MISSING, decode, encode
 from .conf import app_settings
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# What a backend raises for a value it cannot turn back into an object (a pickle serializer on
+# text that is no pickle, django-redis' JSON serializer on text that is no JSON): an answer about
+# one value, read as a miss, not an outage of the cache.
+UNREADABLE = (ValueError, pickle.UnpicklingError)
 
 
 class CacheUnavailable(Exception):
@@ -120,26 +130,48 @@ class StrictCache:
         self._outage.succeeded(alias)
         return result
 
+    def _read(self, operation: str, call: Callable[[BaseCache], Any], unreadable: Any) -> Any:
+        try:
+            return self._call(operation, call, passthrough=UNREADABLE)
+        except UNREADABLE as error:
+            logger.warning(
+                "Recommendations cache %r holds a value the app cannot read (%s); a miss",
+                self.alias,
+                type(error).__name__,
+                extra={"cache_alias": self.alias, "error_class": type(error).__name__},
+            )
+            return unreadable
+
     def get(self, key: str, default: Any = None) -> Any:
-        """The value at `key`, or `default` on a miss."""
-        return self._call("get", lambda cache: cache.get(key, default))
+        """The value at `key`, or `default` on a miss (a value not in the app's format is one)."""
+        value = decode(self._read("get", lambda cache: cache.get(key), None))
+        return default if value is MISSING or value is None else value
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """The keys that are present, with their values."""
+        """The keys that are present in the app's format, with their values."""
         keys = list(keys)
-        return self._call("get_many", lambda cache: cache.get_many(keys))
+        found = self._read("get_many", lambda cache: cache.get_many(keys), {})
+        values = {}
+        for key, raw in found.items():
+            value = decode(raw)
+            if value is not MISSING:
+                values[key] = value
+        return values
 
     def set(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:
-        """Store `value` at `key`."""
-        self._call("set", lambda cache: cache.set(key, value, timeout))
+        """Store `value` (JSON-serialisable) at `key`."""
+        stored = encode(value)
+        self._call("set", lambda cache: cache.set(key, stored, timeout))
 
     def set_many(self, data: Mapping[str, Any], timeout: Any = DEFAULT_TIMEOUT) -> list[str]:
         """Store several values; returns the keys the backend failed to store."""
-        return self._call("set_many", lambda cache: cache.set_many(dict(data), timeout))
+        stored = {key: encode(value) for key, value in data.items()}
+        return self._call("set_many", lambda cache: cache.set_many(stored, timeout))
 
     def add(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> bool:
         """Store `value` only if `key` is absent; True when this call stored it."""
-        return bool(self._call("add", lambda cache: cache.add(key, value, timeout)))
+        stored = encode(value)
+        return bool(self._call("add", lambda cache: cache.add(key, stored, timeout)))
 
     def touch(self, key: str, timeout: Any = DEFAULT_TIMEOUT) -> bool:
         """Give `key` a new expiry; True when the key exists."""

@@ -1,41 +1,33 @@
 """System checks for the RECOMMENDATIONS settings: every mistake a shop can make, with a hint.
 
+Every setting is checked against its kind in `defaults.KINDS` (type and range), under the kind's
+id; then the rules that tie settings together (a backend's required setting, timeouts within the
+budget, fresh before stale, ...) run for the settings that passed.
+
 Ids: recommendations.E001... (errors) and recommendations.W001... (warnings).
 """
 
-from numbers import Real
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import models
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
+from .defaults import DEFAULTS, KINDS
+from .setting_kinds import Kind
 
-BUILTIN_BACKENDS = {"sagemaker", "http"}
-BUILTIN_CODECS = {"json", "sagemaker_json"}
 SETTING = "settings.RECOMMENDATIONS"
 
 
-def _importable(path: Any) -> bool:
-    try:
-        import_string(str(path))
-    except ImportError:
-        return False
-    return True
-
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and value > 0
-
-
-def _share(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and 0 <= value <= 1
+def kind_of(name: str) -> Kind:
+    """The kind of setting `name`; a setting without one accepts anything until it is given one."""
+    return KINDS.get(name, Kind())
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the RECOMMENDATIONS dict."""
     user_settings = getattr(settings, "RECOMMENDATIONS", None)
     if user_settings is not None and not isinstance(user_settings, dict):
@@ -46,37 +38,49 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="recommendations.E001",
             )
         ]
-    errors: list = []
-    errors += _check_backend()
-    errors += _check_paths()
-    errors += _check_budget()
-    errors += _check_cache()
-    errors += _check_numbers()
-    errors += _check_product_model()
-    errors += _check_export()
+    errors, wrong = _check_kinds()
+    errors += _check_backend(wrong)
+    errors += _check_budget(wrong)
+    errors += _check_cache(wrong)
+    errors += _check_relations(wrong)
+    errors += _check_product_model(wrong)
     unknown = app_settings.unknown_keys()
     if unknown:
         errors.append(
             Warning(
                 f"{SETTING} has unknown keys: {', '.join(unknown)}.",
-                hint="Check the spelling against the settings table in the README.",
+                hint="Check the spelling against docs/settings.md.",
                 id="recommendations.W001",
             )
         )
     return errors
 
 
-def _check_backend() -> list:
-    backend = app_settings.BACKEND
-    if backend not in BUILTIN_BACKENDS and not _importable(backend):
-        return [
+def _check_kinds() -> tuple[list[CheckMessage], set[str]]:
+    """One error per setting whose value does not fit its kind, and the names of those settings."""
+    errors: list[CheckMessage] = []
+    wrong: set[str] = set()
+    for name in DEFAULTS:
+        kind = kind_of(name)
+        value = app_settings.get(name)
+        expected = kind.problem(value)
+        if expected is None:
+            continue
+        wrong.add(name)
+        errors.append(
             Error(
-                f"{SETTING}['BACKEND'] is {backend!r}, which is neither a built-in backend nor an "
-                "importable dotted path.",
-                hint="Use 'sagemaker', 'http' or the dotted path of a Backend subclass.",
-                id="recommendations.E002",
+                f"{SETTING}['{name}'] is {value!r}; it must be {expected}.",
+                hint=f"The default is {DEFAULTS[name]!r} (see docs/settings.md).",
+                id=kind.check_id,
             )
-        ]
+        )
+    return errors, wrong
+
+
+def _check_backend(wrong: set[str]) -> list[CheckMessage]:
+    if "BACKEND" in wrong:
+        return []
+    backend = app_settings.BACKEND
     if backend == "sagemaker" and not app_settings.ENDPOINT_NAME:
         return [
             Error(
@@ -96,53 +100,14 @@ def _check_backend() -> list:
     return []
 
 
-def _check_paths() -> list:
-    errors = []
-    codec = app_settings.CODEC
-    if codec not in BUILTIN_CODECS and not _importable(codec):
-        errors.append(
-            Error(
-                f"{SETTING}['CODEC'] is {codec!r}, which is neither a built-in codec nor an "
-                "importable dotted path.",
-                hint="Use 'json', 'sagemaker_json' or the dotted path of a Codec subclass.",
-                id="recommendations.E005",
-            )
-        )
-    if not _importable(app_settings.CATALOG):
-        errors.append(
-            Error(
-                f"{SETTING}['CATALOG'] is {app_settings.CATALOG!r}, which cannot be imported.",
-                hint="Give the dotted path of a recommendations.catalog.CatalogAdapter subclass.",
-                id="recommendations.E006",
-            )
-        )
-    return errors
-
-
-def _check_budget() -> list:
+def _check_budget(wrong: set[str]) -> list[CheckMessage]:
+    if "BUDGET_MS" in wrong:
+        return []
     budget = app_settings.BUDGET_MS
-    if not _positive_number(budget):
-        return [
-            Error(
-                f"{SETTING}['BUDGET_MS'] is {budget!r}; it must be a positive number of milliseconds.",
-                hint="The default is 150.",
-                id="recommendations.E007",
-            )
-        ]
-    errors = []
+    errors: list[CheckMessage] = []
     for name in ("CONNECT_TIMEOUT", "READ_TIMEOUT"):
         value = app_settings.get(name)
-        if value is None:
-            continue
-        if not _positive_number(value):
-            errors.append(
-                Error(
-                    f"{SETTING}['{name}'] is {value!r}; it must be a positive number of seconds or None.",
-                    hint="Leave it None to derive it from BUDGET_MS.",
-                    id="recommendations.E008",
-                )
-            )
-        elif value * 1000 > budget:
+        if name not in wrong and value is not None and value * 1000 > budget:
             errors.append(
                 Error(
                     f"{SETTING}['{name}'] is {value} s, longer than the page budget of {budget} ms.",
@@ -153,9 +118,9 @@ def _check_budget() -> list:
     return errors
 
 
-def _check_cache() -> list:
+def _check_cache(wrong: set[str]) -> list[CheckMessage]:
     alias = app_settings.CACHE_ALIAS
-    if alias not in settings.CACHES:
+    if "CACHE_ALIAS" not in wrong and alias not in settings.CACHES:
         return [
             Error(
                 f"{SETTING}['CACHE_ALIAS'] is {alias!r}, which is not a key of settings.CACHES.",
@@ -166,34 +131,10 @@ def _check_cache() -> list:
     return []
 
 
-def _check_numbers() -> list:
-    errors = []
-    for name in (
-        "NUM_ITEMS",
-        "BATCH_SIZE",
-        "MAX_ATTEMPTS",
-        "INLINE_CALL_THREADS",
-        "TASK_MAX_ATTEMPTS",
-        "FRESH_TTL",
-        "STALE_TTL",
-        "CLICK_MAX_AGE",
-        "EVENT_BATCH_SIZE",
-        "EVENT_BUFFER_MAX",
-        "EVENT_CACHE_TTL",
-        "EXPORT_CHUNK_SIZE",
-        "EXPORT_S3_MULTIPART_THRESHOLD",
-        "EXPORT_S3_MULTIPART_CHUNKSIZE",
-    ):
-        value = app_settings.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            errors.append(
-                Error(
-                    f"{SETTING}['{name}'] is {value!r}; it must be a whole number of at least 1.",
-                    id="recommendations.E011",
-                )
-            )
+def _check_relations(wrong: set[str]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     fresh, stale = app_settings.FRESH_TTL, app_settings.STALE_TTL
-    if isinstance(fresh, int) and isinstance(stale, int) and fresh > stale:
+    if not {"FRESH_TTL", "STALE_TTL"} & wrong and fresh > stale:
         errors.append(
             Error(
                 f"{SETTING}['FRESH_TTL'] ({fresh}) is longer than STALE_TTL ({stale}).",
@@ -201,17 +142,12 @@ def _check_numbers() -> list:
                 id="recommendations.E012",
             )
         )
-    for name in ("HOLDOUT_SHARE", "SECOND_VARIANT_SHARE"):
-        value = app_settings.get(name)
-        if not _share(value):
-            errors.append(
-                Error(
-                    f"{SETTING}['{name}'] is {value!r}; it must be a share from 0 to 1.",
-                    id="recommendations.E013",
-                )
-            )
     holdout, second = app_settings.HOLDOUT_SHARE, app_settings.SECOND_VARIANT_SHARE
-    if _share(holdout) and _share(second) and app_settings.SECOND_VARIANT and holdout + second > 1:
+    if (
+        not {"HOLDOUT_SHARE", "SECOND_VARIANT_SHARE"} & wrong
+        and app_settings.SECOND_VARIANT
+        and holdout + second > 1
+    ):
         errors.append(
             Error(
                 f"{SETTING}['HOLDOUT_SHARE'] ({holdout}) and SECOND_VARIANT_SHARE ({second}) add "
@@ -220,22 +156,12 @@ def _check_numbers() -> list:
                 id="recommendations.E016",
             )
         )
-    interval = app_settings.EVENT_FLUSH_INTERVAL
-    if not _positive_number(interval):
-        errors.append(
-            Error(
-                f"{SETTING}['EVENT_FLUSH_INTERVAL'] is {interval!r}; it must be a positive "
-                "number of seconds.",
-                hint="It bounds how long a web process keeps tracking events; the default is 5.",
-                id="recommendations.E015",
-            )
-        )
     return errors
 
 
-def _check_product_model() -> list:
-    if not _importable(app_settings.CATALOG):
-        return []  # E006 already says so
+def _check_product_model(wrong: set[str]) -> list[CheckMessage]:
+    if {"CATALOG", "PRODUCT_MODEL"} & wrong:
+        return []  # E006 or the kind's error already says so
     try:
         adapter = import_string(app_settings.CATALOG)()
         model = adapter.get_product_model()
@@ -253,52 +179,3 @@ def _check_product_model() -> list:
             )
         ]
     return []
-
-
-def _check_export() -> list:
-    errors = []
-    destination = app_settings.EXPORT_DESTINATION
-    if not isinstance(destination, str) or (
-        "://" in destination and not destination.startswith("s3://")
-    ):
-        errors.append(
-            Error(
-                f"{SETTING}['EXPORT_DESTINATION'] is {destination!r}; it must be a folder path, "
-                "'s3://bucket/prefix', or '' (no daily export).",
-                id="recommendations.E017",
-            )
-        )
-    if app_settings.EXPORT_FORMAT not in ("jsonl", "csv"):
-        errors.append(
-            Error(
-                f"{SETTING}['EXPORT_FORMAT'] is {app_settings.EXPORT_FORMAT!r}; use 'jsonl' or 'csv'.",
-                id="recommendations.E018",
-            )
-        )
-    for name in (
-        "EXPORT_SETTLE_SECONDS",
-        "EXPORT_CLICK_WEIGHT",
-        "MODEL_VERSION_REFRESH_SPREAD",
-        "CARD_CACHE_SECONDS",
-        "PRODUCT_SNAPSHOT_SECONDS",
-        "NEAR_CACHE_SECONDS",
-    ):
-        value = app_settings.get(name)
-        if not (isinstance(value, Real) and not isinstance(value, bool) and value >= 0):
-            errors.append(
-                Error(
-                    f"{SETTING}['{name}'] is {value!r}; it must be a number of at least 0.",
-                    id="recommendations.E019",
-                )
-            )
-    extra = app_settings.EXPORT_S3_EXTRA_ARGS
-    if not isinstance(extra, dict):
-        errors.append(
-            Error(
-                f"{SETTING}['EXPORT_S3_EXTRA_ARGS'] is {extra!r}; it must be a dict of upload "
-                "arguments.",
-                hint="For example {'ServerSideEncryption': 'aws:kms'}.",
-                id="recommendations.E020",
-            )
-        )
-    return errors

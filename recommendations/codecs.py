@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
-from .exceptions import BadResponse, EndpointMisconfigured
+from .exceptions import BadResponse, EndpointMisconfigured, EndpointRejected
 from .predictions import Prediction, PredictionRequest
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 MAX_ITEMS_PER_ANSWER = 1000
 MAX_ITEM_ID_CHARS = 255
 MAX_MODEL_VERSION_CHARS = 128
+# The most bytes one item of an answer may take on the wire: the longest id (escaped), a score
+# and pretty-printing fit well inside this. An answer longer than its items can need is cut off
+# while it is read (the backends), so that a broken endpoint cannot make a process hold gigabytes.
+MAX_ITEM_BYTES = 1024
+ANSWER_OVERHEAD_BYTES = 64 * 1024
 
 
 class Codec:
@@ -44,6 +49,10 @@ class Codec:
     def decode(self, body: bytes, expected: int) -> list[Prediction]:
         """One validated prediction per request, in request order; BadResponse if it cannot be."""
         raise NotImplementedError
+
+    def max_answer_bytes(self, users: int) -> int:
+        """The longest body an answer for `users` users may have; a longer one is a BadResponse."""
+        return ANSWER_OVERHEAD_BYTES + max(1, users) * MAX_ITEMS_PER_ANSWER * MAX_ITEM_BYTES
 
 
 class JSONCodec(Codec):
@@ -63,9 +72,17 @@ class JSONCodec(Codec):
         else:
             payload = {"instances": instances}
         # DjangoJSONEncoder so that a context holding dates or decimals still encodes.
-        return json.dumps(
-            payload, cls=DjangoJSONEncoder, separators=(",", ":"), allow_nan=False
-        ).encode()
+        try:
+            text = json.dumps(
+                payload, cls=DjangoJSONEncoder, separators=(",", ":"), allow_nan=False
+            )
+        except (TypeError, ValueError, RecursionError) as err:
+            # A context holding NaN, infinity or an object JSON cannot hold: this request can
+            # never be sent, which the page answers from the fallback like any refused request.
+            raise EndpointRejected(
+                detail=f"the request cannot be encoded as JSON ({type(err).__name__})"
+            ) from err
+        return text.encode()
 
     def instance(self, request: PredictionRequest) -> dict[str, Any]:
         """One user's request object on the wire."""

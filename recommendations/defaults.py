@@ -1,7 +1,120 @@
-"""Default values of the `RECOMMENDATIONS` settings dict, one line of documentation each.
+"""The `RECOMMENDATIONS` settings: for each one its kind (type and range) in `KINDS`, and its
+default in `DEFAULTS` under a comment that is its documentation.
 
 `conf.py` reads these lazily; a shop overrides any of them in `settings.RECOMMENDATIONS`.
+`checks.py` checks every setting against its kind, and `docs/settings.md` is generated from this
+module (`python -m recommendations.settings_reference`; a test fails when it drifts).
+
+To add a setting: its comment and default at the end of DEFAULTS, and one line in KINDS
+(`tests/test_checks.py` fails for a setting without a kind).
 """
+
+from .setting_kinds import (
+    Choice,
+    Destination,
+    Flag,
+    Kind,
+    Mapping,
+    NameOrPath,
+    Number,
+    Optional,
+    Text,
+    TextList,
+    Whole,
+    positive,
+    share,
+)
+
+OPTIONAL_TEXT = Optional(inner=Text(empty=False))
+SECONDS = Number(minimum=0)
+
+KINDS: dict[str, Kind] = {
+    "BACKEND": NameOrPath(
+        registry="recommendations.backends.base.BUILTIN_BACKENDS",
+        base="recommendations.backends.base.Backend",
+        check_id="recommendations.E002",
+    ),
+    "ENDPOINT_NAME": Text(),
+    "ENDPOINT_URL": OPTIONAL_TEXT,
+    "REGION": OPTIONAL_TEXT,
+    "TARGET_VARIANT": OPTIONAL_TEXT,
+    "CUSTOM_ATTRIBUTES": OPTIONAL_TEXT,
+    "HTTP_URL": Text(),
+    "HTTP_API_KEY": Text(),
+    "CODEC": NameOrPath(
+        registry="recommendations.codecs.BUILTIN_CODECS",
+        base="recommendations.codecs.Codec",
+        check_id="recommendations.E005",
+    ),
+    "NUM_ITEMS": Whole(),
+    "BUDGET_MS": positive("recommendations.E007"),
+    "CONNECT_TIMEOUT": Optional(inner=positive("recommendations.E008")),
+    "READ_TIMEOUT": Optional(inner=positive("recommendations.E008")),
+    "MAX_ATTEMPTS": Whole(),
+    "INLINE_CALL_THREADS": Whole(),
+    "TASK_MAX_ATTEMPTS": Whole(),
+    "TASK_READ_TIMEOUT": positive(),
+    "TASK_CONNECT_TIMEOUT": positive(),
+    "MAX_POOL_CONNECTIONS": Whole(),
+    "CACHE_ALIAS": Text(empty=False),
+    "FRESH_TTL": Whole(),
+    "STALE_TTL": Whole(),
+    "BATCH_SIZE": Whole(),
+    "PREFETCH_RETRY_BACKOFF": positive(),
+    "ACTIVE_DAYS": Whole(),
+    "CATALOG": NameOrPath(
+        base="recommendations.catalog.CatalogAdapter", check_id="recommendations.E006"
+    ),
+    "PRODUCT_MODEL": Text(),
+    "AVAILABLE_FILTER": Mapping(),
+    "FALLBACK_HALF_LIFE_DAYS": positive(),
+    "FALLBACK_NEIGHBOURS": Whole(),
+    "FALLBACK_RECENT_ITEMS": Whole(minimum=0),
+    "FALLBACK_POPULAR_ITEMS": Whole(),
+    "FALLBACK_POPULARITY_WEIGHT": Number(minimum=0),
+    "FALLBACK_CHUNK_SIZE": Whole(),
+    "FALLBACK_USER_TTL": Whole(),
+    "FALLBACK_CACHE_TTL": Whole(),
+    "BREAKER_FAILURES": Whole(),
+    "BREAKER_COOLDOWN": positive(),
+    "BREAKER_WINDOW": positive(),
+    "BREAKER_FAILURE_RATE": Number(
+        minimum=0, strict=True, maximum=1, check_id="recommendations.E013"
+    ),
+    "BREAKER_MIN_CALLS": Whole(minimum=0),
+    "CACHE_RETRY_INTERVAL": SECONDS,
+    "PSEUDONYM_KEY": OPTIONAL_TEXT,
+    "HOLDOUT_SHARE": share(),
+    "SECOND_VARIANT": OPTIONAL_TEXT,
+    "SECOND_VARIANT_SHARE": share(),
+    "TRACKING": Flag(),
+    "CARD_CACHE_SECONDS": SECONDS,
+    "PRODUCT_SNAPSHOT_SECONDS": SECONDS,
+    "NEAR_CACHE_SECONDS": SECONDS,
+    "METRICS_ALLOWED_IPS": TextList(),
+    "CLOUDWATCH_NAMESPACE": OPTIONAL_TEXT,
+    "CLOUDWATCH_ENDPOINT_URL": OPTIONAL_TEXT,
+    "ALERT_FALLBACK_RATE": share(),
+    "ALERT_P99_MS": positive(),
+    "CLICK_MAX_AGE": Whole(),
+    "EVENT_BATCH_SIZE": Whole(),
+    "EVENT_FLUSH_INTERVAL": positive(),
+    "EVENT_BUFFER_MAX": Whole(),
+    "EVENT_CACHE_TTL": Whole(),
+    "EXPORT_DESTINATION": Destination(),
+    "EXPORT_FORMAT": Choice(
+        registry="recommendations.export_rows.FORMATS", check_id="recommendations.E018"
+    ),
+    "EXPORT_CHUNK_SIZE": Whole(),
+    "EXPORT_SETTLE_SECONDS": SECONDS,
+    "EXPORT_CLICK_WEIGHT": Number(minimum=0),
+    "EXPORT_S3_ENDPOINT_URL": OPTIONAL_TEXT,
+    "EXPORT_S3_REGION": OPTIONAL_TEXT,
+    "EXPORT_S3_MULTIPART_THRESHOLD": Whole(),
+    "EXPORT_S3_MULTIPART_CHUNKSIZE": Whole(),
+    "EXPORT_S3_EXTRA_ARGS": Mapping(),
+    "MODEL_VERSION_REFRESH_SPREAD": SECONDS,
+}
 
 DEFAULTS: dict[str, object] = {
     # Where predictions come from: "sagemaker", "http" or a dotted path to a Backend subclass.
@@ -30,12 +143,14 @@ DEFAULTS: dict[str, object] = {
     # BUDGET_MS (a third of each attempt's share of the budget to connect, the rest to read).
     "CONNECT_TIMEOUT": None,
     "READ_TIMEOUT": None,
-    # Total attempts of a call. Page path: back to back within BUDGET_MS, only after a timeout or a
-    # dropped connection. Celery tasks: the transport's retries with backoff (botocore standard mode).
+    # Total attempts of an endpoint call from a page: back to back within BUDGET_MS, only after a
+    # timeout or a dropped connection.
     "MAX_ATTEMPTS": 1,
     # Threads per process that make the pages' inline endpoint calls; a page that finds none free
     # (the endpoint hangs and holds them) is served from the fallback at once (inline_calls.py).
     "INLINE_CALL_THREADS": 8,
+    # Total attempts of an endpoint call from a Celery task: the transport's retries with backoff
+    # (botocore standard mode).
     "TASK_MAX_ATTEMPTS": 3,
     # Socket timeout of calls from Celery tasks, which have no page waiting on them.
     "TASK_READ_TIMEOUT": 10.0,

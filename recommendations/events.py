@@ -359,9 +359,10 @@ def _flush_bucket(
             # (they are read again until the mark passes them; the inserts ignore repeats).
             waiting = True
             continue
-        if batch is None:
+        if batch is None or not isinstance(batch, list):
             # Never written: its process died between claiming and writing, or a hand-off
-            # whose `incr` answer timed out retried its batch in another slot.
+            # whose `incr` answer timed out retried its batch in another slot. (Or not a
+            # batch at all: a value the app did not write counts as lost too.)
             lost += 1
         else:
             events.extend(batch)
@@ -387,12 +388,17 @@ def _insert(events: Iterable[dict[str, Any]]) -> tuple[int, int]:
 
     impressions, clicks = [], []
     for event in events:
-        fields = {k: v for k, v in event.items() if k != "kind"}
-        fields["created_at"] = datetime.fromtimestamp(fields["created_at"], tz=UTC)
-        if event.get("kind") == IMPRESSION:
-            impressions.append(Impression(**fields))
-        elif event.get("kind") == CLICK:
-            clicks.append(Click(**fields))
+        try:
+            fields = {k: v for k, v in event.items() if k != "kind"}
+            fields["created_at"] = datetime.fromtimestamp(fields["created_at"], tz=UTC)
+            if event.get("kind") == IMPRESSION:
+                impressions.append(Impression(**fields))
+            elif event.get("kind") == CLICK:
+                clicks.append(Click(**fields))
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError):
+            # Not an event the app wrote (the cache's values are read as any JSON): skipped,
+            # so that one bad value cannot hold up every later batch.
+            logger.warning("Recommendations flush skipped a malformed event")
     with transaction.atomic():
         Impression.objects.bulk_create(
             impressions, batch_size=ROWS_PER_INSERT, ignore_conflicts=True

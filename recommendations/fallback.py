@@ -181,6 +181,41 @@ def _pointer(version_id: int, ids: list[str], scores: list[float]) -> dict[str, 
     return {"version": version_id, "popular": ids, "scores": scores}
 
 
+# The cache's values are read back as JSON of any shape (cache_values.py): each reader checks it
+# has the shape this module writes, and treats anything else as a miss.
+
+
+def _is_id_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _pointer_from(raw: Any) -> dict[str, Any] | None:
+    """The cached pointer (the empty one of a shop without a version too), or None."""
+    if raw == {}:
+        return raw
+    if not (
+        isinstance(raw, dict)
+        and isinstance(raw.get("version"), int)
+        and _is_id_list(raw.get("popular"))
+        and isinstance(raw.get("scores"), list)
+        and all(isinstance(s, int | float) for s in raw["scores"])
+    ):
+        return None
+    return raw
+
+
+def _list_entry_from(raw: Any, version_of: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A cached user or category list of the pointer's version, or None."""
+    if (
+        version_of is None
+        or not isinstance(raw, dict)
+        or raw.get("version") != version_of.get("version")
+        or not _is_id_list(raw.get("items"))
+    ):
+        return None
+    return raw
+
+
 # --- page time --------------------------------------------------------------------------------
 
 
@@ -194,15 +229,15 @@ def popular_item_ids(limit: int, category: Any = None) -> list[str]:
     if limit <= 0:
         return []
     if category is None:
-        pointer = _cache().get(CURRENT_KEY)
+        pointer = _pointer_from(_cache().get(CURRENT_KEY))
         if pointer is None:
             pointer = _load({Kind.POPULAR: [""]})[0]
         return list(pointer.get("popular", ()))[:limit]
     key = str(category)
     found = _cache().get_many([CURRENT_KEY, _category_key(key)])
-    entry = found.get(_category_key(key))
-    pointer = found.get(CURRENT_KEY)
-    if entry is None or pointer is None or entry["version"] != pointer.get("version"):
+    pointer = _pointer_from(found.get(CURRENT_KEY))
+    entry = _list_entry_from(found.get(_category_key(key)), pointer)
+    if entry is None:
         pointer, lists = _load({Kind.POPULAR: [""], Kind.CATEGORY: [key]})
         ids = lists.get((Kind.CATEGORY, key), ((), ()))[0]
         entry = {"version": pointer.get("version"), "items": list(ids)}
@@ -222,14 +257,10 @@ def ranked_item_ids(user_id: int | None, limit: int, exclude: Collection[str] = 
         return _first(popular_item_ids(limit + len(excluded)), excluded, limit)
     cache = _cache()
     found = cache.get_many([CURRENT_KEY, _user_key(user_id)])
-    pointer, entry = found.get(CURRENT_KEY), found.get(_user_key(user_id))
+    pointer = _pointer_from(found.get(CURRENT_KEY))
+    entry = _list_entry_from(found.get(_user_key(user_id)), pointer)
     wanted = limit + len(excluded)
-    if (
-        entry is not None
-        and pointer is not None
-        and entry["version"] == pointer.get("version")
-        and (entry["complete"] or len(entry["items"]) >= wanted)
-    ):
+    if entry is not None and (entry.get("complete") is True or len(entry["items"]) >= wanted):
         return _first(entry["items"], excluded, limit)
     entry = _personalised(user_id, pointer, max(wanted, USER_CACHED_ITEMS))
     cache.set(_user_key(user_id), entry, int(app_settings.FALLBACK_USER_TTL))

@@ -48,7 +48,8 @@ def counts(window_seconds: int = 3600, now: float | None = None) -> list[int]:
     found = get_cache().get_many(keys)
     totals = [0] * (len(BOUNDS_MS) + 1)
     for key, value in found.items():
-        totals[int(key.rsplit(":", 1)[1])] += int(value)
+        if type(value) is int:  # a counter; anything else was not written by the app
+            totals[int(key.rsplit(":", 1)[1])] += value
     return totals
 
 

@@ -153,6 +153,21 @@ class NearCache:
             while len(self._values) > MAX_KEYS:
                 self._values.popitem(last=False)
 
+    def _forget_announced(self, data: Any) -> None:
+        """Drop the keys a message names; a message not in the app's format drops everything."""
+        try:
+            keys = json.loads(data)
+        except (ValueError, TypeError, RecursionError):
+            keys = None
+        if isinstance(keys, list) and all(isinstance(key, str) for key in keys):
+            self._forget(keys)
+        else:
+            # Someone else publishes on the channel: what changed is unknown, so nothing kept
+            # can be trusted (and the listener must not die on it).
+            with self._lock:
+                self._generation += 1
+                self._values.clear()
+
     def _forget(self, keys: Iterable[str]) -> None:
         with self._lock:
             self._generation += 1
@@ -249,7 +264,7 @@ class NearCache:
                 if kind == "subscribe":
                     subscribed()
                 elif kind == "message":
-                    self._forget(json.loads(message["data"]))
+                    self._forget_announced(message["data"])
                 elif kind == "pong":
                     pong_due = None
             if pong_due is not None and now > pong_due:

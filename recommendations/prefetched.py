@@ -55,7 +55,7 @@ def read_entry_with(
 
 def entry_from(raw: Any) -> PrefetchedEntry | None:
     """The entry a cache value holds, or None when it holds none (a miss, an older layout)."""
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not isinstance(raw.get("item_ids"), list):
         return None
     try:
         return PrefetchedEntry(

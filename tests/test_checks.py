@@ -96,3 +96,87 @@ def test_overrides_are_read_when_used():
     with override_settings(RECOMMENDATIONS={"BUDGET_MS": 321}):
         assert app_settings.BUDGET_MS == 321
     assert app_settings.BUDGET_MS != 321
+
+
+# --- every setting, from its declaration in recommendations/defaults.py ----------------------
+
+from recommendations.defaults import DEFAULTS, KINDS  # noqa: E402
+
+SETTINGS = sorted(DEFAULTS)
+
+
+def errors_for(name, value):
+    with override_settings(RECOMMENDATIONS={**GOOD, name: value}):
+        return check_settings()
+
+
+def test_every_setting_has_a_kind_and_no_kind_is_left_over():
+    # A setting added to DEFAULTS gets its line in KINDS (the type and range its checks use).
+    assert sorted(KINDS) == SETTINGS
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_default_fits_its_kind(name):
+    assert KINDS[name].problem(DEFAULTS[name]) is None
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_value_of_the_wrong_type_is_an_error_naming_the_setting(name):
+    kind = KINDS[name]
+    messages = errors_for(name, kind.wrong_value())
+    assert [m.id for m in messages] == [kind.check_id]
+    assert f"RECOMMENDATIONS['{name}']" in messages[0].msg
+    assert kind.describe() in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in SETTINGS if KINDS[name].out_of_range_value() is not None]
+)
+def test_a_value_out_of_range_is_an_error_naming_the_setting(name):
+    kind = KINDS[name]
+    messages = errors_for(name, kind.out_of_range_value())
+    assert [m.id for m in messages] == [kind.check_id]
+    assert f"RECOMMENDATIONS['{name}']" in messages[0].msg
+
+
+def test_any_object_is_refused_by_every_setting():
+    # Not only the wrong value each kind names: a value no setting can hold.
+    for name in SETTINGS:
+        assert [m.id for m in errors_for(name, object())] == [KINDS[name].check_id], name
+
+
+def test_the_registries_the_checks_use_are_the_codes_own():
+    from recommendations.backends.base import BUILTIN_BACKENDS
+    from recommendations.codecs import BUILTIN_CODECS
+    from recommendations.export_rows import FORMATS
+
+    for name in BUILTIN_BACKENDS:
+        assert errors_for("BACKEND", name) == [] or name == "http"  # http also needs HTTP_URL
+    for name in BUILTIN_CODECS:
+        assert errors_for("CODEC", name) == []
+    for name in FORMATS:
+        assert errors_for("EXPORT_FORMAT", name) == []
+    assert "'jsonl', 'csv'" in KINDS["EXPORT_FORMAT"].describe()
+
+
+def test_a_dotted_path_must_name_the_right_base_class():
+    # Importable, but a codec is no backend.
+    assert [m.id for m in errors_for("BACKEND", "recommendations.codecs.JSONCodec")] == [
+        "recommendations.E002"
+    ]
+    assert errors_for("CODEC", "recommendations.codecs.SageMakerJSONCodec") == []
+
+
+def test_a_product_model_of_the_wrong_type_is_one_error_not_a_crash():
+    overrides = {"CATALOG": "recommendations.catalog.CatalogAdapter", "PRODUCT_MODEL": 5}
+    assert ids(**overrides) == ["recommendations.E021"]
+
+
+def test_a_setting_added_without_a_kind_yet_is_read_and_checked_without_error(monkeypatch):
+    # How a setting arrives from another branch: its default at the end of DEFAULTS, no kind yet.
+    from recommendations.conf import app_settings
+
+    monkeypatch.setitem(DEFAULTS, "NEW_SETTING", 3)
+    with override_settings(RECOMMENDATIONS={**GOOD, "NEW_SETTING": "anything"}):
+        assert app_settings.NEW_SETTING == "anything"
+        assert check_settings() == []

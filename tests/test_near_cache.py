@@ -195,9 +195,12 @@ def test_other_cache_backends_are_read_every_time():
     assert near_cache.redis_client("default") is None
     prefetched.write_entry(7, ["1"], "v1")
     assert items() == ("1",)
+    # Edited by hand behind the app's back, in the app's format (JSON text).
     caches["default"].set(
         prefetched.user_key(7),
-        {"item_ids": ["2"], "model_version": "v", "created_at": 1.0, "fresh_until": 2.0},
+        json.dumps(
+            {"item_ids": ["2"], "model_version": "v", "created_at": 1.0, "fresh_until": 2.0}
+        ),
     )
     assert items() == ("2",)
     assert near_cache.near_cache()._listener is None

@@ -58,6 +58,8 @@ class CallPolicy:
     read_timeout: float  # seconds, per socket read
     attempts: int  # attempts made by the backend itself, back to back (page path)
     transport_attempts: int  # attempts made by the transport with its own backoff (task path)
+    # The longest answer body the backend reads; a longer one is a BadResponse (None: no limit).
+    max_answer_bytes: int | None = None
 
 
 def call_policy(purpose: str = "page") -> CallPolicy:
@@ -174,7 +176,9 @@ class Backend:
         requests = list(requests)
         if not requests:
             return []
-        policy = call_policy(purpose)
+        policy = replace(
+            call_policy(purpose), max_answer_bytes=self.codec.max_answer_bytes(len(requests))
+        )
         body = self.codec.encode(requests)
         if target_variant is None:
             target_variant = app_settings.TARGET_VARIANT or None

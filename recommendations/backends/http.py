@@ -27,6 +27,7 @@ from urllib3.util.retry import Retry
 
 from ..conf import app_settings
 from ..exceptions import (
+    BadResponse,
     EndpointAuthError,
     EndpointError,
     EndpointMisconfigured,
@@ -45,6 +46,10 @@ INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 # Task-path retries: the statuses API Gateway and SageMaker use for "try again later".
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_BACKOFF_FACTOR = 0.5
+# Bodies are read in pieces of this size, so a read can stop at the answer's size limit.
+READ_CHUNK_BYTES = 64 * 1024
+# Of an error answer only this much is read: its code and message are at the start.
+ERROR_BODY_BYTES = 64 * 1024
 # "abc123.execute-api.eu-west-1.amazonaws.com" carries its region.
 _EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 
@@ -173,24 +178,30 @@ class HTTPBackend(Backend):
         else:
             headers = self._signed_headers(url, body, headers)
         try:
+            # Streamed, so that the body is read only up to the answer's size limit.
             response = http_session(policy).post(
                 url,
                 data=body,
                 headers=headers,
                 timeout=(policy.connect_timeout, policy.read_timeout),
                 allow_redirects=False,
+                stream=True,
             )
+            try:
+                if 200 <= response.status_code < 300:
+                    return EndpointResponse(
+                        body=read_limited(response, policy.max_answer_bytes, endpoint),
+                        variant=response.headers.get(INVOKED_VARIANT_HEADER),
+                        content_type=response.headers.get("Content-Type"),
+                    )
+                raise error_from_response(response, endpoint, read_start(response))
+            finally:
+                # Back to the pool when read to the end; dropped when cut off.
+                response.close()
         except requests.exceptions.RequestException as err:
             # The exception holds the prepared request, headers (API key, signature) included.
             err.request = None
             raise error_from_requests(err, endpoint) from err
-        if 200 <= response.status_code < 300:
-            return EndpointResponse(
-                body=response.content,
-                variant=response.headers.get(INVOKED_VARIANT_HEADER),
-                content_type=response.headers.get("Content-Type"),
-            )
-        raise error_from_response(response, endpoint)
 
     def _signed_headers(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
         endpoint = self.endpoint_label
@@ -224,11 +235,44 @@ class HTTPBackend(Backend):
         return dict(request.headers.items())
 
 
-def error_from_response(response: requests.Response, endpoint: str) -> EndpointError:
+def read_limited(response: requests.Response, limit: int | None, endpoint: str) -> bytes:
+    """The whole (decoded) body, or BadResponse as soon as it is longer than `limit` bytes."""
+    declared = response.headers.get("Content-Length", "")
+    if limit is not None and declared.isdigit() and int(declared) > limit:
+        raise BadResponse(
+            endpoint=endpoint, detail=f"the answer is larger than {limit} bytes (Content-Length)"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise BadResponse(endpoint=endpoint, detail=f"the answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_start(response: requests.Response) -> bytes:
+    """The first ERROR_BODY_BYTES of an error answer's body (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(READ_CHUNK_BYTES):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= ERROR_BODY_BYTES:
+            break
+    return b"".join(chunks)[:ERROR_BODY_BYTES]
+
+
+def error_from_response(
+    response: requests.Response, endpoint: str, content: bytes | None = None
+) -> EndpointError:
     """The app's error for an error answer (API Gateway's or a passed-through SageMaker one)."""
+    if content is None:
+        content = response.content
     payload: Any = None
     try:
-        payload = json.loads(response.content) if response.content else None
+        payload = json.loads(content) if content else None
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):
@@ -278,5 +322,8 @@ def error_from_requests(err: requests.exceptions.RequestException, endpoint: str
 
 def _retries_ended_in_read_timeout(err: requests.exceptions.RequestException) -> bool:
     # With urllib3 retries, exhausted read timeouts surface as ConnectionError(MaxRetryError).
+    # A read timeout while streaming the body surfaces as ConnectionError(ReadTimeoutError).
     cause = err.args[0] if err.args else None
+    if isinstance(cause, URLLib3ReadTimeoutError):
+        return True
     return isinstance(cause, MaxRetryError) and isinstance(cause.reason, URLLib3ReadTimeoutError)

@@ -29,6 +29,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..conf import app_settings
 from ..exceptions import (
+    BadResponse,
     EndpointAuthError,
     EndpointError,
     EndpointMisconfigured,
@@ -42,6 +43,8 @@ from .errors import error_for_answer
 logger = logging.getLogger(__name__)
 
 USER_AGENT_EXTRA = "django-hybrid-recommendations"
+# The answer's body is read in pieces of this size, so the read can stop at its size limit.
+READ_CHUNK_BYTES = 64 * 1024
 
 _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
@@ -156,7 +159,7 @@ class SageMakerBackend(Backend):
         try:
             response = client.invoke_endpoint(**params)
             # Reading the body can time out or break too, so it stays inside the mapping.
-            payload = response["Body"].read()
+            payload = read_limited(response["Body"], policy.max_answer_bytes, endpoint)
         except ClientError as err:
             raise error_from_client_error(err, endpoint) from err
         except BotoCoreError as err:
@@ -166,6 +169,20 @@ class SageMakerBackend(Backend):
             variant=response.get("InvokedProductionVariant"),
             content_type=response.get("ContentType"),
         )
+
+
+def read_limited(body: Any, limit: int | None, endpoint: str) -> bytes:
+    """The whole StreamingBody, or BadResponse as soon as it is longer than `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    # iter_chunks reads to the end, where botocore checks the length against Content-Length.
+    for chunk in body.iter_chunks(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            body.close()  # the rest is never read; the connection is dropped, not pooled
+            raise BadResponse(endpoint=endpoint, detail=f"the answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def error_from_client_error(err: ClientError, endpoint: str) -> EndpointError:
