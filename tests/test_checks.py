@@ -81,6 +81,7 @@ def test_messages_name_the_setting_and_give_a_hint():
     assert message.hint
 
 
+@pytest.mark.django_db  # Django 6.1's `check` also runs the database checks (JSONField support)
 def test_manage_py_check_reports_the_error():
     with (
         override_settings(RECOMMENDATIONS={**GOOD, "CACHE_ALIAS": "missing"}),
