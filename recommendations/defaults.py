@@ -149,4 +149,7 @@ DEFAULTS: dict[str, object] = {
     # Seconds over which prefetched entries made by an older model version are refreshed, spread
     # evenly by user, once answers show a new version (see model_versions.py).
     "MODEL_VERSION_REFRESH_SPREAD": 30 * 60,
+    # Older pseudonym keys, newest first, still recognised while PSEUDONYM_KEY changes (as Django's
+    # SECRET_KEY_FALLBACKS); empty with a borrowed key means SECRET_KEY_FALLBACKS.
+    "PSEUDONYM_KEY_FALLBACKS": [],
 }
