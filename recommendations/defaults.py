@@ -152,4 +152,7 @@ DEFAULTS: dict[str, object] = {
     # Older pseudonym keys, newest first, still recognised while PSEUDONYM_KEY changes (as Django's
     # SECRET_KEY_FALLBACKS); empty with a borrowed key means SECRET_KEY_FALLBACKS.
     "PSEUDONYM_KEY_FALLBACKS": [],
+    # Bearer token a scraper sends (Authorization: Bearer ...) to read the metrics view; "" means none.
+    # Behind a reverse proxy set it and METRICS_ALLOWED_IPS = []: every request has the proxy's address.
+    "METRICS_TOKEN": "",
 }

@@ -88,3 +88,34 @@ def check_pseudonym_key(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return messages
+
+
+@register(Tags.security, deploy=True)
+def check_metrics_access(app_configs: Any = None, **kwargs: Any) -> list:
+    """Check how the metrics view is protected (a deploy check: behind a proxy, addresses are not)."""
+    messages: list = []
+    token = app_settings.METRICS_TOKEN
+    if token and (not isinstance(token, str) or (not settings.DEBUG and is_weak(token))):
+        messages.append(
+            Error(
+                f"{SETTING}['METRICS_TOKEN'] must be a string of at least {MIN_KEY_LENGTH} "
+                f"characters with at least {MIN_UNIQUE_CHARACTERS} different ones.",
+                hint="Generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+                id="recommendations.E104",
+            )
+        )
+    if app_settings.METRICS_ALLOWED_IPS:
+        protection = (
+            "without the token METRICS_TOKEN asks for" if token else "and nothing else protects it"
+        )
+        messages.append(
+            Warning(
+                f"{SETTING}['METRICS_ALLOWED_IPS'] lets any request from its addresses read the "
+                f"metrics view {protection}; behind a reverse proxy every request comes from the "
+                "proxy's address, so the view is public.",
+                hint="Set METRICS_TOKEN, have the scraper send it as a bearer token, and set "
+                "METRICS_ALLOWED_IPS to [].",
+                id="recommendations.W102",
+            )
+        )
+    return messages
