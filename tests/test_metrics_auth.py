@@ -7,6 +7,8 @@ import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 from django.urls import reverse
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from recommendations import metrics_view as metrics_view_module
 from recommendations.security_checks import check_metrics_access
@@ -82,6 +84,17 @@ def test_the_token_is_compared_in_constant_time(client, monkeypatch):
     monkeypatch.setattr(metrics_view_module.hmac, "compare_digest", spy)
     assert get(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
     assert compared == [(TOKEN.encode(), TOKEN.encode())]
+
+
+@override_settings(RECOMMENDATIONS=TOKEN_ONLY)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(authorization=st.text(alphabet=st.characters(max_codepoint=255), max_size=80))
+def test_any_authorization_header_but_the_token_is_refused_never_a_500(client, authorization):
+    # Latin-1: what a WSGI server hands over for any header bytes.
+    assume(TOKEN not in authorization)
+    assert get(client, HTTP_AUTHORIZATION=authorization).status_code == 403
 
 
 def check_ids(debug: bool = False, **overrides) -> list[str]:
