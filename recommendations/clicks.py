@@ -180,8 +180,9 @@ def shown_to(target: ClickTarget, request: HttpRequest) -> bool:
     if target.viewer_binding == "":
         return False
     # Every key: a link shown just before PSEUDONYM_KEY changed still counts for its viewer.
+    carried = target.viewer_binding.encode()
     return any(
-        hmac.compare_digest(target.viewer_binding, viewer_binding(target.request_id, known_as))
+        hmac.compare_digest(carried, viewer_binding(target.request_id, known_as).encode())
         for known_as in pseudonyms_of(user.pk)
     )
 
