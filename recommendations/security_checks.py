@@ -76,7 +76,8 @@ def check_pseudonym_key(app_configs: Any = None, **kwargs: Any) -> list:
                 id="recommendations.E103",
             )
         )
-    if borrowed:
+    # The same key under its own name is still SECRET_KEY: one leak gives both away.
+    if borrowed or key == str(settings.SECRET_KEY):
         messages.append(
             Warning(
                 f"{SETTING}['PSEUDONYM_KEY'] is not set, so pseudonyms are keyed with SECRET_KEY: "

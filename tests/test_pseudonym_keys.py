@@ -33,6 +33,7 @@ def test_an_own_strong_key_passes():
 
 def test_a_key_borrowed_from_secret_key_is_a_warning():
     assert ids() == ["recommendations.W101"]
+    assert ids(PSEUDONYM_KEY=OTHER_STRONG * 2) == ["recommendations.W101"]  # SECRET_KEY by name
 
 
 @pytest.mark.parametrize(
