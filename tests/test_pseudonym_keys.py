@@ -73,7 +73,11 @@ def test_manage_py_check_stops_on_the_published_key():
 
 
 def test_the_error_names_the_setting_and_never_shows_the_key():
-    with override_settings(DEBUG=False, RECOMMENDATIONS={**GOOD, "PSEUDONYM_KEY": DEMO_SECRET_KEY}):
+    with override_settings(
+        DEBUG=False,
+        SECRET_KEY=OTHER_STRONG * 2,
+        RECOMMENDATIONS={**GOOD, "PSEUDONYM_KEY": DEMO_SECRET_KEY},
+    ):
         (message,) = check_pseudonym_key()
     assert "PSEUDONYM_KEY" in message.msg
     assert DEMO_SECRET_KEY not in message.msg + message.hint
