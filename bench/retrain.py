@@ -51,6 +51,9 @@ def environment(database: Path) -> dict[str, str]:
         {
             "DATABASE_URL": f"sqlite:///{database}",
             "DEBUG": "false",
+            # With DEBUG off the demo refuses its published key and an empty ALLOWED_HOSTS.
+            "SECRET_KEY": "bench-retrain-django-secret-key-not-for-production",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "WARNING",
             "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / ".var"
@@ -16,9 +17,50 @@ VAR_DIR = BASE_DIR / ".var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")  # optional; a missing file is fine
 
+# The demo's key is published (here and in .env.example): fine on a laptop, never with DEBUG off.
+DEMO_SECRET_KEY = "demo-shop-insecure-key-change-me"  # noqa: S105
+
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="demo-shop-insecure-key-change-me")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+SECRET_KEY = env.str("SECRET_KEY", default=DEMO_SECRET_KEY)
+# Older keys, newest first, while SECRET_KEY is being changed (sessions and links stay valid).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+# With DEBUG off the hosts must be named: a deployment never gets the laptop's defaults.
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else []
+)
+
+
+def _refuse_to_run_insecurely() -> None:
+    """Stop start-up, with a message saying what to set, when DEBUG is off and a secret is not."""
+    problems = []
+    if SECRET_KEY == DEMO_SECRET_KEY:
+        problems.append("SECRET_KEY is the demo's published key")
+    elif SECRET_KEY.startswith("django-insecure-"):
+        problems.append("SECRET_KEY is marked insecure (django-insecure-...)")
+    if not ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS is empty")
+    if problems:
+        raise ImproperlyConfigured(
+            f"DEBUG is off, but {' and '.join(problems)}. Set SECRET_KEY to a new random value and "
+            "ALLOWED_HOSTS to the shop's host names in the environment (docs/security.md lists "
+            "the production settings), or set DEBUG=true on a development machine."
+        )
+
+
+if not DEBUG:
+    _refuse_to_run_insecurely()
+
+# HTTPS: off by default so that the demo and the bench run on plain http on a laptop; the
+# production settings in docs/security.md turn them on (manage.py check --deploy says the rest).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.bool("SECURE_PROXY_SSL", default=False):
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -196,6 +238,16 @@ RECOMMENDATIONS = {
     "EXPORT_DESTINATION": env.str("RECOMMENDATIONS_EXPORT_TO", default=str(VAR_DIR / "training")),
     "EXPORT_S3_ENDPOINT_URL": env.str("RECOMMENDATIONS_EXPORT_S3_ENDPOINT_URL", default="") or None,
     "CLOUDWATCH_NAMESPACE": env.str("RECOMMENDATIONS_CLOUDWATCH_NAMESPACE", default="") or None,
+    # The pseudonyms' own key (unset: SECRET_KEY, which a check warns about), and older ones
+    # while it changes (docs/security.md).
+    "PSEUDONYM_KEY": env.str("RECOMMENDATIONS_PSEUDONYM_KEY", default="") or None,
+    "PSEUDONYM_KEY_FALLBACKS": env.list("RECOMMENDATIONS_PSEUDONYM_KEY_FALLBACKS", default=[]),
+    # /recommendations/metrics/: a bearer token for the scraper, and the addresses let in without
+    # it (behind a reverse proxy: empty, since every request has the proxy's address).
+    "METRICS_TOKEN": env.str("RECOMMENDATIONS_METRICS_TOKEN", default=""),
+    "METRICS_ALLOWED_IPS": env.list(
+        "RECOMMENDATIONS_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"]
+    ),
 }
 
 # The home page shows the widget unless this is false (bench/page.py measures the page without it).

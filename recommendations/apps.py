@@ -12,5 +12,6 @@ class RecommendationsConfig(AppConfig):
             page_clock,
             product_snapshot,
             queue_lag,
+            security_checks,
             signals,
         )

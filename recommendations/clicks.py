@@ -6,6 +6,14 @@ the items it showed; each item's link is `recommendations:click` with that token
 position. One signature per widget, not one per item, keeps the page's cost down; changing the
 position in a link only picks another item that the same impression did show.
 
+The token is bound to whom the widget was shown: it carries a hash of the request id and the
+viewer's pseudonym (never the pseudonym itself, so links in logs and browser histories name
+nobody), or an empty binding for an anonymous visitor. A click counts only when the clicker is
+that viewer (`shown_to`): a signed-in user whose pseudonym under the current key or a fallback key
+gives the same hash, or any anonymous visitor for an anonymous impression (anonymous clicks have no
+pseudonym, so they feed the report's anonymous arm and never a training row). Anyone else is led
+to the product all the same, uncounted.
+
 The token carries no URL: the destination is the product's own URL from the catalog adapter, and it
 must be on this site (`url_has_allowed_host_and_scheme`), so no link, forged or genuine, can send
 anyone elsewhere. The link is a plain GET: it changes nothing but a counter and nobody can make one
@@ -14,6 +22,7 @@ up (it is signed), so it needs no CSRF token and works from any page, cached or 
 
 import base64
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +37,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from .catalog import get_catalog
 from .conf import app_settings
+from .pseudonyms import pseudonyms_of
 
 SALT = "recommendations.click"
 
@@ -53,6 +63,7 @@ class ImpressionStamp:
     source: str
     variant: str
     item_ids: tuple[str, ...]
+    viewer: str = ""  # the viewer's pseudonym; "" for an anonymous visitor
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,9 @@ class ClickTarget:
     arm: str
     source: str
     variant: str = ""
+    # Hash of the request id and the viewer's pseudonym; "" anonymous; None: a link signed before
+    # links were bound, which nobody can be shown to have seen.
+    viewer_binding: str | None = None
 
     @property
     def click_id(self) -> str:
@@ -79,7 +93,14 @@ def sign(stamp: ImpressionStamp) -> str:
     `TimestampSigner` kept per process (what `signing.dumps` does, without its zlib pass and the
     objects it builds per call: a quarter of the cost on every tracked page).
     """
-    payload = [stamp.request_id, stamp.arm, stamp.source, stamp.variant, list(stamp.item_ids)]
+    payload = [
+        stamp.request_id,
+        stamp.arm,
+        stamp.source,
+        stamp.variant,
+        list(stamp.item_ids),
+        viewer_binding(stamp.request_id, stamp.viewer),
+    ]
     data = json.dumps(payload, separators=(",", ":")).encode()
     return _signer().sign(base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii"))
 
@@ -97,20 +118,31 @@ def _payload(value: str) -> Any:
         raise BadClickToken("unreadable payload") from None
 
 
-def _stamp(payload: Any) -> ImpressionStamp:
-    if not (isinstance(payload, list) and len(payload) == 5):
+def viewer_binding(request_id: str, viewer: str) -> str:
+    """What a token carries for its viewer: a hash of the impression and pseudonym ("" anonymous)."""
+    if not viewer:
+        return ""
+    # The request id makes each link's binding different: links cannot be linked to each other.
+    return hashlib.sha256(f"recommendations-viewer:{request_id}:{viewer}".encode()).hexdigest()[:32]
+
+
+def _stamp(payload: Any) -> tuple[ImpressionStamp, str | None]:
+    # Five fields: a link signed before links were bound to their viewer (valid for CLICK_MAX_AGE).
+    if not (isinstance(payload, list) and len(payload) in (5, 6)):
         raise BadClickToken("unexpected payload")
-    request_id, arm, source, variant, item_ids = payload
+    request_id, arm, source, variant, item_ids, *binding = payload
     if not (
-        all(isinstance(v, str) for v in (request_id, arm, source, variant))
+        all(isinstance(v, str) for v in (request_id, arm, source, variant, *binding))
         and isinstance(item_ids, list)
         and all(isinstance(i, str) for i in item_ids)
     ):
         raise BadClickToken("unexpected payload")
-    return ImpressionStamp(request_id, arm, source, variant, tuple(item_ids))
+    stamp = ImpressionStamp(request_id, arm, source, variant, tuple(item_ids))
+    return stamp, (binding[0] if binding else None)
 
 
-def _target(stamp: ImpressionStamp, position: int) -> ClickTarget:
+def _target(unsigned: tuple[ImpressionStamp, str | None], position: int) -> ClickTarget:
+    stamp, binding = unsigned
     if not 1 <= position <= len(stamp.item_ids):
         raise BadClickToken("no item at this position")
     return ClickTarget(
@@ -120,6 +152,7 @@ def _target(stamp: ImpressionStamp, position: int) -> ClickTarget:
         stamp.arm,
         stamp.source,
         stamp.variant,
+        binding,
     )
 
 
@@ -130,11 +163,28 @@ def read(token: str, position: int, max_age: float | None = None) -> ClickTarget
         value = _signer().unsign(token, max_age=max_age)
     except signing.SignatureExpired:
         # The signature is ours, only old: its item ids can still be trusted to find a product.
-        stamp = _stamp(_payload(_signer().unsign(token)))
-        raise ExpiredClickToken(_target(stamp, position)) from None
+        unsigned = _stamp(_payload(_signer().unsign(token)))
+        raise ExpiredClickToken(_target(unsigned, position)) from None
     except signing.BadSignature:
         raise BadClickToken("bad signature") from None
     return _target(_stamp(_payload(value)), position)
+
+
+def shown_to(target: ClickTarget, request: HttpRequest) -> bool:
+    """Whether whoever follows the link is whom its impression was shown to."""
+    if target.viewer_binding is None:
+        return False
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return target.viewer_binding == ""
+    if target.viewer_binding == "":
+        return False
+    # Every key: a link shown just before PSEUDONYM_KEY changed still counts for its viewer.
+    carried = target.viewer_binding.encode()
+    return any(
+        hmac.compare_digest(carried, viewer_binding(target.request_id, known_as).encode())
+        for known_as in pseudonyms_of(user.pk)
+    )
 
 
 def links(stamp: ImpressionStamp, token: str) -> list[str]:

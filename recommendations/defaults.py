@@ -264,4 +264,10 @@ DEFAULTS: dict[str, object] = {
     # Seconds over which prefetched entries made by an older model version are refreshed, spread
     # evenly by user, once answers show a new version (see model_versions.py).
     "MODEL_VERSION_REFRESH_SPREAD": 30 * 60,
+    # Older pseudonym keys, newest first, still recognised while PSEUDONYM_KEY changes (as Django's
+    # SECRET_KEY_FALLBACKS); empty with a borrowed key means SECRET_KEY_FALLBACKS.
+    "PSEUDONYM_KEY_FALLBACKS": [],
+    # Bearer token a scraper sends (Authorization: Bearer ...) to read the metrics view; "" means none.
+    # Behind a reverse proxy set it and METRICS_ALLOWED_IPS = []: every request has the proxy's address.
+    "METRICS_TOKEN": "",
 }

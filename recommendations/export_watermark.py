@@ -12,8 +12,15 @@ files), so it travels with the data it describes and needs no table in the shop'
 `pending` is written before a data file is published and cleared after: a run that died in
 between left the file's name and id range behind, and the next run writes exactly that range
 under exactly that name again (replacing the object, never adding a second copy).
+
+Names read back from the document are checked: a pending name must be exactly the name the export
+gives its stream's id range (`data_file_name`), so an edited or forged watermark (`../x`, an
+absolute path, another stream's file) stops the export instead of naming a file outside the
+destination or replacing one it does not own.
 """
 
+import math
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +29,28 @@ from .exceptions import ExportError
 
 WATERMARK_NAME = "_watermark.json"  # a leading "_": model/train.py skips it like Hadoop's _SUCCESS
 FORMAT = 1
+FILE_FORMATS = ("jsonl", "csv")
+STREAM_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def data_file_name(stream: str, first_id: int, last_id: int, file_format: str) -> str:
+    """The name of the data file holding `stream`'s rows with ids first_id..last_id."""
+    return f"{stream}-{first_id:012d}-{last_id:012d}.{file_format}"
+
+
+def _checked_pending(stream: str, pending: "PendingFile") -> "PendingFile":
+    if not 1 <= pending.first_id <= pending.last_id:
+        raise ValueError(f"pending id range of {stream!r} is not 1 <= first <= last")
+    if pending.since is not None and not math.isfinite(pending.since):
+        raise ValueError(f"pending 'since' of {stream!r} is not a finite number")
+    expected = {
+        data_file_name(stream, pending.first_id, pending.last_id, file_format)
+        for file_format in FILE_FORMATS
+    }
+    if pending.name not in expected:
+        # Never echo the name: it may be anything, and the message goes to logs.
+        raise ValueError(f"pending file of {stream!r} is not named for its stream and id range")
+    return pending
 
 
 @dataclass(frozen=True)
@@ -96,16 +125,24 @@ class Watermark:
                 raise ValueError(f"unsupported format {document.get('format')!r}")
             streams = {}
             for name, raw in document["streams"].items():
+                if not (isinstance(name, str) and STREAM_NAME.fullmatch(name)):
+                    raise ValueError("a stream name is not a plain lowercase word")
                 pending = raw.get("pending")
-                streams[str(name)] = StreamMark(
-                    exported_to=int(raw["exported_to"]),
+                exported_to = int(raw["exported_to"])
+                if exported_to < 0:
+                    raise ValueError(f"'exported_to' of {name!r} is negative")
+                streams[name] = StreamMark(
+                    exported_to=exported_to,
                     pending=None
                     if pending is None
-                    else PendingFile(
-                        name=str(pending["name"]),
-                        first_id=int(pending["first_id"]),
-                        last_id=int(pending["last_id"]),
-                        since=None if pending.get("since") is None else float(pending["since"]),
+                    else _checked_pending(
+                        name,
+                        PendingFile(
+                            name=str(pending["name"]),
+                            first_id=int(pending["first_id"]),
+                            last_id=int(pending["last_id"]),
+                            since=None if pending.get("since") is None else float(pending["since"]),
+                        ),
                     ),
                 )
         except (AttributeError, KeyError, TypeError, ValueError) as error:

@@ -74,13 +74,15 @@ def track_widget(
     if recommendations is None or not recommendations.items or not is_on():
         return recommendations
     try:
-        events.record(impression_event(recommendations, _user_pseudonym(request)))
+        user_key = _user_pseudonym(request)
+        events.record(impression_event(recommendations, user_key))
         stamp = clicks.ImpressionStamp(
             request_id=recommendations.request_id,
             arm=recommendations.arm,
             source=recommendations.source,
             variant=recommendations.variant or "",
             item_ids=tuple(item.item_id for item in recommendations.items),
+            viewer=user_key,  # the links count only for this viewer (clicks.shown_to)
         )
         token = clicks.sign(stamp)
         for item, link in zip(recommendations.items, clicks.links(stamp, token), strict=True):

@@ -100,8 +100,9 @@ def recommendations_json(request: HttpRequest) -> HttpResponse:
 def click(request: HttpRequest, token: str, position: int) -> HttpResponse:
     """Count a click on a widget link and send the visitor to the product, on this site only.
 
-    A tampered token is a 400; an expired one leads to the product without being counted; an item
-    that is no product of this site (or whose URL points elsewhere) leads to the home page.
+    A tampered token is a 400; an expired one, or one shown to somebody else, leads to the product
+    without being counted; an item that is no product of this site (or whose URL points
+    elsewhere) leads to the home page.
     """
     counted = False
     try:
@@ -121,7 +122,13 @@ def click(request: HttpRequest, token: str, position: int) -> HttpResponse:
     if url is None:
         logger.info("Click link leads nowhere on this site", extra={"reason": "no_destination"})
         url = "/"
-    elif not expired_link:
+    elif expired_link:
+        pass
+    elif not clicks.shown_to(target, request):
+        # A shared or forwarded link: it still leads to the product, but it is not this visitor's
+        # interest in what was shown to someone else, so it must not count or train the model.
+        logger.info("Click link shown to someone else", extra={"reason": "other_viewer"})
+    else:
         counted = tracking.record_click(target, request)
     response = HttpResponseRedirect(url)
     # Never cached: each click must reach the server to be counted.

@@ -385,3 +385,56 @@ def test_settle_seconds_zero_exports_everything_at_once(tmp_path, orders):
     make_order(users[0], [make_product()])  # just now
     call_command("recommendations_export", "--to", str(tmp_path), "--settle-seconds", "0")
     assert len(jsonl_rows(tmp_path)) == len(expected) + 1
+
+
+def _pending_watermark(name: str, first_id: int = 1, last_id: int = 5) -> dict:
+    pending = {"name": name, "first_id": first_id, "last_id": last_id, "since": None}
+    return {"format": 1, "streams": {"interactions": {"exported_to": 0, "pending": pending}}}
+
+
+HOSTILE_NAMES = [
+    "../escaped.jsonl",
+    "../interactions-000000000001-000000000005.jsonl",
+    "/tmp/interactions-000000000001-000000000005.jsonl",
+    "sub/interactions-000000000001-000000000005.jsonl",
+    "interactions-000000000001-000000000005.jsonl/../../escaped.jsonl",
+    "..\\interactions-000000000001-000000000005.jsonl",
+    "interactions-000000000001-000000000005.jsonl\x00.txt",
+    "clicks-000000000001-000000000005.jsonl",  # another stream's name
+    "interactions-000000000001-000000000009.jsonl",  # another id range
+    "interactions-000000000001-000000000005.sh",
+    "_watermark.json",
+    "",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_watermark_naming_any_other_file_than_its_own_is_refused(name):
+    from recommendations.export_watermark import Watermark
+
+    with pytest.raises(ExportError, match="cannot be read") as caught:
+        Watermark.from_json(_pending_watermark(name))
+    assert caught.value.retryable is False
+
+
+def test_a_watermark_naming_a_file_outside_the_destination_writes_nothing_there(tmp_path, orders):
+    destination = tmp_path / "export"
+    destination.mkdir()
+    last = line_pks()[-1]
+    name = f"../interactions-000000000001-{last:012d}.jsonl"
+    (destination / WATERMARK_NAME).write_text(json.dumps(_pending_watermark(name, 1, last)))
+    with pytest.raises(ExportError, match="cannot be read"):
+        export_new(destination)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+    assert data_files(destination) == []
+
+
+def test_the_name_the_export_plans_is_one_its_watermark_accepts(tmp_path, orders):
+    from recommendations.export_watermark import Watermark
+
+    with pytest.raises(Crash):
+        export_new(DiesAfterPublishing(tmp_path))
+    stored = json.loads((tmp_path / WATERMARK_NAME).read_text())
+    pending = Watermark.from_json(stored).mark("interactions").pending
+    assert pending is not None
+    assert pending.name == data_files(tmp_path)[0]
