@@ -114,6 +114,8 @@ KINDS: dict[str, Kind] = {
     "EXPORT_S3_MULTIPART_CHUNKSIZE": Whole(),
     "EXPORT_S3_EXTRA_ARGS": Mapping(),
     "MODEL_VERSION_REFRESH_SPREAD": SECONDS,
+    "PSEUDONYM_KEY_FALLBACKS": TextList(check_id="recommendations.E103"),
+    "METRICS_TOKEN": Text(),
 }
 
 DEFAULTS: dict[str, object] = {

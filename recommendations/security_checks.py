@@ -66,16 +66,7 @@ def check_pseudonym_key(app_configs: Any = None, **kwargs: Any) -> list:
                 id="recommendations.E102",
             )
         )
-    fallbacks = app_settings.PSEUDONYM_KEY_FALLBACKS
-    if not (isinstance(fallbacks, list | tuple) and all(isinstance(key, str) for key in fallbacks)):
-        messages.append(
-            Error(
-                f"{SETTING}['PSEUDONYM_KEY_FALLBACKS'] must be a list of strings (the older keys, "
-                "newest first).",
-                hint="Leave it [] unless PSEUDONYM_KEY is being changed.",
-                id="recommendations.E103",
-            )
-        )
+    # PSEUDONYM_KEY_FALLBACKS' type is checked with every other setting's (defaults.KINDS: E103).
     # The same key under its own name is still SECRET_KEY: one leak gives both away.
     if borrowed or key == str(settings.SECRET_KEY):
         messages.append(

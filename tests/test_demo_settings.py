@@ -77,8 +77,8 @@ def test_with_debug_on_the_published_key_still_runs_the_demo():
 def documented_production_environment() -> dict[str, str]:
     """The `env` block of docs/security.md's production settings; `<random>`: a fresh secret."""
     text = SECURITY_DOC.read_text(encoding="utf-8")
-    block = re.search(r"```env\n(.*?)```", text, re.S)
-    assert block, "docs/security.md has no ```env block of production settings"
+    block = re.search(r"```ini\n(.*?)```", text, re.S)
+    assert block, "docs/security.md has no ```ini block of production settings"
     environment = {}
     for line in block.group(1).splitlines():
         if line.strip() and not line.lstrip().startswith("#"):

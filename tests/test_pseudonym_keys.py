@@ -61,7 +61,12 @@ def test_in_debug_a_published_or_short_key_is_not_an_error():
 
 @pytest.mark.parametrize("fallbacks", ["old-key", [STRONG, 3], None])
 def test_fallbacks_must_be_a_list_of_strings(fallbacks):
-    assert ids(PSEUDONYM_KEY=STRONG, PSEUDONYM_KEY_FALLBACKS=fallbacks) == ["recommendations.E103"]
+    from recommendations.checks import check_settings
+
+    with override_settings(
+        RECOMMENDATIONS={**GOOD, "PSEUDONYM_KEY": STRONG, "PSEUDONYM_KEY_FALLBACKS": fallbacks}
+    ):
+        assert [message.id for message in check_settings()] == ["recommendations.E103"]
 
 
 def test_manage_py_check_stops_on_the_published_key():
