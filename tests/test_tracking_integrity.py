@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.test import override_settings
 from django.urls import reverse
 
@@ -156,6 +157,23 @@ def test_one_bad_event_does_not_block_its_batch_and_is_counted():
     again = events.flush_to_database()
     assert (again.impressions, again.clicks, again.rejected, again.batches) == (0, 0, 0, 0)
     assert events.dropped_total() == 4
+
+
+def test_a_database_that_cannot_take_a_batch_keeps_it_whole_for_the_next_flush():
+    events.hand_off([impression(1), click(2)])
+    table = Click._meta.db_table
+    # Stands for a database that fails for a reason of its own (not the events'): the table is
+    # out of reach. SQLite says OperationalError, PostgreSQL ProgrammingError.
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+    with pytest.raises(DatabaseError):
+        events.flush_to_database()
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+    result = events.flush_to_database()
+    assert (result.impressions, result.clicks, result.rejected) == (1, 1, 0)
+    assert (Impression.objects.count(), Click.objects.count()) == (1, 1)
+    assert events.dropped_total() == 0
 
 
 # --- item 6: the flush lock is released only by the run that holds it -------------------------
