@@ -113,8 +113,12 @@ class CatalogAdapter:
         (the demo reads the URL prefix once per widget, not once per product)."""
         return [self.describe(product) for product in products]
 
-    def purchased_item_ids(self, user: Any) -> set[str]:
-        """Wire ids of what the user already bought (excluded from recommendations)."""
+    def purchased_item_ids(self, user_id: int) -> set[str]:
+        """Wire ids of what the user with this primary key already bought (never recommended).
+
+        Always a primary key, never a user object, like every `user_id` here (tasks and
+        prefetching have only the key).
+        """
         return set()
 
     def purchased_item_ids_for(self, user_ids: Iterable[int]) -> dict[int, set[str]]:
