@@ -9,7 +9,8 @@
 3. The `flush_events` task (Celery beat, every minute) reads the slots it has not read yet in the
    buckets of the last EVENT_CACHE_TTL seconds, inserts their events with `bulk_create`, and only
    then moves the bucket's "done" mark past them. Event ids are unique in the tables and inserts
-   ignore conflicts, so a flush interrupted before its mark moved inserts nothing twice.
+   ignore conflicts, so a flush interrupted before its mark moved inserts nothing twice. One flush
+   runs at a time: it holds a `CacheLock`, which only the run holding it releases.
 
 What is lost, at most, when something crashes:
 
@@ -25,11 +26,11 @@ What is lost, at most, when something crashes:
 Dropped events are counted once: each process adds its drops to a cache counter at its next
 hand-off, and `dropped_total()` is that counter plus the drops this process has not added yet (so
 that its own show while the cache is down); `dropped_in_process()` is this process's own. Events
-the database refuses (see `event_rows.py`) are stored without, counted in the same counter by the
-flush, and logged; the rest of their batch is stored. Slots that a flush
-finds claimed but never written are counted as `lost_batches_total()`: a batch lost with its
-process between `incr` and `add`, or a hand-off whose `incr` answer timed out and that wrote its
-batch into another slot (nothing lost). An empty slot younger than two minutes may still be
+the database refuses (see `event_rows.py`) are left out, counted in the same counter by the flush
+and logged; the rest of their batch is stored. Slots that a flush finds claimed but never
+written are counted as `lost_batches_total()`: a batch lost with its process between `incr` and
+`add`, or a hand-off whose `incr` answer timed out and that wrote its batch into another slot
+(nothing lost). An empty slot younger than two minutes may still be
 written: it holds the bucket's mark back, but the batches after it are inserted at once.
 """
 
