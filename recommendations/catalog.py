@@ -75,7 +75,14 @@ class CatalogAdapter:
         except (LookupError, ValueError):
             # No product model configured: the system checks say so, and pages check ids again.
             return list(item_ids)
-        return [i for i in item_ids if product_pk(model, self.pk_from_item_id(i)) is not None]
+        return [i for i in item_ids if product_pk(model, self._pk_or_none(i)) is not None]
+
+    def _pk_or_none(self, item_id: str) -> Any:
+        # An adapter's own pk_from_item_id may raise on an id it did not expect: no key either.
+        try:
+            return self.pk_from_item_id(item_id)
+        except (TypeError, ValueError):
+            return None
 
     def widget_products(self) -> models.QuerySet:
         """The products the widget loads: available ones (`.only()` what `describe` reads)."""

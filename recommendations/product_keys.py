@@ -12,6 +12,7 @@ Integer keys, the common case, take a shortcut with the same outcome: `int()` an
 the field's validators hold.
 """
 
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -61,7 +62,7 @@ def product_pk(model: type[models.Model], value: Any) -> Any:
     return pk
 
 
-def product_pks(model: type[models.Model], values: Any) -> list[Any]:
+def product_pks(model: type[models.Model], values: Iterable[Any]) -> list[Any]:
     """The values that can be the model's primary keys, as keys; the others left out."""
     keys = (product_pk(model, value) for value in values)
     return [pk for pk in keys if pk is not None]
