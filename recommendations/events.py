@@ -200,6 +200,7 @@ class EventBuffer:
             self._oldest_at = None
             self._dropped = 0
             self._dropped_unreported = 0
+            self._retry_at = 0.0
 
     def _take(self, count: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -344,8 +345,9 @@ def flush_to_database(now: float | None = None) -> FlushResult:
     finally:
         # Only this run's lock: a flush slower than FLUSH_LOCK_SECONDS leaves the next one's.
         lock.release()
-    if result.rejected:
-        _count_rejected(result.rejected)
+        if result.rejected:
+            # Also when a later bucket failed: these were in buckets whose marks moved past them.
+            _count_rejected(result.rejected)
     if result.lost_batches:
         logger.warning(
             "Recommendations flush found %d event batches that never reached the cache",
@@ -364,7 +366,10 @@ def _flush_bucket(
     for start in range(0, len(slots), SLOTS_PER_READ):
         chunk = slots[start : start + SLOTS_PER_READ]
         found.update(cache.get_many([_slot_key(bucket, slot) for slot in chunk]))
-    events: list[dict[str, Any]] = []
+    # Events of the slots up to the mark are done after this flush; those after a slot that may
+    # still be written are read (and inserted, as repeats) again until the mark passes them.
+    settled: list[dict[str, Any]] = []
+    unsettled: list[dict[str, Any]] = []
     mark = done
     waiting = False  # an empty slot that may still be written holds the mark back
     lost = 0
@@ -380,15 +385,18 @@ def _flush_bucket(
             # whose `incr` answer timed out retried its batch in another slot.
             lost += 1
         else:
-            events.extend(batch)
+            (unsettled if waiting else settled).extend(batch)
             result.batches += 1
         if not waiting:
             mark = slot
-    if events:
-        inserted = _insert(events)
-        result.impressions += inserted.impressions
-        result.clicks += inserted.clicks
-        result.rejected += inserted.rejected
+    rejected = 0
+    for events, final in ((settled, True), (unsettled, False)):
+        if events:
+            inserted = _insert(events)
+            result.impressions += inserted.impressions
+            result.clicks += inserted.clicks
+            if final:  # a refused event read again later is counted when its slot is done
+                rejected = inserted.rejected
     if lost:
         result.lost_batches += lost
         _incr_or_create(cache, LOST_BATCHES_KEY, lost, None)
@@ -396,6 +404,7 @@ def _flush_bucket(
         # Only after the insert: a flush that dies before this line is redone, and the unique
         # event ids make the redo insert nothing twice.
         cache.set(_done_key(bucket), mark, _cache_ttl())
+        result.rejected += rejected  # counted once: the mark has passed them
 
 
 def _insert(events: list[dict[str, Any]]) -> Inserted:

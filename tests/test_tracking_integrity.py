@@ -159,6 +159,24 @@ def test_one_bad_event_does_not_block_its_batch_and_is_counted():
     assert events.dropped_total() == 4
 
 
+def test_a_bad_event_read_again_behind_a_slot_still_on_its_way_is_counted_once():
+    cache = get_cache().strict
+    now = time.time()
+    bucket = events.bucket_of(now)
+    # Slot 1 is claimed but not written yet (a hand-off on its way); slot 2 holds a bad event.
+    cache.add(events._counter_key(bucket), 0, None)
+    cache.incr(events._counter_key(bucket))
+    events.hand_off([impression(1), click(2, position=2**70)], now=now)
+    # Slot 2 is inserted at once, and read again while slot 1 may still come.
+    for _ in range(2):
+        assert events.flush_to_database(now=now).impressions == 1
+    later = events.flush_to_database(now=now + events.IN_FLIGHT_SECONDS + 1)
+    assert later.lost_batches == 1
+    assert Impression.objects.count() == 1
+    assert Click.objects.count() == 0
+    assert events.dropped_total() == 1
+
+
 def test_a_database_that_cannot_take_a_batch_keeps_it_whole_for_the_next_flush():
     events.hand_off([impression(1), click(2)])
     table = Click._meta.db_table
