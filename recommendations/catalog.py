@@ -17,6 +17,7 @@ from django.db import models
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
+from .product_keys import product_pk
 from .product_lookup import products_by_pks
 
 
@@ -59,9 +60,27 @@ class CatalogAdapter:
         return str(product.pk)
 
     def pk_from_item_id(self, item_id: str) -> Any:
-        """The primary key for a wire id, or None when the id cannot be one."""
+        """The primary key for a wire id, or None when the id cannot be one.
+
+        None also for an id the key's column cannot hold (an integer past 64 bits, text for an
+        integer key): the id comes from the endpoint, and no query may fail on it.
+        """
+        return product_pk(self.get_product_model(), item_id)
+
+    def storable_item_ids(self, item_ids: Iterable[str]) -> list[str]:
+        """The wire ids, in order, that can name a product here: an answer is cached without the
+        others (ids the key's column cannot hold, which `pk_from_item_id` turns into None)."""
         try:
-            return int(item_id)
+            model = self.get_product_model()
+        except (LookupError, ValueError):
+            # No product model configured: the system checks say so, and pages check ids again.
+            return list(item_ids)
+        return [i for i in item_ids if product_pk(model, self._pk_or_none(i)) is not None]
+
+    def _pk_or_none(self, item_id: str) -> Any:
+        # An adapter's own pk_from_item_id may raise on an id it did not expect: no key either.
+        try:
+            return self.pk_from_item_id(item_id)
         except (TypeError, ValueError):
             return None
 
@@ -101,8 +120,12 @@ class CatalogAdapter:
         (the demo reads the URL prefix once per widget, not once per product)."""
         return [self.describe(product) for product in products]
 
-    def purchased_item_ids(self, user: Any) -> set[str]:
-        """Wire ids of what the user already bought (excluded from recommendations)."""
+    def purchased_item_ids(self, user_id: int) -> set[str]:
+        """Wire ids of what the user with this primary key already bought (never recommended).
+
+        Always a primary key, never a user object, like every `user_id` here (tasks and
+        prefetching have only the key).
+        """
         return set()
 
     def purchased_item_ids_for(self, user_ids: Iterable[int]) -> dict[int, set[str]]:

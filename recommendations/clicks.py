@@ -37,6 +37,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from .catalog import get_catalog
 from .conf import app_settings
+from .product_keys import product_pk
 from .pseudonyms import pseudonyms_of
 
 SALT = "recommendations.click"
@@ -213,7 +214,8 @@ def _link_template(script_prefix: str) -> str:
 def destination(item_id: str, request: HttpRequest) -> str | None:
     """The product's URL on this site, or None when there is no such product or it points away."""
     catalog = get_catalog()
-    pk = catalog.pk_from_item_id(item_id)
+    # The adapter's key checked against the column: one it cannot hold is no product.
+    pk = product_pk(catalog.get_product_model(), catalog.pk_from_item_id(item_id))
     if pk is None:
         return None
     # Any product, not only available ones: a link shown a minute ago may lead to a product that

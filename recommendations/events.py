@@ -9,7 +9,8 @@
 3. The `flush_events` task (Celery beat, every minute) reads the slots it has not read yet in the
    buckets of the last EVENT_CACHE_TTL seconds, inserts their events with `bulk_create`, and only
    then moves the bucket's "done" mark past them. Event ids are unique in the tables and inserts
-   ignore conflicts, so a flush interrupted before its mark moved inserts nothing twice.
+   ignore conflicts, so a flush interrupted before its mark moved inserts nothing twice. One flush
+   runs at a time: it holds a `CacheLock`, which only the run holding it releases.
 
 What is lost, at most, when something crashes:
 
@@ -22,29 +23,33 @@ What is lost, at most, when something crashes:
   since the last flush, about one minute of events with beat running.
 - `flush_events` not running for EVENT_CACHE_TTL (6 h): the batches expire.
 
-Dropped events are counted: `dropped_in_process()` here, and `dropped_total()` for all processes
-(a cache counter that each process adds its drops to at its next hand-off). Slots that a flush
-finds claimed but never written are counted as `lost_batches_total()`: a batch lost with its
-process between `incr` and `add`, or a hand-off whose `incr` answer timed out and that wrote its
-batch into another slot (nothing lost). An empty slot younger than two minutes may still be
+Dropped events are counted once: each process adds its drops to a cache counter at its next
+hand-off, and `dropped_total()` is that counter plus the drops this process has not added yet (so
+that its own show while the cache is down); `dropped_in_process()` is this process's own. Events
+the database refuses (see `event_rows.py`) are left out, counted in the same counter by the flush
+and logged; the rest of their batch is stored. Slots that a flush finds claimed but never
+written are counted as `lost_batches_total()`: a batch lost with its process between `incr` and
+`add`, or a hand-off whose `incr` answer timed out and that wrote its batch into another slot
+(nothing lost). An empty slot younger than two minutes may still be
 written: it holds the bucket's mark back, but the batches after it are inserted at once.
 """
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
-
 from .cache_access import CacheUnavailable, get_cache
+from .cache_lock import CacheLock
 from .conf import app_settings
+from .event_rows import CLICK, IMPRESSION, Inserted, insert_events
+
+__all__ = ["CLICK", "IMPRESSION"]  # the kinds of event, named here for tracking.py and tests
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +64,6 @@ IN_FLIGHT_SECONDS = 2 * BUCKET_SECONDS
 FLUSH_LOCK_SECONDS = 300
 SLOTS_PER_READ = 200  # cache keys per get_many while flushing
 SLOT_ATTEMPTS = 5  # slots a hand-off draws before it gives up (only a non-atomic incr collides)
-ROWS_PER_INSERT = 1000
-
-IMPRESSION = "impression"
-CLICK = "click"
 
 
 def bucket_of(timestamp: float) -> int:
@@ -132,6 +133,11 @@ class EventBuffer:
         """Events this process dropped (buffer full, or refused by the cache)."""
         return self._dropped
 
+    @property
+    def dropped_unreported(self) -> int:
+        """Events this process dropped and has not added to the shared counter yet."""
+        return self._dropped_unreported
+
     def append(self, event: dict[str, Any]) -> bool:
         """Buffer one event; False when it was dropped because the buffer is full."""
         with self._lock:
@@ -194,6 +200,7 @@ class EventBuffer:
             self._oldest_at = None
             self._dropped = 0
             self._dropped_unreported = 0
+            self._retry_at = 0.0
 
     def _take(self, count: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -287,9 +294,14 @@ def dropped_in_process() -> int:
 
 
 def dropped_total() -> int:
-    """Events dropped by every process, as far as the cache knows (0 when it does not answer)."""
+    """Events dropped by every process: the shared counter, and this process's drops not in it yet.
+
+    Each drop is counted once: a process's drops move from its own count to the shared counter
+    at its next hand-off. While the cache does not answer, this process's drops alone.
+    """
     value = get_cache().get(DROPPED_KEY)
-    return int(value) if isinstance(value, int) else 0
+    shared = int(value) if isinstance(value, int) else 0
+    return shared + _buffer.dropped_unreported
 
 
 def lost_batches_total() -> int:
@@ -306,6 +318,7 @@ class FlushResult:
     clicks: int = 0
     batches: int = 0
     lost_batches: int = 0  # claimed slots whose batch never came
+    rejected: int = 0  # events the database refused (the rest of their batch was stored)
     skipped: bool = False  # another flush held the lock
 
 
@@ -313,7 +326,8 @@ def flush_to_database(now: float | None = None) -> FlushResult:
     """Move every batch waiting in the cache into the database, in bulk; safe to run twice."""
     cache = get_cache().strict
     result = FlushResult()
-    if not cache.add(FLUSH_LOCK_KEY, 1, FLUSH_LOCK_SECONDS):
+    lock = CacheLock(FLUSH_LOCK_KEY, FLUSH_LOCK_SECONDS)
+    if not lock.acquire():
         result.skipped = True
         return result
     try:
@@ -329,7 +343,11 @@ def flush_to_database(now: float | None = None) -> FlushResult:
                 in_flight = now - bucket * BUCKET_SECONDS < IN_FLIGHT_SECONDS
                 _flush_bucket(cache, bucket, done, claimed, in_flight, result)
     finally:
-        cache.delete(FLUSH_LOCK_KEY)
+        # Only this run's lock: a flush slower than FLUSH_LOCK_SECONDS leaves the next one's.
+        lock.release()
+        if result.rejected:
+            # Also when a later bucket failed: these were in buckets whose marks moved past them.
+            _count_rejected(result.rejected)
     if result.lost_batches:
         logger.warning(
             "Recommendations flush found %d event batches that never reached the cache",
@@ -348,7 +366,10 @@ def _flush_bucket(
     for start in range(0, len(slots), SLOTS_PER_READ):
         chunk = slots[start : start + SLOTS_PER_READ]
         found.update(cache.get_many([_slot_key(bucket, slot) for slot in chunk]))
-    events: list[dict[str, Any]] = []
+    # Events of the slots up to the mark are done after this flush; those after a slot that may
+    # still be written are read (and inserted, as repeats) again until the mark passes them.
+    settled: list[dict[str, Any]] = []
+    unsettled: list[dict[str, Any]] = []
     mark = done
     waiting = False  # an empty slot that may still be written holds the mark back
     lost = 0
@@ -365,14 +386,18 @@ def _flush_bucket(
             # batch at all: a value the app did not write counts as lost too.)
             lost += 1
         else:
-            events.extend(batch)
+            (unsettled if waiting else settled).extend(batch)
             result.batches += 1
         if not waiting:
             mark = slot
-    if events:
-        impressions, clicks = _insert(events)
-        result.impressions += impressions
-        result.clicks += clicks
+    rejected = 0
+    for events, final in ((settled, True), (unsettled, False)):
+        if events:
+            inserted = _insert(events)
+            result.impressions += inserted.impressions
+            result.clicks += inserted.clicks
+            if final:  # a refused event read again later is counted when its slot is done
+                rejected = inserted.rejected
     if lost:
         result.lost_batches += lost
         _incr_or_create(cache, LOST_BATCHES_KEY, lost, None)
@@ -380,31 +405,24 @@ def _flush_bucket(
         # Only after the insert: a flush that dies before this line is redone, and the unique
         # event ids make the redo insert nothing twice.
         cache.set(_done_key(bucket), mark, _cache_ttl())
+        result.rejected += rejected  # counted once: the mark has passed them
 
 
-def _insert(events: Iterable[dict[str, Any]]) -> tuple[int, int]:
-    """Insert the events, ignoring ones already there; (impressions, clicks) offered."""
-    from .models import Click, Impression
+def _insert(events: list[dict[str, Any]]) -> Inserted:
+    """Insert the events (see event_rows.py); what was offered to the tables and refused."""
+    return insert_events(events)
 
-    impressions, clicks = [], []
-    for event in events:
-        try:
-            fields = {k: v for k, v in event.items() if k != "kind"}
-            fields["created_at"] = datetime.fromtimestamp(fields["created_at"], tz=UTC)
-            if event.get("kind") == IMPRESSION:
-                impressions.append(Impression(**fields))
-            elif event.get("kind") == CLICK:
-                clicks.append(Click(**fields))
-        except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError):
-            # Not an event the app wrote (the cache's values are read as any JSON): skipped,
-            # so that one bad value cannot hold up every later batch.
-            logger.warning("Recommendations flush skipped a malformed event")
-    with transaction.atomic():
-        Impression.objects.bulk_create(
-            impressions, batch_size=ROWS_PER_INSERT, ignore_conflicts=True
-        )
-        Click.objects.bulk_create(clicks, batch_size=ROWS_PER_INSERT, ignore_conflicts=True)
-    return len(impressions), len(clicks)
+
+def _count_rejected(count: int) -> None:
+    """Add events the database refused to the shared dropped count, once their batch is done."""
+    logger.warning(
+        "Recommendations flush dropped %d events the database refused",
+        count,
+        extra={"rejected": count},
+    )
+    # The batch is done either way: a count the cache did not take is not retried (nor doubled).
+    with contextlib.suppress(CacheUnavailable):
+        _incr_or_create(get_cache().strict, DROPPED_KEY, count, None)
 
 
 def _new_buffer_after_fork() -> None:

@@ -24,7 +24,6 @@ import logging
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache_access import CacheUnavailable, get_cache
+from .cache_access import CacheUnavailable
+from .cache_lock import CacheLock
 from .conf import app_settings
 from .export_destinations import ExportDestination, destination_for
 from .export_rows import CSV_HEADER, FORMATS, RowChunk, click_rows, format_lines, interaction_rows
@@ -154,10 +154,9 @@ def export_exclusive(target: str | Path, **options) -> ExportResult | None:
     # One lock per place, however it is written (beat's absolute path, `make retrain`'s relative one).
     text = str(target)
     key = LOCK_PREFIX + (text if text.startswith("s3://") else str(Path(text).resolve()))
-    token = uuid.uuid4().hex
-    cache = get_cache()
+    lock = CacheLock(key, LOCK_TTL)
     try:
-        locked = cache.strict.add(key, token, LOCK_TTL)
+        locked = lock.acquire()
     except CacheUnavailable:
         # No cache, no lock: two exports at the very same moment could then overlap; one daily
         # task and an occasional manual run make that unlikely enough to go on.
@@ -169,8 +168,7 @@ def export_exclusive(target: str | Path, **options) -> ExportResult | None:
     try:
         return export_new(target, **options)
     finally:
-        if cache.get(key) == token:
-            cache.delete(key)
+        lock.release()  # only this run's: one that expired and was taken by another run stays
 
 
 def _export_range(

@@ -12,7 +12,6 @@ products that became unavailable, so it should ask for a few more than it shows.
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .cache_access import CacheUnavailable, get_cache
+from .cache_lock import CacheLock
 from .catalog import get_catalog
 from .conf import app_settings
 from .fallback_compute import FallbackTables, blend, compute_tables
@@ -112,10 +112,9 @@ def refresh_exclusive(
     progress: Callable[[int], None] | None = None,
 ) -> FallbackVersion | None:
     """`refresh()` unless another process is refreshing (then None): for beat and the command."""
-    cache = _cache()
-    token = uuid.uuid4().hex
+    lock = CacheLock(LOCK_KEY, LOCK_TTL)
     try:
-        locked = cache.strict.add(LOCK_KEY, token, LOCK_TTL)
+        locked = lock.acquire()
     except CacheUnavailable:
         # No cache, no lock: refresh anyway; publishing a version is atomic in the database.
         return refresh(progress)
@@ -126,8 +125,7 @@ def refresh_exclusive(
         return refresh(progress)
     finally:
         # Only release our own lock: one that expired and was taken by another refresh stays.
-        if cache.get(LOCK_KEY) == token:
-            cache.delete(LOCK_KEY)
+        lock.release()
 
 
 def _rankings(version: FallbackVersion, tables: FallbackTables) -> Iterator[FallbackRanking]:

@@ -99,9 +99,10 @@ class SharedStateCollector(Collector):
         yield gauge
         dropped = GaugeMetricFamily(
             "recommendations_events_dropped",
-            "Impression and click events dropped by all processes (buffer full, cache down)",
+            "Impression and click events dropped by all processes (buffer full, cache down, refused)",
         )
-        dropped.add_metric([], float(events.dropped_total() + events.dropped_in_process()))
+        # Each drop once: this process's own are in the shared count once handed off.
+        dropped.add_metric([], float(events.dropped_total()))
         yield dropped
 
 

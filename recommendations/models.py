@@ -94,7 +94,8 @@ class Click(models.Model):
     click_id = models.CharField(max_length=32, unique=True)
     # No foreign key: a click may reach the database before its impression (both are buffered).
     impression_request_id = models.CharField(max_length=32, db_index=True)
-    item_id = models.CharField(max_length=64)
+    # As long as an endpoint's item id may be (recommendations.codecs.MAX_ITEM_ID_CHARS).
+    item_id = models.CharField(max_length=255)
     position = models.PositiveSmallIntegerField()
     pseudonym = models.CharField(max_length=64, blank=True)
     arm = models.CharField(max_length=16)

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import near_cache
 from .cache_access import get_cache
+from .catalog import get_catalog
 from .conf import app_settings
 
 KEY_PREFIX = "recommendations:user:"
@@ -79,7 +80,8 @@ def write_entry(
     """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL."""
     now = time.time()
     entry = PrefetchedEntry(
-        item_ids=tuple(item_ids),
+        # Ids the database cannot hold are dropped here, so that no cached answer holds one.
+        item_ids=tuple(get_catalog().storable_item_ids(item_ids)),
         model_version=model_version,
         created_at=now,
         fresh_until=now + float(app_settings.FRESH_TTL),

@@ -12,6 +12,9 @@ deferred field still loads on access and `django_assert_num_queries` counts the 
 Lists are padded to a few sizes (8, 16, 32, 64) by repeating a key, so a process holds at most
 four compiled queries per alias. The compiled queries are dropped when any setting changes.
 
+Keys are checked against the primary key field first (`product_keys.py`): one that its column
+cannot hold (an endpoint's id past 64 bits, text for an integer key) is left out, never sent.
+
 Only when reusing SQL is safe: the catalog says its `widget_products()` gives the same SQL every
 time (`CatalogAdapter.reuse_compiled_query`: no `now()` or per-request value in the filter), the
 primary key is an integer, and the queryset has no select_related, annotations, extra() or
@@ -27,6 +30,8 @@ from django.core.signals import setting_changed
 from django.db import connections, models, router
 from django.db.models.expressions import Col
 from django.dispatch import receiver
+
+from .product_keys import product_pks
 
 SIZES = (8, 16, 32, 64)
 # Sentinel keys the query is compiled with; only their positions among the parameters matter.
@@ -99,8 +104,11 @@ def _forget_compiled(**kwargs: Any) -> None:
 
 
 def products_by_pks(catalog: Any, pks: Sequence[int]) -> list[models.Model]:
-    """`catalog.widget_products()` with these primary keys, in one query (unordered)."""
-    pks = list(dict.fromkeys(pks))
+    """`catalog.widget_products()` with these primary keys, in one query (unordered).
+
+    Keys the primary key column cannot hold (see product_keys.py) are left out, like unknown ones.
+    """
+    pks = list(dict.fromkeys(product_pks(catalog.get_product_model(), pks)))
     if not pks:
         return []
     size = next((s for s in SIZES if s >= len(pks)), None)

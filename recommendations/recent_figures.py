@@ -59,5 +59,5 @@ def recent_figures(window_seconds: int = 3600) -> RecentFigures:
     lag = get_cache().get(PREFETCH_LAG_KEY)
     if isinstance(lag, list | tuple) and lag:
         figures.prefetch_lag_seconds = float(lag[0])
-    figures.events_dropped = events.dropped_total() + events.dropped_in_process()
+    figures.events_dropped = events.dropped_total()
     return figures

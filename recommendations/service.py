@@ -218,7 +218,7 @@ def _model_answer(
     request = PredictionRequest(
         user_key=pseudonym(user.pk),
         num_results=limit * OVERFETCH,
-        exclude=tuple(sorted(catalog.purchased_item_ids(user))),
+        exclude=tuple(sorted(catalog.purchased_item_ids(user.pk))),
         context=dict(context),
     )
     call_started = time.monotonic()

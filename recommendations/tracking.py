@@ -14,6 +14,8 @@ from django.http import HttpRequest
 
 from . import clicks, events
 from .conf import app_settings
+from .event_rows import fit_to_columns
+from .models import Click, Impression
 from .pseudonyms import pseudonym
 from .service import Recommendations
 
@@ -33,38 +35,45 @@ def _user_pseudonym(request: HttpRequest | None) -> str:
 
 
 def impression_event(recommendations: Recommendations, user_key: str) -> dict[str, Any]:
-    """The impression event of a rendered widget (fields of `models.Impression`)."""
-    return {
-        "kind": events.IMPRESSION,
-        "request_id": recommendations.request_id,
-        "pseudonym": user_key,
-        "arm": recommendations.arm,
-        "source": recommendations.source,
-        "model_version": recommendations.model_version or "",
-        "variant": recommendations.variant or "",
-        "fallback_reason": recommendations.fallback_reason or "",
-        "items": [
-            {"item_id": item.item_id, "position": item.position, "source": item.source}
-            for item in recommendations.items
-        ],
-        "created_at": time.time(),
-    }
+    """The impression event of a rendered widget (fields of `models.Impression`, fitted to them:
+    the variant and model version come from the endpoint)."""
+    return fit_to_columns(
+        Impression,
+        {
+            "kind": events.IMPRESSION,
+            "request_id": recommendations.request_id,
+            "pseudonym": user_key,
+            "arm": recommendations.arm,
+            "source": recommendations.source,
+            "model_version": recommendations.model_version or "",
+            "variant": recommendations.variant or "",
+            "fallback_reason": recommendations.fallback_reason or "",
+            "items": [
+                {"item_id": item.item_id, "position": item.position, "source": item.source}
+                for item in recommendations.items
+            ],
+            "created_at": time.time(),
+        },
+    )
 
 
 def click_event(target: clicks.ClickTarget, user_key: str) -> dict[str, Any]:
-    """The click event of a followed link (fields of `models.Click`)."""
-    return {
-        "kind": events.CLICK,
-        "click_id": target.click_id,
-        "impression_request_id": target.request_id,
-        "item_id": target.item_id,
-        "position": target.position,
-        "pseudonym": user_key,
-        "arm": target.arm,
-        "source": target.source,
-        "variant": target.variant,
-        "created_at": time.time(),
-    }
+    """The click event of a followed link (fields of `models.Click`, fitted to them)."""
+    return fit_to_columns(
+        Click,
+        {
+            "kind": events.CLICK,
+            "click_id": target.click_id,
+            "impression_request_id": target.request_id,
+            "item_id": target.item_id,
+            "position": target.position,
+            "pseudonym": user_key,
+            "arm": target.arm,
+            "source": target.source,
+            "variant": target.variant,
+            "created_at": time.time(),
+        },
+    )
 
 
 def track_widget(

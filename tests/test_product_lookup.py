@@ -163,3 +163,42 @@ def test_a_settings_change_drops_the_compiled_queries(products):
         found = product_lookup.products_by_pks(default, pks)
     assert sorted(p.pk for p in found) == orm_answer(DemoCatalog(), pks)
     assert len(found) < 12
+
+
+class PassThroughCatalog(DemoCatalog):
+    """An adapter that hands the wire id to the ORM as it is (Django turns "12" into 12 itself),
+    as a shop may well write it: an id that is no integer then reaches the products query."""
+
+    def pk_from_item_id(self, item_id):
+        return item_id
+
+
+# Keys an endpoint can make us ask for that no integer primary key column can hold: past 64 bits
+# either way (SQLite refuses them with OverflowError), and text (the ORM raises ValueError,
+# PostgreSQL refuses the reused SQL with DataError and aborts the transaction).
+UNHOLDABLE_KEYS = [2**63, 2**70, -(2**63) - 1, "abc", "12abc", "", None, 1.5]
+
+
+@pytest.mark.parametrize("bad", UNHOLDABLE_KEYS, ids=repr)
+@pytest.mark.parametrize("count", [3, 70], ids=["reused-query", "orm"])
+def test_keys_the_database_cannot_hold_are_dropped_like_unknown_ones(products, bad, count):
+    catalog = PassThroughCatalog()
+    pks = [p.pk for p in products[:count]]
+    found = product_lookup.products_by_pks(catalog, [bad, *pks, bad])
+    assert sorted(p.pk for p in found) == orm_answer(catalog, pks)
+
+
+def test_keys_given_as_digits_still_find_their_products(products):
+    catalog = PassThroughCatalog()
+    pks = [p.pk for p in products[:3]]
+    found = product_lookup.products_by_pks(catalog, [str(pk) for pk in pks])
+    assert sorted(p.pk for p in found) == orm_answer(catalog, pks)
+
+
+@pytest.mark.parametrize("item_id", [str(2**63), str(2**70), str(-(2**63) - 1), "abc", "1.5", ""])
+def test_the_default_adapter_reads_no_key_from_an_id_the_column_cannot_hold(item_id):
+    with override_settings(RECOMMENDATIONS={"PRODUCT_MODEL": "catalog.Product"}):
+        catalog = CatalogAdapter()
+        assert catalog.pk_from_item_id(item_id) is None
+        assert catalog.pk_from_item_id(str(2**63 - 1)) == 2**63 - 1
+        assert catalog.pk_from_item_id("12") == 12

@@ -1,0 +1,24 @@
+"""The lock in the shared cache that the fallback refresh, the export and the event flush take:
+only the run that holds it releases it."""
+
+from recommendations.cache_access import get_cache
+from recommendations.cache_lock import CacheLock
+
+
+def test_a_second_run_does_not_get_a_held_lock_and_gets_it_once_released():
+    first, second = CacheLock("test-lock", 60), CacheLock("test-lock", 60)
+    assert first.acquire() is True
+    assert second.acquire() is False
+    second.release()  # not its lock: nothing happens
+    assert get_cache().get("test-lock") == first.token
+    first.release()
+    assert second.acquire() is True
+
+
+def test_a_run_that_outlived_its_lock_leaves_the_next_runs_lock_alone():
+    slow, next_run = CacheLock("test-lock", 60), CacheLock("test-lock", 60)
+    assert slow.acquire()
+    get_cache().delete("test-lock")  # stands for the lock's expiry while the slow run went on
+    assert next_run.acquire()
+    slow.release()
+    assert get_cache().get("test-lock") == next_run.token

@@ -1,0 +1,270 @@
+"""What reaches the events tables can be stored, one bad event never blocks a batch, the flush lock
+is released only by the run that holds it, and dropped events are counted once everywhere.
+
+Runs on the pass's database: PostgreSQL refuses a value longer than its column (DataError), where
+SQLite would store it whole.
+"""
+
+import time
+
+import pytest
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.test import override_settings
+from django.urls import reverse
+
+from recommendations import events, metrics, recent_figures, report, tracking
+from recommendations.backends import get_backend, reset_clients
+from recommendations.cache_access import get_cache
+from recommendations.models import Click, Impression
+from tests.scripted_endpoint import (
+    model_answer,
+    ok,
+    scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
+)
+from tests.shop_data import make_shop
+
+pytestmark = pytest.mark.django_db
+
+# An API Gateway in front of the model may name its variant as it likes; the column holds 64.
+LONG_VARIANT = "blue-" + "x" * 195
+VARIANT_COLUMN = Impression._meta.get_field("variant").max_length
+
+
+@pytest.fixture(autouse=True)
+def empty_buffer():
+    events.buffer().clear()
+    yield
+    events.buffer().clear()
+
+
+def impression(number: int, **fields) -> dict:
+    return {
+        "kind": events.IMPRESSION,
+        "request_id": f"{number:032x}",
+        "pseudonym": "p",
+        "arm": "model",
+        "source": "model",
+        "model_version": "",
+        "variant": "",
+        "fallback_reason": "",
+        "items": [],
+        "created_at": time.time(),
+        **fields,
+    }
+
+
+def click(number: int, **fields) -> dict:
+    return {
+        "kind": events.CLICK,
+        "click_id": f"{number:032x}",
+        "impression_request_id": f"{number:032x}",
+        "item_id": "5",
+        "position": 1,
+        "pseudonym": "p",
+        "arm": "model",
+        "source": "model",
+        "variant": "",
+        "created_at": time.time(),
+        **fields,
+    }
+
+
+# --- item 5: what comes from outside fits its column; one bad event does not block a batch ------
+
+
+def test_a_variant_name_longer_than_its_column_reaches_the_database_cut_to_fit(
+    client, scripted_endpoint
+):
+    _, users = make_shop()
+    scripted_endpoint.script(
+        ok(
+            {"predictions": [model_answer(*range(5, 15))]},
+            headers={"X-Amzn-Invoked-Production-Variant": LONG_VARIANT},
+        )
+    )
+    reset_clients()
+    with override_settings(
+        RECOMMENDATIONS={
+            **settings.RECOMMENDATIONS,
+            "BACKEND": "http",
+            "HTTP_URL": scripted_endpoint.url + "/prod/recommend",
+            "HTTP_API_KEY": "apigw-key-test",
+            "REGION": "eu-west-1",
+            "BUDGET_MS": 3000,  # generous: the page must wait for the answer on a busy machine
+            "TRACKING": True,
+            "EVENT_FLUSH_INTERVAL": 60.0,
+        }
+    ):
+        get_backend().warm_up("page")
+        client.force_login(users[0])
+        payload = client.get(reverse("recommendations:api"), {"limit": 4}).json()
+        assert payload["source"] == "model"
+        assert client.get(payload["items"][0]["click_url"]).status_code == 302
+        events.hand_off_buffered()
+        result = events.flush_to_database()
+    reset_clients()
+    assert (result.impressions, result.clicks) == (1, 1)
+    assert Impression.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
+    assert Click.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
+
+
+def test_events_are_built_to_fit_their_columns():
+    event = tracking.impression_event(
+        tracking.Recommendations(
+            items=[],
+            source="model",
+            model_version="m" * 300,
+            request_id="a" * 32,
+            variant=LONG_VARIANT,
+        ),
+        "p",
+    )
+    assert event["variant"] == LONG_VARIANT[:VARIANT_COLUMN]
+    assert len(event["model_version"]) == Impression._meta.get_field("model_version").max_length
+
+
+def test_events_left_in_the_cache_by_an_older_process_are_cut_to_fit():
+    # Built before the events were checked where they are made: the flush checks them again.
+    events.hand_off([impression(1, variant=LONG_VARIANT), click(1, variant=LONG_VARIANT)])
+    result = events.flush_to_database()
+    assert (result.impressions, result.clicks, result.rejected) == (1, 1, 0)
+    assert Impression.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
+    assert Click.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
+
+
+def test_one_bad_event_does_not_block_its_batch_and_is_counted():
+    events.hand_off(
+        [
+            impression(1),
+            click(2, position=2**70),  # no column holds it: refused by either database
+            impression(3, created_at=None),  # no time: no row
+            impression(4, colour="red"),  # a field the table does not have
+            {"kind": "view", "request_id": "x"},  # a kind the app does not know
+            impression(5),
+            click(6),
+        ]
+    )
+    result = events.flush_to_database()
+    assert (result.impressions, result.clicks, result.rejected) == (2, 1, 4)
+    assert sorted(Impression.objects.values_list("request_id", flat=True)) == [
+        f"{1:032x}",
+        f"{5:032x}",
+    ]
+    assert list(Click.objects.values_list("click_id", flat=True)) == [f"{6:032x}"]
+    assert events.dropped_total() == 4
+    # The batch is done: the next flush neither inserts nor refuses anything again.
+    again = events.flush_to_database()
+    assert (again.impressions, again.clicks, again.rejected, again.batches) == (0, 0, 0, 0)
+    assert events.dropped_total() == 4
+
+
+def test_a_bad_event_read_again_behind_a_slot_still_on_its_way_is_counted_once():
+    cache = get_cache().strict
+    now = time.time()
+    bucket = events.bucket_of(now)
+    # Slot 1 is claimed but not written yet (a hand-off on its way); slot 2 holds a bad event.
+    cache.add(events._counter_key(bucket), 0, None)
+    cache.incr(events._counter_key(bucket))
+    events.hand_off([impression(1), click(2, position=2**70)], now=now)
+    # Slot 2 is inserted at once, and read again while slot 1 may still come.
+    for _ in range(2):
+        assert events.flush_to_database(now=now).impressions == 1
+    later = events.flush_to_database(now=now + events.IN_FLIGHT_SECONDS + 1)
+    assert later.lost_batches == 1
+    assert Impression.objects.count() == 1
+    assert Click.objects.count() == 0
+    assert events.dropped_total() == 1
+
+
+def test_a_database_that_cannot_take_a_batch_keeps_it_whole_for_the_next_flush():
+    events.hand_off([impression(1), click(2)])
+    table = Click._meta.db_table
+    # Stands for a database that fails for a reason of its own (not the events'): the table is
+    # out of reach. SQLite says OperationalError, PostgreSQL ProgrammingError.
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+    with pytest.raises(DatabaseError):
+        events.flush_to_database()
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+    result = events.flush_to_database()
+    assert (result.impressions, result.clicks, result.rejected) == (1, 1, 0)
+    assert (Impression.objects.count(), Click.objects.count()) == (1, 1)
+    assert events.dropped_total() == 0
+
+
+# --- item 6: the flush lock is released only by the run that holds it -------------------------
+
+
+def test_a_flush_that_outlived_its_lock_leaves_the_next_runs_lock_alone(monkeypatch):
+    events.hand_off([impression(1)])
+    cache = get_cache()
+    insert = events._insert
+
+    def slow_insert(batch):
+        # Stands for a flush slower than FLUSH_LOCK_SECONDS: its lock expired meanwhile, and
+        # another run (another worker, the next beat) took the lock.
+        cache.delete(events.FLUSH_LOCK_KEY)
+        assert cache.add(events.FLUSH_LOCK_KEY, "the-next-run", events.FLUSH_LOCK_SECONDS)
+        return insert(batch)
+
+    monkeypatch.setattr(events, "_insert", slow_insert)
+    assert events.flush_to_database().impressions == 1
+    assert cache.get(events.FLUSH_LOCK_KEY) == "the-next-run"
+
+
+def test_a_flush_releases_its_own_lock():
+    events.hand_off([impression(1)])
+    assert events.flush_to_database().impressions == 1
+    assert get_cache().get(events.FLUSH_LOCK_KEY) is None
+    assert events.flush_to_database().skipped is False
+
+
+# --- item 7: dropped events are counted once ------------------------------------------------
+
+
+def unreachable_cache() -> dict:
+    from tests.model_server import free_port
+
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.05, "socket_timeout": 0.1},
+        }
+    }
+
+
+def scraped_dropped() -> float:
+    [family] = [m for m in metrics._shared_collector.collect() if m.name.endswith("events_dropped")]
+    [sample] = family.samples
+    return sample.value
+
+
+def test_dropped_events_are_counted_once_in_metrics_figures_and_report():
+    small = {**settings.RECOMMENDATIONS, "EVENT_BATCH_SIZE": 2, "EVENT_BUFFER_MAX": 3}
+    with override_settings(RECOMMENDATIONS=small, CACHES=unreachable_cache()):
+        for number in range(5):
+            events.record(impression(number))
+        assert events.dropped_in_process() == 2
+        # The cache is down: only this process knows of its drops, and says so.
+        assert scraped_dropped() == 2
+    with override_settings(RECOMMENDATIONS=small):
+        events.hand_off_buffered()  # the cache is back: the drops join the shared count
+        assert scraped_dropped() == 2
+        assert recent_figures.recent_figures().events_dropped == 2
+        assert report.build_report().dropped_events == 2
+
+
+def test_a_click_keeps_an_item_id_as_long_as_an_answer_may_hold():
+    from recommendations import clicks
+    from recommendations.codecs import MAX_ITEM_ID_CHARS
+
+    item_id = "sku-" + "9" * (MAX_ITEM_ID_CHARS - 4)
+    target = clicks.ClickTarget("a" * 32, item_id, 1, "model", "model", LONG_VARIANT)
+    events.hand_off([tracking.click_event(target, "p")])
+    assert events.flush_to_database().clicks == 1
+    stored = Click.objects.get()
+    assert stored.item_id == item_id
+    assert stored.variant == LONG_VARIANT[:VARIANT_COLUMN]
