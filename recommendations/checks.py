@@ -183,6 +183,7 @@ def _check_numbers() -> list:
         "EXPORT_CHUNK_SIZE",
         "EXPORT_S3_MULTIPART_THRESHOLD",
         "EXPORT_S3_MULTIPART_CHUNKSIZE",
+        "EXCLUDE_MAX",
     ):
         value = app_settings.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

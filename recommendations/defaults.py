@@ -149,4 +149,7 @@ DEFAULTS: dict[str, object] = {
     # Seconds over which prefetched entries made by an older model version are refreshed, spread
     # evenly by user, once answers show a new version (see model_versions.py).
     "MODEL_VERSION_REFRESH_SPREAD": 30 * 60,
+    # Most purchases a request sends the model as `exclude` (the most recent ones); older ones are
+    # dropped from its answer instead. Keep it within the model's own limit (model/: 1,000).
+    "EXCLUDE_MAX": 200,
 }
