@@ -155,3 +155,13 @@ def test_exclude_max_must_be_a_whole_number(settings):
     assert "recommendations.E011" in [message.id for message in check_settings()]
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "EXCLUDE_MAX": 300}
     assert "recommendations.E011" not in [message.id for message in check_settings()]
+
+
+def test_an_adapter_that_knows_no_order_still_sends_at_most_exclude_max(settings):
+    from recommendations.catalog import CatalogAdapter
+    from recommendations.exclusions import exclude_for
+
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "EXCLUDE_MAX": 3}
+    # The default adapter has no purchase dates (recent_item_ids is empty): a stable choice.
+    assert exclude_for(CatalogAdapter(), 1, {"5", "1", "9", "7"}) == ("1", "5", "7")
+    assert exclude_for(CatalogAdapter(), 1, {"5", "1"}) == ("1", "5")
