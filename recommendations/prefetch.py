@@ -140,10 +140,7 @@ class _BatchCall:
 
     def _ask(self, users: list[int], bought: dict[int, Any]) -> list[Any]:
         """One invoke_endpoint for `users`, if the breaker allows; its outcome is recorded in it."""
-        if not self.breaker.allow():
-            raise BreakerOpen(
-                endpoint=self.breaker.name, retry_after=self.breaker.seconds_until_probe()
-            )
+        # The requests first: a probe the breaker grants must be answered by this call's outcome.
         requests = [
             PredictionRequest(
                 user_key=pseudonym(user_id),
@@ -152,6 +149,11 @@ class _BatchCall:
             )
             for user_id in users
         ]
+        if not self.breaker.allow():
+            # Refused while half-open (another caller holds the probe): its answer will be known
+            # well within another cool-down.
+            retry_after = self.breaker.seconds_until_probe() or float(app_settings.BREAKER_COOLDOWN)
+            raise BreakerOpen(endpoint=self.breaker.name, retry_after=retry_after)
         started = time.monotonic()
         try:
             predictions = self.backend.recommend_many(

@@ -65,27 +65,31 @@ def _prefetch_or_retry(
         error = interrupted.error
         # Only the users not yet written are retried: a retry does no work twice.
         args = [interrupted.remaining[0] if single else interrupted.remaining]
-        if isinstance(error, BreakerOpen) and breaker_waits < MAX_BREAKER_WAITS:
-            # A wait is no failure: max_retries is raised past this retry, so that waiting for
-            # the breaker does not use up the retries kept for the endpoint's errors.
-            raise task.retry(
-                args=args,
-                kwargs={"breaker_waits": breaker_waits + 1},
-                exc=error,
-                countdown=breaker_countdown(error.retry_after),
-                max_retries=task.request.retries + 1,
-            ) from error
-        if (
-            isinstance(error, EndpointError)
-            and error.retryable
-            and not isinstance(error, BreakerOpen)
-        ):
-            failures = task.request.retries - breaker_waits
+        if isinstance(error, BreakerOpen):
+            if breaker_waits < MAX_BREAKER_WAITS:
+                # A wait is no failure: max_retries is raised past this retry, so that waiting
+                # for the breaker does not use up the retries kept for the endpoint's errors.
+                raise task.retry(
+                    args=args,
+                    kwargs={"breaker_waits": breaker_waits + 1},
+                    exc=error,
+                    countdown=breaker_countdown(error.retry_after),
+                    max_retries=task.request.retries + 1,
+                ) from error
+            # Beat asks for these users again on its next round.
+            logger.warning(
+                "Prefetch of %d users dropped: the breaker stayed open for %d waits",
+                len(interrupted.remaining),
+                breaker_waits,
+                extra={"reason": error.reason, "users": len(interrupted.remaining)},
+            )
+            return len(interrupted.done)
+        if isinstance(error, EndpointError) and error.retryable:
             raise task.retry(
                 args=args,
                 kwargs={"breaker_waits": breaker_waits},
                 exc=error,
-                countdown=retry_countdown(failures),
+                countdown=retry_countdown(task.request.retries - breaker_waits),
                 max_retries=MAX_RETRIES + breaker_waits,
             ) from error
         logger.warning(

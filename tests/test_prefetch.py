@@ -210,3 +210,15 @@ def test_a_task_success_counts_for_the_breaker(use_shop_endpoint):
     prefetch_users.apply(args=[[users[0].pk]])  # a success breaks the streak
     breaker.record_failure(EndpointTimeout())
     assert breaker.state == CLOSED
+
+
+def test_waits_for_the_breaker_do_not_use_up_the_error_retries(use_shop_endpoint):
+    from recommendations.tasks import MAX_RETRIES
+
+    endpoint = use_shop_endpoint(TASK_MAX_ATTEMPTS=1, BREAKER_FAILURES=10**6)
+    _, users = make_shop()
+    endpoint.set_fault("throttle")
+    # The message as it is after ten waits for an open breaker (Celery counts them as retries).
+    result = prefetch_users.apply(args=[[users[0].pk]], kwargs={"breaker_waits": 10}, retries=10)
+    assert result.state == "FAILURE"
+    assert endpoint.invocations() == 1 + MAX_RETRIES
