@@ -108,6 +108,7 @@ class _BatchCall:
         """Prefetch `batch`, appending to `done` as users are written or skipped."""
         bought = self.catalog.purchased_item_ids_for(batch)
         pending = [batch]
+        served = refused = 0
         while pending:
             users = pending.pop(0)
             try:
@@ -120,8 +121,14 @@ class _BatchCall:
                     middle = len(users) // 2
                     pending[:0] = [users[:middle], users[middle:]]
                     continue
+                if refused and not served:
+                    # A second lone user refused and nobody served: the endpoint refuses every
+                    # request (a setting it rejects), so asking each user alone would not help.
+                    raise
+                refused += 1
                 self._skip(users[0], error, result, done)
                 continue
+            served += len(users)
             result.invocations += 1
             for user_id, prediction in zip(users, predictions, strict=True):
                 prefetched.write_entry(

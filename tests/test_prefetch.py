@@ -222,3 +222,26 @@ def test_waits_for_the_breaker_do_not_use_up_the_error_retries(use_shop_endpoint
     result = prefetch_users.apply(args=[[users[0].pk]], kwargs={"breaker_waits": 10}, retries=10)
     assert result.state == "FAILURE"
     assert endpoint.invocations() == 1 + MAX_RETRIES
+
+
+def test_an_endpoint_that_refuses_every_request_is_not_asked_user_by_user(scripted_endpoint):
+    # Every request refused as input (e.g. a CustomAttributes the endpoint rejects): splitting
+    # stops at the second lone user refused with nobody served, instead of asking all 16 alone.
+    _, users = make_shop()
+    scripted_endpoint.script(
+        aws_error(424, "ModelError", "Received client error (400)", OriginalStatusCode=400)
+    )
+    with override_settings(
+        RECOMMENDATIONS={
+            "ENDPOINT_NAME": "x",
+            "ENDPOINT_URL": scripted_endpoint.url,
+            "CATALOG": CATALOG,
+            "BATCH_SIZE": 16,
+            "TASK_MAX_ATTEMPTS": 1,
+        }
+    ):
+        reset_clients()
+        result = prefetch_users.apply(args=[[user.pk for user in users[:16]]])
+    assert result.state == "SUCCESS"
+    assert len(scripted_endpoint.received) == 6  # 16, 8, 4, 2, then two users alone
+    assert not any(prefetched.read_entry(user.pk) for user in users[:16])
