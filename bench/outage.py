@@ -19,12 +19,18 @@ entry (entries are deleted before each round), so every page view reaches the en
     http 500       the endpoint answers 500; breaker held closed so that every view really meets
                    the error (with the default breaker this is the "open" row above)
     redis down     REDIS_URL (cache and Celery broker) points at a closed port; endpoint healthy
+    heavy buyer    endpoint healthy, default breaker; one customer bought 1,200 more products than
+                   the others (more than the model takes as `exclude`) and views the home page 10
+                   times before each round of the other customers (harness/heavy_buyer.py); the
+                   table's row is the other customers' views
 
 Rounds of the scenarios are interleaved, so load from elsewhere on the machine hits them alike.
 The client keeps 4 requests in flight, half the server's 8 threads, so that the latencies are the
 page's own rather than a queue's (bench/page.py measures saturated throughput).
 Ends with TARGET lines: breaker-open p99 within 1.2x of the fallback-only p99; with the breaker
-closed and the endpoint hanging, no request past BUDGET_MS + 50 ms; no 5xx in any scenario.
+closed and the endpoint hanging, no request past BUDGET_MS + 50 ms; no 5xx in any scenario; the
+heavy buyer never opens the breaker, and the other customers get the model's items (at least
+HEALTHY_MODEL_SHARE of their widgets from the model, padded or not).
 """
 
 import argparse
@@ -34,6 +40,12 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from harness.heavy_buyer import (
+    HEAVY_VIEWS,
+    breaker_openings,
+    copy_with_heavy_buyer,
+    report_heavy_buyer,
+)
 from harness.load import Summary, format_counter, percentile, run_load
 from harness.log_fields import read_lines
 from harness.shop import (
@@ -57,7 +69,15 @@ MARGIN_MS = 50
 P99_RATIO = 1.2
 # Thresholds a bench run cannot reach: the breaker stays closed whatever happens.
 HELD_CLOSED = {"BREAKER_FAILURES": 10**9, "BREAKER_MIN_CALLS": 10**9}
-SCENARIOS = ("fallback-only", "healthy", "hang-closed", "hang-open", "http500", "redis-down")
+SCENARIOS = (
+    "fallback-only",
+    "healthy",
+    "hang-closed",
+    "hang-open",
+    "http500",
+    "redis-down",
+    "heavy-buyer",
+)
 LABELS = {
     "fallback-only": "fallback-only (reference)",
     "healthy": "healthy endpoint",
@@ -65,6 +85,7 @@ LABELS = {
     "hang-open": "hanging, breaker open",
     "http500": "HTTP 500, breaker closed",
     "redis-down": "Redis down, endpoint healthy",
+    "heavy-buyer": "heavy buyer among healthy users",
 }
 USER_ENTRIES = "*recommendations:user:*"
 
@@ -98,7 +119,11 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
         started = time.monotonic()
         seed_shop_as_asked(env, options)
         setup_django(env)
-        cookies = [cookie for _, cookie in login_customers()]
+        sessions = login_customers()
+        cookies = [cookie for _, cookie in sessions]
+        # The first customer becomes the heavy buyer, in a copy of the shop of its own.
+        heavy_user_id, heavy_cookie = sessions[0]
+        heavy_db = copy_with_heavy_buyer(env, work_dir / "shop.sqlite3", user_id=heavy_user_id)
         interactions = training_interactions()
         print(
             f"shop: {options.products} products, {len(cookies)} customers logged in, "
@@ -127,6 +152,7 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
         envs["hang-open"].update(endpoint_environment(endpoints["hang"]))
         envs["http500"].update(endpoint_environment(endpoints["http500"]))
         envs["http500"] = with_recommendations(envs["http500"], **HELD_CLOSED)
+        envs["heavy-buyer"]["DATABASE_URL"] = f"sqlite:///{heavy_db}"
         # Nothing listens there: every cache read and broker publish is refused.
         envs["redis-down"]["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
         app_logs = {name: str(work_dir / f"app-{name}.jsonl") for name in SCENARIOS}
@@ -166,18 +192,32 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
         log_offsets = {name: _size(app_logs[name]) for name in SCENARIOS}
         requests = min(options.requests, len(cookies))
         rounds: dict[str, list] = {name: [] for name in SCENARIOS}
+        heavy_rounds: list = []
         for round_number in range(options.rounds):
             offset = round_number * requests
             round_cookies = (cookies[offset:] + cookies[:offset])[:requests]
             for name in SCENARIOS:
-                if name == "healthy":
+                if name in ("healthy", "heavy-buyer"):
                     # Only the healthy endpoint stores answers; without them every view is a miss.
                     redis_server.delete_matching(databases[name], USER_ENTRIES)
+                if name == "heavy-buyer":
+                    heavy_rounds.append(
+                        run_load(
+                            servers[name].port,
+                            "/",
+                            [heavy_cookie],
+                            requests=HEAVY_VIEWS,
+                            concurrency=1,
+                            max_seconds=options.max_seconds,
+                        )
+                    )
                 rounds[name].append(
                     run_load(
                         servers[name].port,
                         "/",
-                        round_cookies,
+                        [c for c in round_cookies if c != heavy_cookie]
+                        if name == "heavy-buyer"
+                        else round_cookies,
                         requests=requests,
                         concurrency=options.concurrency,
                         max_seconds=options.max_seconds,
@@ -186,9 +226,13 @@ def run(options: argparse.Namespace, work_dir: Path) -> int:
                 )
         summaries = {name: Summary(name, rounds[name]) for name in SCENARIOS}
         app_lines = {name: read_lines(app_logs[name], log_offsets[name]) for name in SCENARIOS}
+        # Breaker openings count from the start, warm-up included.
+        heavy_openings = breaker_openings(read_lines(app_logs["heavy-buyer"]))
+        heavy_summary = Summary("heavy buyer's own views", heavy_rounds)
         # No fault reset at the end: the hanging endpoint's threads are all busy hanging, so it
         # could not answer one; stopping it drops the hanging requests.
-    return report(summaries, app_lines)
+    report(summaries, app_lines)
+    return report_heavy_buyer(summaries["heavy-buyer"], heavy_summary, heavy_openings)
 
 
 def _size(path: str) -> int:

@@ -7,6 +7,10 @@ open --(BREAKER_COOLDOWN seconds)--> half_open: one caller in the whole fleet wi
 probe key and calls the endpoint; everybody else is refused.
 half_open --probe succeeds--> closed;  half_open --probe fails--> open for another cool-down.
 
+There is one breaker per endpoint and production variant (`breaker_for`): a request that names a
+TargetVariant (the experiment's SECOND_VARIANT, or TARGET_VARIANT) has a breaker of its own, so a
+broken variant stops calls to itself only. Requests the endpoint routes have the endpoint's.
+
 Only errors with a true `trips_breaker` attribute count (see `exceptions.py`): a request the
 endpoint rejects as invalid says nothing about the endpoint's health.
 
@@ -117,6 +121,17 @@ class CircuitBreaker:
     def record_failure(self, error: BaseException) -> None:
         """Count a failed call, if `error` says the endpoint is to blame; may open the breaker."""
         self._run(lambda store, scope: self._record_failure(store, scope, error))
+
+    def seconds_until_probe(self) -> float:
+        """How long the breaker stays open from now (0 when closed, or when a probe may go)."""
+
+        def left(store: _Store, scope: str) -> float:
+            opened_at = store.get(self._opened_key)
+            if opened_at is None:
+                return 0.0
+            return max(0.0, opened_at + float(app_settings.BREAKER_COOLDOWN) - self._clock())
+
+        return self._run(left)
 
     def reset(self) -> None:
         """Close the breaker and forget its counters (for operators and tests)."""
@@ -265,6 +280,18 @@ def get_breaker(name: str = "endpoint") -> CircuitBreaker:
         with _breakers_lock:
             breaker = _breakers.setdefault(name, CircuitBreaker(name))
     return breaker
+
+
+def breaker_name(target_variant: str | None = None) -> str:
+    """The breaker's name for calls to `target_variant` (None: whatever the endpoint routes to)."""
+    endpoint = str(app_settings.ENDPOINT_NAME or "endpoint")
+    variant = target_variant or app_settings.TARGET_VARIANT or None
+    return f"{endpoint}:variant:{variant}" if variant else endpoint
+
+
+def breaker_for(target_variant: str | None = None) -> CircuitBreaker:
+    """The breaker guarding calls to the configured endpoint and `target_variant`."""
+    return get_breaker(breaker_name(target_variant))
 
 
 @receiver(setting_changed)

@@ -116,6 +116,7 @@ KINDS: dict[str, Kind] = {
     "MODEL_VERSION_REFRESH_SPREAD": SECONDS,
     "PSEUDONYM_KEY_FALLBACKS": TextList(check_id="recommendations.E103"),
     "METRICS_TOKEN": Text(),
+    "EXCLUDE_MAX": Whole(),
 }
 
 DEFAULTS: dict[str, object] = {
@@ -272,4 +273,7 @@ DEFAULTS: dict[str, object] = {
     # Bearer token a scraper sends (Authorization: Bearer ...) to read the metrics view; "" means none.
     # Behind a reverse proxy set it and METRICS_ALLOWED_IPS = []: every request has the proxy's address.
     "METRICS_TOKEN": "",
+    # Most purchases a request sends the model as `exclude` (the most recent ones); older ones are
+    # dropped from its answer instead. Keep it within the model's own limit (model/: 1,000).
+    "EXCLUDE_MAX": 200,
 }

@@ -39,6 +39,9 @@ class EndpointError(RecommendationsError):
     retryable: bool = True
     # Counts as a failure for the circuit breaker (the endpoint itself is in trouble).
     trips_breaker: bool = True
+    # The request's own input caused it (the same endpoint serves other requests): a batch that
+    # fails this way is split, so that the other users in it are still served.
+    caused_by_request: bool = False
 
     def __init__(
         self,
@@ -99,6 +102,12 @@ class EndpointModelError(EndpointError):
 
     def __init__(self, *args: object, original_status_code: int | None = None, **kwargs) -> None:
         self.original_status_code = original_status_code
+        # The container answered 4xx: it refused this input (an exclude list past its limit, say)
+        # and is healthy. A 5xx, or no status at all, says nothing of whose fault it was.
+        rejected_input = original_status_code is not None and 400 <= original_status_code < 500
+        if rejected_input and original_status_code not in (408, 429):
+            self.caused_by_request = True
+            self.trips_breaker = False
         super().__init__(*args, **kwargs)
 
 
@@ -109,6 +118,7 @@ class EndpointRejected(EndpointError):
     retryable = False
     # The endpoint is healthy; it is our request that is wrong.
     trips_breaker = False
+    caused_by_request = True
 
 
 class EndpointNotFound(EndpointRejected):
@@ -118,6 +128,7 @@ class EndpointNotFound(EndpointRejected):
     # Unlike a bad request, every call fails until someone deploys or fixes the name,
     # so the breaker should stop the pages from paying a round trip for it.
     trips_breaker = True
+    caused_by_request = False
 
 
 class EndpointAuthError(EndpointError):
@@ -143,6 +154,21 @@ class BadResponse(EndpointError, ValueError):
 
     reason = "bad_response"
     retryable = False
+
+
+class BreakerOpen(EndpointError):
+    """The circuit breaker refused the call: the endpoint failed recently and is cooling down.
+
+    No request left the process, so it counts neither for nor against the endpoint.
+    """
+
+    reason = "breaker_open"
+    retryable = True
+    trips_breaker = False
+
+    def __init__(self, *args: object, retry_after: float = 0.0, **kwargs) -> None:
+        self.retry_after = retry_after  # seconds until the breaker lets a probe through
+        super().__init__(*args, **kwargs)
 
 
 class ExportError(RecommendationsError):

@@ -244,6 +244,11 @@ def explain(error: EndpointError) -> str:
             "not match it, it has expired, or it is not allowed sagemaker:InvokeEndpoint on "
             f"endpoint {name!r}. Check the key pair and the IAM policy."
         )
+    if isinstance(error, EndpointNotFound) and "target variant" in error.detail.lower():
+        return (
+            f"The endpoint does not have the production variant asked for{detail}. Check "
+            "TARGET_VARIANT and SECOND_VARIANT against the endpoint's configuration."
+        )
     if isinstance(error, EndpointNotFound):
         variant = (
             " (or the TARGET_VARIANT/SECOND_VARIANT)" if "variant" in error.detail.lower() else ""

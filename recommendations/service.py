@@ -17,9 +17,18 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import arms, fallback, inline_calls, metrics, model_versions, prefetched, product_snapshot
+from . import (
+    arms,
+    exclusions,
+    fallback,
+    inline_calls,
+    metrics,
+    model_versions,
+    prefetched,
+    product_snapshot,
+)
 from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
-from .breaker import get_breaker
+from .breaker import breaker_for
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
 from .exceptions import EndpointError
@@ -189,9 +198,10 @@ def _model_answer(
 
     # A miss: ask the endpoint inline if the breaker and the budget allow, and prefetch either way.
     endpoint_name = app_settings.ENDPOINT_NAME or "endpoint"
-    breaker = get_breaker(endpoint_name)
+    # Keyed by endpoint and variant: a broken experiment variant must not stop the others' calls.
+    breaker = breaker_for(arm.target_variant)
     allowed = breaker.allow()
-    metrics.record_breaker(endpoint_name, "closed" if allowed else "open")
+    metrics.record_breaker(breaker.name, "closed" if allowed else "open")
     if not allowed:
         # No refresh either: a worker would meet the same dead endpoint. Beat's prefetch and the
         # next miss after the breaker closes fill the entry.
@@ -215,10 +225,11 @@ def _model_answer(
         return _ModelAnswer(reason="client_warming")
 
     catalog = get_catalog()
+    bought = catalog.purchased_item_ids(user.pk)
     request = PredictionRequest(
         user_key=pseudonym(user.pk),
         num_results=limit * OVERFETCH,
-        exclude=tuple(sorted(catalog.purchased_item_ids(user.pk))),
+        exclude=exclusions.exclude_for(catalog, user.pk, bought),
         context=dict(context),
     )
     call_started = time.monotonic()
@@ -228,7 +239,7 @@ def _model_answer(
         metrics.record_endpoint_call("page", "ok", time.monotonic() - call_started)
         prefetched.write_entry(
             user.pk,
-            answer.item_ids,
+            exclusions.without_bought(answer.item_ids, bought),
             answer.model_version,
             answer.variant,
             target_variant=arm.target_variant,
@@ -251,7 +262,10 @@ def _model_answer(
     breaker.record_success()
     keep(prediction)
     return _ModelAnswer(
-        prediction.item_ids, prediction.model_version, inline=True, variant=prediction.variant
+        exclusions.without_bought(prediction.item_ids, bought),
+        prediction.model_version,
+        inline=True,
+        variant=prediction.variant,
     )
 
 

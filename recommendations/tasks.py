@@ -1,7 +1,9 @@
 """Celery tasks of the app: thin wrappers that call `fallback` and `prefetch`.
 
 Tasks carry only ids. Prefetch tasks are acknowledged late (a worker killed mid-task leaves the
-message to be delivered again) and idempotent (running one twice writes the same entries).
+message to be delivered again) and idempotent (running one twice writes the same entries). They
+consult the endpoint's circuit breaker like the pages do: while it is open they are retried once
+the cool-down is over, without calling the endpoint and without using up their error retries.
 """
 
 import logging
@@ -13,7 +15,7 @@ from django.db import DatabaseError
 from . import events, export, fallback, prefetch
 from .cache_access import CacheUnavailable
 from .conf import app_settings
-from .exceptions import EndpointError, ExportError
+from .exceptions import BreakerOpen, EndpointError, ExportError
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,12 @@ def refresh_fallback() -> int | None:
 # (throttling, 5xx, timeouts, connection); a validation error is not retried.
 RETRY_BACKOFF_MAX = 120.0
 MAX_RETRIES = 5
+# Cool-downs a task waits out while the breaker is open, on top of MAX_RETRIES: 20 default
+# cool-downs are 10 minutes, beat's prefetch interval, after which beat asks for these users again.
+MAX_BREAKER_WAITS = 20
+# Spread over the seconds after a cool-down, so that the waiting tasks do not all come back at
+# once (only one of them gets the probe; the rest would wait another round).
+BREAKER_WAIT_JITTER = 5.0
 
 
 def retry_countdown(retries: int) -> float:
@@ -43,18 +51,46 @@ def retry_countdown(retries: int) -> float:
     return random.uniform(0, min(RETRY_BACKOFF_MAX, base * 2**retries))
 
 
-def _prefetch_or_retry(task: Task, user_ids: list[int], single: bool = False) -> int:
+def breaker_countdown(retry_after: float) -> float:
+    """Seconds before a task the breaker refused tries again: after the cool-down, jittered."""
+    return max(retry_after, 0.0) + random.uniform(0, BREAKER_WAIT_JITTER)
+
+
+def _prefetch_or_retry(
+    task: Task, user_ids: list[int], single: bool = False, breaker_waits: int = 0
+) -> int:
     try:
         return prefetch.prefetch_users(user_ids).users
     except prefetch.PrefetchInterrupted as interrupted:
         error = interrupted.error
+        # Only the users not yet written are retried: a retry does no work twice.
+        args = [interrupted.remaining[0] if single else interrupted.remaining]
+        if isinstance(error, BreakerOpen):
+            if breaker_waits < MAX_BREAKER_WAITS:
+                # A wait is no failure: max_retries is raised past this retry, so that waiting
+                # for the breaker does not use up the retries kept for the endpoint's errors.
+                raise task.retry(
+                    args=args,
+                    kwargs={"breaker_waits": breaker_waits + 1},
+                    exc=error,
+                    countdown=breaker_countdown(error.retry_after),
+                    max_retries=task.request.retries + 1,
+                ) from error
+            # Beat asks for these users again on its next round.
+            logger.warning(
+                "Prefetch of %d users dropped: the breaker stayed open for %d waits",
+                len(interrupted.remaining),
+                breaker_waits,
+                extra={"reason": error.reason, "users": len(interrupted.remaining)},
+            )
+            return len(interrupted.done)
         if isinstance(error, EndpointError) and error.retryable:
-            # Only the users not yet written are retried: a retry does no work twice.
             raise task.retry(
-                args=[interrupted.remaining[0] if single else interrupted.remaining],
-                kwargs={},
+                args=args,
+                kwargs={"breaker_waits": breaker_waits},
                 exc=error,
-                countdown=retry_countdown(task.request.retries),
+                countdown=retry_countdown(task.request.retries - breaker_waits),
+                max_retries=MAX_RETRIES + breaker_waits,
             ) from error
         logger.warning(
             "Prefetch of %d users failed with %s; not retried",
@@ -75,9 +111,9 @@ def _prefetch_or_retry(task: Task, user_ids: list[int], single: bool = False) ->
     max_retries=MAX_RETRIES,
     ignore_result=True,
 )
-def prefetch_users(self: Task, user_ids: list[int]) -> int:
+def prefetch_users(self: Task, user_ids: list[int], breaker_waits: int = 0) -> int:
     """Prefetch these users, one invoke_endpoint per BATCH_SIZE users; retried with backoff."""
-    return _prefetch_or_retry(self, list(user_ids))
+    return _prefetch_or_retry(self, list(user_ids), breaker_waits=int(breaker_waits))
 
 
 @shared_task(
@@ -87,9 +123,9 @@ def prefetch_users(self: Task, user_ids: list[int]) -> int:
     max_retries=MAX_RETRIES,
     ignore_result=True,
 )
-def prefetch_user(self: Task, user_id: int) -> int:
+def prefetch_user(self: Task, user_id: int, breaker_waits: int = 0) -> int:
     """Prefetch one user (after a login, a purchase, or when their entry went stale)."""
-    return _prefetch_or_retry(self, [int(user_id)], single=True)
+    return _prefetch_or_retry(self, [int(user_id)], single=True, breaker_waits=int(breaker_waits))
 
 
 @shared_task(acks_late=True, ignore_result=True)

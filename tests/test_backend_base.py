@@ -22,6 +22,7 @@ from recommendations.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
+from tests.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
 
 REQUEST = PredictionRequest(user_key="p-1", num_results=2)
 ANSWER = b'{"recommendations": [{"item_id": "1", "score": 0.5}], "model_version": "v"}'
@@ -205,3 +206,22 @@ def test_reset_clients_forgets_backends():
         first = get_backend()
         reset_clients()
         assert get_backend() is not first
+
+
+def test_an_unknown_target_variant_is_not_found_not_a_bad_request(scripted_endpoint):
+    # SageMaker (and model/serve.py) answer a TargetVariant the endpoint lacks with this
+    # ValidationError; every call to that variant fails until it is deployed, so it must count
+    # for the variant's breaker rather than pass as one request's bad input.
+    from recommendations.exceptions import EndpointNotFound
+    from tests.scripted_endpoint import app_pointed_at, aws_error
+
+    scripted_endpoint.script(
+        aws_error(400, "ValidationError", "Invalid target variant B for endpoint x.")
+    )
+    with (
+        app_pointed_at(scripted_endpoint, ENDPOINT_NAME="x", BUDGET_MS=1000),
+        pytest.raises(EndpointNotFound) as caught,
+    ):
+        get_backend().recommend(REQUEST, target_variant="B")
+    assert caught.value.trips_breaker
+    assert not caught.value.caused_by_request

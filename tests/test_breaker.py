@@ -386,3 +386,47 @@ def test_shared_state_through_real_redis(redis_cache_settings, clock, caplog):
     second.record_success()
     assert first.state == CLOSED
     assert {record.scope for record in caplog.records if hasattr(record, "scope")} == {"shared"}
+
+
+# -- whose fault: one request's input, or the endpoint ---------------------------------------
+
+
+def test_a_model_error_for_one_requests_input_does_not_count(two_processes):
+    from recommendations.exceptions import EndpointModelError
+
+    breaker, _ = two_processes
+    # SageMaker's ModelError when the container answered 400 (e.g. an exclude list too long).
+    for _ in range(2 * BREAKER_SETTINGS["BREAKER_FAILURES"]):
+        assert breaker.allow()
+        breaker.record_failure(EndpointModelError(status_code=424, original_status_code=400))
+    assert breaker.state == CLOSED
+
+
+def test_a_model_error_of_a_failing_container_counts(two_processes):
+    from recommendations.exceptions import EndpointModelError
+
+    breaker, _ = two_processes
+    for _ in range(BREAKER_SETTINGS["BREAKER_FAILURES"]):
+        breaker.record_failure(EndpointModelError(status_code=424, original_status_code=500))
+    assert breaker.state == OPEN
+
+
+def test_breakers_are_named_by_endpoint_and_variant(settings):
+    from recommendations.breaker import breaker_for
+
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ENDPOINT_NAME": "shop-recs"}
+    assert breaker_for().name == "shop-recs"
+    assert breaker_for("B").name == "shop-recs:variant:B"
+    assert breaker_for("B") is not breaker_for()
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "TARGET_VARIANT": "A"}
+    assert breaker_for().name == "shop-recs:variant:A"
+
+
+def test_seconds_until_probe_counts_down_the_cool_down(two_processes, clock):
+    first, second = two_processes
+    assert first.seconds_until_probe() == 0
+    open_it(first)
+    clock.advance(10)
+    assert second.seconds_until_probe() == BREAKER_SETTINGS["BREAKER_COOLDOWN"] - 10
+    clock.advance(BREAKER_SETTINGS["BREAKER_COOLDOWN"])
+    assert second.seconds_until_probe() == 0

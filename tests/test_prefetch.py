@@ -50,10 +50,12 @@ def test_prefetch_sends_one_invocation_per_batch(endpoint):
     assert endpoint.invocations() == 3  # BATCH_SIZE 10
 
 
-def test_throttling_is_retried_until_the_retries_run_out(endpoint):
-    # Eager apply() runs each retry at once, so every attempt is counted at the server.
+def test_throttling_is_retried_until_the_retries_run_out(use_shop_endpoint):
+    # Eager apply() runs each retry at once, so every attempt is counted at the server. The
+    # breaker is held out of reach here (its own tests are below).
     from recommendations.tasks import MAX_RETRIES
 
+    endpoint = use_shop_endpoint(BATCH_SIZE=10, TASK_MAX_ATTEMPTS=1, BREAKER_FAILURES=10**6)
     _, users = make_shop()
     endpoint.set_fault("throttle")
     result = prefetch_users.apply(args=[[users[0].pk]])
@@ -167,3 +169,79 @@ def test_prefetch_command_rejects_nonsense(endpoint):
 
     with pytest.raises(CommandError, match="active-days"):
         call_command("recommendations_prefetch", "--active-days", "0")
+
+
+def test_task_failures_open_the_breaker_and_then_the_task_stops_calling(use_shop_endpoint):
+    from recommendations.breaker import OPEN, get_breaker
+
+    endpoint = use_shop_endpoint(TASK_MAX_ATTEMPTS=1, BREAKER_FAILURES=3)
+    _, users = make_shop()
+    endpoint.set_fault("http500")
+    result = prefetch_users.apply(args=[[users[0].pk]])
+    assert get_breaker(endpoint.endpoint_name).state == OPEN
+    # Three failures opened it; the retries that followed met the open breaker, not the endpoint.
+    assert endpoint.invocations() == 3
+    assert result.state == "SUCCESS"
+    assert prefetched.read_entry(users[0].pk) is None
+
+
+def test_a_task_makes_no_call_while_the_breaker_is_open(use_shop_endpoint):
+    from recommendations.breaker import OPEN, get_breaker
+    from recommendations.exceptions import EndpointTimeout
+
+    endpoint = use_shop_endpoint(BREAKER_FAILURES=3)
+    _, users = make_shop()
+    breaker = get_breaker(endpoint.endpoint_name)
+    while breaker.state != OPEN:  # pages met a dead endpoint
+        breaker.record_failure(EndpointTimeout())
+    prefetch_users.apply(args=[[users[0].pk, users[1].pk]])
+    assert endpoint.invocations() == 0
+
+
+def test_a_task_success_counts_for_the_breaker(use_shop_endpoint):
+    from recommendations.breaker import CLOSED, get_breaker
+    from recommendations.exceptions import EndpointTimeout
+
+    endpoint = use_shop_endpoint(BREAKER_FAILURES=3, BREAKER_MIN_CALLS=1000)
+    _, users = make_shop()
+    breaker = get_breaker(endpoint.endpoint_name)
+    for _ in range(2):
+        breaker.record_failure(EndpointTimeout())
+    prefetch_users.apply(args=[[users[0].pk]])  # a success breaks the streak
+    breaker.record_failure(EndpointTimeout())
+    assert breaker.state == CLOSED
+
+
+def test_waits_for_the_breaker_do_not_use_up_the_error_retries(use_shop_endpoint):
+    from recommendations.tasks import MAX_RETRIES
+
+    endpoint = use_shop_endpoint(TASK_MAX_ATTEMPTS=1, BREAKER_FAILURES=10**6)
+    _, users = make_shop()
+    endpoint.set_fault("throttle")
+    # The message as it is after ten waits for an open breaker (Celery counts them as retries).
+    result = prefetch_users.apply(args=[[users[0].pk]], kwargs={"breaker_waits": 10}, retries=10)
+    assert result.state == "FAILURE"
+    assert endpoint.invocations() == 1 + MAX_RETRIES
+
+
+def test_an_endpoint_that_refuses_every_request_is_not_asked_user_by_user(scripted_endpoint):
+    # Every request refused as input (e.g. a CustomAttributes the endpoint rejects): splitting
+    # stops at the second lone user refused with nobody served, instead of asking all 16 alone.
+    _, users = make_shop()
+    scripted_endpoint.script(
+        aws_error(424, "ModelError", "Received client error (400)", OriginalStatusCode=400)
+    )
+    with override_settings(
+        RECOMMENDATIONS={
+            "ENDPOINT_NAME": "x",
+            "ENDPOINT_URL": scripted_endpoint.url,
+            "CATALOG": CATALOG,
+            "BATCH_SIZE": 16,
+            "TASK_MAX_ATTEMPTS": 1,
+        }
+    ):
+        reset_clients()
+        result = prefetch_users.apply(args=[[user.pk for user in users[:16]]])
+    assert result.state == "SUCCESS"
+    assert len(scripted_endpoint.received) == 6  # 16, 8, 4, 2, then two users alone
+    assert not any(prefetched.read_entry(user.pk) for user in users[:16])

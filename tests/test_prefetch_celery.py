@@ -45,6 +45,8 @@ def app_settings_for_tests(shop_endpoint) -> dict:
         "BATCH_SIZE": 50,
         # One transport attempt, so that throttling reaches the task's own retry with backoff.
         "TASK_MAX_ATTEMPTS": 1,
+        # Short enough that a task waiting for the breaker runs again within the test.
+        "BREAKER_COOLDOWN": 3,
     }
 
 
@@ -160,6 +162,38 @@ def test_a_worker_killed_mid_task_runs_the_task_again_with_the_right_result(stac
     expected = stack.invoke({"user_id": pseudonym(user.pk), "num_results": 16, "exclude": []})
     assert list(entry.item_ids) == [item["item_id"] for item in expected["recommendations"]]
     assert stack.invocations() >= 3  # killed attempt, the rerun, and the check above
+
+
+def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack, worker):
+    from recommendations.breaker import CLOSED, OPEN, get_breaker
+    from recommendations.exceptions import EndpointUnavailable
+
+    _, users = make_shop()
+    ids = [user.pk for user in users[:5]]
+    # Web processes met a dead endpoint: the shared breaker (in the Redis cache) is open.
+    breaker = get_breaker(stack.endpoint_name)
+    while breaker.state != OPEN:
+        breaker.record_failure(EndpointUnavailable(status_code=503))
+    waits_before = worker.log().count("BreakerOpen")
+    prefetch_users.delay(ids)
+    wait_for(lambda: worker.log().count("BreakerOpen") > waits_before)
+    assert stack.invocations() == 0, "the worker called an endpoint the breaker holds open"
+    # After the cool-down the retried task is the probe: it succeeds and closes the breaker.
+    wait_for(lambda: all(prefetched.read_entry(pk) for pk in ids), timeout=30)
+    assert stack.invocations() == 1
+    assert breaker.state == CLOSED
+
+
+def test_failures_in_a_worker_open_the_breaker_that_pages_consult(stack, worker):
+    from recommendations.breaker import OPEN, get_breaker
+
+    _, users = make_shop()
+    stack.set_fault("http500")
+    prefetch_user.delay(users[0].pk)
+    breaker = get_breaker(stack.endpoint_name)
+    wait_for(lambda: breaker.state == OPEN, timeout=30)
+    opened_after = stack.invocations()
+    assert opened_after == 5  # BREAKER_FAILURES: the task's retries stop once it opened
 
 
 @pytest.fixture

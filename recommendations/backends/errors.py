@@ -70,8 +70,11 @@ UNAVAILABLE_CODES = frozenset(
 )
 TIMEOUT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException"})
 MODEL_ERROR_CODE = "ModelError"
-# SageMaker answers an unknown endpoint or variant with a ValidationError whose message says so.
-_NOT_FOUND = re.compile(r"not found|could not find|does not exist", re.IGNORECASE)
+# SageMaker answers an unknown endpoint or variant with a ValidationError whose message says so
+# ("Invalid target variant" for a variant the endpoint lacks).
+_NOT_FOUND = re.compile(
+    r"not found|could not find|does not exist|invalid target variant", re.IGNORECASE
+)
 
 
 def error_for_answer(

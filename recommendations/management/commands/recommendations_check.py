@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommendations import health
 from recommendations.backends.base import get_backend
-from recommendations.breaker import get_breaker
+from recommendations.breaker import breaker_for
 from recommendations.conf import app_settings
 from recommendations.exceptions import EndpointError
 from recommendations.recent_figures import recent_figures
@@ -102,7 +102,7 @@ class Command(BaseCommand):
             label = get_backend().endpoint_label
         except EndpointError:
             label = str(app_settings.ENDPOINT_NAME or "")
-        breaker = get_breaker(app_settings.ENDPOINT_NAME or "endpoint")
+        breaker = breaker_for()
         self.stdout.write(
             self.style.MIGRATE_HEADING(
                 f"Endpoint {label!r} ({app_settings.BACKEND} backend, region "
