@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ class EaseParams:
     """EASE's hyperparameters: the L2 weight `regularization` (lambda) and the memory it may use."""
 
     regularization: float = 250.0
-    max_memory_mb: int = 4096
+    max_memory_mb: float = 4096.0
     threads: int = 0  # BLAS threads for the inversion; 0 = every core this process may use
     half_life_days: float = 30.0  # of the popularity prior for unknown users
 
@@ -68,8 +69,17 @@ def check_memory(num_items: int, max_memory_mb: float) -> None:
         )
 
 
-def ease_weights(user_items: csr_matrix, regularization: float, threads: int = 0) -> np.ndarray:
-    """The item-item weight matrix B (float32, zero diagonal) for a binary users x items matrix."""
+def ease_weights(
+    user_items: csr_matrix,
+    regularization: float,
+    threads: int = 0,
+    timings: dict[str, float] | None = None,
+) -> np.ndarray:
+    """The item-item weight matrix B (float32, zero diagonal) for a binary users x items matrix.
+
+    `timings`, when given, receives the seconds of each phase (gram, cholesky, inverse, scale).
+    """
+    clock = _PhaseClock(timings)
     binary = csr_matrix(user_items, dtype=np.float32, copy=True)
     binary.data[:] = 1.0
     n = binary.shape[1]
@@ -83,13 +93,16 @@ def ease_weights(user_items: csr_matrix, regularization: float, threads: int = 0
         matrix[:, start:stop] = block.T
         del block
     matrix[np.diag_indices(n)] += np.float32(regularization)
+    clock.lap("gram")
     with threadpool_limits(limits=threads or len(os.sched_getaffinity(0)), user_api="blas"):
         factor, info = lapack.spotrf(matrix, lower=0, overwrite_a=1, clean=0)
         if info != 0:
             raise DataError(f"EASE: Cholesky factorisation failed (LAPACK info {info})")
+        clock.lap("cholesky")
         inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
         if info != 0:
             raise DataError(f"EASE: inversion failed (LAPACK info {info})")
+        clock.lap("inverse")
     if not np.shares_memory(inverse, matrix):  # LAPACK had to copy: keep working on its result
         matrix = inverse
     del factor, inverse
@@ -98,7 +111,22 @@ def ease_weights(user_items: csr_matrix, regularization: float, threads: int = 0
     # B = I - P diag(1/diag(P)): off the diagonal B_ij = -P_ij / P_jj; the diagonal is 0.
     matrix /= -diagonal[np.newaxis, :]
     matrix[np.diag_indices(n)] = 0.0
+    clock.lap("scale")
     return matrix
+
+
+class _PhaseClock:
+    """Seconds per phase into a dict, when the caller asked for them."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[phase] = round(now - self.last, 3)
+        self.last = now
 
 
 def _mirror_upper_triangle(matrix: np.ndarray) -> None:
@@ -123,7 +151,11 @@ def model_version(interactions_digest: str, params: EaseParams) -> str:
     return f"ease-{digest.hexdigest()[:16]}"
 
 
-def fit_ease(interactions: Interactions, params: EaseParams | None = None) -> Recommender:
+def fit_ease(
+    interactions: Interactions,
+    params: EaseParams | None = None,
+    timings: dict[str, float] | None = None,
+) -> Recommender:
     """Fit EASE on the interactions and return the servable model (refuses what won't fit)."""
     from .fitting import data_digest
 
@@ -131,7 +163,7 @@ def fit_ease(interactions: Interactions, params: EaseParams | None = None) -> Re
     encoded = encode(interactions)
     check_memory(len(encoded.item_ids), params.max_memory_mb)
     user_items = encoded.user_items()
-    weights = ease_weights(user_items, params.regularization, params.threads)
+    weights = ease_weights(user_items, params.regularization, params.threads, timings)
     logger.info(
         "ease fitted",
         extra={"users": len(encoded.user_ids), "items": len(encoded.item_ids)},

@@ -193,10 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     add_data_arguments(parser)
     add_param_arguments(parser)
     arguments = parser.parse_args(argv)
+    try:
+        grid = params_from_arguments(arguments)
+    except ValueError as error:
+        parser.error(str(error))
     started = time.perf_counter()
     try:
         interactions = read_from_arguments(arguments)
-        evaluation = evaluate(interactions, params_from_arguments(arguments), arguments.k)
+        evaluation = evaluate(interactions, grid, arguments.k)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

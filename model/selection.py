@@ -175,7 +175,7 @@ def add_param_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-memory-mb",
-        type=int,
+        type=float,
         default=EaseParams.max_memory_mb,
         help="EASE refuses catalogues whose items x items matrix needs more",
     )

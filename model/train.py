@@ -93,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     try:
+        grid = params_from_arguments(arguments)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
         metrics = train(
             arguments.train,
             arguments.model_dir,
-            params_from_arguments(arguments),
+            grid,
             run_evaluation=not arguments.no_evaluate,
         )
     except DataError as exc:
