@@ -12,6 +12,7 @@ Ends with the TARGET lines: EASE fit under 60 s and under EASE_PEAK_RSS_LIMIT_MB
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -102,6 +103,8 @@ def main() -> int:
         print(json.dumps(run_als(arguments.als_interactions)))
         return 0
 
+    # The machine may be shared: the load says how much of its 2 cores the fits could have.
+    print(f"cores {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f} at start")
     ease = in_subprocess(
         "--only",
         "ease",
@@ -116,6 +119,7 @@ def main() -> int:
         f"({ease['rss_before_fit_mb']:,.0f} MB before the fit)",
         flush=True,
     )
+    print(f"load average {os.getloadavg()[0]:.1f} after EASE", flush=True)
     als = in_subprocess("--only", "als", "--als-interactions", str(arguments.als_interactions))
     print(
         f"ALS: {als['interactions']:,} interactions, {als['users']:,} users, {als['items']:,} "
