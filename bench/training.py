@@ -85,6 +85,7 @@ def in_subprocess(*arguments: str) -> dict:
 
 
 def verdict(value: float, limit: float) -> str:
+    """PASS when `value` is under `limit`."""
     return "PASS" if value < limit else "FAIL"
 
 

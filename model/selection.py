@@ -31,6 +31,7 @@ class Candidate:
 
     @property
     def kind(self) -> str:
+        """The model kind: als or ease."""
         return "ease" if isinstance(self.params, EaseParams) else "als"
 
     @property
