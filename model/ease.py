@@ -20,15 +20,15 @@ from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
 from .data import DataError, Interactions
-from .fitting import decayed_popularity, encode
+from .fitting import data_digest, decayed_popularity, encode
 from .recommender import FORMAT, Recommender
 
 logger = logging.getLogger(__name__)
 
 MEGABYTE = 1024 * 1024
-# Dense n x n float32 matrices alive at the peak: the one being inverted in place, plus about a
-# tenth of one for the Gram blocks and the symmetrisation blocks (counted as a whole copy's margin
-# would refuse catalogues that fit; 1.1 matches what bench/training.py measures).
+# Dense n x n float32 matrices alive at the peak: the one inverted in place, plus a margin for the
+# Gram and symmetrisation blocks. bench/training.py measured 1.04 at 20,000 items (1,589 MB over
+# the process's 290 MB); counting a whole second copy would refuse catalogues that fit.
 MATRIX_COPIES = 1.1
 # Gram matrix rows computed per sparse product: bounds the sparse intermediate.
 GRAM_BLOCK_ROWS = 1024
@@ -157,8 +157,6 @@ def fit_ease(
     timings: dict[str, float] | None = None,
 ) -> Recommender:
     """Fit EASE on the interactions and return the servable model (refuses what won't fit)."""
-    from .fitting import data_digest
-
     params = params or EaseParams()
     encoded = encode(interactions)
     check_memory(len(encoded.item_ids), params.max_memory_mb)

@@ -9,7 +9,7 @@ from model import inference
 from model import train as train_cli
 from model.data import DataError, Interactions
 from model.ease import EaseParams, check_memory, ease_weights, fit_ease, memory_needed_mb
-from model.fitting import encode
+from model.fitting import TrainingParams, encode, fit
 from model.recommender import METADATA_FILE, Recommender
 from model.selection import SearchGrid
 from model.synthetic import START, taste_interactions
@@ -118,6 +118,15 @@ def test_ease_model_saves_plain_arrays_and_loads_through_recommender_load(model_
     assert loaded.kind == "ease"
     assert loaded.model_version == fitted.model_version
     np.testing.assert_array_equal(loaded.item_weights, fitted.item_weights)
+
+
+def test_a_model_saved_before_ease_existed_loads_as_als(tmp_path, data):
+    fit(data, TrainingParams(factors=4, iterations=3)).save(tmp_path)
+    metadata = json.loads((tmp_path / METADATA_FILE).read_text())
+    assert metadata.pop("kind") == "als"
+    (tmp_path / METADATA_FILE).write_text(json.dumps(metadata))
+    loaded = Recommender.load(tmp_path)
+    assert loaded.kind == "als" and loaded.recommend("user-3", 3).prior is False
 
 
 def test_ease_model_version_depends_on_lambda_not_on_the_memory_limit(data):
