@@ -7,6 +7,7 @@ and requests/s from several concurrent clients. Every request goes through boto3
 `invoke_endpoint`: SigV4 signing, HTTP keep-alive, the server's signature check and the model.
 
     .venv/bin/python bench/endpoint.py [--requests 1000] [--batches 200] [--clients 4]
+        [--model als|ease]
 
 Ends with `TARGET endpoint_single_p50_ms <v> < 10 PASS|FAIL` (SageMaker's headline is "a few
 milliseconds"; the local endpoint should answer a single user well under 10 ms at p50).
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from model.ease import fit_ease  # noqa: E402
 from model.synthetic import taste_interactions  # noqa: E402
 from tests.model_server import running_model_server  # noqa: E402
 
@@ -110,6 +112,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000, help="single-user requests")
     parser.add_argument("--batches", type=int, default=200, help="requests of 50 users")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
+    parser.add_argument("--model", choices=("als", "ease"), default="als", help="model to serve")
     arguments = parser.parse_args()
 
     data = taste_interactions(
@@ -118,9 +121,16 @@ def main() -> int:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="endpoint-bench-") as work_dir:
         started = time.perf_counter()
-        with running_model_server(Path(work_dir), data, endpoint_name="bench") as server:
+        model_dir = None
+        if arguments.model == "ease":
+            model_dir = Path(work_dir) / "model"
+            fit_ease(data).save(model_dir)
+        with running_model_server(
+            Path(work_dir), data, endpoint_name="bench", model_dir=model_dir
+        ) as server:
             print(
-                f"model: {len(data)} interactions, 2000 users, 500 items; trained and server up "
+                f"{arguments.model} model: {len(data)} interactions, 2000 users, 500 items; "
+                "trained and server up "
                 f"in {time.perf_counter() - started:.1f} s ({server.url})",
                 flush=True,
             )

@@ -16,7 +16,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model.data import Interactions
-from model.evaluate import Scores, ranking_scores, time_split
+from model.fallback_baseline import (
+    CO_PURCHASE_BLEND,
+    DECAYED_POPULARITY,
+    FallbackSettings,
+    fallback_rankings,
+)
+from model.metrics import Scores, held_out, popularity_rankings, ranking_scores, time_split
 
 
 def evaluate_fallback(
@@ -29,76 +35,27 @@ def evaluate_fallback(
     recent_items: int = 20,
     popularity_weight: float = 0.1,
 ) -> dict[str, Scores]:
-    """Fit the fallback on the older interactions and score each user's newest order."""
-    from recommendations.catalog import InteractionChunk
-    from recommendations.fallback_compute import blend, compute_tables
+    """Fit the fallback on the older interactions and score each user's newest order.
 
+    `item_categories` is accepted for the category lists the refresh also builds; the
+    personalised ranking does not read them.
+    """
     train, test = time_split(interactions)
-    train_users = train.user_ids.astype(np.int64)
-    train_items = train.item_ids.astype(np.int64)
-    now = float(train.timestamps.max())
-    tables = compute_tables(
-        [InteractionChunk(train_users, train_items, train.weights, train.timestamps)],
-        item_categories,
-        now=now,
+    evaluation = held_out(train, test)
+    settings = FallbackSettings(
         half_life_days=half_life_days,
         neighbours=neighbours,
+        recent_items=recent_items,
+        popularity_weight=popularity_weight,
     )
-    history = _histories(train_users, train_items, train.timestamps)
-    relevant_by_user: dict[int, set[str]] = {}
-    for user, item in zip(
-        test.user_ids.astype(np.int64).tolist(), test.item_ids.tolist(), strict=True
-    ):
-        relevant_by_user.setdefault(user, set()).add(item)
-
-    popular, popular_scores = tables.popular(len(tables.items))
-    plain_order = np.argsort(
-        -np.bincount(
-            np.searchsorted(tables.items, train_items),
-            weights=train.weights,
-            minlength=len(tables.items),
-        ),
-        kind="stable",
-    )
-    plain = [str(pk) for pk in tables.items[plain_order].tolist()]
-    position = {str(pk): n for n, pk in enumerate(tables.items.tolist())}
-    relevant, fallback_lists, popular_lists, plain_lists = [], [], [], []
-    for user, wanted in sorted(relevant_by_user.items()):
-        recent = history.get(user, [])
-        seen = set(recent)
-        wanted = wanted - seen
-        if not wanted:
-            continue
-        lists = {}
-        for item in recent[:recent_items]:
-            if item in position:
-                lists[item] = tables.neighbours(position[item])
-        relevant.append(wanted)
-        fallback_lists.append(
-            blend(popular, popular_scores, lists, recent[:recent_items], seen, popularity_weight)[
-                :k
-            ]
-        )
-        popular_lists.append([i for i in popular if i not in seen][:k])
-        plain_lists.append([i for i in plain if i not in seen][:k])
+    rankings = fallback_rankings(train, evaluation.user_ids, k, settings)
+    plain = popularity_rankings(train, evaluation.user_ids, k)
+    relevant = evaluation.relevant
     return {
-        "personalised fallback": ranking_scores(fallback_lists, relevant, k),
-        "decayed popularity": ranking_scores(popular_lists, relevant, k),
-        "plain popularity": ranking_scores(plain_lists, relevant, k),
+        "personalised fallback": ranking_scores(rankings[CO_PURCHASE_BLEND], relevant, k),
+        "decayed popularity": ranking_scores(rankings[DECAYED_POPULARITY], relevant, k),
+        "plain popularity": ranking_scores(plain, relevant, k),
     }
-
-
-def _histories(
-    users: np.ndarray, items: np.ndarray, timestamps: np.ndarray
-) -> dict[int, list[str]]:
-    """Each user's distinct items, most recently bought first (what the adapter returns at page time)."""
-    order = np.lexsort((-timestamps, users))
-    histories: dict[int, list[str]] = {}
-    for user, item in zip(users[order].tolist(), items[order].tolist(), strict=True):
-        seen = histories.setdefault(user, [])
-        if str(item) not in seen:
-            seen.append(str(item))
-    return histories
 
 
 def interactions_from_catalog() -> tuple[Interactions, dict[int, object]]:

@@ -3,6 +3,8 @@
 This is the format `manage.py recommendations_export` writes and the SageMaker training channel
 holds. Ids are opaque strings (user pseudonyms, product primary keys as strings); weight defaults
 to 1 and timestamp (seconds since the epoch, or an ISO 8601 string) to 0 when a row leaves them out.
+The public rating formats (`user item rating timestamp` lines, CSV with named columns) are read by
+model/data_formats.py, chosen with `file_format`.
 """
 
 import csv
@@ -18,6 +20,10 @@ from typing import IO, Any
 import numpy as np
 
 COLUMNS = ("user_id", "item_id", "weight", "timestamp")
+# auto: by suffix (and `columns`); interactions: the export's files; ratings: `user item rating
+# timestamp` lines (whitespace, tab or "::" separated); csv: CSV with the columns named in `columns`.
+FORMATS = ("auto", "interactions", "ratings", "csv")
+RATINGS_SUFFIXES = (".data", ".dat", ".tsv", ".txt", ".data.gz", ".dat.gz", ".tsv.gz", ".txt.gz")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 
@@ -61,8 +67,12 @@ class Interactions:
         )
 
 
-def data_files(path: Path) -> list[Path]:
-    """The CSV / JSON Lines files at `path` (a file, or a folder read in name order)."""
+def data_files(
+    path: Path,
+    suffixes: tuple[str, ...] = CSV_SUFFIXES + JSONL_SUFFIXES,
+    described: str = ".csv or .jsonl",
+) -> list[Path]:
+    """The data files at `path` (a file, or a folder's files with `suffixes` in name order)."""
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -72,33 +82,53 @@ def data_files(path: Path) -> list[Path]:
     files = sorted(
         p
         for p in path.rglob("*")
-        if p.is_file()
-        and p.name.endswith(CSV_SUFFIXES + JSONL_SUFFIXES)
-        and not p.name.startswith(("_", "."))
+        if p.is_file() and p.name.endswith(suffixes) and not p.name.startswith(("_", "."))
     )
     if not files:
-        raise DataError(f"{path}: no .csv or .jsonl files")
+        raise DataError(f"{path}: no {described} files")
     return files
 
 
-def read_interactions(path: Path | str) -> Interactions:
-    """Read every data file at `path` into one `Interactions`."""
+def read_interactions(
+    path: Path | str,
+    file_format: str = "auto",
+    rating_threshold: float | None = None,
+    columns: dict[str, str] | None = None,
+) -> Interactions:
+    """Read every data file at `path` into one `Interactions` (see FORMATS for `file_format`)."""
+    from .data_formats import read_csv_columns, read_ratings, resolve_format
+
+    path = Path(path)
+    file_format = resolve_format(path, file_format, columns)
+    if file_format == "interactions" and rating_threshold is not None:
+        raise DataError(
+            "a rating threshold needs rating data: --format ratings, or --format csv with "
+            "--columns naming the rating column"
+        )
     rows: list[tuple[str, str, float, float]] = []
-    for file in data_files(Path(path)):
-        rows.extend(_read_file(file))
+    if file_format == "ratings":
+        for file in data_files(path, RATINGS_SUFFIXES + CSV_SUFFIXES, "ratings"):
+            rows.extend(read_ratings(file, rating_threshold))
+    elif file_format == "csv":
+        for file in data_files(path, CSV_SUFFIXES, ".csv"):
+            rows.extend(read_csv_columns(file, columns or {}, rating_threshold))
+    else:
+        for file in data_files(path):
+            rows.extend(_read_file(file))
     if not rows:
         raise DataError(f"{path}: no interactions")
     return Interactions.from_rows(rows)
 
 
-def _open_text(file: Path) -> IO[str]:
+def open_text(file: Path) -> IO[str]:
+    """A text stream of `file`, gunzipped when its name ends in .gz."""
     if file.name.endswith(".gz"):
         return io.TextIOWrapper(gzip.open(file, "rb"), encoding="utf-8", newline="")
     return file.open(encoding="utf-8", newline="")
 
 
 def _read_file(file: Path) -> Iterator[tuple[str, str, float, float]]:
-    with _open_text(file) as stream:
+    with open_text(file) as stream:
         if file.name.endswith(CSV_SUFFIXES):
             reader = csv.DictReader(stream)
             missing = {"user_id", "item_id"} - set(reader.fieldnames or ())
@@ -127,13 +157,14 @@ def _row(record: dict[str, Any], file: Path, line_number: int) -> tuple[str, str
             raise ValueError("empty user_id or item_id")
         weight = record.get("weight")
         weight = 1.0 if weight in (None, "") else float(weight)
-        timestamp = _timestamp(record.get("timestamp"))
+        timestamp = parse_timestamp(record.get("timestamp"))
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{file}:{line_number}: bad row ({exc})") from exc
     return str(user_id), str(item_id), weight, timestamp
 
 
-def _timestamp(value: object) -> float:
+def parse_timestamp(value: object) -> float:
+    """Seconds since the epoch from a number, a numeric string or an ISO 8601 string."""
     if value in (None, ""):
         return 0.0
     if isinstance(value, int | float):

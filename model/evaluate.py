@@ -1,149 +1,218 @@
-"""Offline evaluation: a time-based split, precision/recall/NDCG@k for the model and popularity.
+"""Offline evaluation: every candidate model, popularity and the app's fallback on one time split.
 
-Each user's newest interactions (everything at their latest timestamp: their last order) are the
-test set, everything older trains. Items the user already had in training are left out of both
-the ranking and the relevant set, as the served model never recommends them.
+Each user's last order is the test set; the models are chosen on a validation split carved from
+the older part only (model/selection.py), then every candidate is refitted on the whole older
+part and scored on the test set with precision, recall, NDCG at k and catalogue coverage, next to
+plain popularity and the fallback the shop gets for free (model/fallback_baseline.py).
 
-    python -m model.evaluate --data DIR_OR_FILE [--k 10] [--factors 32 ...]
+    python -m model.evaluate --data DIR_OR_FILE [--k 10] [--model auto|als|ease]
+        [--format auto|ratings|csv] [--rating-threshold 4] [--columns user=userId,item=movieId]
 """
 
 import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+from .data import FORMATS, DataError, Interactions, read_interactions
+from .data_formats import parse_columns
+from .fallback_baseline import fallback_available, fallback_rankings
+from .fitting import TrainingParams, encode
+from .metrics import (
+    Scores,
+    held_out,
+    popularity_rankings,
+    ranking_scores,
+    score_model,
+    time_split,
+)
+from .selection import (
+    SearchGrid,
+    Selection,
+    add_param_arguments,
+    as_grid,
+    params_from_arguments,
+    select,
+)
 
-from .data import Interactions, read_interactions
-from .fitting import TrainingParams, decayed_popularity, encode, fit
+__all__ = [
+    "Evaluation",
+    "Row",
+    "Scores",
+    "add_param_arguments",
+    "evaluate",
+    "params_from_arguments",
+    "ranking_scores",
+    "time_split",
+]
+
+POPULARITY = "popularity"
 
 
 @dataclass(frozen=True)
-class Scores:
-    """Mean ranking metrics over the evaluated users."""
+class Row:
+    """One line of the table: test scores, and validation scores for candidates."""
 
-    precision: float
-    recall: float
-    ndcg: float
-    users: int
-
-
-def time_split(interactions: Interactions) -> tuple[Interactions, Interactions]:
-    """(train, test): each user's interactions at their newest timestamp are test, if older exist."""
-    encoded = encode(interactions)
-    rows = encoded.user_rows
-    newest = np.full(len(encoded.user_ids), -np.inf)
-    np.maximum.at(newest, rows, encoded.timestamps)
-    oldest = np.full(len(encoded.user_ids), np.inf)
-    np.minimum.at(oldest, rows, encoded.timestamps)
-    # Users with one timestamp only have no history to learn from: they stay in train.
-    has_history = oldest < newest
-    is_test = (encoded.timestamps == newest[rows]) & has_history[rows]
-    return interactions.select(~is_test), interactions.select(is_test)
+    name: str
+    test: Scores
+    validation: Scores | None = None
+    chosen: bool = False
 
 
-def ranking_scores(recommended: list[np.ndarray], relevant: list[set[str]], k: int) -> Scores:
-    """Precision@k, recall@k and NDCG@k (binary relevance) averaged over users."""
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    precision, recall, ndcg = [], [], []
-    for items, wanted in zip(recommended, relevant, strict=True):
-        hits = np.array([item in wanted for item in items[:k]], dtype=float)
-        hits = np.pad(hits, (0, k - len(hits)))
-        precision.append(hits.sum() / k)
-        recall.append(hits.sum() / len(wanted))
-        ideal = discounts[: min(len(wanted), k)].sum()
-        ndcg.append(float((hits * discounts).sum() / ideal))
-    if not precision:
-        return Scores(0.0, 0.0, 0.0, 0)
-    return Scores(
-        float(np.mean(precision)), float(np.mean(recall)), float(np.mean(ndcg)), len(precision)
-    )
+@dataclass(frozen=True)
+class Evaluation:
+    """The table and the selection behind it."""
+
+    rows: list[Row]
+    selection: Selection
+    k: int
+    notes: list[str]
+
+    def scores(self, name: str) -> Scores:
+        """The test scores of the row called `name` (or "model" for the chosen candidate)."""
+        for row in self.rows:
+            if row.name == name or (name == "model" and row.chosen):
+                return row.test
+        raise KeyError(name)
+
+    def as_json(self) -> dict[str, Any]:
+        """Test scores per row, the chosen row as "model", and the selection."""
+        return {
+            "k": self.k,
+            "chosen": self.selection.chosen.label,
+            "rows": {row.name: asdict(row.test) for row in self.rows},
+            "model": asdict(self.scores("model")),
+            "selection": self.selection.describe(),
+            "notes": self.notes,
+        }
 
 
 def evaluate(
-    interactions: Interactions, params: TrainingParams | None = None, k: int = 10
-) -> dict[str, Scores]:
-    """Fit on the older part, score the newest: the model, plain and time-decayed popularity."""
-    params = params or TrainingParams()
+    interactions: Interactions,
+    params: "TrainingParams | SearchGrid | None" = None,
+    k: int = 10,
+) -> Evaluation:
+    """Select on the older part's validation split, score every candidate and baseline on the newest."""
+    grid = as_grid(params)
     train, test = time_split(interactions)
-    model = fit(train, params)
-    encoded = encode(train)
-
-    relevant_by_user: dict[str, set[str]] = {}
-    for user_id, item_id in zip(test.user_ids.tolist(), test.item_ids.tolist(), strict=True):
-        relevant_by_user.setdefault(user_id, set()).add(item_id)
-    users, relevant, rows = [], [], []
-    for user_id, wanted in sorted(relevant_by_user.items()):
-        row = int(np.searchsorted(model.user_ids, user_id))
-        wanted = wanted - set(model.item_ids[model.seen_items(row)].tolist())
-        if wanted:
-            users.append(user_id)
-            relevant.append(wanted)
-            rows.append(row)
-    rows_array = np.array(rows, dtype=np.int64)
-
-    def popularity_ranking(item_scores: np.ndarray) -> list[np.ndarray]:
-        scores = np.tile(item_scores.astype(np.float64), (len(rows_array), 1))
-        for n, row in enumerate(rows_array):
-            scores[n, model.seen_items(int(row))] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return [model.item_ids[o[np.isfinite(scores[n, o])]] for n, o in enumerate(order)]
-
-    top = model.top_item_indices(rows_array, k) if len(rows_array) else np.empty((0, k), int)
-    model_ranking = [model.item_ids[t[t >= 0]] for t in top]
-    counts = np.bincount(encoded.item_columns, weights=encoded.weights, minlength=model.num_items)
-    return {
-        "model": ranking_scores(model_ranking, relevant, k),
-        "popularity": ranking_scores(popularity_ranking(counts), relevant, k),
-        "recent_popularity": ranking_scores(
-            popularity_ranking(decayed_popularity(encoded, params.half_life_days)), relevant, k
-        ),
-    }
-
-
-def format_table(results: dict[str, Scores], k: int) -> str:
-    """The figures as a small fixed-width table."""
-    lines = [
-        f"{'ranking':<18} {'precision@' + str(k):>13} {'recall@' + str(k):>10} {'ndcg@' + str(k):>8} {'users':>6}"
-    ]
-    for name, s in results.items():
-        lines.append(
-            f"{name:<18} {s.precision:>13.4f} {s.recall:>10.4f} {s.ndcg:>8.4f} {s.users:>6}"
+    selection = select(train, grid, k)
+    evaluation = held_out(train, test)
+    catalogue = len(encode(train).item_ids)
+    rows = []
+    for candidate, validation in selection.validation:
+        rows.append(
+            Row(
+                candidate.label,
+                score_model(candidate.fit(train), evaluation, k),
+                validation,
+                candidate == selection.chosen,
+            )
         )
+    users, relevant = evaluation.user_ids, evaluation.relevant
+    rows.append(
+        Row(
+            POPULARITY, ranking_scores(popularity_rankings(train, users, k), relevant, k, catalogue)
+        )
+    )
+    notes = list(selection.notes)
+    if fallback_available():
+        for name, rankings in fallback_rankings(train, users, k).items():
+            rows.append(Row(name, ranking_scores(rankings, relevant, k, catalogue)))
+    else:
+        notes.append("fallback rows left out: the recommendations package is not installed")
+    return Evaluation(rows, selection, k, notes)
+
+
+def format_table(evaluation: Evaluation) -> str:
+    """The figures as a fixed-width table; `*` marks the chosen candidate."""
+    k = evaluation.k
+    header = (
+        f"{'ranking':<30} {'val ndcg@' + str(k):>11} {'precision@' + str(k):>13} "
+        f"{'recall@' + str(k):>10} {'ndcg@' + str(k):>8} {'coverage':>9} {'users':>6}"
+    )
+    lines = [header]
+    for row in evaluation.rows:
+        validation = f"{row.validation.ndcg:.4f}" if row.validation else "-"
+        name = ("* " if row.chosen else "  ") + row.name
+        s = row.test
+        lines.append(
+            f"{name:<30} {validation:>11} {s.precision:>13.4f} {s.recall:>10.4f} "
+            f"{s.ndcg:>8.4f} {s.coverage:>9.4f} {s.users:>6}"
+        )
+    lines.append(
+        f"* chosen by {evaluation.selection.metric}@{k} on the validation split "
+        "(each user's newest order within the training part)"
+    )
+    lines.extend(f"note: {note}" for note in evaluation.notes)
     return "\n".join(lines)
 
 
-def add_param_arguments(parser: argparse.ArgumentParser) -> None:
-    """One --option per TrainingParams field, defaulting to the field's default."""
-    for f in fields(TrainingParams):
-        parser.add_argument(
-            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default
-        )
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--format, --rating-threshold and --columns, for the public data formats."""
+    parser.add_argument("--format", choices=FORMATS, default="auto", help="how to read --data")
+    parser.add_argument(
+        "--rating-threshold",
+        type=float,
+        default=None,
+        help="keep rows rated at least this (ratings files, CSV with a rating column)",
+    )
+    parser.add_argument(
+        "--columns",
+        type=_columns,
+        default=None,
+        help="CSV column names, e.g. user=userId,item=movieId,rating=rating,timestamp=timestamp",
+    )
 
 
-def params_from_arguments(arguments: argparse.Namespace) -> TrainingParams:
-    """TrainingParams from the options `add_param_arguments` added."""
-    return TrainingParams(**{f.name: getattr(arguments, f.name) for f in fields(TrainingParams)})
+def _columns(text: str) -> dict[str, str]:
+    try:
+        return parse_columns(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def read_from_arguments(arguments: argparse.Namespace) -> Interactions:
+    """The interactions at --data, read as the data options say."""
+    return read_interactions(
+        arguments.data,
+        file_format=arguments.format,
+        rating_threshold=arguments.rating_threshold,
+        columns=arguments.columns,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print model vs popularity figures for the data at --data."""
+    """Print every candidate, popularity and the fallback on the time split of --data."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a data file or folder")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_data_arguments(parser)
     add_param_arguments(parser)
     arguments = parser.parse_args(argv)
+    try:
+        grid = params_from_arguments(arguments)
+    except ValueError as error:
+        parser.error(str(error))
     started = time.perf_counter()
-    results = evaluate(
-        read_interactions(arguments.data), params_from_arguments(arguments), arguments.k
-    )
+    try:
+        interactions = read_from_arguments(arguments)
+        evaluation = evaluate(interactions, grid, arguments.k)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if arguments.json:
-        print(json.dumps({name: asdict(s) for name, s in results.items()}, indent=2))
+        print(json.dumps(evaluation.as_json(), indent=2))
     else:
-        print(format_table(results, arguments.k))
+        encoded = encode(interactions)
+        print(
+            f"{len(interactions):,} interactions, {len(encoded.user_ids):,} users, "
+            f"{len(encoded.item_ids):,} items"
+        )
+        print(format_table(evaluation))
         print(f"({time.perf_counter() - started:.1f} s)")
     return 0
 

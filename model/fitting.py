@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -85,11 +86,23 @@ def encode(interactions: Interactions) -> EncodedInteractions:
 
 def model_version(encoded: EncodedInteractions, params: TrainingParams) -> str:
     """A hash of the data (in a canonical row order) and the parameters."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": FORMAT, **asdict(params)}, sort_keys=True).encode())
+    _hash_data(digest, encoded)
+    return f"als-{digest.hexdigest()[:16]}"
+
+
+def data_digest(encoded: EncodedInteractions) -> str:
+    """A hash of the data alone, independent of row order."""
+    digest = hashlib.sha256()
+    _hash_data(digest, encoded)
+    return digest.hexdigest()
+
+
+def _hash_data(digest: Any, encoded: EncodedInteractions) -> None:
     order = np.lexsort(
         (encoded.weights, encoded.item_columns, encoded.user_rows, encoded.timestamps)
     )
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"format": FORMAT, **asdict(params)}, sort_keys=True).encode())
     for ids in (encoded.user_ids, encoded.item_ids):
         digest.update("\n".join(ids.tolist()).encode())
         digest.update(b"\0")
@@ -100,7 +113,6 @@ def model_version(encoded: EncodedInteractions, params: TrainingParams) -> str:
         (encoded.timestamps, np.float64),
     ):
         digest.update(np.ascontiguousarray(array[order], dtype=dtype).tobytes())
-    return f"als-{digest.hexdigest()[:16]}"
 
 
 def decayed_popularity(encoded: EncodedInteractions, half_life_days: float) -> np.ndarray:
@@ -156,6 +168,7 @@ def fit(interactions: Interactions, params: TrainingParams | None = None) -> Rec
         },
     )
     return Recommender(
+        kind="als",
         user_ids=encoded.user_ids,
         item_ids=encoded.item_ids,
         user_factors=np.ascontiguousarray(als.user_factors, dtype=np.float32),

@@ -1,7 +1,10 @@
-"""The fitted model: factor matrices, what each user already has, a popularity prior; and ranking.
+"""The fitted model: its scoring arrays, what each user already has, a popularity prior; ranking.
 
-Saved as plain arrays (`model.npz`, loaded with allow_pickle=False) and a small `model.json`, so
-serving needs numpy only, not the training library.
+Two kinds score a known user's items: "als" (user factors times item factors) and "ease" (the
+user's history times an item-item weight matrix; the history is the stored seen CSR rows, so the
+model answers from user ids alone, as the wire protocol sends them). Saved as plain arrays
+(`model.npz`, loaded with allow_pickle=False) and a small `model.json` naming the kind, so serving
+needs numpy only, not the training library.
 """
 
 import json
@@ -14,6 +17,9 @@ import numpy as np
 ARRAYS_FILE = "model.npz"
 METADATA_FILE = "model.json"
 FORMAT = 1
+KINDS = ("als", "ease")
+# Users scored per block in batch (evaluation) scoring: bounds the users x items dense block.
+SCORE_BLOCK_USERS = 1024
 
 
 @dataclass(frozen=True)
@@ -26,19 +32,32 @@ class Ranking:
 
 @dataclass
 class Recommender:
-    """A matrix-factorisation model with a popularity prior for users it has never seen."""
+    """An ALS or EASE model with a popularity prior for users it has never seen."""
 
-    user_ids: np.ndarray  # str, sorted; row i of user_factors
-    item_ids: np.ndarray  # str, sorted; row j of item_factors
-    user_factors: np.ndarray  # float32 (users, factors)
-    item_factors: np.ndarray  # float32 (items, factors)
+    user_ids: np.ndarray  # str, sorted; row i of user_factors and of the seen CSR
+    item_ids: np.ndarray  # str, sorted; row j of item_factors, row and column j of item_weights
     seen_indptr: np.ndarray  # int64, CSR rows of the items each user interacted with
     seen_indices: np.ndarray  # int32
     prior_scores: np.ndarray  # float32 (items,), time-decayed popularity scaled to 0..1
     model_version: str
     params: dict[str, Any] = field(default_factory=dict)
+    kind: str = "als"
+    user_factors: np.ndarray | None = None  # als: float32 (users, factors)
+    item_factors: np.ndarray | None = None  # als: float32 (items, factors)
+    item_weights: np.ndarray | None = None  # ease: float32 (items, items), zero diagonal
 
     def __post_init__(self) -> None:
+        if self.kind == "als":
+            if self.user_factors is None or self.item_factors is None:
+                raise ValueError("an als model needs user_factors and item_factors")
+        elif self.kind == "ease":
+            if self.item_weights is None or self.item_weights.shape != (
+                len(self.item_ids),
+                len(self.item_ids),
+            ):
+                raise ValueError("an ease model needs an items x items item_weights matrix")
+        else:
+            raise ValueError(f"unknown model kind {self.kind!r}; expected one of {KINDS}")
         self._user_index = {user_id: i for i, user_id in enumerate(self.user_ids.tolist())}
         self._item_index = {item_id: j for j, item_id in enumerate(self.item_ids.tolist())}
         # Stable sort: ties in popularity keep item id order, so the prior is deterministic.
@@ -69,19 +88,32 @@ class Recommender:
             if row is None:
                 rankings.append(self._popular(num_results, exclude))
             else:
-                # One matrix-vector product per user rather than one product for the batch: BLAS
-                # sums in another order for a matrix, and a user's scores must not depend on
-                # which batch they came in (prefetched and inline answers have to agree).
-                scores = self.item_factors @ self.user_factors[row]
-                rankings.append(self._personal(row, scores, num_results, exclude))
+                # One user at a time rather than one product for the batch: BLAS sums in
+                # another order for a matrix, and a user's scores must not depend on which batch
+                # they came in (prefetched and inline answers have to agree).
+                rankings.append(self._personal(row, self._user_scores(row), num_results, exclude))
         return rankings
+
+    def _user_scores(self, row: int) -> np.ndarray:
+        """A fresh float32 score per item for the known user at `row`."""
+        if self.kind == "ease":
+            assert self.item_weights is not None
+            seen = self.seen_items(row)
+            # EASE scores = the user's binary history row times B: the sum of B's seen rows.
+            return self.item_weights[seen].sum(axis=0, dtype=np.float32)
+        assert self.item_factors is not None and self.user_factors is not None
+        return self.item_factors @ self.user_factors[row]
 
     def top_item_indices(self, user_rows: np.ndarray, k: int) -> np.ndarray:
         """Item indices of the top `k` unseen items per user row (for evaluation); -1 pads."""
-        scores = self.user_factors[user_rows] @ self.item_factors.T
-        for n, row in enumerate(user_rows):
-            scores[n, self.seen_items(int(row))] = -np.inf
-        return _top_k(scores, k)
+        blocks = [np.empty((0, k), dtype=np.int64)]
+        for start in range(0, len(user_rows), SCORE_BLOCK_USERS):
+            rows = user_rows[start : start + SCORE_BLOCK_USERS]
+            scores = np.stack([self._user_scores(int(row)) for row in rows])
+            for n, row in enumerate(rows):
+                scores[n, self.seen_items(int(row))] = -np.inf
+            blocks.append(_top_k(scores, k))
+        return np.concatenate(blocks)
 
     def seen_items(self, row: int) -> np.ndarray:
         """Item indices the user at `row` interacted with in the training data."""
@@ -118,18 +150,23 @@ class Recommender:
         """Write `model.npz` and `model.json` into `model_dir`."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
+        scoring = (
+            {"item_weights": self.item_weights}
+            if self.kind == "ease"
+            else {"user_factors": self.user_factors, "item_factors": self.item_factors}
+        )
         np.savez(
             model_dir / ARRAYS_FILE,
             user_ids=self.user_ids,
             item_ids=self.item_ids,
-            user_factors=self.user_factors,
-            item_factors=self.item_factors,
             seen_indptr=self.seen_indptr,
             seen_indices=self.seen_indices,
             prior_scores=self.prior_scores,
+            **scoring,
         )
         metadata = {
             "format": FORMAT,
+            "kind": self.kind,
             "model_version": self.model_version,
             "num_users": self.num_users,
             "num_items": self.num_items,
@@ -144,18 +181,26 @@ class Recommender:
         metadata = json.loads((model_dir / METADATA_FILE).read_text())
         if metadata.get("format") != FORMAT:
             raise ValueError(f"{model_dir}: unsupported model format {metadata.get('format')!r}")
+        # Models saved before EASE existed have no "kind": they are ALS.
+        kind = metadata.get("kind", "als")
+        if kind not in KINDS:
+            raise ValueError(f"{model_dir}: unsupported model kind {kind!r}")
         with np.load(model_dir / ARRAYS_FILE, allow_pickle=False) as arrays:
+            scoring = {name: arrays[name] for name in _SCORING_ARRAYS[kind]}
             return cls(
+                kind=kind,
+                **scoring,
                 user_ids=arrays["user_ids"],
                 item_ids=arrays["item_ids"],
-                user_factors=arrays["user_factors"],
-                item_factors=arrays["item_factors"],
                 seen_indptr=arrays["seen_indptr"],
                 seen_indices=arrays["seen_indices"],
                 prior_scores=arrays["prior_scores"],
                 model_version=metadata["model_version"],
                 params=metadata.get("params", {}),
             )
+
+
+_SCORING_ARRAYS = {"als": ("user_factors", "item_factors"), "ease": ("item_weights",)}
 
 
 def _top_k_of_row(scores: np.ndarray, k: int) -> np.ndarray:

@@ -4,10 +4,14 @@ Reads interactions (CSV or JSON Lines: user_id, item_id, weight, timestamp) from
 channel folder `SM_CHANNEL_TRAIN` and writes the model to `SM_MODEL_DIR`; hyperparameters arrive
 as command-line options, as SageMaker passes them. Locally:
 
-    python -m model.train --train .var/training --model-dir .var/model
+    python -m model.train --train .var/training --model-dir .var/model [--model auto|als|ease]
 
+The model and its hyperparameters are chosen on a validation split (model/selection.py): with
+the evaluation, on the older part of its time split, so the test figures are honest for the
+choice; with --no-evaluate, on all the data. The winner is then fitted on all the data.
 Writes `model.npz` + `model.json` (with `model_version`, a hash of data and parameters) and
-`metrics.json` (sizes, fit time, and the time-split evaluation unless --no-evaluate).
+`metrics.json` (sizes, fit time, the selection with its validation scores, and the time-split
+evaluation unless --no-evaluate).
 """
 
 import argparse
@@ -21,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from .data import DataError, read_interactions
+from .ease import EaseParams
 from .evaluate import add_param_arguments, evaluate, params_from_arguments
-from .fitting import TrainingParams, fit
+from .fitting import TrainingParams
+from .selection import SearchGrid, as_grid, select
 
 logger = logging.getLogger(__name__)
 
@@ -34,32 +40,41 @@ METRICS_FILE = "metrics.json"
 def train(
     train_dir: Path | str,
     model_dir: Path | str,
-    params: TrainingParams | None = None,
+    params: TrainingParams | EaseParams | SearchGrid | None = None,
     run_evaluation: bool = True,
 ) -> dict[str, Any]:
-    """Fit on everything in `train_dir`, save to `model_dir`, return the metrics written."""
-    params = params or TrainingParams()
+    """Select, fit on everything in `train_dir`, save to `model_dir`, return the metrics written.
+
+    `params`: one ALS or EASE setting (no selection), a SearchGrid, or None for the default grid.
+    """
+    grid = as_grid(params)
     model_dir = Path(model_dir)
     started = time.perf_counter()
     interactions = read_interactions(train_dir)
     read_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    model = fit(interactions, params)
+    evaluation = evaluate(interactions, grid) if run_evaluation else None
+    selection = evaluation.selection if evaluation else select(interactions, grid)
+    select_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    model = selection.chosen.fit(interactions)
     fit_seconds = time.perf_counter() - started
     model.save(model_dir)
     metrics: dict[str, Any] = {
         "model_version": model.model_version,
+        "model": model.kind,
         "interactions": len(interactions),
         "users": model.num_users,
         "items": model.num_items,
         "read_seconds": round(read_seconds, 3),
+        "select_seconds": round(select_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
-        "params": asdict(params),
+        "params": asdict(selection.chosen.params),
+        "selection": selection.describe(),
     }
-    if run_evaluation:
-        metrics["evaluation"] = {
-            name: asdict(scores) for name, scores in evaluate(interactions, params).items()
-        }
+    if evaluation:
+        metrics["evaluation"] = evaluation.as_json()["rows"]
+        metrics["evaluation"]["model"] = asdict(evaluation.scores("model"))
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 
@@ -78,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     try:
+        grid = params_from_arguments(arguments)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
         metrics = train(
             arguments.train,
             arguments.model_dir,
-            params_from_arguments(arguments),
+            grid,
             run_evaluation=not arguments.no_evaluate,
         )
     except DataError as exc:
@@ -92,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         (Path(output_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"model_version={metrics['model_version']}")
+    print(f"model={metrics['model']} chosen={metrics['selection']['chosen_label']}")
     print(
         f"interactions={metrics['interactions']} users={metrics['users']} "
         f"items={metrics['items']} fit_seconds={metrics['fit_seconds']}"

@@ -133,9 +133,9 @@ def test_model_beats_popularity_on_data_with_tastes():
     # Users with one or two favourite categories: personal taste should beat plain popularity.
     interactions = taste_interactions(num_users=300, num_items=120, num_categories=8, seed=21)
     results = evaluate(interactions, k=10)
-    assert results["model"].users >= 200
-    assert results["model"].recall > results["popularity"].recall * 1.2
-    assert results["model"].ndcg > results["popularity"].ndcg
+    assert results.scores("model").users >= 200
+    assert results.scores("model").recall > results.scores("popularity").recall * 1.2
+    assert results.scores("model").ndcg > results.scores("popularity").ndcg
 
 
 def test_train_cli_follows_sagemaker_conventions(tmp_path, monkeypatch, data, capsys):
@@ -148,18 +148,22 @@ def test_train_cli_follows_sagemaker_conventions(tmp_path, monkeypatch, data, ca
     monkeypatch.setenv("SM_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(output_dir))
 
-    assert train_cli.main(["--factors", "8", "--iterations", "5"]) == 0
+    assert train_cli.main(["--model", "als", "--factors", "8", "--iterations", "5"]) == 0
 
     metadata = json.loads((model_dir / "model.json").read_text())
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metadata["model_version"] == metrics["model_version"]
     assert metadata["params"]["factors"] == 8
     assert metrics["interactions"] == len(data)
-    assert set(metrics["evaluation"]) == {"model", "popularity", "recent_popularity"}
+    assert metrics["model"] == "als"
+    assert {"model", "popularity", "fallback: co-purchase blend"} <= set(metrics["evaluation"])
+    assert metrics["selection"]["chosen"]["factors"] == 8
     assert (output_dir / "metrics.json").read_text() == (model_dir / "metrics.json").read_text()
     assert (model_dir / "model.npz").is_file()
     assert f"model_version={metadata['model_version']}" in capsys.readouterr().out
-    expected = fit(data, TrainingParams(factors=8, iterations=5)).model_version
+    regularization = metrics["selection"]["chosen"]["regularization"]
+    params = TrainingParams(factors=8, iterations=5, regularization=regularization)
+    expected = fit(data, params).model_version
     assert metadata["model_version"] == expected
 
 

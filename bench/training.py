@@ -1,0 +1,148 @@
+"""Benchmark of training: EASE on 20,000 items and ALS on 1M interactions, seconds and peak memory.
+
+Each fit runs in a fresh subprocess on synthetic data drawn by `model.synthetic.bulk_interactions`
+(users with a favourite category, Zipf-like item popularity), so its peak RSS is its own: the
+interpreter, the data and the fit. EASE's phases (Gram matrix, Cholesky factorisation, inverse,
+scaling) are timed too, to show what dominates.
+
+    .venv/bin/python bench/training.py [--ease-items 20000] [--als-interactions 1000000]
+
+Ends with the TARGET lines: EASE fit under 60 s and under EASE_PEAK_RSS_LIMIT_MB, ALS under 60 s.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The stated limit for EASE at 20k items: its 20,000^2 float32 matrix is 1,526 MB; the rest is the
+# interpreter, the 1M-row data set and the Gram blocks.
+EASE_PEAK_RSS_LIMIT_MB = 2200
+SECONDS_LIMIT = 60
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_ease(items: int, interactions: int) -> dict:
+    """Fit EASE on `items` items; seconds, phases and peak RSS."""
+    from model.ease import EaseParams, fit_ease
+    from model.synthetic import bulk_interactions
+
+    data = bulk_interactions(num_users=50_000, num_items=items, num_interactions=interactions)
+    before = peak_rss_mb()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    model = fit_ease(data, EaseParams(max_memory_mb=EASE_PEAK_RSS_LIMIT_MB), timings)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "items": model.num_items,
+        "interactions": len(data),
+        "phases": timings,
+        "rss_before_fit_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_als(interactions: int) -> dict:
+    """Fit ALS (the default parameters) on `interactions` rows; seconds and peak RSS."""
+    from model.fitting import fit
+    from model.synthetic import bulk_interactions
+
+    data = bulk_interactions(num_users=100_000, num_items=20_000, num_interactions=interactions)
+    before = peak_rss_mb()
+    started = time.perf_counter()
+    model = fit(data)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "items": model.num_items,
+        "users": model.num_users,
+        "interactions": len(data),
+        "rss_before_fit_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def in_subprocess(*arguments: str) -> dict:
+    """Run this script with `arguments` in a fresh interpreter; its JSON result."""
+    completed = subprocess.run(
+        [sys.executable, __file__, *arguments], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"{' '.join(arguments)} failed:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def verdict(value: float, limit: float) -> str:
+    """PASS when `value` is under `limit`."""
+    return "PASS" if value < limit else "FAIL"
+
+
+def main() -> int:
+    """Run both fits and print the figures and the TARGET lines."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ease-items", type=int, default=20_000)
+    parser.add_argument("--ease-interactions", type=int, default=1_000_000)
+    parser.add_argument("--als-interactions", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("ease", "als"), help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.only == "ease":
+        print(json.dumps(run_ease(arguments.ease_items, arguments.ease_interactions)))
+        return 0
+    if arguments.only == "als":
+        print(json.dumps(run_als(arguments.als_interactions)))
+        return 0
+
+    # The machine may be shared: the load says how much of its 2 cores the fits could have.
+    print(f"cores {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f} at start")
+    ease = in_subprocess(
+        "--only",
+        "ease",
+        "--ease-items",
+        str(arguments.ease_items),
+        "--ease-interactions",
+        str(arguments.ease_interactions),
+    )
+    print(
+        f"EASE: {ease['items']:,} items, {ease['interactions']:,} interactions: "
+        f"{ease['seconds']:.1f} s (phases {ease['phases']}), peak RSS {ease['peak_rss_mb']:,.0f} MB "
+        f"({ease['rss_before_fit_mb']:,.0f} MB before the fit)",
+        flush=True,
+    )
+    print(f"load average {os.getloadavg()[0]:.1f} after EASE", flush=True)
+    als = in_subprocess("--only", "als", "--als-interactions", str(arguments.als_interactions))
+    print(
+        f"ALS: {als['interactions']:,} interactions, {als['users']:,} users, {als['items']:,} "
+        f"items: {als['seconds']:.1f} s, peak RSS {als['peak_rss_mb']:,.0f} MB "
+        f"({als['rss_before_fit_mb']:,.0f} MB before the fit)",
+        flush=True,
+    )
+    print(
+        f"TARGET ease_fit_{arguments.ease_items // 1000}k_items_seconds {ease['seconds']:.1f} "
+        f"< {SECONDS_LIMIT} {verdict(ease['seconds'], SECONDS_LIMIT)}"
+    )
+    print(
+        f"TARGET ease_fit_{arguments.ease_items // 1000}k_items_peak_rss_mb "
+        f"{ease['peak_rss_mb']:.0f} < {EASE_PEAK_RSS_LIMIT_MB} "
+        f"{verdict(ease['peak_rss_mb'], EASE_PEAK_RSS_LIMIT_MB)}"
+    )
+    print(
+        f"TARGET als_fit_{arguments.als_interactions // 1_000_000}m_interactions_seconds "
+        f"{als['seconds']:.1f} < {SECONDS_LIMIT} {verdict(als['seconds'], SECONDS_LIMIT)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
