@@ -59,22 +59,27 @@ class Paths:
 
     @property
     def model(self) -> Path:
+        """Where the model is read from and written to."""
         return self.root / "model"
 
     @property
     def train_channel(self) -> Path:
+        """The training channel's files."""
         return self.root / "input" / "data" / "train"
 
     @property
     def hyperparameters(self) -> Path:
+        """SageMaker's hyperparameters, every value a string."""
         return self.root / "input" / "config" / "hyperparameters.json"
 
     @property
     def output_data(self) -> Path:
+        """Extra job output, uploaded as output.tar.gz."""
         return self.root / "output" / "data"
 
     @property
     def failure(self) -> Path:
+        """The failure reason SageMaker reports."""
         return self.root / "output" / "failure"
 
 
