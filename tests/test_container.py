@@ -291,7 +291,6 @@ def test_train_writes_the_model_from_string_hyperparameters(opt_ml):
         p.name for p in (opt_ml / "model").iterdir()
     }
     metrics = json.loads((opt_ml / "output" / "data" / "metrics.json").read_text())
-    assert metrics["params"]["factors"] == 4
     assert metrics["params"]["half_life_days"] == 10.0
     assert "evaluation" not in metrics
     assert not (opt_ml / "output" / "failure").exists()
