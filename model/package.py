@@ -118,7 +118,7 @@ def requirements_for(names: set[str]) -> list[str]:
     distributions = importlib.metadata.packages_distributions()
     pinned = _repository_pins()
     lines = set()
-    for name in sorted(names - stdlib):
+    for name in sorted(names - stdlib - _first_party()):
         for distribution in distributions.get(name, []):
             key = _normalise(distribution)
             version = importlib.metadata.version(distribution)
@@ -126,6 +126,16 @@ def requirements_for(names: set[str]) -> list[str]:
         if name not in distributions:
             raise PackagingError(f"cannot tell which distribution provides {name!r}")
     return sorted(lines)
+
+
+def _first_party() -> set[str]:
+    """The repository's other top-level packages (the Django app...): never on PyPI.
+
+    A module that reaches one imports it where it is used and copes without it, as the image and
+    the archive carry `model/` alone; the tests that load them without the repository show it.
+    """
+    root = PACKAGE_DIR.parent
+    return {path.parent.name for path in root.glob("*/__init__.py")} - {PACKAGE_NAME}
 
 
 def _normalise(name: str) -> str:

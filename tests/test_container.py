@@ -1,14 +1,15 @@
 """The SageMaker container's entrypoints, run as the image runs them, without Docker.
 
 Each test takes ENTRYPOINT from model/Dockerfile, appends `serve` or `train` as SageMaker does,
-and runs it from the repository root (the image's WORKDIR holds `model/` the same way) with
-OPT_ML_ROOT pointing at a temporary /opt/ml tree. The interpreter is this one: the image's
+and runs it in a copy of the image's WORKDIR (a folder holding only `model/`, so nothing else of
+the repository is importable) with OPT_ML_ROOT pointing at a temporary /opt/ml tree. The interpreter is this one: the image's
 `python` has the same packages (model/requirements.txt, checked below against the imports).
 """
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -52,7 +53,17 @@ def container_environment(root, **extra):
     return {**environment, "OPT_ML_ROOT": str(root), **extra}
 
 
-def run_train(root, hyperparameters=None):
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """The image's /opt/program: `model/` alone, as `COPY model/ model/` leaves it."""
+    program = tmp_path_factory.mktemp("program")
+    shutil.copytree(
+        REPO_ROOT / "model", program / "model", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return program
+
+
+def run_train(workdir, root, hyperparameters=None):
     if hyperparameters is not None:
         config = root / "input" / "config"
         config.mkdir(parents=True, exist_ok=True)
@@ -60,7 +71,7 @@ def run_train(root, hyperparameters=None):
         (config / "hyperparameters.json").write_text(text)
     return subprocess.run(
         entrypoint_command("train"),
-        cwd=REPO_ROOT,
+        cwd=workdir,
         env=container_environment(root),
         capture_output=True,
         text=True,
@@ -99,7 +110,7 @@ def test_image_requirements_are_what_the_entrypoint_imports():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, workdir):
     """`serve` on a free loopback port with two workers, the model in <root>/model."""
     root = tmp_path_factory.mktemp("opt-ml")
     model_version, user_ids = train_model(
@@ -117,7 +128,7 @@ def served(tmp_path_factory):
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             entrypoint_command("serve"),
-            cwd=REPO_ROOT,
+            cwd=workdir,
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -233,10 +244,10 @@ def test_workers_follow_sagemaker_model_server_workers(served):
     assert len(children.split()) == 2
 
 
-def test_serve_without_a_model_exits_non_zero(tmp_path):
+def test_serve_without_a_model_exits_non_zero(tmp_path, workdir):
     result = subprocess.run(
         entrypoint_command("serve"),
-        cwd=REPO_ROOT,
+        cwd=workdir,
         env=container_environment(tmp_path, SAGEMAKER_BIND_TO_PORT=str(free_port())),
         capture_output=True,
         text=True,
@@ -282,9 +293,11 @@ def opt_ml(tmp_path):
     return tmp_path
 
 
-def test_train_writes_the_model_from_string_hyperparameters(opt_ml):
+def test_train_writes_the_model_from_string_hyperparameters(workdir, opt_ml):
     result = run_train(
-        opt_ml, {"factors": "4", "iterations": "3", "half_life_days": "10", "no_evaluate": "true"}
+        workdir,
+        opt_ml,
+        {"factors": "4", "iterations": "3", "half_life_days": "10", "no_evaluate": "true"},
     )
     assert result.returncode == 0, result.stderr
     assert {"model.npz", "model.json", "metrics.json"} <= {
@@ -296,8 +309,8 @@ def test_train_writes_the_model_from_string_hyperparameters(opt_ml):
     assert not (opt_ml / "output" / "failure").exists()
 
 
-def test_train_without_hyperparameters_uses_the_defaults(opt_ml):
-    result = run_train(opt_ml)
+def test_train_without_hyperparameters_uses_the_defaults(workdir, opt_ml):
+    result = run_train(workdir, opt_ml)
     assert result.returncode == 0, result.stderr
     assert "evaluation" in json.loads((opt_ml / "model" / "metrics.json").read_text())
 
@@ -312,25 +325,25 @@ def test_train_without_hyperparameters_uses_the_defaults(opt_ml):
     ],
 )
 def test_bad_hyperparameters_write_the_failure_file_and_exit_non_zero(
-    opt_ml, hyperparameters, reason
+    workdir, opt_ml, hyperparameters, reason
 ):
-    result = run_train(opt_ml, hyperparameters)
+    result = run_train(workdir, opt_ml, hyperparameters)
     assert result.returncode != 0
     assert reason in (opt_ml / "output" / "failure").read_text()
     assert not (opt_ml / "model" / "model.json").exists()
 
 
-def test_bad_training_data_writes_the_failure_file_and_exits_non_zero(opt_ml):
+def test_bad_training_data_writes_the_failure_file_and_exits_non_zero(workdir, opt_ml):
     (opt_ml / "input" / "data" / "train" / "interactions-401-402.jsonl").write_text("not json\n")
-    result = run_train(opt_ml, {"factors": "4"})
+    result = run_train(workdir, opt_ml, {"factors": "4"})
     assert result.returncode != 0
     failure = (opt_ml / "output" / "failure").read_text()
     assert "interactions-401-402.jsonl:1" in failure
     assert "not JSON" in failure
 
 
-def test_missing_channel_writes_the_failure_file(tmp_path):
-    result = run_train(tmp_path)
+def test_missing_channel_writes_the_failure_file(workdir, tmp_path):
+    result = run_train(workdir, tmp_path)
     assert result.returncode != 0
     assert "no such file or folder" in (tmp_path / "output" / "failure").read_text()
 
