@@ -92,7 +92,10 @@ def parse_body(body: bytes | str) -> RequestBatch:
     """Decode and validate a request body; raises MalformedRequest with a message saying why."""
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        # json's decoder recurses once per level: a body of 100k "[" exhausts the stack.
+        raise MalformedRequest("body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long
         raise MalformedRequest(f"body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedRequest("body must be a JSON object")

@@ -1,12 +1,15 @@
 """The endpoint's WSGI application: SageMaker's container contract and its Runtime API path.
 
 GET  /ping                            health (the container contract)
-POST /invocations                     the model, as SageMaker calls a container (no auth)
+POST /invocations                     the model, as SageMaker calls a container (no auth): only
+                                      when `container_route` is on (the container, or a flag)
 POST /endpoints/<name>/invocations    InvokeEndpoint as boto3 sends it (SigV4, AWS error shapes)
-GET|POST /_faults, GET /_stats, POST /_stats/reset    test controls, loopback only
+GET|POST /_faults, GET /_stats, POST /_stats/reset    test controls (model/controls.py)
+
+Every body is read through a stream that stops at SageMaker's 6 MB payload limit, whether the
+client sent a Content-Length or chunks, so nothing larger is ever read, on any route.
 """
 
-import ipaddress
 import json
 import logging
 import re
@@ -18,8 +21,11 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
-from . import aws_errors, faults, sigv4
+from . import aws_errors, controls, faults, sigv4
 from .aws_errors import AwsError
+from .bodies import MAX_BODY_BYTES, LimitedRequest, read_body
+from .controls import json_response as _json
+from .controls import only as _only
 from .inference import input_fn, output_fn, predict_fn
 from .protocol import InferenceError
 from .recommender import Recommender
@@ -29,19 +35,22 @@ from .shared_state import SharedState
 logger = logging.getLogger(__name__)
 
 DEFAULT_VARIANT = "AllTraffic"
-MAX_BODY_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's payload limit
 MAX_CUSTOM_ATTRIBUTES = 1024
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 _RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 
 
 @dataclass(frozen=True)
 class EndpointConfig:
-    """What the server answers for: its endpoint name, credentials, region and variants."""
+    """What the server answers for: its endpoint name, credentials, region, variants and routes."""
 
     endpoint_name: str
     secrets: dict[str, str]  # access key id -> secret access key
     region: str = "eu-west-1"  # only used in messages and ARNs; any signing region is accepted
     variants: tuple[str, ...] = ()  # empty: accept any TargetVariant
+    runtime_route: bool = True  # POST /endpoints/<name>/invocations, SigV4
+    container_route: bool = False  # POST /invocations, unauthenticated: the container's own
+    control_token: str | None = None  # the test controls' token; None: no test controls
 
 
 class EndpointApp:
@@ -68,7 +77,7 @@ class EndpointApp:
         return self._fixed
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
+        request = LimitedRequest(environ)
         try:
             response = self.dispatch(request)
         except Exception:
@@ -81,36 +90,31 @@ class EndpointApp:
         """Route a request to its handler."""
         path = request.path
         match = _RUNTIME_PATH.match(path)
-        if match:
+        if match and self.config.runtime_route:
             return _only(request, "POST") or self.runtime_invocation(request, match["name"])
-        if path == "/invocations":
+        if path == "/invocations" and self.config.container_route:
             return _only(request, "POST") or self.container_invocation(request)
         if path == "/ping":
             return _only(request, "GET") or _json(
                 200, {"status": "healthy", "model_version": self.model.model_version}
             )
-        if path in ("/_faults", "/_stats", "/_stats/reset"):
-            if not _is_loopback(request.remote_addr):
-                return _json(403, {"error": "Forbidden", "message": "loopback only"})
-            if path == "/_faults":
-                return self.faults(request)
-            if path == "/_stats":
-                return _only(request, "GET") or _json(200, self.state.stats())
-            return _only(request, "POST") or self.reset_stats()
+        if path in controls.PATHS:
+            return controls.handle(request, self.state, self.config.control_token)
         return _aws(aws_errors.unknown_operation())
 
     def runtime_invocation(self, request: Request, endpoint_name: str) -> Response:
         """InvokeEndpoint: authenticate, validate, apply faults, run the model."""
         model = self.model  # fixed for the whole request, whatever a swap does meanwhile
         request_id = str(uuid.uuid4())
-        if not _fits(request):
+        # Bounded before anything else: the signature covers the body, so it is read first.
+        body = read_body(request)
+        if body is None:
             return _aws(
                 aws_errors.validation_error(
                     f"Request payload exceeds the limit of {MAX_BODY_BYTES} bytes."
                 ),
                 request_id,
             )
-        body = request.get_data(cache=False)
         try:
             sigv4.verify(
                 method=request.method,
@@ -134,7 +138,7 @@ class EndpointApp:
                 ),
                 request_id,
             )
-        custom_attributes = request.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+        custom_attributes = request.headers.get(CUSTOM_ATTRIBUTES_HEADER)
         if custom_attributes is not None and len(custom_attributes) > MAX_CUSTOM_ATTRIBUTES:
             return _aws(
                 aws_errors.validation_error(
@@ -146,7 +150,7 @@ class EndpointApp:
         headers = [("x-Amzn-Invoked-Production-Variant", variant), ("x-amzn-RequestId", request_id)]
         if custom_attributes is not None:
             # SageMaker returns what the container sends; this container echoes the request's.
-            headers.append(("X-Amzn-SageMaker-Custom-Attributes", custom_attributes))
+            headers.append((CUSTOM_ATTRIBUTES_HEADER, custom_attributes))
 
         injected = faults.apply(self.state, endpoint_name, self.config.region)
         if injected is faults.Garbage:
@@ -167,9 +171,23 @@ class EndpointApp:
     def container_invocation(self, request: Request) -> Response:
         """POST /invocations as SageMaker calls the container: faults apply, no authentication."""
         model = self.model
-        if not _fits(request):
-            return _json(413, {"error": "PayloadTooLarge", "message": "body too large"})
-        body = request.get_data(cache=False)
+        body = read_body(request)
+        if body is None:
+            return controls.too_large()
+        headers = []
+        custom_attributes = request.headers.get(CUSTOM_ATTRIBUTES_HEADER)
+        if custom_attributes is not None:
+            if len(custom_attributes) > MAX_CUSTOM_ATTRIBUTES:
+                return _json(
+                    400,
+                    {
+                        "error": "BadRequest",
+                        "message": f"custom attributes must be at most {MAX_CUSTOM_ATTRIBUTES} "
+                        "characters",
+                    },
+                )
+            # SageMaker hands the container's header back to the caller as CustomAttributes.
+            headers.append((CUSTOM_ATTRIBUTES_HEADER, custom_attributes))
         self.state.record_invocation(DEFAULT_VARIANT)
         injected = faults.apply(self.state, self.config.endpoint_name, self.config.region)
         if injected is faults.Garbage:
@@ -179,7 +197,7 @@ class EndpointApp:
         status, payload = self.invoke(
             body, request.content_type, request.headers.get("Accept"), model
         )
-        return Response(payload, status, content_type="application/json")
+        return Response(payload, status, headers, content_type="application/json")
 
     def invoke(
         self,
@@ -201,39 +219,6 @@ class EndpointApp:
                 {"error": "InternalError", "message": "the model failed to answer"}
             ).encode()
 
-    def reset_stats(self) -> Response:
-        """POST /_stats/reset: zero the counters."""
-        self.state.reset_stats()
-        return _json(200, self.state.stats())
-
-    def faults(self, request: Request) -> Response:
-        """GET: the active fault; POST {"mode": ..., "latency_ms": N}: switch it."""
-        if request.method == "GET":
-            return _json(200, _fault_json(self.state))
-        if request.method != "POST":
-            return _json(405, {"error": "MethodNotAllowed", "message": "use GET, POST"})
-        try:
-            document = json.loads(request.get_data() or b"{}")
-            if not isinstance(document, dict):
-                raise ValueError("body must be a JSON object")
-            latency_ms = document.get("latency_ms", 0)
-            if not isinstance(latency_ms, int) or isinstance(latency_ms, bool):
-                raise ValueError("latency_ms must be an integer")
-            self.state.set_fault(str(document.get("mode", "none")), latency_ms)
-        except ValueError as exc:
-            return _json(400, {"error": "BadRequest", "message": str(exc)})
-        logger.info("fault switched", extra=_fault_json(self.state))
-        return _json(200, _fault_json(self.state))
-
-
-def _fault_json(state: SharedState) -> dict[str, Any]:
-    setting = state.fault()
-    return {"mode": setting.mode, "latency_ms": setting.latency_ms}
-
-
-def _fits(request: Request) -> bool:
-    return (request.content_length or 0) <= MAX_BODY_BYTES
-
 
 def _raw_url(request: Request) -> str:
     """The URL as the client signed it: the raw, still percent-encoded path and query."""
@@ -244,25 +229,6 @@ def _raw_url(request: Request) -> str:
         if environ.get("QUERY_STRING"):
             raw += "?" + environ["QUERY_STRING"]
     return f"{request.scheme}://{request.host}{raw}"
-
-
-def _is_loopback(address: str | None) -> bool:
-    try:
-        return ipaddress.ip_address(address or "").is_loopback
-    except ValueError:
-        return False
-
-
-def _only(request: Request, methods: str) -> Response | None:
-    if request.method in methods.split(", "):
-        return None
-    response = _json(405, {"error": "MethodNotAllowed", "message": f"use {methods}"})
-    response.headers["Allow"] = methods
-    return response
-
-
-def _json(status: int, document: dict[str, Any]) -> Response:
-    return Response(json.dumps(document), status, content_type="application/json")
 
 
 def _aws(error: AwsError, request_id: str | None = None) -> Response:

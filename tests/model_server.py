@@ -15,6 +15,8 @@ fixtures built on it are in tests/conftest.py (`model_server`, `model_server_pro
 
 import json
 import os
+import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -40,6 +42,8 @@ DEFAULT_ENDPOINT_NAME = "test-recommender"
 DEFAULT_ACCESS_KEY_ID = "AKIATESTKEY000000000"
 DEFAULT_SECRET_ACCESS_KEY = "test-secret-never-logged-0123456789"
 START_TIMEOUT = 60.0  # seconds; the machine is shared, imports can be slow under load
+CONTROL_TOKEN_HEADER = "X-Control-Token"
+_PRINTED_TOKEN = re.compile(r"test controls token: (\S+)")
 
 
 class AdminRequestFailed(RuntimeError):
@@ -69,6 +73,7 @@ class ModelServer:
     process: subprocess.Popen
     log_path: Path
     known_user_ids: list[str] = field(default_factory=list)
+    control_token: str = ""  # what /_faults and /_stats want in the X-Control-Token header
 
     def client(self, **config: Any) -> Any:
         """A boto3 `sagemaker-runtime` client for this server; one attempt unless `retries` given.
@@ -137,7 +142,7 @@ class ModelServer:
             self.url + path,
             data=data if method == "POST" else None,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", CONTROL_TOKEN_HEADER: self.control_token},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -196,12 +201,15 @@ def running_model_server(
     region: str | None = None,
     extra_args: tuple[str, ...] = (),
     model_dir: Path | None = None,
+    control_token: str | None = None,
 ) -> Iterator[ModelServer]:
     """Train into `work_dir/model`, start the endpoint on a free port, stop it on exit.
 
     `interactions` defaults to `default_training_data()`; `extra_args` go to model.serve
     (e.g. ("--variant", "A", "--variant", "B") or ("--threads", "16")). With `model_dir`, the
     server serves that path as it is (e.g. a `current` symlink that model/release.py switches).
+    The test controls' token is `control_token`, else a random one, passed in SERVE_CONTROL_TOKEN;
+    with `control_token=""` the server makes its own and the token it prints is used.
     """
     if model_dir is None:
         model_dir = work_dir / "model"
@@ -214,6 +222,8 @@ def running_model_server(
         secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY") or DEFAULT_SECRET_ACCESS_KEY
     )
     region = region or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+    if control_token is None:
+        control_token = secrets.token_urlsafe(16)
     server = None
     for attempt in range(3):
         port = free_port()
@@ -236,6 +246,9 @@ def running_model_server(
         ]
         # The key goes through the environment, not argv, so it never shows in a process list.
         environment = {**os.environ, "SERVE_ACCESS_KEYS": f"{access_key_id}:{secret_access_key}"}
+        environment.pop("SERVE_CONTROL_TOKEN", None)
+        if control_token:
+            environment["SERVE_CONTROL_TOKEN"] = control_token
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 command,
@@ -256,9 +269,12 @@ def running_model_server(
             process=process,
             log_path=log_path,
             known_user_ids=user_ids,
+            control_token=control_token,
         )
         try:
             _wait_until_up(server)
+            if not control_token:
+                server.control_token = _printed_token(server)
             break
         except ServerFailedToStart:
             _stop(process)
@@ -289,6 +305,14 @@ def _wait_until_up(server: ModelServer) -> None:
     raise ServerFailedToStart(
         f"model.serve did not answer /ping in {START_TIMEOUT} s:\n{server.log()}"
     )
+
+
+def _printed_token(server: ModelServer) -> str:
+    """The token the server printed at start-up (it is up, so the line is in its log)."""
+    match = _PRINTED_TOKEN.search(server.log())
+    if match is None:
+        raise ServerFailedToStart(f"model.serve printed no control token:\n{server.log()}")
+    return match[1]
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -169,27 +169,6 @@ def test_invalid_requests_name_the_bad_field(model_server, document, field):
     assert json.loads(excinfo.value.response["OriginalMessage"])["message"].startswith(field)
 
 
-def test_container_path_answers_malformed_json_with_400_json(model_server):
-    status, _, body = raw_post(f"{model_server.url}/invocations", b"not json")
-    assert status == 400
-    document = json.loads(body)
-    assert document["error"] == "BadRequest"
-    assert "not valid JSON" in document["message"]
-
-
-def test_container_path_answers_wrong_content_type_with_415(model_server):
-    status, _, body = raw_post(f"{model_server.url}/invocations", b"user_id=u", "text/csv")
-    assert status == 415
-    assert "text/csv" in json.loads(body)["message"]
-
-
-def test_container_path_answers_a_valid_request(model_server):
-    status, headers, body = raw_post(f"{model_server.url}/invocations", b'{"user_id": "u"}')
-    assert status == 200
-    assert headers["Content-Type"] == JSON
-    assert json.loads(body)["prior"] is True
-
-
 def test_hang_makes_the_client_time_out(model_server):
     model_server.set_fault("hang")
     with pytest.raises(ReadTimeoutError):

@@ -51,3 +51,13 @@ def test_no_access_keys_means_exit_2(tmp_path, monkeypatch, capsys):
         monkeypatch.delenv(name, raising=False)
     assert serve.main(["--model-dir", str(tmp_path)]) == 2
     assert "no access keys" in capsys.readouterr().err
+
+
+def test_fault_latency_over_a_minute_means_exit_2(tmp_path, capsys):
+    fit(
+        taste_interactions(num_users=10, num_items=6, num_categories=2, seed=1),
+        TrainingParams(factors=2),
+    ).save(tmp_path)
+    argv = ["--model-dir", str(tmp_path), "--access-key", "A:a", "--fault-latency-ms", "60001"]
+    assert serve.main(argv) == 2
+    assert "latency_ms must be from 0 to 60000" in capsys.readouterr().err
