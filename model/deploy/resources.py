@@ -1,0 +1,106 @@
+"""The requests that make a SageMaker Model, EndpointConfig and Endpoint from a `DeploySpec`."""
+
+from typing import Any
+
+from .plan import Call
+from .spec import DeploySpec
+
+
+def tags(spec: DeploySpec) -> list[dict[str, str]]:
+    """The resources' tags: the ones asked for, plus the model version they carry."""
+    merged = {"model-version": spec.version, **spec.tags}
+    return [{"Key": key, "Value": value} for key, value in sorted(merged.items())]
+
+
+def create_model(spec: DeploySpec) -> Call:
+    """CreateModel: the image (and model.tar.gz for a framework container) with the role."""
+    container: dict[str, Any] = {"Image": spec.image, "Mode": "SingleModel"}
+    if spec.model_data:
+        container["ModelDataUrl"] = spec.model_data
+    if spec.env:
+        container["Environment"] = dict(spec.env)
+    params: dict[str, Any] = {
+        "ModelName": spec.model_name,
+        "ExecutionRoleArn": spec.role_arn,
+        "PrimaryContainer": container,
+        "Tags": tags(spec),
+    }
+    if spec.subnets or spec.security_groups:
+        params["VpcConfig"] = {
+            "Subnets": list(spec.subnets),
+            "SecurityGroupIds": list(spec.security_groups),
+        }
+    return Call("sagemaker", "CreateModel", params, f"model version {spec.version}")
+
+
+def production_variant(spec: DeploySpec, weight: float | None = None) -> dict[str, Any]:
+    """The new variant: instances (type, count) or serverless (memory, concurrency)."""
+    variant: dict[str, Any] = {
+        "VariantName": spec.variant_name,
+        "ModelName": spec.model_name,
+        "InitialVariantWeight": spec.initial_weight if weight is None else weight,
+    }
+    if spec.serverless:
+        variant["ServerlessConfig"] = {
+            "MemorySizeInMB": spec.serverless.memory_mb,
+            "MaxConcurrency": spec.serverless.max_concurrency,
+        }
+    else:
+        variant["InstanceType"] = spec.instance_type
+        variant["InitialInstanceCount"] = spec.instance_count
+    return variant
+
+
+def create_endpoint_config(spec: DeploySpec, variants: list[dict[str, Any]], why: str = "") -> Call:
+    """CreateEndpointConfig with `variants`, data capture, async output and KMS as asked."""
+    params: dict[str, Any] = {
+        "EndpointConfigName": spec.config_name,
+        "ProductionVariants": variants,
+        "Tags": tags(spec),
+    }
+    if spec.kms_key_id:
+        params["KmsKeyId"] = spec.kms_key_id
+    if spec.data_capture:
+        capture: dict[str, Any] = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": spec.data_capture.percentage,
+            "DestinationS3Uri": spec.data_capture.destination,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+        }
+        if spec.data_capture.kms_key_id:
+            capture["KmsKeyId"] = spec.data_capture.kms_key_id
+        params["DataCaptureConfig"] = capture
+    if spec.async_output:
+        params["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": spec.async_output}}
+    return Call("sagemaker", "CreateEndpointConfig", params, why)
+
+
+def existing_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The variants of a described EndpointConfig, as CreateEndpointConfig takes them."""
+    keep = (
+        "VariantName",
+        "ModelName",
+        "InitialInstanceCount",
+        "InstanceType",
+        "InitialVariantWeight",
+        "ServerlessConfig",
+        "AcceleratorType",
+        "VolumeSizeInGB",
+        "ModelDataDownloadTimeoutInSeconds",
+        "ContainerStartupHealthCheckTimeoutInSeconds",
+    )
+    return [
+        {key: variant[key] for key in keep if key in variant}
+        for variant in config.get("ProductionVariants", [])
+    ]
+
+
+def create_endpoint(spec: DeploySpec) -> Call:
+    """CreateEndpoint on the new EndpointConfig."""
+    params = {
+        "EndpointName": spec.endpoint_name,
+        "EndpointConfigName": spec.config_name,
+        "Tags": tags(spec),
+    }
+    return Call("sagemaker", "CreateEndpoint", params, "new endpoint")
