@@ -332,3 +332,36 @@ def test_weights_for_an_unknown_variant_is_one_line(aws, endpoint_name, capsys):
     err = capsys.readouterr().err.strip()
     assert status == 1 and len(err.splitlines()) == 1
     assert err.startswith("error: sagemaker:UpdateEndpointWeightsAndCapacities failed")
+
+
+def test_dry_run_of_replace_prints_every_call_and_makes_none(aws, endpoint_name):
+    old = aws.put_model_data("v1/model.tar.gz")
+    assert run(aws, *base_args(aws, endpoint_name, old, "--model-version", "v1"))[0] == 0
+    models = model_names(aws)
+    new = aws.put_model_data("v2/model.tar.gz")
+    args = base_args(aws, endpoint_name, new, "--model-version", "v2", "--mode", "replace")
+    args += ["--traffic", "canary", "--traffic-percent", "10", "--create-alarms"]
+    args += ["--autoscale-min", "1", "--autoscale-max", "4", "--dry-run"]
+    aws.calls.clear()
+    status, out = run(aws, *args)
+    assert status == 0
+    printed = [line.split()[3] for line in out.splitlines() if line.startswith("[dry-run]")]
+    assert printed == [
+        "sagemaker:CreateModel",
+        "sagemaker:CreateEndpointConfig",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:PutMetricAlarm",
+        "sagemaker:UpdateEndpoint",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+        "sagemaker:DeleteEndpointConfig",
+        "sagemaker:DeleteModel",
+    ]
+    assert (
+        '"Type": "CANARY"' in out
+        and '"AlarmName": "' + endpoint_name + '-model-latency-p99"' in out
+    )
+    # Only reads reached AWS.
+    assert all(c.split(":")[1].startswith(("Describe", "Get", "Head")) for c in aws.calls)
+    assert model_names(aws) == models
+    assert created(aws, endpoint_name)[0]["EndpointConfigName"] == f"{endpoint_name}-v1"
