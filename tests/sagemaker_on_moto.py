@@ -12,6 +12,7 @@ endpoint config (moto can only do that by recreating it). With `completes=False`
 a deployment that SageMaker rolled back: the endpoint stays on its old config.
 """
 
+import io
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
+
+from model.deploy.clients import Clients
+from model.deploy.plan import Runner
 
 REGION = "eu-west-1"
 # Loading a service's model takes most of a second; sessions in the tests share one loader.
@@ -183,3 +187,19 @@ def stand_in_for_update_endpoint(
     session.events.register("provide-client-params.sagemaker.UpdateEndpoint", keep_params)
     session.events.register("before-call.sagemaker.UpdateEndpoint", answer)
     return seen
+
+
+class StubbedClients(Clients):
+    """Clients that hand every call to one Stubber-activated client (no network, no credentials)."""
+
+    def __init__(self, client) -> None:
+        super().__init__(boto3.session.Session(region_name="eu-west-1"))
+        self.client = client
+
+    def get(self, service, region=None):
+        return self.client
+
+
+def runner_for(client) -> Runner:
+    """A runner whose every call goes to `client` (a Stubber-activated one), printing nowhere."""
+    return Runner(StubbedClients(client), out=io.StringIO(), progress=io.StringIO())

@@ -12,26 +12,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from model.deploy.clients import Clients
 from model.deploy.errors import CommandError, EndpointFailed, WaitTimedOut, explain
 from model.deploy.plan import Runner
 from model.deploy.resources import create_endpoint
 from model.deploy.spec import DeploySpec, TrafficShift, resource_name
 from model.deploy.traffic import update_endpoint
 from model.deploy.waiting import wait_for_endpoint
+from tests.sagemaker_on_moto import StubbedClients, runner_for
 
 ARN = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop"
-
-
-class StubbedClients(Clients):
-    """Clients whose SageMaker client is the stubbed one (no network, no credentials needed)."""
-
-    def __init__(self, client) -> None:
-        super().__init__(boto3.session.Session(region_name="eu-west-1"))
-        self.client = client
-
-    def get(self, service, region=None):
-        return self.client
 
 
 @pytest.fixture
@@ -42,10 +31,6 @@ def sagemaker(monkeypatch):
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
-
-
-def runner_for(client) -> Runner:
-    return Runner(StubbedClients(client), out=io.StringIO(), progress=io.StringIO())
 
 
 def test_update_endpoint_sends_blue_green_canary_with_auto_rollback(sagemaker):
