@@ -16,6 +16,7 @@ from .resources import (
     create_endpoint_config,
     create_model,
     existing_variants,
+    kept_settings,
     production_variant,
 )
 from .spec import DeploySpec
@@ -92,7 +93,10 @@ def _replace(
     if not resuming:
         check_inputs(runner, spec)
         _ensure_model(spec, runner)
-        _ensure_config(spec, runner, [production_variant(spec)], f"replaces {current}")
+        _ensure_config(
+            spec, runner, [production_variant(spec)], f"replaces {current}",
+            inherited=kept_settings(old_config),
+        )  # fmt: skip
         # The alarms must exist before the update that rolls back on them.
         _put_alarms(spec, runner)
         runner.call(
@@ -126,14 +130,9 @@ def _add(
             )
         check_inputs(runner, spec)
         _ensure_model(spec, runner)
-        inherited = {
-            key: old_config[key]
-            for key in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig")
-            if key in old_config
-        }
         _ensure_config(
             spec, runner, [*variants, production_variant(spec)], f"{current} plus a variant",
-            inherited=inherited,
+            inherited=kept_settings(old_config),
         )  # fmt: skip
         runner.call(update_endpoint(spec, [], shift=False, why=f"add {spec.variant_name}"))
     described = _finish(spec, runner, waiting)

@@ -96,6 +96,16 @@ def existing_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def kept_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What a new config keeps from the endpoint's current one unless given again.
+
+    Data capture above all: Model Monitor reads it, and a replace that silently dropped it
+    would leave the monitor without data.
+    """
+    keep = ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig")
+    return {key: config[key] for key in keep if config.get(key)}
+
+
 def create_endpoint(spec: DeploySpec) -> Call:
     """CreateEndpoint on the new EndpointConfig."""
     params = {
