@@ -142,6 +142,9 @@ def test_package_deploy_serve_replace_and_add(aws, model_archive, client):
 
     # The shop renders the widget from the endpoint's answer.
     _, users = make_shop()
+    # moto loads its SageMaker Runtime backend on the first call, which can take longer than a
+    # page's budget on a busy machine; one call first, before any answer is queued.
+    aws.client("sagemaker-runtime").invoke_endpoint(EndpointName=ENDPOINT, Body=b"{}")
     first_items = [5, 9, 12, 17, 21, 26, 30, 33, 41, 44]
     aws.queue_endpoint_results([answer(first_items, "shop-v1")])
     with shop_settings(aws):
