@@ -365,3 +365,17 @@ def test_dry_run_of_replace_prints_every_call_and_makes_none(aws, endpoint_name)
     assert all(c.split(":")[1].startswith(("Describe", "Get", "Head")) for c in aws.calls)
     assert model_names(aws) == models
     assert created(aws, endpoint_name)[0]["EndpointConfigName"] == f"{endpoint_name}-v1"
+
+
+def test_replace_brings_up_a_fleet_as_large_as_the_one_it_replaces(aws, endpoint_name):
+    old = aws.put_model_data("v1/model.tar.gz")
+    args = base_args(aws, endpoint_name, old, "--model-version", "v1")
+    assert run(aws, *args, "--instance-type", "ml.c5.xlarge", "--instance-count", "3")[0] == 0
+    session = aws.session()
+    stand_in_for_update_endpoint(session)
+    new = aws.put_model_data("v2/model.tar.gz")
+    args = base_args(aws, endpoint_name, new, "--model-version", "v2", "--mode", "replace")
+    assert run(aws, *args, "--traffic", "canary", session=session)[0] == 0
+    _, config = created(aws, endpoint_name)
+    (variant,) = config["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 3)

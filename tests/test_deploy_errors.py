@@ -169,3 +169,9 @@ def test_long_names_stay_within_sagemakers_limit_and_unique():
     second = resource_name("a" * 60, "version-two")
     assert len(first) <= 63 and len(second) <= 63 and first != second
     assert resource_name("shop", "2026.01.02_x") == "shop-2026-01-02-x"
+
+
+def test_no_region_names_the_variable_boto3_reads(monkeypatch):
+    from botocore.exceptions import NoRegionError
+
+    assert "AWS_DEFAULT_REGION" in str(explain(NoRegionError(), "sagemaker:CreateModel"))

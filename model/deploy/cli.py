@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--role", help="ARN of the SageMaker execution role")
     add("--model-version", help="names the Model and EndpointConfig (default: from --model-data)")
     add("--variant-name", default="primary", help="production variant name (default: primary)")
-    add("--instance-type", default="ml.m5.large")
-    add("--instance-count", type=int, default=1)
+    add("--instance-type", help="default: the replaced variant's, else ml.m5.large")
+    add("--instance-count", type=int, help="default: the replaced variant's current count, else 1")
     add("--initial-weight", type=float, default=1.0, help="the new variant's weight")
     add("--serverless-memory", type=int, metavar="MB", help="serverless instead of instances")
     add("--serverless-max-concurrency", type=int, default=5)
@@ -86,6 +86,8 @@ def spec_from_arguments(
         1 <= arguments.autoscale_min <= arguments.autoscale_max
     ):
         parser.error("--autoscale-min must be at least 1 and at most --autoscale-max")
+    if arguments.instance_count is not None and arguments.instance_count < 1:
+        parser.error("--instance-count must be at least 1")
     if not 1 <= arguments.traffic_percent <= 100:
         parser.error("--traffic-percent must be between 1 and 100")
     capture = None

@@ -1,6 +1,6 @@
 """boto3 clients for the cloud commands, from boto3's own configuration chain.
 
-Credentials, region and endpoints all come from boto3: the environment (`AWS_REGION`,
+Credentials, region and endpoints all come from boto3: the environment (`AWS_DEFAULT_REGION`,
 `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SAGEMAKER`, `AWS_ENDPOINT_URL_S3`, ...), the shared config
 files, or an instance role. No endpoint-URL option of our own: pointing the commands at another
 server (moto's, in the tests) is done with those variables.

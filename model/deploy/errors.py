@@ -69,7 +69,7 @@ def explain(err: Exception, operation: str) -> CommandError:
             "no AWS credentials: boto3 found none (environment, profile, SSO, or instance role)"
         )
     if isinstance(err, NoRegionError):
-        return CommandError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's)")
+        return CommandError("no AWS region: set AWS_DEFAULT_REGION (or a profile's region)")
     if isinstance(err, ParamValidationError):
         first_line = str(err).splitlines()[-1].strip()
         return CommandError(f"{operation}: the request is not valid: {first_line}")

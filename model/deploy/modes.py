@@ -18,6 +18,7 @@ from .resources import (
     existing_variants,
     kept_settings,
     production_variant,
+    with_current_capacity,
 )
 from .spec import DeploySpec
 from .traffic import update_endpoint, update_weights
@@ -87,6 +88,7 @@ def _replace(
         return _finish(spec, runner, waiting)
     resuming = _resuming(spec, runner, endpoint)
     old_config = runner.read("sagemaker", "DescribeEndpointConfig", EndpointConfigName=current)
+    spec = with_current_capacity(spec, endpoint, old_config)
     rollback_alarms = list(spec.alarms.names)
     if spec.alarms.create:
         rollback_alarms += [n for n in alarm_names(spec.endpoint_name) if n not in rollback_alarms]

@@ -1,9 +1,10 @@
 """The requests that make a SageMaker Model, EndpointConfig and Endpoint from a `DeploySpec`."""
 
+import dataclasses
 from typing import Any
 
 from .plan import Call
-from .spec import DeploySpec
+from .spec import DEFAULT_INSTANCE_TYPE, DeploySpec
 
 
 def tags(spec: DeploySpec) -> list[dict[str, str]]:
@@ -46,8 +47,8 @@ def production_variant(spec: DeploySpec, weight: float | None = None) -> dict[st
             "MaxConcurrency": spec.serverless.max_concurrency,
         }
     else:
-        variant["InstanceType"] = spec.instance_type
-        variant["InitialInstanceCount"] = spec.instance_count
+        variant["InstanceType"] = spec.instance_type or DEFAULT_INSTANCE_TYPE
+        variant["InitialInstanceCount"] = spec.instance_count or 1
     return variant
 
 
@@ -94,6 +95,29 @@ def existing_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
         {key: variant[key] for key in keep if key in variant}
         for variant in config.get("ProductionVariants", [])
     ]
+
+
+def with_current_capacity(
+    spec: DeploySpec, endpoint: dict[str, Any], config: dict[str, Any]
+) -> DeploySpec:
+    """`spec` with the instance type and count of the variant it replaces, where not given.
+
+    A blue/green update brings up a new fleet beside the old one; it should be as large as the
+    old one is now (autoscaling may have grown it), or the canary shifts traffic onto too few.
+    """
+    if spec.serverless or (spec.instance_type and spec.instance_count):
+        return spec
+    configured = config.get("ProductionVariants") or [{}]
+    running = endpoint.get("ProductionVariants") or [{}]
+    old = next((v for v in configured if v.get("VariantName") == spec.variant_name), configured[0])
+    now = next((v for v in running if v.get("VariantName") == old.get("VariantName")), {})
+    return dataclasses.replace(
+        spec,
+        instance_type=spec.instance_type or old.get("InstanceType"),
+        instance_count=spec.instance_count
+        or now.get("CurrentInstanceCount")
+        or old.get("InitialInstanceCount"),
+    )
 
 
 def kept_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 MAX_NAME = 63  # SageMaker's limit for model, endpoint config and endpoint names
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9-]+")
 # s3://bucket/prefix/<training-job-name>/output/model.tar.gz, as a training job writes it.
@@ -74,8 +75,8 @@ class DeploySpec:
     model_data: str | None = None
     model_version: str | None = None
     variant_name: str = "primary"
-    instance_type: str = "ml.m5.large"
-    instance_count: int = 1
+    instance_type: str | None = None  # None: the replaced variant's, else DEFAULT_INSTANCE_TYPE
+    instance_count: int | None = None  # None: the replaced variant's current count, else 1
     initial_weight: float = 1.0
     serverless: Serverless | None = None
     subnets: tuple[str, ...] = ()
