@@ -379,3 +379,31 @@ def test_replace_brings_up_a_fleet_as_large_as_the_one_it_replaces(aws, endpoint
     _, config = created(aws, endpoint_name)
     (variant,) = config["ProductionVariants"]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 3)
+
+
+def test_ctrl_c_after_the_swap_then_a_rerun_retires_the_old_config_and_model(
+    aws, endpoint_name, capsys
+):
+    old = aws.put_model_data("v1/model.tar.gz")
+    assert run(aws, *base_args(aws, endpoint_name, old, "--model-version", "v1"))[0] == 0
+    session = aws.session()
+    stand_in_for_update_endpoint(session)
+    calls_before = len(aws.calls)
+
+    def ctrl_c_in_the_wait(model, **_):
+        if "sagemaker:UpdateEndpoint" in aws.calls[calls_before:]:
+            raise KeyboardInterrupt
+
+    session.events.register("before-call.sagemaker.DescribeEndpoint", ctrl_c_in_the_wait)
+    new = aws.put_model_data("v2/model.tar.gz")
+    args = base_args(aws, endpoint_name, new, "--model-version", "v2", "--mode", "replace")
+    assert run(aws, *args, session=session)[0] == 1
+    assert "re-run the same command to resume" in capsys.readouterr().err
+    assert f"{endpoint_name}-v1" in model_names(aws)  # interrupted before retiring
+
+    aws.calls.clear()
+    assert run(aws, *args)[0] == 0
+    assert "sagemaker:UpdateEndpoint" not in aws.calls
+    assert f"{endpoint_name}-v1" not in model_names(aws)
+    configs = aws.client("sagemaker").list_endpoint_configs(NameContains=endpoint_name)
+    assert [c["EndpointConfigName"] for c in configs["EndpointConfigs"]] == [f"{endpoint_name}-v2"]

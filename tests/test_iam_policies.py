@@ -145,6 +145,7 @@ def test_the_deploy_role_allows_exactly_what_the_cloud_commands_call(aws, tmp_pa
     stand_in_for_update_endpoint(session)
     replace = [*endpoint, "--mode", "replace", "--model-version", "v2", "--traffic", "linear"]
     assert deploy(replace, session) == 0
+    assert deploy(replace, aws.session()) == 0  # a re-run: finds it done, looks for leftovers
     session = aws.session()
     stand_in_for_update_endpoint(session)
     add = [*endpoint, "--mode", "add", "--model-version", "v3", "--variant-name", "variant"]

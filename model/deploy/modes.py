@@ -12,6 +12,7 @@ from .errors import AlreadyExists, CommandError, NotFound, RolledBack
 from .monitoring import alarm_calls, alarm_names, autoscaling_calls
 from .plan import Call, Runner
 from .resources import (
+    REPLACES_TAG,
     create_endpoint,
     create_endpoint_config,
     create_model,
@@ -85,7 +86,9 @@ def _replace(
     current = endpoint["EndpointConfigName"]
     if current == spec.config_name and endpoint["EndpointStatus"] == "InService":
         runner.note(f"endpoint {spec.endpoint_name} already serves {current}")
-        return _finish(spec, runner, waiting)
+        described = _finish(spec, runner, waiting)
+        _retire_left_over(spec, runner)
+        return described
     resuming = _resuming(spec, runner, endpoint)
     old_config = runner.read("sagemaker", "DescribeEndpointConfig", EndpointConfigName=current)
     spec = with_current_capacity(spec, endpoint, old_config)
@@ -97,7 +100,7 @@ def _replace(
         _ensure_model(spec, runner)
         _ensure_config(
             spec, runner, [production_variant(spec)], f"replaces {current}",
-            inherited=kept_settings(old_config),
+            inherited=kept_settings(old_config), replaces=current,
         )  # fmt: skip
         # The alarms must exist before the update that rolls back on them.
         _put_alarms(spec, runner)
@@ -120,7 +123,9 @@ def _add(
     current = endpoint["EndpointConfigName"]
     if current == spec.config_name and endpoint["EndpointStatus"] == "InService":
         runner.note(f"endpoint {spec.endpoint_name} already has variant {spec.variant_name}")
-        return _finish(spec, runner, waiting)
+        described = _finish(spec, runner, waiting)
+        _retire_left_over(spec, runner)
+        return described
     resuming = _resuming(spec, runner, endpoint)
     old_config = runner.read("sagemaker", "DescribeEndpointConfig", EndpointConfigName=current)
     variants = existing_variants(old_config)
@@ -134,7 +139,7 @@ def _add(
         _ensure_model(spec, runner)
         _ensure_config(
             spec, runner, [*variants, production_variant(spec)], f"{current} plus a variant",
-            inherited=kept_settings(old_config),
+            inherited=kept_settings(old_config), replaces=current,
         )  # fmt: skip
         runner.call(update_endpoint(spec, [], shift=False, why=f"add {spec.variant_name}"))
     described = _finish(spec, runner, waiting)
@@ -180,12 +185,13 @@ def _ensure_config(
     variants: list[dict[str, Any]],
     why: str,
     inherited: dict[str, Any] | None = None,
+    replaces: str | None = None,
 ) -> None:
     name = spec.config_name
     if runner.read_or_none("sagemaker", "DescribeEndpointConfig", EndpointConfigName=name):
         runner.note(f"endpoint config {name} exists: reusing it")
         return
-    call = create_endpoint_config(spec, variants, why)
+    call = create_endpoint_config(spec, variants, why, replaces)
     if inherited:
         call = Call(call.service, call.operation, {**inherited, **call.params}, call.why)
     runner.call(call)
@@ -234,6 +240,23 @@ def _finish(
     elif spec.autoscaling and not described:
         runner.note("autoscaling is set up after the wait: re-run without --no-wait to finish")
     return described
+
+
+def _retire_left_over(spec: DeploySpec, runner: Runner) -> None:
+    """Retire the config ours replaced, when a run was interrupted after the swap."""
+    if runner.dry_run:
+        return
+    config = runner.read("sagemaker", "DescribeEndpointConfig", EndpointConfigName=spec.config_name)
+    listed = runner.read("sagemaker", "ListTags", ResourceArn=config["EndpointConfigArn"])
+    replaced = {t["Key"]: t["Value"] for t in listed.get("Tags", [])}.get(REPLACES_TAG)
+    if not replaced:
+        return
+    old_config = runner.read_or_none(
+        "sagemaker", "DescribeEndpointConfig", EndpointConfigName=replaced
+    )
+    if old_config:
+        still_used = {v["ModelName"] for v in config.get("ProductionVariants", [])}
+        _retire(spec, runner, old_config, keep_models=still_used)
 
 
 def _retire(

@@ -6,10 +6,12 @@ from typing import Any
 from .plan import Call
 from .spec import DEFAULT_INSTANCE_TYPE, DeploySpec
 
+REPLACES_TAG = "replaces-endpoint-config"
 
-def tags(spec: DeploySpec) -> list[dict[str, str]]:
+
+def tags(spec: DeploySpec, **extra: str) -> list[dict[str, str]]:
     """The resources' tags: the ones asked for, plus the model version they carry."""
-    merged = {"model-version": spec.version, **spec.tags}
+    merged = {"model-version": spec.version, **spec.tags, **extra}
     return [{"Key": key, "Value": value} for key, value in sorted(merged.items())]
 
 
@@ -52,12 +54,19 @@ def production_variant(spec: DeploySpec, weight: float | None = None) -> dict[st
     return variant
 
 
-def create_endpoint_config(spec: DeploySpec, variants: list[dict[str, Any]], why: str = "") -> Call:
-    """CreateEndpointConfig with `variants`, data capture, async output and KMS as asked."""
+def create_endpoint_config(
+    spec: DeploySpec, variants: list[dict[str, Any]], why: str = "", replaces: str | None = None
+) -> Call:
+    """CreateEndpointConfig with `variants`, data capture, async output and KMS as asked.
+
+    `replaces` (the config the endpoint serves now) is kept as a tag, so that a run interrupted
+    after the swap can still find and retire it.
+    """
+    extra = {REPLACES_TAG: replaces} if replaces else {}
     params: dict[str, Any] = {
         "EndpointConfigName": spec.config_name,
         "ProductionVariants": variants,
-        "Tags": tags(spec),
+        "Tags": tags(spec, **extra),
     }
     if spec.kms_key_id:
         params["KmsKeyId"] = spec.kms_key_id
