@@ -213,6 +213,10 @@ def test_usage_errors_exit_2(aws, endpoint_name, capsys):
     assert "needs --image and --role" in capsys.readouterr().err
     status, _ = run(aws, *base_args(aws, endpoint_name, "s3://b/k", "--env", "NOVALUE"))
     assert status == 2
+    serverless = ["--serverless-memory", "2048", "--autoscale-min", "1", "--autoscale-max", "2"]
+    status, _ = run(aws, *base_args(aws, endpoint_name, "s3://b/k", *serverless))
+    assert status == 2
+    assert "a serverless variant scales by itself" in capsys.readouterr().err
 
 
 def test_replace_with_canary_moves_to_the_new_config_and_deletes_the_old(aws, endpoint_name):

@@ -86,6 +86,8 @@ def spec_from_arguments(
         1 <= arguments.autoscale_min <= arguments.autoscale_max
     ):
         parser.error("--autoscale-min must be at least 1 and at most --autoscale-max")
+    if arguments.serverless_memory and arguments.autoscale_min is not None:
+        parser.error("--autoscale-* scales instances; a serverless variant scales by itself")
     if arguments.instance_count is not None and arguments.instance_count < 1:
         parser.error("--instance-count must be at least 1")
     if not 1 <= arguments.traffic_percent <= 100:
