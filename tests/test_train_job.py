@@ -9,6 +9,7 @@ import json
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from model.deploy.errors import JobFailed
@@ -172,3 +173,28 @@ def test_a_failed_job_raises_with_sagemakers_failure_reason(monkeypatch):
         "training job recommender-1 failed: AlgorithmError: no interactions in "
         "/opt/ml/input/data/train"
     )
+
+
+def test_a_failed_job_is_one_line_with_the_reason_and_exit_1(aws, export_folder, capsys):
+    # moto finishes every job as Completed; after the real CreateTrainingJob this hook answers
+    # the wait's DescribeTrainingJob as SageMaker does for a job whose container failed.
+    session = aws.session()
+
+    def failed_job(model, context, **_):
+        if "sagemaker:CreateTrainingJob" not in aws.calls:
+            return None
+        answer = {
+            "TrainingJobName": "x",
+            "TrainingJobStatus": "Failed",
+            "SecondaryStatus": "Failed",
+            "FailureReason": "AlgorithmError: ExecuteUserScriptError: exit code 1",
+        }
+        return AWSResponse(None, 200, {}, None), answer
+
+    session.events.register("before-call.sagemaker.DescribeTrainingJob", failed_job)
+    args = ["--train", str(export_folder), "--upload-to", f"s3://{aws.bucket}/f", *common(aws)]
+    status, out = run(aws, *args, session=session)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (status, out) == (1, "")
+    assert err[-1].endswith("failed: AlgorithmError: ExecuteUserScriptError: exit code 1")
+    assert not any("Traceback" in line for line in err)

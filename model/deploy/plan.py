@@ -14,7 +14,7 @@ from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .clients import Clients
-from .errors import CommandError, error_code, error_message, explain
+from .errors import error_code, error_message, explain
 
 # SageMaker answers a describe of a missing resource with a ValidationException that says so.
 _MISSING_MARKERS = ("could not find", "not found", "does not exist")
@@ -112,6 +112,3 @@ def is_missing(err: ClientError) -> bool:
         return True
     message = error_message(err).lower()
     return code.startswith("Validation") and any(m in message for m in _MISSING_MARKERS)
-
-
-__all__ = ["Call", "CommandError", "Runner", "is_missing"]
