@@ -411,3 +411,26 @@ def test_ctrl_c_after_the_swap_then_a_rerun_retires_the_old_config_and_model(
     assert f"{endpoint_name}-v1" not in model_names(aws)
     configs = aws.client("sagemaker").list_endpoint_configs(NameContains=endpoint_name)
     assert [c["EndpointConfigName"] for c in configs["EndpointConfigs"]] == [f"{endpoint_name}-v2"]
+
+
+def test_vpc_kms_key_and_async_output_reach_the_model_and_config(aws, endpoint_name):
+    data = aws.put_model_data("vpc/model.tar.gz")
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    status, _ = run(
+        aws, *base_args(aws, endpoint_name, data),
+        "--subnet", "subnet-0a1", "--subnet", "subnet-0b2", "--security-group", "sg-0c3",
+        "--kms-key-id", key, "--async-output-s3", f"s3://{aws.bucket}/async",
+    )  # fmt: skip
+    assert status == 0
+    _, config = created(aws, endpoint_name)
+    model = aws.client("sagemaker").describe_model(
+        ModelName=config["ProductionVariants"][0]["ModelName"]
+    )
+    assert model["VpcConfig"] == {
+        "Subnets": ["subnet-0a1", "subnet-0b2"],
+        "SecurityGroupIds": ["sg-0c3"],
+    }
+    assert config["KmsKeyId"] == key
+    assert (
+        config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"] == f"s3://{aws.bucket}/async"
+    )
