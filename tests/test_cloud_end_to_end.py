@@ -4,7 +4,7 @@ package (model.package) -> S3 -> `python -m model.deploy --mode create` as a sub
 only by boto3's environment -> the endpoint is InService with data capture and autoscaling ->
 the shop, pointed at that endpoint on moto's SageMaker Runtime, renders the widget from answers
 queued on moto -> `replace` with a canary -> the shop sees the new model_version -> `add` a
-variant and move traffic to it.
+variant and move traffic to it -> the shop's SECOND_VARIANT arm targets that variant by name.
 
 moto answers InvokeEndpoint with what the test queues through its moto-api (it runs no model);
 UpdateEndpoint, which moto 5.2 lacks, goes through botocore's Stubber (tests/sagemaker_on_moto.py).
@@ -20,6 +20,7 @@ import tarfile
 from contextlib import contextmanager
 
 import pytest
+from botocore.client import BaseClient
 from django.test import override_settings
 from django.urls import reverse
 
@@ -57,7 +58,7 @@ def model_archive(tmp_path):
 
 
 @contextmanager
-def shop_settings(aws):
+def shop_settings(aws, **overrides):
     """The app pointed at the endpoint on moto's SageMaker Runtime, its client made up front."""
     reset_clients()
     with override_settings(
@@ -68,6 +69,7 @@ def shop_settings(aws):
             "REGION": REGION,
             "BUDGET_MS": 2000,
             "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+            **overrides,
         }
     ):
         # As use_shop_endpoint does: the first page must not fall back while the client warms up.
@@ -102,7 +104,7 @@ def run_deploy(aws, *argv: str, session=None) -> None:
     assert deploy(list(argv), session=session, out=out) == 0, out.getvalue()
 
 
-def test_package_deploy_serve_replace_and_add(aws, model_archive, client):
+def test_package_deploy_serve_replace_and_add(aws, model_archive, client, monkeypatch):
     with tarfile.open(model_archive) as archive:
         names = set(archive.getnames())
     assert "code/inference.py" in names
@@ -200,3 +202,20 @@ def test_package_deploy_serve_replace_and_add(aws, model_archive, client):
         "primary": 0.7,
         "variant": 0.3,
     }
+
+    # The app's A/B arm reaches the new variant by name.
+    invoked: list[dict] = []
+    original = BaseClient._make_api_call
+
+    def recording(botocore_client, operation_name, api_params):
+        if operation_name == "InvokeEndpoint":
+            invoked.append(api_params)
+        return original(botocore_client, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    aws.queue_endpoint_results([answer(first_items, "shop-v1b")], variant="variant")
+    with shop_settings(aws, SECOND_VARIANT="variant", SECOND_VARIANT_SHARE=1.0):
+        client.force_login(users[2])
+        attributes, items = widget(client.get(reverse("home")))
+    assert [call.get("TargetVariant") for call in invoked] == ["variant"]
+    assert (attributes["source"], attributes["model-version"]) == ("model", "shop-v1b")
