@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-sqlite test-postgres test-pairs lint fmt docs bench browser-deps seed model retrain clean
+.PHONY: install demo test test-sqlite test-postgres test-pairs lint fmt docs bench browser-deps seed model retrain clean deploy
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,26 @@ retrain: install
 	$(BIN)/python manage.py recommendations_export --to .var/training $(EXPORT_FLAGS)
 	$(BIN)/python -m model.release --train .var/training --models-dir .var/models \
 	  --wait-for http://127.0.0.1:8080/ping
+
+# The cloud loop, once, on real AWS (never run by `make test`; docs/deploy.md): export what is new
+# to S3, train it as a SageMaker training job, and swap the new model in with a canary that
+# SageMaker rolls back if the 5xx or p99-latency alarm fires. AWS credentials, region and
+# endpoints come from boto3's chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL...).
+#   make deploy BUCKET=shop-ml ROLE=arn:aws:iam::...:role/... IMAGE=....dkr.ecr....:tag ENDPOINT=shop-recommender
+TRAINING_PREFIX ?= training
+MODELS_PREFIX ?= models
+CANARY_PERCENT ?= 10
+deploy: install
+	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<the S3 bucket for the export and the models>" >&2; exit 2; }
+	@test -n "$(ROLE)" || { echo "make deploy: set ROLE=<ARN of the SageMaker execution role, see model/iam/>" >&2; exit 2; }
+	@test -n "$(IMAGE)" || { echo "make deploy: set IMAGE=<ECR URI of the model image, see model/Dockerfile>" >&2; exit 2; }
+	@test -n "$(ENDPOINT)" || { echo "make deploy: set ENDPOINT=<the endpoint name, the app's ENDPOINT_NAME>" >&2; exit 2; }
+	$(BIN)/python manage.py recommendations_export --to s3://$(BUCKET)/$(TRAINING_PREFIX)
+	artefact=$$($(BIN)/python -m model.train_job --train s3://$(BUCKET)/$(TRAINING_PREFIX) \
+	    --output s3://$(BUCKET)/$(MODELS_PREFIX) --image "$(IMAGE)" --role "$(ROLE)" $(TRAIN_FLAGS)) && \
+	$(BIN)/python -m model.deploy --mode replace --create-if-missing --endpoint-name "$(ENDPOINT)" \
+	    --image "$(IMAGE)" --role "$(ROLE)" --model-data "$$artefact" \
+	    --traffic canary --traffic-percent $(CANARY_PERCENT) --create-alarms $(DEPLOY_FLAGS)
 
 # Every bench runs, even after one misses its target; the exit status says whether all passed.
 bench: install

@@ -1,0 +1,7 @@
+"""`python -m model.deploy`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
