@@ -1,0 +1,1 @@
+"""Batched prefetching, cache entries (fresh/stale), the refresh queue, model-version spreading."""
