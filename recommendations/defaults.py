@@ -42,8 +42,8 @@ KINDS: dict[str, Kind] = {
     "HTTP_URL": Text(),
     "HTTP_API_KEY": Text(),
     "CODEC": NameOrPath(
-        registry="recommendations.codecs.BUILTIN_CODECS",
-        base="recommendations.codecs.Codec",
+        registry="recommendations.backends.codecs.BUILTIN_CODECS",
+        base="recommendations.backends.codecs.Codec",
         check_id="recommendations.E005",
     ),
     "NUM_ITEMS": Whole(),
@@ -103,7 +103,7 @@ KINDS: dict[str, Kind] = {
     "EVENT_CACHE_TTL": Whole(),
     "EXPORT_DESTINATION": Destination(),
     "EXPORT_FORMAT": Choice(
-        registry="recommendations.export_rows.FORMATS", check_id="recommendations.E018"
+        registry="recommendations.export.rows.FORMATS", check_id="recommendations.E018"
     ),
     "EXPORT_CHUNK_SIZE": Whole(),
     "EXPORT_SETTLE_SECONDS": SECONDS,

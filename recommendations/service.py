@@ -17,24 +17,20 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import (
-    arms,
-    exclusions,
-    fallback,
-    inline_calls,
-    metrics,
-    model_versions,
-    prefetched,
-    product_snapshot,
-)
 from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
-from .breaker import breaker_for
+from .backends.breaker import breaker_for
+from .backends.exceptions import EndpointError
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
-from .exceptions import EndpointError
-from .page_clock import page_started
-from .pseudonyms import pseudonym
-from .refresh_queue import enqueue_refresh
+from .fallback import store as fallback
+from .ops import metrics
+from .prefetch import entries as prefetched
+from .prefetch import model_versions
+from .prefetch.refresh_queue import enqueue_refresh
+from .serving import exclusions, inline_calls, product_snapshot
+from .serving.page_clock import page_started
+from .tracking import arms
+from .tracking.pseudonyms import pseudonym
 
 logger = logging.getLogger(__name__)
 

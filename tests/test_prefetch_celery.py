@@ -11,15 +11,15 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.orders.models import Order
-from recommendations import prefetched
 from recommendations.backends.base import reset_clients
-from recommendations.pseudonyms import pseudonym
-from recommendations.refresh_queue import reset_pause
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch.refresh_queue import reset_pause
 from recommendations.tasks import prefetch_user, prefetch_users
-from tests.celery_worker import publishing_to, running_worker, wait_for, with_db
-from tests.model_server import free_port
-from tests.services import require
-from tests.shop_data import make_shop
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.celery_worker import publishing_to, running_worker, wait_for, with_db
+from tests.support.model_server import free_port
+from tests.support.services import require
+from tests.support.shop_data import make_shop
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -131,8 +131,8 @@ def test_prefetching_120_users_makes_3_invocations(stack):
     wait_for(lambda: all(prefetched.read_entry(pk) for pk in ids), timeout=30)
     assert stack.invocations() == 3
     # The worker measured how long the task waited in the broker (for the metrics view).
-    from recommendations.cache_access import get_cache
-    from recommendations.metrics import PREFETCH_LAG_KEY
+    from recommendations.cache.access import get_cache
+    from recommendations.ops.metrics import PREFETCH_LAG_KEY
 
     lag_seconds, _ = get_cache().get(PREFETCH_LAG_KEY)
     assert 0 <= lag_seconds < 30
@@ -165,8 +165,8 @@ def test_a_worker_killed_mid_task_runs_the_task_again_with_the_right_result(stac
 
 
 def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack, worker):
-    from recommendations.breaker import CLOSED, OPEN, get_breaker
-    from recommendations.exceptions import EndpointUnavailable
+    from recommendations.backends.breaker import CLOSED, OPEN, get_breaker
+    from recommendations.backends.exceptions import EndpointUnavailable
 
     _, users = make_shop()
     ids = [user.pk for user in users[:5]]
@@ -185,7 +185,7 @@ def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack
 
 
 def test_failures_in_a_worker_open_the_breaker_that_pages_consult(stack, worker):
-    from recommendations.breaker import OPEN, get_breaker
+    from recommendations.backends.breaker import OPEN, get_breaker
 
     _, users = make_shop()
     stack.set_fault("http500")

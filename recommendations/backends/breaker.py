@@ -38,8 +38,8 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .cache_access import CacheUnavailable, ResilientCache, get_cache
-from .conf import app_settings
+from ..cache.access import CacheUnavailable, ResilientCache, get_cache
+from ..conf import app_settings
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from ..conf import app_settings
 from .exceptions import BadResponse, EndpointMisconfigured, EndpointRejected
 from .predictions import Prediction, PredictionRequest
 
@@ -233,4 +233,6 @@ def _load_codec(name: str) -> Codec:
         return loaded()
     if isinstance(loaded, Codec):
         return loaded
-    raise EndpointMisconfigured(f"CODEC {name!r} is not a recommendations.codecs.Codec subclass")
+    raise EndpointMisconfigured(
+        f"CODEC {name!r} is not a recommendations.backends.codecs.Codec subclass"
+    )

@@ -26,7 +26,9 @@ from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from ..conf import app_settings
-from ..exceptions import (
+from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
+from .errors import error_for_answer
+from .exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -34,8 +36,6 @@ from ..exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
-from .errors import error_for_answer
 
 logger = logging.getLogger(__name__)
 

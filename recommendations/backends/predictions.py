@@ -12,7 +12,9 @@ from typing import Any
 class PredictionRequest:
     """One user's question to the endpoint."""
 
-    user_key: str  # pseudonym (recommendations.pseudonyms.pseudonym), never the raw primary key
+    user_key: (
+        str  # pseudonym (recommendations.tracking.pseudonyms.pseudonym), never the raw primary key
+    )
     num_results: int
     exclude: tuple[str, ...] = ()
     context: Mapping[str, Any] = field(default_factory=dict)

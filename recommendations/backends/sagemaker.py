@@ -28,7 +28,9 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..conf import app_settings
-from ..exceptions import (
+from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
+from .errors import error_for_answer
+from .exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -37,8 +39,6 @@ from ..exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
-from .errors import error_for_answer
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .cache_values import MISSING, decode, encode
-from .conf import app_settings
+from ..conf import app_settings
+from .values import MISSING, decode, encode
 
 logger = logging.getLogger(__name__)
 

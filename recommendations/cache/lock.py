@@ -11,7 +11,7 @@ rather than of a whole run.)
 
 import uuid
 
-from .cache_access import get_cache
+from .access import get_cache
 
 
 class CacheLock:

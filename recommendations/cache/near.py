@@ -37,8 +37,8 @@ from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .cache_access import get_cache
-from .conf import app_settings
+from ..conf import app_settings
+from .access import get_cache
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .catalog import get_catalog
-from .pseudonyms import pseudonym
+from ..catalog import get_catalog
+from ..tracking.pseudonyms import pseudonym
 
 FORMATS = ("jsonl", "csv")
 COLUMNS = ("user_id", "item_id", "weight", "timestamp")
@@ -68,7 +68,7 @@ def interaction_rows(after_id: int, chunk_size: int) -> Iterator[RowChunk]:
 
 def click_rows(after_id: int, chunk_size: int, weight: float) -> Iterator[RowChunk]:
     """Clicks of signed-in users after `after_id` (their pseudonym was recorded with the click)."""
-    from .models import Click
+    from ..models import Click
 
     last_pk = after_id
     while True:

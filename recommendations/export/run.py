@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache_access import CacheUnavailable
-from .cache_lock import CacheLock
-from .conf import app_settings
-from .export_destinations import ExportDestination, destination_for
-from .export_rows import CSV_HEADER, FORMATS, RowChunk, click_rows, format_lines, interaction_rows
-from .export_watermark import WATERMARK_NAME, PendingFile, Watermark
+from ..cache.access import CacheUnavailable
+from ..cache.lock import CacheLock
+from ..conf import app_settings
+from .destinations import ExportDestination, destination_for
+from .rows import CSV_HEADER, FORMATS, RowChunk, click_rows, format_lines, interaction_rows
+from .watermark import WATERMARK_NAME, PendingFile, Watermark
 
 logger = logging.getLogger(__name__)
 

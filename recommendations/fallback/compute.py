@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .catalog import InteractionChunk
+from ..catalog import InteractionChunk
 
 SECONDS_PER_DAY = 86_400.0
 # Upper bound of co-occurrence entries materialised at once while finding neighbours; bounds memory

@@ -20,12 +20,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .cache_access import CacheUnavailable, get_cache
-from .cache_lock import CacheLock
-from .catalog import get_catalog
-from .conf import app_settings
-from .fallback_compute import FallbackTables, blend, compute_tables
-from .models import FallbackRanking, FallbackVersion
+from ..cache.access import CacheUnavailable, get_cache
+from ..cache.lock import CacheLock
+from ..catalog import get_catalog
+from ..conf import app_settings
+from ..models import FallbackRanking, FallbackVersion
+from .compute import FallbackTables, blend, compute_tables
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from .conf import app_settings
+from ..conf import app_settings
 from .recent_figures import RecentFigures
 
 PUT_BATCH = 20

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .backends.base import (
+from ..backends.base import (
     TIMEOUT_SHARE,
     Backend,
     Prediction,
@@ -20,8 +20,7 @@ from .backends.base import (
     call_policy,
     get_backend,
 )
-from .conf import app_settings
-from .exceptions import (
+from ..backends.exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -33,7 +32,8 @@ from .exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from .pseudonyms import pseudonym
+from ..conf import app_settings
+from ..tracking.pseudonyms import pseudonym
 
 # A variant is usable when at least this share of its calls succeed within the page timeouts.
 USABLE_SHARE = 0.9

@@ -7,7 +7,7 @@ per call, never per page view on a cache hit). p99 over a window is read from th
 
 import time
 
-from .cache_access import CacheUnavailable, get_cache
+from ..cache.access import CacheUnavailable, get_cache
 
 KEY_PREFIX = "recommendations:latency:"
 # Upper bounds of the buckets in milliseconds; the last bucket is everything slower.

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .cache_access import get_cache
+from ..cache.access import get_cache
 
 PREFETCH_LAG_KEY = "recommendations:metrics:prefetch-lag"
 
@@ -87,7 +87,7 @@ class SharedStateCollector(Collector):
     """Figures kept in the shared cache, read when Prometheus scrapes."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from . import events
+        from ..tracking import events
 
         lag = get_cache().get(PREFETCH_LAG_KEY)
         gauge = GaugeMetricFamily(

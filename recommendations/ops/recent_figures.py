@@ -11,10 +11,11 @@ from datetime import timedelta
 from django.db.models import Count
 from django.utils import timezone
 
-from . import arms, events, latency_window
-from .cache_access import get_cache
+from ..cache.access import get_cache
+from ..models import Impression
+from ..tracking import arms, events
+from . import latency_window
 from .metrics import PREFETCH_LAG_KEY
-from .models import Impression
 
 
 @dataclass

@@ -17,13 +17,17 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import arms, exclusions, metrics, model_versions, prefetched
-from .backends.base import PredictionRequest, get_backend
-from .breaker import CircuitBreaker, breaker_for
-from .catalog import get_catalog
-from .conf import app_settings
-from .exceptions import BreakerOpen, EndpointError
-from .pseudonyms import pseudonym
+from ..backends.base import PredictionRequest, get_backend
+from ..backends.breaker import CircuitBreaker, breaker_for
+from ..backends.exceptions import BreakerOpen, EndpointError
+from ..catalog import get_catalog
+from ..conf import app_settings
+from ..ops import metrics
+from ..serving import exclusions
+from ..tracking import arms
+from ..tracking.pseudonyms import pseudonym
+from . import entries as prefetched
+from . import model_versions
 
 logger = logging.getLogger(__name__)
 

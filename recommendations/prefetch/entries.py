@@ -10,10 +10,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import near_cache
-from .cache_access import get_cache
-from .catalog import get_catalog
-from .conf import app_settings
+from ..cache import near as near_cache
+from ..cache.access import get_cache
+from ..catalog import get_catalog
+from ..conf import app_settings
 
 KEY_PREFIX = "recommendations:user:"
 

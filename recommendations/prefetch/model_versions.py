@@ -25,9 +25,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .cache_access import get_cache
-from .conf import app_settings
-from .prefetched import PrefetchedEntry
+from ..cache.access import get_cache
+from ..conf import app_settings
+from .entries import PrefetchedEntry
 
 KEY_PREFIX = "recommendations:model-version:"
 LATEST_CHECK_SECONDS = 10.0

@@ -9,7 +9,7 @@ from typing import Any
 
 from celery.signals import before_task_publish, task_prerun
 
-from . import metrics
+from ..ops import metrics
 
 HEADER = "recommendations_sent_at"
 PREFETCH_TASKS = frozenset(

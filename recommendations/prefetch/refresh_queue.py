@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .cache_access import get_cache
+from ..cache.access import get_cache
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,6 @@ def enqueue_refresh(user_id: int) -> bool:
     """Ask a worker to prefetch this user's recommendations, once per lock period across processes."""
     if not get_cache().add(f"recommendations:refresh-lock:{user_id}", 1, REFRESH_LOCK_SECONDS):
         return False
-    from .tasks import prefetch_user
+    from ..tasks import prefetch_user
 
     return safe_enqueue(prefetch_user, user_id)

@@ -31,7 +31,7 @@ from django.db import connections, models, router
 from django.db.models.expressions import Col
 from django.dispatch import receiver
 
-from .product_keys import product_pks
+from .keys import product_pks
 
 SIZES = (8, 16, 32, 64)
 # Sentinel keys the query is compiled with; only their positions among the parameters matter.

@@ -14,8 +14,9 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery,
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from . import arms, events, stats
-from .models import Click, Impression
+from ..models import Click, Impression
+from ..tracking import arms, events
+from . import stats
 
 # (treated arm, reference arm): the comparisons the report makes when both arms have data.
 COMPARISONS = ((arms.MODEL, arms.HOLDOUT), (arms.SECOND_VARIANT, arms.MODEL))

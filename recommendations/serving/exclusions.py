@@ -9,7 +9,7 @@ dropped from the model's answer before it is kept (`without_bought`), so they ne
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from .conf import app_settings
+from ..conf import app_settings
 
 
 def exclude_for(catalog: Any, user_id: int, bought: Collection[str]) -> tuple[str, ...]:

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from .conf import app_settings
-from .exceptions import EndpointTimeout
+from ..backends.exceptions import EndpointTimeout
+from ..conf import app_settings
 
 logger = logging.getLogger(__name__)
 

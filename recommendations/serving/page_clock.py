@@ -17,7 +17,7 @@ from django.dispatch import receiver
 META_KEY = "recommendations.page_started"
 
 
-@receiver(request_started, dispatch_uid="recommendations.page_clock")
+@receiver(request_started, dispatch_uid="recommendations.serving.page_clock")
 def _stamp_page_start(sender: Any, environ: dict | None = None, **kwargs: Any) -> None:
     if isinstance(environ, dict):
         environ[META_KEY] = time.monotonic()

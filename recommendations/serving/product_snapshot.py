@@ -35,8 +35,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import near_cache
-from .conf import app_settings
+from ..cache import near as near_cache
+from ..conf import app_settings
 
 VERSION_KEY = "recommendations:catalog:version"
 # A snapshot that grows past this many ids starts again (a catalog bigger than a page can show).
@@ -148,7 +148,7 @@ def _publish_new_version() -> None:
 
 
 def _is_product_model(sender: Any) -> bool:
-    from .catalog import get_catalog
+    from ..catalog import get_catalog
 
     try:
         return sender is get_catalog().get_product_model()

@@ -37,8 +37,8 @@ from django.template.loader import get_template, render_to_string
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
-from .conf import app_settings
-from .service import Recommendations, RecommendedItem
+from ..conf import app_settings
+from ..service import Recommendations, RecommendedItem
 
 WIDGET_TEMPLATE = "recommendations/widget.html"
 CARD_TEMPLATE = "recommendations/card.html"

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .conf import app_settings
+from ..conf import app_settings
 
 MODEL = "model"
 HOLDOUT = "holdout"

@@ -35,9 +35,9 @@ from django.http import HttpRequest
 from django.urls import get_script_prefix, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from .catalog import get_catalog
-from .conf import app_settings
-from .product_keys import product_pk
+from ..catalog import get_catalog
+from ..conf import app_settings
+from ..products.keys import product_pk
 from .pseudonyms import pseudonyms_of
 
 SALT = "recommendations.click"

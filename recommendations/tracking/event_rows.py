@@ -65,7 +65,7 @@ def fit_to_columns(model: type[models.Model], fields: dict[str, Any]) -> dict[st
 
 
 def _model_of(kind: Any) -> type[models.Model] | None:
-    from .models import Click, Impression
+    from ..models import Click, Impression
 
     return {IMPRESSION: Impression, CLICK: Click}.get(kind)
 
@@ -82,7 +82,7 @@ def _row(event: dict[str, Any]) -> models.Model:
 
 def insert_events(events: Iterable[dict[str, Any]]) -> Inserted:
     """Insert the events, ignoring ones already there; refused ones are counted, never raised."""
-    from .models import Click
+    from ..models import Click
 
     rows: list[models.Model] = []
     unbuildable = 0

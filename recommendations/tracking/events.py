@@ -44,9 +44,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .cache_access import CacheUnavailable, get_cache
-from .cache_lock import CacheLock
-from .conf import app_settings
+from ..cache.access import CacheUnavailable, get_cache
+from ..cache.lock import CacheLock
+from ..conf import app_settings
 from .event_rows import CLICK, IMPRESSION, Inserted, insert_events
 
 __all__ = ["CLICK", "IMPRESSION"]  # the kinds of event, named here for tracking.py and tests

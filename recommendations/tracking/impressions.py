@@ -12,12 +12,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from ..conf import app_settings
+from ..models import Click, Impression
+from ..service import Recommendations
 from . import clicks, events
-from .conf import app_settings
 from .event_rows import fit_to_columns
-from .models import Click, Impression
 from .pseudonyms import pseudonym
-from .service import Recommendations
 
 logger = logging.getLogger(__name__)
 

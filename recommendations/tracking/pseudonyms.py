@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from .conf import app_settings
+from ..conf import app_settings
 
 
 def key_is_borrowed() -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import connection
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 
@@ -52,11 +52,11 @@ class Worker:
 def running_worker(
     work_dir: Path, *, broker_url: str, cache_url: str, recommendations: dict[str, Any]
 ) -> Iterator[Worker]:
-    """Start `celery worker` with tests.celery_worker_settings and wait until it is ready."""
+    """Start `celery worker` with tests.support.celery_worker_settings and wait until it is ready."""
     log_path = work_dir / "worker.log"
     environment = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.celery_worker_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.support.celery_worker_settings",
         "WORKER_DATABASE_NAME": str(connection.settings_dict["NAME"]),
         "WORKER_BROKER_URL": broker_url,
         "WORKER_CACHE_URL": cache_url,

@@ -35,7 +35,7 @@ from model.fitting import TrainingParams, fit
 from model.recommender import Recommender
 from model.synthetic import taste_interactions
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINT_NAME = "test-recommender"
 DEFAULT_ACCESS_KEY_ID = "AKIATESTKEY000000000"
 DEFAULT_SECRET_ACCESS_KEY = "test-secret-never-logged-0123456789"

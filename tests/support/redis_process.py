@@ -14,7 +14,7 @@ import redis
 from django.conf import settings as django_settings
 from django.test import override_settings
 
-from tests.services import in_ci
+from tests.support.services import in_ci
 
 
 def free_port() -> int:

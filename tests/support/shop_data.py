@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from demo_shop.catalog.models import Category, Product
 from model.data import Interactions
 from model.synthetic import taste_interactions
-from recommendations.pseudonyms import pseudonym
+from recommendations.tracking.pseudonyms import pseudonym
 
 NUM_ITEMS = 60
 NUM_CATEGORIES = 6
