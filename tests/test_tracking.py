@@ -385,7 +385,7 @@ import json, os, signal, time
 import django
 django.setup()
 from django.test import override_settings
-from recommendations import events
+from recommendations.tracking import events
 
 config = json.loads(os.environ["CRASH_CONFIG"])
 with override_settings(CACHES=config["caches"], RECOMMENDATIONS=config["recommendations"]):

@@ -11,12 +11,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from celery import signature
 from django.db import transaction
 
 from ..cache.access import get_cache
 
 logger = logging.getLogger(__name__)
 
+# Enqueued by name, not by importing tasks.py: nothing below the edges imports an edge, and the
+# name is what queued messages carry anyway.
+PREFETCH_USER_TASK = "recommendations.tasks.prefetch_user"
 # How long a user's refresh stays deduplicated across processes (a short lock via cache.add).
 REFRESH_LOCK_SECONDS = 60
 # How long this process stops trying to publish after the broker failed.
@@ -71,6 +75,4 @@ def enqueue_refresh(user_id: int) -> bool:
     """Ask a worker to prefetch this user's recommendations, once per lock period across processes."""
     if not get_cache().add(f"recommendations:refresh-lock:{user_id}", 1, REFRESH_LOCK_SECONDS):
         return False
-    from ..tasks import prefetch_user
-
-    return safe_enqueue(prefetch_user, user_id)
+    return safe_enqueue(signature(PREFETCH_USER_TASK), user_id)

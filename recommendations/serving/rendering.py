@@ -38,7 +38,7 @@ from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
 from ..conf import app_settings
-from ..service import Recommendations, RecommendedItem
+from .answers import Recommendations, RecommendedItem
 
 WIDGET_TEMPLATE = "recommendations/widget.html"
 CARD_TEMPLATE = "recommendations/card.html"

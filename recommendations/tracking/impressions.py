@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from ..conf import app_settings
 from ..models import Click, Impression
-from ..service import Recommendations
+from ..serving.answers import Recommendations
 from . import clicks, events
 from .event_rows import fit_to_columns
 from .pseudonyms import pseudonym
