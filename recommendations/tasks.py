@@ -17,7 +17,7 @@ from .cache.access import CacheUnavailable
 from .conf import app_settings
 from .export import run as export
 from .fallback import store as fallback
-from .prefetch import batches as prefetch
+from .prefetch import users as prefetch
 from .tracking import events
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from demo_shop.catalog.recommendations import DemoCatalog
 from recommendations.backends import get_backend, reset_clients
 from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch.batches import prefetch_users
+from recommendations.prefetch.users import prefetch_users
 from recommendations.service import recommend
 from tests.support.scripted_endpoint import (
     model_answer,

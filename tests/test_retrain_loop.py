@@ -15,9 +15,9 @@ from model.fitting import TrainingParams
 from model.release import release, wait_until_served
 from recommendations import service
 from recommendations.backends.base import reset_clients
-from recommendations.prefetch import batches as prefetch
 from recommendations.prefetch import entries as prefetched
 from recommendations.prefetch import model_versions, refresh_queue
+from recommendations.prefetch import users as prefetch
 from tests.support.factories import make_order
 from tests.support.model_server import running_model_server
 from tests.support.shop_data import NUM_CATEGORIES, make_shop

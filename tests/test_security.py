@@ -27,7 +27,7 @@ from recommendations.backends import get_backend
 from recommendations.backends.base import PredictionRequest
 from recommendations.backends.exceptions import EndpointError
 from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch.batches import prefetch_users
+from recommendations.prefetch.users import prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
     app_pointed_at,

@@ -19,7 +19,7 @@ from demo_shop.catalog.recommendations import DemoCatalog
 from recommendations.backends import get_backend, reset_clients
 from recommendations.cache import values as cache_values
 from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch.batches import prefetch_users
+from recommendations.prefetch.users import prefetch_users
 from recommendations.tracking import clicks
 from tests.support.scripted_endpoint import (
     model_answer,

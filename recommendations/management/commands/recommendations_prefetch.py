@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from recommendations.conf import app_settings
-from recommendations.prefetch import batches as prefetch
+from recommendations.prefetch import users as prefetch
 
 
 class Command(BaseCommand):
