@@ -43,21 +43,18 @@ def _no_full_collection_during_the_page(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(autouse=True)
 def _empty_in_process_cache() -> None:
-    """Every test starts from an empty in-process cache: no prefetched entry or open breaker leaks."""
+    """Every test starts from empty in-process caches and process-local state: nothing leaks."""
     from django.core.cache import caches
 
     for alias, options in settings.CACHES.items():
         # Only the in-process kind: a test must never flush a real Redis it did not fill.
         if options["BACKEND"].endswith("locmem.LocMemCache"):
             caches[alias].clear()
-    # The process's copy of the newest model version seen would outlive the cache it came from.
-    from recommendations.cache import near as near_cache
-    from recommendations.prefetch.model_versions import forget_local
-    from recommendations.serving import product_snapshot
+    # Everything the app keeps per process (snapshots, near-cache entries, breakers, the newest
+    # model version seen...) goes the way a setting change drops it.
+    from recommendations.cache import local_state
 
-    forget_local()
-    product_snapshot.forget()  # products of a rolled-back test must not show in the next
-    near_cache.near_cache().stop()  # nor entries a test kept
+    local_state.drop_all()
 
 
 @pytest.fixture

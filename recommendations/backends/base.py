@@ -7,7 +7,6 @@ latency budget, then decodes and validates the answer. Backends raise only
 """
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from django.utils.module_loading import import_string
 
+from ..cache import local_state
 from ..conf import app_settings
 from .codecs import Codec, get_codec
 from .exceptions import BadResponse, EndpointError, EndpointMisconfigured
@@ -297,4 +297,4 @@ def _forget_backends_after_fork() -> None:
 
 # A forked worker (gunicorn --preload, Celery prefork) builds its own backends and clients;
 # each backend module forgets its clients the same way.
-os.register_at_fork(after_in_child=_forget_backends_after_fork)
+local_state.register("backends", after_fork=_forget_backends_after_fork)

@@ -35,9 +35,8 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
+from ..cache import local_state
 from ..cache.access import CacheUnavailable, ResilientCache, get_cache
 from ..conf import app_settings
 
@@ -294,10 +293,11 @@ def breaker_for(target_variant: str | None = None) -> CircuitBreaker:
     return get_breaker(breaker_name(target_variant))
 
 
-@receiver(setting_changed)
-def _forget_breakers_on_settings_change(setting: str, **kwargs: Any) -> None:
-    # Tests swap CACHES or RECOMMENDATIONS; a breaker opened in one test's process-memory state
-    # must not refuse calls in the next test.
-    if setting in {"CACHES", "RECOMMENDATIONS"}:
-        with _breakers_lock:
-            _breakers.clear()
+def _forget_breakers() -> None:
+    with _breakers_lock:
+        _breakers.clear()
+
+
+# Tests swap CACHES or RECOMMENDATIONS; a breaker opened in one test's process-memory state
+# must not refuse calls in the next test.
+local_state.register("breakers", drop=_forget_breakers, settings={"CACHES", "RECOMMENDATIONS"})

@@ -24,10 +24,9 @@ from typing import Any, TypeVar
 
 from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from ..conf import app_settings
+from . import local_state
 from .values import MISSING, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -266,9 +265,8 @@ def get_cache() -> ResilientCache:
     return _default_cache
 
 
-@receiver(setting_changed)
-def _forget_outage_on_settings_change(setting: str, **kwargs: Any) -> None:
-    # Tests swap CACHES or RECOMMENDATIONS with override_settings; an outage seen under the old
-    # settings must not make the next test skip a healthy cache.
-    if setting in {"CACHES", "RECOMMENDATIONS"}:
-        _default_cache.forget_outage()
+# Tests swap CACHES or RECOMMENDATIONS with override_settings; an outage seen under the old
+# settings must not make the next test skip a healthy cache.
+local_state.register(
+    "cache_outage", drop=_default_cache.forget_outage, settings={"CACHES", "RECOMMENDATIONS"}
+)

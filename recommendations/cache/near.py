@@ -26,7 +26,6 @@ cache, as with NEAR_CACHE_SECONDS = 0.
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -34,10 +33,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.core.cache import caches
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from ..conf import app_settings
+from . import local_state
 from .access import get_cache
 
 logger = logging.getLogger(__name__)
@@ -318,10 +316,13 @@ def _after_fork_in_child() -> None:
     _near = NearCache()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _stop() -> None:
+    _near.stop()
 
 
-@receiver(setting_changed)
-def _stop_on_settings_change(setting: str, **kwargs: Any) -> None:
-    if setting in {"RECOMMENDATIONS", "CACHES"}:
-        _near.stop()
+local_state.register(
+    "near_cache",
+    drop=_stop,
+    settings={"RECOMMENDATIONS", "CACHES"},
+    after_fork=_after_fork_in_child,
+)

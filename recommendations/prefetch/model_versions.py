@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..cache import local_state
 from ..cache.access import get_cache
 from ..conf import app_settings
 from .entries import PrefetchedEntry
@@ -116,6 +117,10 @@ def forget_local() -> None:
     """Drop this process's copy (tests; a process that must read the cache at once)."""
     with _local_lock:
         _local.clear()
+
+
+# The newest version seen came from the cache: it must not outlive the cache's settings.
+local_state.register("model_versions", drop=forget_local, settings={"RECOMMENDATIONS", "CACHES"})
 
 
 def _remember(key: str, record: VersionRecord | None, now: float) -> None:

@@ -26,11 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.signals import setting_changed
 from django.db import connections, models, router
 from django.db.models.expressions import Col
-from django.dispatch import receiver
 
+from ..cache import local_state
 from .keys import product_pks
 
 SIZES = (8, 16, 32, 64)
@@ -96,11 +95,13 @@ _compiled: dict[tuple[type, str, int], _Compiled | None] = {}
 _lock = threading.Lock()
 
 
-@receiver(setting_changed)
 def _forget_compiled(**kwargs: Any) -> None:
     # PRODUCT_MODEL, AVAILABLE_FILTER, CATALOG or DATABASES may have changed (tests do this).
     with _lock:
         _compiled.clear()
+
+
+local_state.register("product_lookup", drop=_forget_compiled)
 
 
 def products_by_pks(catalog: Any, pks: Sequence[int]) -> list[models.Model]:

@@ -12,7 +12,6 @@ queue behind them; it is served from the fallback at once (`InlineCallsBusy`).
 """
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
 from ..backends.exceptions import EndpointTimeout
+from ..cache import local_state
 from ..conf import app_settings
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _forget_pool_after_fork() -> None:
     _pool_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_pool_after_fork)
+local_state.register("inline_calls", after_fork=_forget_pool_after_fork)
 
 
 class _Handoff:

@@ -30,11 +30,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from ..cache import local_state
 from ..cache import near as near_cache
 from ..conf import app_settings
 
@@ -163,7 +163,6 @@ def _product_changed(sender: Any, using: str | None = None, **kwargs: Any) -> No
         catalog_changed(using=using)
 
 
-@receiver(setting_changed)
-def _forget_on_settings_change(setting: str, **kwargs: Any) -> None:
-    if setting in {"RECOMMENDATIONS", "CACHES", "DATABASES"}:
-        forget()
+local_state.register(
+    "product_snapshot", drop=forget, settings={"RECOMMENDATIONS", "CACHES", "DATABASES"}
+)

@@ -31,12 +31,11 @@ from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
+from ..cache import local_state
 from ..conf import app_settings
 from .answers import Recommendations, RecommendedItem
 
@@ -129,11 +128,13 @@ def _kept(key: Hashable, seconds: float, render: Callable[[], str | None]) -> st
     return kept[1]
 
 
-@receiver(setting_changed)
 def forget_cards(**kwargs: Any) -> None:
     """Drop the kept cards: TEMPLATES or CARD_CACHE_SECONDS may have changed (tests)."""
     with _lock:
         _cards.clear()
+
+
+local_state.register("rendering", drop=forget_cards)
 
 
 def _card(item: RecommendedItem, seconds: float, token: str | None, language: str | None) -> str:

@@ -29,12 +29,11 @@ from functools import lru_cache
 from typing import Any
 
 from django.core import signing
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.http import HttpRequest
 from django.urls import get_script_prefix, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from ..cache import local_state
 from ..catalog import get_catalog
 from ..conf import app_settings
 from ..products.keys import product_pk
@@ -198,10 +197,12 @@ def links(stamp: ImpressionStamp, token: str) -> list[str]:
 _LINK_MARK = "token-placeholder"
 
 
-@receiver(setting_changed)
 def _forget_link_templates(**kwargs: Any) -> None:
     _link_template.cache_clear()  # ROOT_URLCONF may have changed (tests)
     _signer.cache_clear()  # and SECRET_KEY
+
+
+local_state.register("click_links", drop=_forget_link_templates)
 
 
 @lru_cache(maxsize=8)

@@ -37,13 +37,13 @@ written: it holds the bucket's mark back, but the batches after it are inserted 
 import atexit
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from ..cache import local_state
 from ..cache.access import CacheUnavailable, get_cache
 from ..cache.lock import CacheLock
 from ..conf import app_settings
@@ -432,7 +432,7 @@ def _new_buffer_after_fork() -> None:
     _buffer = EventBuffer()
 
 
-os.register_at_fork(after_in_child=_new_buffer_after_fork)
+local_state.register("event_buffer", after_fork=_new_buffer_after_fork)
 
 
 EXIT_ATTEMPTS = 3
