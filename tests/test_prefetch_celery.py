@@ -13,7 +13,7 @@ from django.urls import reverse
 from demo_shop.orders.models import Order
 from recommendations.backends.base import reset_clients
 from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch.refresh_queue import reset_pause
+from recommendations.prefetch.refresh_queue import PREFETCH_USER_TASK, enqueue_refresh, reset_pause
 from recommendations.tasks import prefetch_user, prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.celery_worker import publishing_to, running_worker, wait_for, with_db
@@ -123,6 +123,17 @@ def test_after_a_purchase_the_bought_item_is_gone_from_the_widget(client, stack)
     assert bought not in shown_items(client.get(reverse("home")))
 
 
+def test_a_refresh_enqueued_by_task_name_reaches_the_worker(stack):
+    # The refresh queue names the task instead of importing tasks.py (it sits below the edges).
+    _, users = make_shop()
+    assert prefetched.read_entry(users[2].pk) is None
+
+    assert enqueue_refresh(users[2].pk) is True
+
+    assert wait_for(lambda: prefetched.read_entry(users[2].pk)).item_ids
+    assert stack.invocations() == 1
+
+
 def test_prefetching_120_users_makes_3_invocations(stack):
     User = get_user_model()
     users = User.objects.bulk_create(User(username=f"bulk{i}") for i in range(120))
@@ -223,3 +234,12 @@ def test_with_the_broker_down_login_and_checkout_still_succeed(client, broker_do
         assert response.status_code == 302
     assert Order.objects.filter(user=users[3]).count() == 1
     assert any("Could not enqueue" in r.getMessage() for r in caplog.records)
+
+
+def test_with_the_broker_down_a_refresh_costs_one_warning_then_pauses(broker_down, caplog):
+    with caplog.at_level(logging.WARNING, logger="recommendations"):
+        assert enqueue_refresh(1) is False
+        assert enqueue_refresh(2) is False  # paused: no second connection attempt
+
+    failures = [r for r in caplog.records if "Could not enqueue" in r.getMessage()]
+    assert [r.task for r in failures] == [PREFETCH_USER_TASK]
