@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from model.ease import fit_ease  # noqa: E402
 from model.synthetic import taste_interactions  # noqa: E402
-from tests.model_server import running_model_server  # noqa: E402
+from tests.support.model_server import running_model_server  # noqa: E402
 
 BATCH_SIZE = 50
 

@@ -94,7 +94,7 @@ def measure(lookups: int) -> dict:
     from django.db import connection, reset_queries
 
     from demo_shop.orders.models import Order
-    from recommendations import fallback
+    from recommendations.fallback import store as fallback
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
@@ -149,7 +149,7 @@ def measure_compute(products: int) -> dict:
 
     from demo_shop.storefront.demo_data import DemoSize, generate
     from recommendations.catalog import InteractionChunk
-    from recommendations.fallback_compute import compute_tables
+    from recommendations.fallback.compute import compute_tables
 
     data = generate(DemoSize(products=products, categories=15).scaled(33))
     line_order = data.line_order

@@ -4,7 +4,7 @@
 
 Seeds a throwaway SQLite shop with `--users` customers, starts a private redis-server (the cache)
 and a model endpoint (`python -m model.serve`, trained on the shop's orders), then runs the app's
-own prefetch (`recommendations.prefetch.prefetch_users`, what the Celery tasks call) over every
+own prefetch (`recommendations.prefetch.users.prefetch_users`, what the Celery tasks call) over every
 customer twice: with one user per invoke_endpoint, then with `--batch-size` users per call. Each
 pass writes the same cache entries the page reads. Ends with
 `TARGET prefetch_batched_vs_single <ratio> >= 5 PASS|FAIL`.
@@ -38,7 +38,7 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def timed_prefetch(user_ids: list[int], batch_size: int, server, redis_server) -> dict:
-    from recommendations.prefetch import prefetch_users
+    from recommendations.prefetch.users import prefetch_users
 
     redis_server.delete_matching(0, "*recommendations:user:*")
     server.reset_stats()

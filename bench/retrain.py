@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.model_server import running_model_server  # noqa: E402
+from tests.support.model_server import running_model_server  # noqa: E402
 
 SEEDED_DIR = Path(os.environ.get("FALLBACK_BENCH_DIR", "/tmp/fallback-bench"))
 PYTHON = sys.executable

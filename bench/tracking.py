@@ -51,7 +51,7 @@ TARGET_RATIO = 0.95
 SCENARIOS = ("off", "on")
 LABELS = {"off": "widget, tracking off", "on": "widget, tracking on"}
 FLUSH = (
-    "from recommendations import events; r = events.flush_to_database(); "
+    "from recommendations.tracking import events; r = events.flush_to_database(); "
     "print(r.impressions, r.clicks, r.lost_batches, events.dropped_total())"
 )
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

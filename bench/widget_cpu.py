@@ -113,7 +113,7 @@ def measure(options: argparse.Namespace, cookies: list[str]) -> int:
         if number >= options.warm_up:
             samples[kind].append(cpu_ms)
 
-    from recommendations import events
+    from recommendations.tracking import events
 
     events.hand_off_buffered()  # the impressions, while the private Redis still runs
     plain, hit = (statistics.fmean(samples[kind]) for kind in kinds)
@@ -163,8 +163,10 @@ class _Parts:
 
 
 def _instrument() -> _Parts:
-    from recommendations import product_snapshot, service, tracking
+    from recommendations import service
+    from recommendations.serving import product_snapshot
     from recommendations.templatetags import recommendations as tags
+    from recommendations.tracking import impressions as tracking
 
     parts = _Parts()
     parts.wrap(tags, "recommend", "service.recommend")

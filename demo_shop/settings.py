@@ -121,7 +121,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # redis-py waits 5 s by default on a Redis that accepts connections but does not answer (paused,
 # swapping, half-dead host), which would hold every page for 5 s per cache call; the page budget is
 # ~150 ms, and a healthy Redis on the LAN answers in about a millisecond. A failed call is a cache
-# miss (see recommendations/cache_access.py), so failing fast is always the better deal. Redis on
+# miss (see recommendations/cache/access.py), so failing fast is always the better deal. Redis on
 # another network may need more: raise them, but keep them well under RECOMMENDATIONS["BUDGET_MS"].
 # The read timeout bounds each socket read, not a whole reply, so large values that keep flowing
 # still load.

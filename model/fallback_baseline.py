@@ -1,6 +1,6 @@
 """The shop's own fallback, ranked offline exactly as the app computes it, to compare models with.
 
-`recommendations.fallback_compute` is the app's numpy/scipy arithmetic (no database, no Django
+`recommendations.fallback.compute` is the app's numpy/scipy arithmetic (no database, no Django
 settings): time-decayed popularity, and the personalised blend of co-purchase neighbours of a
 user's recent items with popularity. The settings default to the app's own defaults. Ids are
 mapped to integer positions on the way in (the app's tables hold product primary keys) and back.
@@ -38,7 +38,7 @@ class FallbackSettings:
 def fallback_available() -> bool:
     """True when the app's fallback arithmetic can be imported."""
     try:
-        import recommendations.fallback_compute  # noqa: F401
+        import recommendations.fallback.compute  # noqa: F401
     except ImportError:
         return False
     return True
@@ -52,7 +52,7 @@ def fallback_rankings(
 ) -> dict[str, list[list[str]]]:
     """Both fallback rankings for each user, computed from `train` as a refresh at its end would."""
     from recommendations.catalog import InteractionChunk
-    from recommendations.fallback_compute import blend, compute_tables
+    from recommendations.fallback.compute import blend, compute_tables
 
     settings = settings or FallbackSettings()
     item_ids, item_positions = np.unique(train.item_ids, return_inverse=True)

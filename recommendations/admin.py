@@ -13,8 +13,8 @@ from django.utils.html import format_html, format_html_join
 
 from .catalog import get_catalog
 from .models import Click, FallbackRanking, FallbackVersion, Impression
-from .report import build_report
-from .report_chart import ctr_chart
+from .reporting.chart import ctr_chart
+from .reporting.report import build_report
 
 REPORT_DAYS = 14
 MAX_REPORT_DAYS = 366

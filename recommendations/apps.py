@@ -7,11 +7,7 @@ class RecommendationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import (  # noqa: F401 - checks and receivers
-            checks,
-            page_clock,
-            product_snapshot,
-            queue_lag,
-            security_checks,
-            signals,
-        )
+        # Imported for their system checks and signal receivers.
+        from . import checks, security_checks, signals  # noqa: F401
+        from .prefetch import queue_lag  # noqa: F401
+        from .serving import page_clock, product_snapshot  # noqa: F401

@@ -17,8 +17,8 @@ from django.db import models
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
-from .product_keys import product_pk
-from .product_lookup import products_by_pks
+from .products.keys import product_pk
+from .products.lookup import products_by_pks
 
 
 class InteractionChunk(NamedTuple):
@@ -165,7 +165,7 @@ class CatalogAdapter:
         An id is a number that grows as interactions are recorded (an order line's primary key),
         so that "everything after the last id exported" is exactly what is new. Timestamps are the
         time of the interaction; the export leaves out rows too recent to be sure that no row with
-        a smaller id is still being committed (see `recommendations/export.py`).
+        a smaller id is still being committed (see `recommendations/export/run.py`).
         """
         raise NotImplementedError(
             f"{type(self).__name__} does not implement interaction_chunks_after(); the incremental "

@@ -1,18 +1,18 @@
 """Typed access to the `RECOMMENDATIONS` settings dict.
 
 The shop's dict merged over the defaults is kept until a `setting_changed` signal says
-RECOMMENDATIONS changed (as `override_settings` and pytest-django's `settings` send), the way
-Django keeps what it derives from settings: a page reads a dozen settings, and going through
-`django.conf.settings` for each cost the cached widget about 30 us.
+RECOMMENDATIONS changed (as `override_settings` and pytest-django's `settings` send; the one
+mechanism in `cache/local_state.py` drops it), the way Django keeps what it derives from
+settings: a page reads a dozen settings, and going through `django.conf.settings` for each cost
+the cached widget about 30 us.
 """
 
 import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
+from .cache import local_state
 from .defaults import DEFAULTS
 
 
@@ -65,9 +65,4 @@ class AppSettings:
 
 
 app_settings = AppSettings()
-
-
-@receiver(setting_changed)
-def _reload_on_change(setting: str, **kwargs: Any) -> None:
-    if setting == "RECOMMENDATIONS":
-        app_settings.reload()
+local_state.register("conf", drop=app_settings.reload, settings={"RECOMMENDATIONS"})

@@ -42,8 +42,8 @@ KINDS: dict[str, Kind] = {
     "HTTP_URL": Text(),
     "HTTP_API_KEY": Text(),
     "CODEC": NameOrPath(
-        registry="recommendations.codecs.BUILTIN_CODECS",
-        base="recommendations.codecs.Codec",
+        registry="recommendations.backends.codecs.BUILTIN_CODECS",
+        base="recommendations.backends.codecs.Codec",
         check_id="recommendations.E005",
     ),
     "NUM_ITEMS": Whole(),
@@ -103,7 +103,7 @@ KINDS: dict[str, Kind] = {
     "EVENT_CACHE_TTL": Whole(),
     "EXPORT_DESTINATION": Destination(),
     "EXPORT_FORMAT": Choice(
-        registry="recommendations.export_rows.FORMATS", check_id="recommendations.E018"
+        registry="recommendations.export.rows.FORMATS", check_id="recommendations.E018"
     ),
     "EXPORT_CHUNK_SIZE": Whole(),
     "EXPORT_SETTLE_SECONDS": SECONDS,
@@ -150,7 +150,7 @@ DEFAULTS: dict[str, object] = {
     # timeout or a dropped connection.
     "MAX_ATTEMPTS": 1,
     # Threads per process that make the pages' inline endpoint calls; a page that finds none free
-    # (the endpoint hangs and holds them) is served from the fallback at once (inline_calls.py).
+    # (the endpoint hangs and holds them) is served from the fallback at once (serving/inline_calls.py).
     "INLINE_CALL_THREADS": 8,
     # Total attempts of an endpoint call from a Celery task: the transport's retries with backoff
     # (botocore standard mode).
@@ -214,16 +214,16 @@ DEFAULTS: dict[str, object] = {
     # Seconds a web process reuses a rendered product card (recommendations/card.html) while the
     # product's described fields stay the same (they are the card's key, so a change to them shows
     # at once); it bounds only how late a card template that shows more of the product catches up.
-    # 0 renders every card on every page (rendering.py).
+    # 0 renders every card on every page (serving/rendering.py).
     "CARD_CACHE_SECONDS": 600,
     # Seconds a web process may show the products it loaded for earlier cached pages without a
     # query, while the catalog's version in the cache stays the same (saving a product, a purchase
-    # or catalog_changed() moves it); 0 loads them on every page (product_snapshot.py).
+    # or catalog_changed() moves it); 0 loads them on every page (serving/product_snapshot.py).
     "PRODUCT_SNAPSHOT_SECONDS": 10,
     # Seconds a web process may keep the prefetched entries and the catalog version it read, on a
     # Redis cache. Every change the app makes to them is published and drops them in every process
     # at once, so this only bounds how late a change made behind the app's back shows
-    # (cache.clear(), an entry edited by hand); 0 reads the cache on every page (near_cache.py).
+    # (cache.clear(), an entry edited by hand); 0 reads the cache on every page (cache/near.py).
     "NEAR_CACHE_SECONDS": 300,
     # Client addresses (REMOTE_ADDR) that may read the Prometheus metrics view; staff users always may.
     "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
@@ -265,7 +265,7 @@ DEFAULTS: dict[str, object] = {
     # Extra arguments of every upload, e.g. {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "..."}.
     "EXPORT_S3_EXTRA_ARGS": {},
     # Seconds over which prefetched entries made by an older model version are refreshed, spread
-    # evenly by user, once answers show a new version (see model_versions.py).
+    # evenly by user, once answers show a new version (see prefetch/model_versions.py).
     "MODEL_VERSION_REFRESH_SPREAD": 30 * 60,
     # Older pseudonym keys, newest first, still recognised while PSEUDONYM_KEY changes (as Django's
     # SECRET_KEY_FALLBACKS); empty with a borrowed key means SECRET_KEY_FALLBACKS.

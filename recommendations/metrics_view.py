@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .conf import app_settings
-from .metrics import scrape_registry
+from .ops.metrics import scrape_registry
 
 BEARER = "bearer"
 

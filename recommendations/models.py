@@ -66,7 +66,7 @@ class Impression(models.Model):
     """One rendered widget: who saw it (pseudonymously), which items in which positions, and why."""
 
     request_id = models.CharField(max_length=32, unique=True)
-    # The keyed hash of the user (recommendations.pseudonyms), never the primary key; empty when
+    # The keyed hash of the user (recommendations.tracking.pseudonyms), never the primary key; empty when
     # the visitor was anonymous.
     pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
     arm = models.CharField(max_length=16)
@@ -94,7 +94,7 @@ class Click(models.Model):
     click_id = models.CharField(max_length=32, unique=True)
     # No foreign key: a click may reach the database before its impression (both are buffered).
     impression_request_id = models.CharField(max_length=32, db_index=True)
-    # As long as an endpoint's item id may be (recommendations.codecs.MAX_ITEM_ID_CHARS).
+    # As long as an endpoint's item id may be (recommendations.backends.codecs.MAX_ITEM_ID_CHARS).
     item_id = models.CharField(max_length=255)
     position = models.PositiveSmallIntegerField()
     pseudonym = models.CharField(max_length=64, blank=True)

@@ -9,8 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from . import pseudonyms
 from .conf import app_settings
+from .tracking import pseudonyms
 
 SETTING = "settings.RECOMMENDATIONS"
 # Keys published in this repository or marked insecure by Django's startproject: anyone can

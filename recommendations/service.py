@@ -12,29 +12,28 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
 
-from . import (
-    arms,
-    exclusions,
-    fallback,
-    inline_calls,
-    metrics,
-    model_versions,
-    prefetched,
-    product_snapshot,
-)
 from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
-from .breaker import breaker_for
+from .backends.breaker import breaker_for
+from .backends.exceptions import EndpointError
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
-from .exceptions import EndpointError
-from .page_clock import page_started
-from .pseudonyms import pseudonym
-from .refresh_queue import enqueue_refresh
+from .fallback import store as fallback
+from .ops import metrics
+from .prefetch import entries as prefetched
+from .prefetch import model_versions
+from .prefetch.refresh_queue import enqueue_refresh
+from .serving import exclusions, inline_calls, product_snapshot
+
+# The answer types live below the service (rendering and tracking read them); importable from here too.
+from .serving.answers import Recommendations, RecommendedItem
+from .serving.page_clock import page_started
+from .tracking import arms
+from .tracking.pseudonyms import pseudonym
 
 logger = logging.getLogger(__name__)
 
@@ -42,54 +41,6 @@ logger = logging.getLogger(__name__)
 MIN_INLINE_MS = 10
 # Ask the model for more than the widget shows, so that filtering still leaves enough.
 OVERFETCH = 2
-
-
-@dataclass(slots=True)
-class RecommendedItem:
-    """One product in the widget, with what the templates and the JSON API show of it.
-
-    Made for one page view; tracking sets `click_url` on it before it is rendered.
-    """
-
-    product: Any
-    item_id: str
-    position: int
-    source: str
-    name: str
-    url: str | None
-    price: Any
-    image_url: str | None
-    click_url: str | None = None  # the signed tracking link, when TRACKING is on (see tracking.py)
-
-    @property
-    def link(self) -> str | None:
-        """Where the widget's links go: through the click redirect when tracking, else the product."""
-        return self.click_url or self.url
-
-
-@dataclass
-class Recommendations:
-    """The answer for one page view: items, where they came from, and why (if not the model)."""
-
-    items: list[RecommendedItem]
-    source: str  # "model", "fallback" or "mixed"
-    model_version: str | None
-    request_id: str
-    fallback_reason: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    arm: str = arms.MODEL  # the user's experiment arm: "model", "holdout", "variant", "anonymous"
-    variant: str | None = None  # the production variant whose answer is shown, when known
-    click_token: str | None = None  # the impression's signed token in the click links (tracking)
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def products(self) -> list[Any]:
-        return [item.product for item in self.items]
 
 
 @dataclass

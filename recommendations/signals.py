@@ -10,8 +10,8 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import Signal, receiver
 
-from . import prefetched
-from .refresh_queue import enqueue_on_commit, safe_enqueue
+from .prefetch import entries as prefetched
+from .prefetch.refresh_queue import enqueue_on_commit, safe_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def refresh_after_purchase(sender: Any, user: Any, item_ids: Any = (), **kwargs:
     A checkout takes stock, most often with `QuerySet.update()` (no `post_save`), so the
     processes' product snapshots start again too.
     """
-    from . import fallback, product_snapshot
+    from .fallback import store as fallback
+    from .serving import product_snapshot
     from .tasks import prefetch_user
 
     user_id = getattr(user, "pk", user)

@@ -12,10 +12,13 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from . import events, export, fallback, prefetch
-from .cache_access import CacheUnavailable
+from .backends.exceptions import BreakerOpen, EndpointError, ExportError
+from .cache.access import CacheUnavailable
 from .conf import app_settings
-from .exceptions import BreakerOpen, EndpointError, ExportError
+from .export import run as export
+from .fallback import store as fallback
+from .prefetch import users as prefetch
+from .tracking import events
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +199,8 @@ def export_interactions(self: Task) -> int | None:
 @shared_task(ignore_result=True)
 def publish_cloudwatch_metrics(window_seconds: int = 300) -> int:
     """Send the last window's figures to CloudWatch (beat, when CLOUDWATCH_NAMESPACE is set)."""
-    from . import cloudwatch
-    from .recent_figures import recent_figures
+    from .ops import cloudwatch
+    from .ops.recent_figures import recent_figures
 
     if not app_settings.CLOUDWATCH_NAMESPACE:
         return 0

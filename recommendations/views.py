@@ -8,9 +8,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from . import clicks, tracking
-from .rendering import render_widget
 from .service import recommend
+from .serving.rendering import render_widget
+from .tracking import clicks
+from .tracking import impressions as tracking
 
 logger = logging.getLogger(__name__)
 

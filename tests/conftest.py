@@ -3,7 +3,7 @@
 import pytest
 from django.conf import settings
 
-from tests.services import in_ci, reachable, require
+from tests.support.services import in_ci, reachable, require
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,20 +43,18 @@ def _no_full_collection_during_the_page(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(autouse=True)
 def _empty_in_process_cache() -> None:
-    """Every test starts from an empty in-process cache: no prefetched entry or open breaker leaks."""
+    """Every test starts from empty in-process caches and process-local state: nothing leaks."""
     from django.core.cache import caches
 
     for alias, options in settings.CACHES.items():
         # Only the in-process kind: a test must never flush a real Redis it did not fill.
         if options["BACKEND"].endswith("locmem.LocMemCache"):
             caches[alias].clear()
-    # The process's copy of the newest model version seen would outlive the cache it came from.
-    from recommendations import near_cache, product_snapshot
-    from recommendations.model_versions import forget_local
+    # Everything the app keeps per process (snapshots, near-cache entries, breakers, the newest
+    # model version seen...) goes the way a setting change drops it.
+    from recommendations.cache import local_state
 
-    forget_local()
-    product_snapshot.forget()  # products of a rolled-back test must not show in the next
-    near_cache.near_cache().stop()  # nor entries a test kept
+    local_state.drop_all()
 
 
 @pytest.fixture
@@ -70,11 +68,11 @@ def redis_url() -> str:
 def model_server_process(tmp_path_factory: pytest.TempPathFactory):
     """One real model endpoint (`python -m model.serve`) for the whole session.
 
-    Trained on `tests.model_server.default_training_data()` (200 users "user-0".."user-199",
+    Trained on `tests.support.model_server.default_training_data()` (200 users "user-0".."user-199",
     80 items "1".."80"); every other user id gets the popularity prior. Accepts the SigV4 key in
     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Prefer `model_server`, which resets it per test.
     """
-    from tests.model_server import running_model_server
+    from tests.support.model_server import running_model_server
 
     with running_model_server(tmp_path_factory.mktemp("model-server")) as server:
         yield server
@@ -84,7 +82,7 @@ def model_server_process(tmp_path_factory: pytest.TempPathFactory):
 def model_server(model_server_process):
     """The session's model endpoint with faults off and counters zeroed for this test.
 
-    Yields a `tests.model_server.ModelServer`: `.url`, `.endpoint_name`, `.region`,
+    Yields a `tests.support.model_server.ModelServer`: `.url`, `.endpoint_name`, `.region`,
     `.client(read_timeout=...)`, `.invoke(doc)`, `.set_fault(mode, latency_ms=0)`,
     `.invocations()`, `.stats()`, `.reset_stats()`, `.recommendations_settings()` (for
     `override_settings(RECOMMENDATIONS=...)`). Faults are switched off again after the test, which
@@ -100,9 +98,9 @@ def model_server(model_server_process):
 
 @pytest.fixture(scope="session")
 def shop_endpoint(tmp_path_factory):
-    """A model endpoint trained on `tests.shop_data`'s customers and products (see that module)."""
-    from tests.model_server import running_model_server
-    from tests.shop_data import training_interactions
+    """A model endpoint trained on `tests.support.shop_data`'s customers and products (see that module)."""
+    from tests.support.model_server import running_model_server
+    from tests.support.shop_data import training_interactions
 
     with running_model_server(
         tmp_path_factory.mktemp("shop-endpoint"), training_interactions()

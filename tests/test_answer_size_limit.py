@@ -17,9 +17,9 @@ import pytest
 
 from recommendations.backends import get_backend, reset_clients
 from recommendations.backends.base import PredictionRequest
-from recommendations.codecs import JSONCodec
-from recommendations.exceptions import BadResponse, EndpointUnavailable
-from tests.scripted_endpoint import (
+from recommendations.backends.codecs import JSONCodec
+from recommendations.backends.exceptions import BadResponse, EndpointUnavailable
+from tests.support.scripted_endpoint import (
     Answer,
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
 )

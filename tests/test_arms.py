@@ -5,11 +5,13 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from recommendations import arms, prefetched, service
+from recommendations import service
 from recommendations.backends.base import get_backend, reset_clients
-from recommendations.pseudonyms import pseudonym
+from recommendations.prefetch import entries as prefetched
 from recommendations.tasks import prefetch_users
-from tests.shop_data import make_shop
+from recommendations.tracking import arms
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.shop_data import make_shop
 
 CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
 CHALLENGER = "challenger"

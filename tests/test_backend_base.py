@@ -12,17 +12,17 @@ from recommendations.backends.base import (
     PredictionRequest,
     call_policy,
 )
-from recommendations.backends.http import HTTPBackend
-from recommendations.backends.sagemaker import SageMakerBackend
-from recommendations.codecs import JSONCodec, SageMakerJSONCodec
-from recommendations.exceptions import (
+from recommendations.backends.codecs import JSONCodec, SageMakerJSONCodec
+from recommendations.backends.exceptions import (
     BadResponse,
     EndpointMisconfigured,
     EndpointThrottled,
     EndpointTimeout,
     EndpointUnavailable,
 )
-from tests.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
+from recommendations.backends.http import HTTPBackend
+from recommendations.backends.sagemaker import SageMakerBackend
+from tests.support.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
 
 REQUEST = PredictionRequest(user_key="p-1", num_results=2)
 ANSWER = b'{"recommendations": [{"item_id": "1", "score": 0.5}], "model_version": "v"}'
@@ -212,8 +212,8 @@ def test_an_unknown_target_variant_is_not_found_not_a_bad_request(scripted_endpo
     # SageMaker (and model/serve.py) answer a TargetVariant the endpoint lacks with this
     # ValidationError; every call to that variant fails until it is deployed, so it must count
     # for the variant's breaker rather than pass as one request's bad input.
-    from recommendations.exceptions import EndpointNotFound
-    from tests.scripted_endpoint import app_pointed_at, aws_error
+    from recommendations.backends.exceptions import EndpointNotFound
+    from tests.support.scripted_endpoint import app_pointed_at, aws_error
 
     scripted_endpoint.script(
         aws_error(400, "ValidationError", "Invalid target variant B for endpoint x.")

@@ -9,8 +9,7 @@ import requests
 
 from recommendations.backends import get_backend, reset_clients
 from recommendations.backends.base import PredictionRequest
-from recommendations.backends.http import HTTPBackend, signing_region
-from recommendations.exceptions import (
+from recommendations.backends.exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -22,7 +21,8 @@ from recommendations.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from tests.scripted_endpoint import (
+from recommendations.backends.http import HTTPBackend, signing_region
+from tests.support.scripted_endpoint import (
     Answer,
     aws_error,
     model_answer,

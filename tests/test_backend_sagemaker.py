@@ -10,9 +10,8 @@ import pytest
 
 from recommendations.backends import get_backend, reset_clients
 from recommendations.backends.base import TIMEOUT_SHARE, PredictionRequest, call_policy
-from recommendations.backends.sagemaker import SageMakerBackend, runtime_client
-from recommendations.codecs import JSONCodec
-from recommendations.exceptions import (
+from recommendations.backends.codecs import JSONCodec
+from recommendations.backends.exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -24,7 +23,8 @@ from recommendations.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from tests.scripted_endpoint import (
+from recommendations.backends.sagemaker import SageMakerBackend, runtime_client
+from tests.support.scripted_endpoint import (
     Answer,
     aws_error,
     model_answer,

@@ -8,9 +8,13 @@ import redis
 from django.core.cache.backends.locmem import LocMemCache
 from django.test import override_settings
 
-from recommendations.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, get_breaker
-from recommendations.cache_access import ResilientCache
-from recommendations.exceptions import EndpointRejected, EndpointTimeout, EndpointUnavailable
+from recommendations.backends.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, get_breaker
+from recommendations.backends.exceptions import (
+    EndpointRejected,
+    EndpointTimeout,
+    EndpointUnavailable,
+)
+from recommendations.cache.access import ResilientCache
 
 BREAKER_SETTINGS = {
     "BREAKER_FAILURES": 3,
@@ -94,7 +98,7 @@ def breaker_messages(caplog) -> list[tuple[int, str, str]]:
     return [
         (record.levelno, record.state, record.reason)
         for record in caplog.records
-        if record.name == "recommendations.breaker"
+        if record.name == "recommendations.backends.breaker"
     ]
 
 
@@ -288,7 +292,7 @@ def test_transitions_are_logged_once_at_warning(two_processes, clock, caplog):
         (logging.WARNING, HALF_OPEN, "cooldown_over"),
         (logging.WARNING, CLOSED, "probe_succeeded"),
     ]
-    opened = next(r for r in caplog.records if r.name == "recommendations.breaker")
+    opened = next(r for r in caplog.records if r.name == "recommendations.backends.breaker")
     assert opened.breaker == first.name
     assert opened.error_class == "EndpointTimeout"
     assert opened.scope == "shared"
@@ -392,7 +396,7 @@ def test_shared_state_through_real_redis(redis_cache_settings, clock, caplog):
 
 
 def test_a_model_error_for_one_requests_input_does_not_count(two_processes):
-    from recommendations.exceptions import EndpointModelError
+    from recommendations.backends.exceptions import EndpointModelError
 
     breaker, _ = two_processes
     # SageMaker's ModelError when the container answered 400 (e.g. an exclude list too long).
@@ -403,7 +407,7 @@ def test_a_model_error_for_one_requests_input_does_not_count(two_processes):
 
 
 def test_a_model_error_of_a_failing_container_counts(two_processes):
-    from recommendations.exceptions import EndpointModelError
+    from recommendations.backends.exceptions import EndpointModelError
 
     breaker, _ = two_processes
     for _ in range(BREAKER_SETTINGS["BREAKER_FAILURES"]):
@@ -412,7 +416,7 @@ def test_a_model_error_of_a_failing_container_counts(two_processes):
 
 
 def test_breakers_are_named_by_endpoint_and_variant(settings):
-    from recommendations.breaker import breaker_for
+    from recommendations.backends.breaker import breaker_for
 
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ENDPOINT_NAME": "shop-recs"}
     assert breaker_for().name == "shop-recs"

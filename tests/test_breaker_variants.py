@@ -4,15 +4,15 @@ experiment's TargetVariant) stops calls to that variant only. Real HTTP to a scr
 import pytest
 
 from recommendations import service
-from recommendations.arms import SECOND_VARIANT
-from tests.scripted_endpoint import (  # noqa: F401
+from recommendations.tracking.arms import SECOND_VARIANT
+from tests.support.scripted_endpoint import (  # noqa: F401
     app_pointed_at,
     aws_error,
     model_answer,
     ok,
     scripted_endpoint_fixture,
 )
-from tests.shop_data import make_shop
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

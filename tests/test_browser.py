@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
-from recommendations import events
 from recommendations.models import Click, Impression
-from tests.services import in_ci
-from tests.shop_data import make_shop
+from recommendations.tracking import events
+from tests.support.services import in_ci
+from tests.support.shop_data import make_shop
 
 pytestmark = [
     pytest.mark.browser,

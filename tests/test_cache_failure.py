@@ -15,17 +15,17 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 from django.test import override_settings
 
-from recommendations.breaker import CLOSED, OPEN, CircuitBreaker
-from recommendations.cache_access import CacheUnavailable, ResilientCache, get_cache
+from recommendations.backends.breaker import CLOSED, OPEN, CircuitBreaker
+from recommendations.backends.exceptions import EndpointTimeout
+from recommendations.cache.access import CacheUnavailable, ResilientCache, get_cache
 from recommendations.conf import app_settings
-from recommendations.exceptions import EndpointTimeout
-from tests.redis_process import (  # noqa: F401 (fixture "redis_server")
+from tests.support.redis_process import (  # noqa: F401 (fixture "redis_server")
     redis_caches,
     redis_server_fixture,
 )
 
 MISSING = object()
-CACHE_LOGGER = "recommendations.cache_access"
+CACHE_LOGGER = "recommendations.cache.access"
 
 
 def free_port() -> int:
@@ -112,7 +112,7 @@ def test_breaker_works_per_process_when_redis_is_unreachable(closed_port_redis, 
     assert not first.allow()
     assert second.state == CLOSED
     assert second.allow()
-    opened = [r for r in caplog.records if r.name == "recommendations.breaker"]
+    opened = [r for r in caplog.records if r.name == "recommendations.backends.breaker"]
     assert [(r.state, r.scope) for r in opened] == [(OPEN, "process")]
 
 

@@ -1,8 +1,8 @@
 """The lock in the shared cache that the fallback refresh, the export and the event flush take:
 only the run that holds it releases it."""
 
-from recommendations.cache_access import get_cache
-from recommendations.cache_lock import CacheLock
+from recommendations.cache.access import get_cache
+from recommendations.cache.lock import CacheLock
 
 
 def test_a_second_run_does_not_get_a_held_lock_and_gets_it_once_released():

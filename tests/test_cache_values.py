@@ -13,22 +13,19 @@ import redis
 from django.core.cache import caches
 from django.test import override_settings
 
-from recommendations import (
-    events,
-    fallback,
-    latency_window,
-    metrics,
-    model_versions,
-    near_cache,
-    prefetched,
-    product_snapshot,
-)
-from recommendations.breaker import CircuitBreaker
-from recommendations.cache_access import get_cache
-from recommendations.cache_values import MISSING, decode, encode
-from recommendations.exceptions import EndpointUnavailable
-from tests.celery_worker import wait_for
-from tests.redis_process import redis_caches, redis_server_fixture  # noqa: F401
+from recommendations.backends.breaker import CircuitBreaker
+from recommendations.backends.exceptions import EndpointUnavailable
+from recommendations.cache import near as near_cache
+from recommendations.cache.access import get_cache
+from recommendations.cache.values import MISSING, decode, encode
+from recommendations.fallback import store as fallback
+from recommendations.ops import latency_window, metrics
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import model_versions
+from recommendations.serving import product_snapshot
+from recommendations.tracking import events
+from tests.support.celery_worker import wait_for
+from tests.support.redis_process import redis_caches, redis_server_fixture  # noqa: F401
 
 GOOD_ENTRY = {"item_ids": ["1", "2"], "model_version": "v", "created_at": 1.0, "fresh_until": 2e9}
 

@@ -9,16 +9,16 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.catalog.recommendations import DemoCatalog
-from recommendations import prefetched
 from recommendations.backends import get_backend, reset_clients
-from recommendations.prefetch import prefetch_users
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch.users import prefetch_users
 from recommendations.service import recommend
-from tests.scripted_endpoint import (
+from tests.support.scripted_endpoint import (
     model_answer,
     ok,
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
 )
-from tests.shop_data import FIRST_USER_PK, NUM_ITEMS, make_shop
+from tests.support.shop_data import FIRST_USER_PK, NUM_ITEMS, make_shop
 
 pytestmark = pytest.mark.django_db
 

@@ -148,8 +148,8 @@ def test_any_object_is_refused_by_every_setting():
 
 def test_the_registries_the_checks_use_are_the_codes_own():
     from recommendations.backends.base import BUILTIN_BACKENDS
-    from recommendations.codecs import BUILTIN_CODECS
-    from recommendations.export_rows import FORMATS
+    from recommendations.backends.codecs import BUILTIN_CODECS
+    from recommendations.export.rows import FORMATS
 
     for name in BUILTIN_BACKENDS:
         assert errors_for("BACKEND", name) == [] or name == "http"  # http also needs HTTP_URL
@@ -162,10 +162,10 @@ def test_the_registries_the_checks_use_are_the_codes_own():
 
 def test_a_dotted_path_must_name_the_right_base_class():
     # Importable, but a codec is no backend.
-    assert [m.id for m in errors_for("BACKEND", "recommendations.codecs.JSONCodec")] == [
+    assert [m.id for m in errors_for("BACKEND", "recommendations.backends.codecs.JSONCodec")] == [
         "recommendations.E002"
     ]
-    assert errors_for("CODEC", "recommendations.codecs.SageMakerJSONCodec") == []
+    assert errors_for("CODEC", "recommendations.backends.codecs.SageMakerJSONCodec") == []
 
 
 def test_a_product_model_of_the_wrong_type_is_one_error_not_a_crash():

@@ -12,8 +12,8 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommendations import clicks, events
-from tests.shop_data import make_shop
+from recommendations.tracking import clicks, events
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

@@ -12,11 +12,12 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.catalog.models import Product
-from recommendations import clicks, events, prefetched
-from recommendations.export_rows import click_rows
+from recommendations.export.rows import click_rows
 from recommendations.models import Click
-from recommendations.pseudonyms import pseudonym
-from tests.shop_data import make_shop
+from recommendations.prefetch import entries as prefetched
+from recommendations.tracking import clicks, events
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

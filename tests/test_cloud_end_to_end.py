@@ -27,10 +27,10 @@ from django.urls import reverse
 from model.deploy.cli import main as deploy
 from model.fitting import TrainingParams, fit
 from recommendations.backends.base import get_backend, reset_clients
-from recommendations.model_versions import latest
-from tests.model_server import REPO_ROOT
-from tests.sagemaker_on_moto import REGION, aws_on_moto, stand_in_for_update_endpoint
-from tests.shop_data import make_shop, training_interactions
+from recommendations.prefetch.model_versions import latest
+from tests.support.model_server import REPO_ROOT
+from tests.support.sagemaker_on_moto import REGION, aws_on_moto, stand_in_for_update_endpoint
+from tests.support.shop_data import make_shop, training_interactions
 
 # model/package.py is written on its own branch; until both are merged this test cannot run.
 package = pytest.importorskip("model.package", reason="model/package.py (h-server) not merged")

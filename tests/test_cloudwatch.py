@@ -8,9 +8,9 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from recommendations import latency_window
 from recommendations.models import Impression
-from recommendations.recent_figures import recent_figures
+from recommendations.ops import latency_window
+from recommendations.ops.recent_figures import recent_figures
 from recommendations.tasks import publish_cloudwatch_metrics
 
 pytestmark = pytest.mark.django_db

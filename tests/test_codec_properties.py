@@ -9,14 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommendations.codecs import (
+from recommendations.backends.codecs import (
     MAX_ITEM_ID_CHARS,
     MAX_MODEL_VERSION_CHARS,
     JSONCodec,
     SageMakerJSONCodec,
 )
-from recommendations.exceptions import BadResponse, EndpointRejected
-from recommendations.predictions import Prediction, PredictionRequest
+from recommendations.backends.exceptions import BadResponse, EndpointRejected
+from recommendations.backends.predictions import Prediction, PredictionRequest
 
 CODECS = [JSONCodec(), SageMakerJSONCodec()]
 PROPERTIES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,15 +6,15 @@ import json
 import pytest
 from django.test import override_settings
 
-from recommendations.codecs import (
+from recommendations.backends.codecs import (
     MAX_ITEMS_PER_ANSWER,
     Codec,
     JSONCodec,
     SageMakerJSONCodec,
     get_codec,
 )
-from recommendations.exceptions import BadResponse, EndpointMisconfigured
-from recommendations.predictions import Prediction, PredictionRequest
+from recommendations.backends.exceptions import BadResponse, EndpointMisconfigured
+from recommendations.backends.predictions import Prediction, PredictionRequest
 
 
 def wire(payload: object) -> bytes:

@@ -21,7 +21,7 @@ import pytest
 
 from model import container, package
 from model.synthetic import taste_interactions
-from tests.model_server import REPO_ROOT, free_port, train_model, write_jsonl
+from tests.support.model_server import REPO_ROOT, free_port, train_model, write_jsonl
 
 pytestmark = pytest.mark.integration
 

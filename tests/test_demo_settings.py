@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.model_server import REPO_ROOT
+from tests.support.model_server import REPO_ROOT
 
 SECURITY_DOC = REPO_ROOT / "docs" / "security.md"
 DEMO_SECRET_KEY = "demo-shop-insecure-key-change-me"  # published in .env.example

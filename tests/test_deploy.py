@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from model.deploy.cli import main
-from tests.sagemaker_on_moto import aws_on_moto, stand_in_for_update_endpoint
+from tests.support.sagemaker_on_moto import aws_on_moto, stand_in_for_update_endpoint
 
 pytestmark = pytest.mark.integration
 

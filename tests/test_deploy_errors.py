@@ -18,7 +18,7 @@ from model.deploy.resources import create_endpoint
 from model.deploy.spec import DeploySpec, TrafficShift, resource_name
 from model.deploy.traffic import update_endpoint
 from model.deploy.waiting import wait_for_endpoint
-from tests.sagemaker_on_moto import StubbedClients, runner_for
+from tests.support.sagemaker_on_moto import StubbedClients, runner_for
 
 ARN = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop"
 

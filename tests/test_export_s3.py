@@ -15,14 +15,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from recommendations.backends.exceptions import ExportError
 from recommendations.catalog import CatalogAdapter, InteractionChunk, KeyedInteractionChunk
-from recommendations.exceptions import ExportError
-from recommendations.export import export_new
-from recommendations.export_destinations import S3Destination
-from recommendations.export_watermark import WATERMARK_NAME
-from recommendations.pseudonyms import pseudonym
+from recommendations.export.destinations import S3Destination
+from recommendations.export.run import export_new
+from recommendations.export.watermark import WATERMARK_NAME
 from recommendations.tasks import export_interactions
-from tests.factories import make_customer, make_order, make_product
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.factories import make_customer, make_order, make_product
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 

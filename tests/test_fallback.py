@@ -3,10 +3,10 @@
 import pytest
 from django.core.cache import caches
 
-from recommendations import fallback
 from recommendations.conf import app_settings
+from recommendations.fallback import store as fallback
 from recommendations.models import FallbackRanking
-from tests.fallback_shop import HandMadeShop
+from tests.support.fallback_shop import HandMadeShop
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
-from recommendations import fallback, tasks
+from recommendations import tasks
 from recommendations.catalog import get_catalog
 from recommendations.conf import app_settings
+from recommendations.fallback import store as fallback
 from recommendations.models import FallbackRanking, FallbackVersion
-from tests.fallback_shop import HandMadeShop
+from tests.support.fallback_shop import HandMadeShop
 
 pytestmark = pytest.mark.django_db
 

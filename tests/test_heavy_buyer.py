@@ -12,11 +12,12 @@ from django.utils import timezone
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
 from model.protocol import MAX_EXCLUDE
-from recommendations import prefetched, service
-from recommendations.breaker import CLOSED, get_breaker
+from recommendations import service
+from recommendations.backends.breaker import CLOSED, get_breaker
+from recommendations.prefetch import entries as prefetched
 from recommendations.tasks import prefetch_users
-from tests.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
-from tests.shop_data import make_shop
+from tests.support.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
+from tests.support.shop_data import make_shop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -125,7 +126,7 @@ def test_a_heavy_buyer_in_a_prefetch_batch_is_prefetched_with_the_others(use_sho
 def test_exclude_holds_the_most_recent_purchases_up_to_exclude_max(scripted_endpoint, shop):
     import json
 
-    from tests.scripted_endpoint import app_pointed_at, model_answer, ok
+    from tests.support.scripted_endpoint import app_pointed_at, model_answer, ok
 
     _, users = shop
     bought = make_heavy_buyer(users[0])
@@ -159,7 +160,7 @@ def test_exclude_max_must_be_a_whole_number(settings):
 
 def test_an_adapter_that_knows_no_order_still_sends_at_most_exclude_max(settings):
     from recommendations.catalog import CatalogAdapter
-    from recommendations.exclusions import exclude_for
+    from recommendations.serving.exclusions import exclude_for
 
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "EXCLUDE_MAX": 3}
     # The default adapter has no purchase dates (recent_item_ids is empty): a stable choice.

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.shop_data import make_shop
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

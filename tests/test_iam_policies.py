@@ -22,10 +22,10 @@ from django.test import override_settings
 from model.deploy.cli import main as deploy
 from model.train_job import main as train_job
 from recommendations.backends.base import get_backend, reset_clients
-from recommendations.predictions import PredictionRequest
+from recommendations.backends.predictions import PredictionRequest
 from recommendations.tasks import publish_cloudwatch_metrics
-from tests.factories import make_customer, make_order, make_product
-from tests.sagemaker_on_moto import REGION, aws_on_moto, stand_in_for_update_endpoint
+from tests.support.factories import make_customer, make_order, make_product
+from tests.support.sagemaker_on_moto import REGION, aws_on_moto, stand_in_for_update_endpoint
 
 pytestmark = pytest.mark.integration
 

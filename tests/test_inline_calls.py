@@ -16,17 +16,19 @@ from django.core.signals import request_started
 from django.test import override_settings
 from django.urls import reverse
 
-from recommendations import inline_calls, prefetched, service
-from recommendations.exceptions import EndpointThrottled, EndpointTimeout
-from recommendations.page_clock import META_KEY, page_started
-from tests.celery_worker import wait_for
-from tests.scripted_endpoint import (  # noqa: F401 (fixture)
+from recommendations import service
+from recommendations.backends.exceptions import EndpointThrottled, EndpointTimeout
+from recommendations.prefetch import entries as prefetched
+from recommendations.serving import inline_calls
+from recommendations.serving.page_clock import META_KEY, page_started
+from tests.support.celery_worker import wait_for
+from tests.support.scripted_endpoint import (  # noqa: F401 (fixture)
     app_pointed_at,
     model_answer,
     ok,
     scripted_endpoint_fixture,
 )
-from tests.shop_data import make_shop
+from tests.support.shop_data import make_shop
 
 WIDGET = re.compile(r'<section class="recommendations"[^>]*data-source="(\w+)"')
 

@@ -4,10 +4,11 @@ import pytest
 from django.urls import reverse
 from prometheus_client import REGISTRY
 
-from recommendations import latency_window, prefetched
-from recommendations.breaker import get_breaker
-from recommendations.exceptions import EndpointTimeout
-from tests.shop_data import make_shop
+from recommendations.backends.breaker import get_breaker
+from recommendations.backends.exceptions import EndpointTimeout
+from recommendations.ops import latency_window
+from recommendations.prefetch import entries as prefetched
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from model.fitting import TrainingParams, encode, fit
 from model.recommender import METADATA_FILE, Recommender
 from model.selection import SearchGrid
 from model.synthetic import START, taste_interactions
-from tests.model_server import write_jsonl
+from tests.support.model_server import write_jsonl
 
 JSON = "application/json"
 

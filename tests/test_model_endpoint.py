@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from model.synthetic import taste_interactions
-from tests.model_server import AdminRequestFailed, running_model_server
+from tests.support.model_server import AdminRequestFailed, running_model_server
 
 pytestmark = pytest.mark.integration
 

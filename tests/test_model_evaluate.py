@@ -14,7 +14,7 @@ from model.fitting import TrainingParams
 from model.metrics import held_out, ranking_scores, time_split
 from model.selection import Candidate, SearchGrid, select
 from model.synthetic import taste_interactions
-from tests.model_server import write_jsonl
+from tests.support.model_server import write_jsonl
 
 SMALL_GRID = SearchGrid(
     als=TrainingParams(iterations=5),

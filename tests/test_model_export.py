@@ -22,15 +22,15 @@ from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
 from model.data import read_interactions
 from model.fitting import TrainingParams, fit
-from recommendations.cache_access import get_cache
-from recommendations.exceptions import ExportError
-from recommendations.export import LOCK_PREFIX, export_new
-from recommendations.export_destinations import FolderDestination
-from recommendations.export_watermark import WATERMARK_NAME
+from recommendations.backends.exceptions import ExportError
+from recommendations.cache.access import get_cache
+from recommendations.export.destinations import FolderDestination
+from recommendations.export.run import LOCK_PREFIX, export_new
+from recommendations.export.watermark import WATERMARK_NAME
 from recommendations.models import Click
-from recommendations.pseudonyms import pseudonym
 from recommendations.tasks import EXPORT_MAX_RETRIES, export_interactions
-from tests.factories import make_order, make_product
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.factories import make_order, make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -372,7 +372,7 @@ def test_daily_task_retries_when_the_folder_cannot_be_written(tmp_path, orders):
 
     with (
         recommendations_settings(EXPORT_DESTINATION=str(blocker / "training")),
-        mock.patch("recommendations.export.export_new", counting),
+        mock.patch("recommendations.export.run.export_new", counting),
     ):
         # Eager apply() runs every retry at once; the last one gives up with the error.
         result = export_interactions.apply()
@@ -410,7 +410,7 @@ HOSTILE_NAMES = [
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_a_watermark_naming_any_other_file_than_its_own_is_refused(name):
-    from recommendations.export_watermark import Watermark
+    from recommendations.export.watermark import Watermark
 
     with pytest.raises(ExportError, match="cannot be read") as caught:
         Watermark.from_json(_pending_watermark(name))
@@ -430,7 +430,7 @@ def test_a_watermark_naming_a_file_outside_the_destination_writes_nothing_there(
 
 
 def test_the_name_the_export_plans_is_one_its_watermark_accepts(tmp_path, orders):
-    from recommendations.export_watermark import Watermark
+    from recommendations.export.watermark import Watermark
 
     with pytest.raises(Crash):
         export_new(DiesAfterPublishing(tmp_path))

@@ -20,7 +20,7 @@ from model.fitting import TrainingParams, fit
 from model.shared_state import SharedState
 from model.synthetic import taste_interactions
 from model.wsgi import MAX_BODY_BYTES, EndpointApp, EndpointConfig
-from tests.model_server import CONTROL_TOKEN_HEADER, running_model_server
+from tests.support.model_server import CONTROL_TOKEN_HEADER, running_model_server
 
 JSON = "application/json"
 NESTED = b'{"user_id": "u", "context": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"

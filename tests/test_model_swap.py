@@ -15,7 +15,7 @@ from model.data import Interactions
 from model.fitting import TrainingParams
 from model.release import activate, release
 from model.synthetic import taste_interactions
-from tests.model_server import running_model_server, write_jsonl
+from tests.support.model_server import running_model_server, write_jsonl
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from model.data import DataError, Interactions, read_interactions
 from model.evaluate import evaluate, time_split
 from model.fitting import TrainingParams, decayed_popularity, encode, fit
 from model.synthetic import DAY, START, taste_interactions
-from tests.model_server import write_jsonl
+from tests.support.model_server import write_jsonl
 
 
 @pytest.fixture(scope="module")

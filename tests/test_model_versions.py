@@ -7,9 +7,12 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from recommendations import model_versions, prefetched, refresh_queue, service
-from recommendations.cache_access import get_cache
-from recommendations.model_versions import (
+from recommendations import service
+from recommendations.cache.access import get_cache
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import model_versions, refresh_queue
+from recommendations.prefetch.entries import PrefetchedEntry
+from recommendations.prefetch.model_versions import (
     LATEST_CHECK_SECONDS,
     VersionRecord,
     is_outdated,
@@ -17,8 +20,7 @@ from recommendations.model_versions import (
     note_version,
     refresh_due_at,
 )
-from recommendations.prefetched import PrefetchedEntry
-from tests.factories import make_customer, make_product
+from tests.support.factories import make_customer, make_product
 
 SPREAD = 1800.0
 

@@ -1,4 +1,4 @@
-"""Entries kept by the web process (recommendations/near_cache.py): a user's further pages read no
+"""Entries kept by the web process (recommendations/cache/near.py): a user's further pages read no
 cache, and every change made through the app, in any process, drops the kept copy at once.
 
 Most tests run against a real redis-server (the shop's django-redis settings). "Another process"
@@ -16,10 +16,12 @@ from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
 
-from recommendations import near_cache, prefetched, product_snapshot
-from recommendations.cache_access import get_cache
-from tests.celery_worker import wait_for
-from tests.redis_process import redis_server_fixture  # noqa: F401
+from recommendations.cache import near as near_cache
+from recommendations.cache.access import get_cache
+from recommendations.prefetch import entries as prefetched
+from recommendations.serving import product_snapshot
+from tests.support.celery_worker import wait_for
+from tests.support.redis_process import redis_server_fixture  # noqa: F401
 
 VERSION = product_snapshot.VERSION_KEY
 
@@ -127,7 +129,7 @@ def test_this_process_own_writes_show_on_its_next_read(kept):
 
 @pytest.mark.redis
 def test_a_lost_channel_empties_the_store_and_resubscribes(kept, caplog):
-    caplog.set_level(logging.INFO, logger="recommendations.near_cache")
+    caplog.set_level(logging.INFO, logger="recommendations.cache.near")
     admin = redis.Redis(port=kept.port)
     client = redis.Redis(port=kept.port, db=15)
     admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")

@@ -11,7 +11,7 @@ import pytest
 from model import package
 from model.fitting import TrainingParams, fit
 from model.synthetic import taste_interactions
-from tests.model_server import REPO_ROOT
+from tests.support.model_server import REPO_ROOT
 
 # Run in a fresh interpreter: -I leaves out the working directory, PYTHONPATH and user site, so
 # only the unpacked archive's code/ (added below, as the framework container does) and the

@@ -10,11 +10,13 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from demo_shop.celery import app as celery_app
-from recommendations import prefetched, refresh_queue, service
+from recommendations import service
 from recommendations.backends.base import reset_clients
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import refresh_queue
 from recommendations.tasks import prefetch_active_users, prefetch_users
-from tests.scripted_endpoint import aws_error, model_answer, ok, scripted_endpoint_fixture  # noqa: F401
-from tests.shop_data import make_shop
+from tests.support.scripted_endpoint import aws_error, model_answer, ok, scripted_endpoint_fixture  # noqa: F401
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +86,7 @@ def test_a_validation_error_is_not_retried(scripted_endpoint):
 
 
 def test_only_the_users_not_yet_written_are_retried(scripted_endpoint):
-    from recommendations.pseudonyms import pseudonym
+    from recommendations.tracking.pseudonyms import pseudonym
 
     _, users = make_shop()
     ids = [users[0].pk, users[1].pk, users[2].pk]
@@ -172,7 +174,7 @@ def test_prefetch_command_rejects_nonsense(endpoint):
 
 
 def test_task_failures_open_the_breaker_and_then_the_task_stops_calling(use_shop_endpoint):
-    from recommendations.breaker import OPEN, get_breaker
+    from recommendations.backends.breaker import OPEN, get_breaker
 
     endpoint = use_shop_endpoint(TASK_MAX_ATTEMPTS=1, BREAKER_FAILURES=3)
     _, users = make_shop()
@@ -186,8 +188,8 @@ def test_task_failures_open_the_breaker_and_then_the_task_stops_calling(use_shop
 
 
 def test_a_task_makes_no_call_while_the_breaker_is_open(use_shop_endpoint):
-    from recommendations.breaker import OPEN, get_breaker
-    from recommendations.exceptions import EndpointTimeout
+    from recommendations.backends.breaker import OPEN, get_breaker
+    from recommendations.backends.exceptions import EndpointTimeout
 
     endpoint = use_shop_endpoint(BREAKER_FAILURES=3)
     _, users = make_shop()
@@ -199,8 +201,8 @@ def test_a_task_makes_no_call_while_the_breaker_is_open(use_shop_endpoint):
 
 
 def test_a_task_success_counts_for_the_breaker(use_shop_endpoint):
-    from recommendations.breaker import CLOSED, get_breaker
-    from recommendations.exceptions import EndpointTimeout
+    from recommendations.backends.breaker import CLOSED, get_breaker
+    from recommendations.backends.exceptions import EndpointTimeout
 
     endpoint = use_shop_endpoint(BREAKER_FAILURES=3, BREAKER_MIN_CALLS=1000)
     _, users = make_shop()

@@ -11,15 +11,15 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.orders.models import Order
-from recommendations import prefetched
 from recommendations.backends.base import reset_clients
-from recommendations.pseudonyms import pseudonym
-from recommendations.refresh_queue import reset_pause
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch.refresh_queue import PREFETCH_USER_TASK, enqueue_refresh, reset_pause
 from recommendations.tasks import prefetch_user, prefetch_users
-from tests.celery_worker import publishing_to, running_worker, wait_for, with_db
-from tests.model_server import free_port
-from tests.services import require
-from tests.shop_data import make_shop
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.celery_worker import publishing_to, running_worker, wait_for, with_db
+from tests.support.model_server import free_port
+from tests.support.services import require
+from tests.support.shop_data import make_shop
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -123,6 +123,17 @@ def test_after_a_purchase_the_bought_item_is_gone_from_the_widget(client, stack)
     assert bought not in shown_items(client.get(reverse("home")))
 
 
+def test_a_refresh_enqueued_by_task_name_reaches_the_worker(stack):
+    # The refresh queue names the task instead of importing tasks.py (it sits below the edges).
+    _, users = make_shop()
+    assert prefetched.read_entry(users[2].pk) is None
+
+    assert enqueue_refresh(users[2].pk) is True
+
+    assert wait_for(lambda: prefetched.read_entry(users[2].pk)).item_ids
+    assert stack.invocations() == 1
+
+
 def test_prefetching_120_users_makes_3_invocations(stack):
     User = get_user_model()
     users = User.objects.bulk_create(User(username=f"bulk{i}") for i in range(120))
@@ -131,8 +142,8 @@ def test_prefetching_120_users_makes_3_invocations(stack):
     wait_for(lambda: all(prefetched.read_entry(pk) for pk in ids), timeout=30)
     assert stack.invocations() == 3
     # The worker measured how long the task waited in the broker (for the metrics view).
-    from recommendations.cache_access import get_cache
-    from recommendations.metrics import PREFETCH_LAG_KEY
+    from recommendations.cache.access import get_cache
+    from recommendations.ops.metrics import PREFETCH_LAG_KEY
 
     lag_seconds, _ = get_cache().get(PREFETCH_LAG_KEY)
     assert 0 <= lag_seconds < 30
@@ -165,8 +176,8 @@ def test_a_worker_killed_mid_task_runs_the_task_again_with_the_right_result(stac
 
 
 def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack, worker):
-    from recommendations.breaker import CLOSED, OPEN, get_breaker
-    from recommendations.exceptions import EndpointUnavailable
+    from recommendations.backends.breaker import CLOSED, OPEN, get_breaker
+    from recommendations.backends.exceptions import EndpointUnavailable
 
     _, users = make_shop()
     ids = [user.pk for user in users[:5]]
@@ -185,7 +196,7 @@ def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack
 
 
 def test_failures_in_a_worker_open_the_breaker_that_pages_consult(stack, worker):
-    from recommendations.breaker import OPEN, get_breaker
+    from recommendations.backends.breaker import OPEN, get_breaker
 
     _, users = make_shop()
     stack.set_fault("http500")
@@ -223,3 +234,12 @@ def test_with_the_broker_down_login_and_checkout_still_succeed(client, broker_do
         assert response.status_code == 302
     assert Order.objects.filter(user=users[3]).count() == 1
     assert any("Could not enqueue" in r.getMessage() for r in caplog.records)
+
+
+def test_with_the_broker_down_a_refresh_costs_one_warning_then_pauses(broker_down, caplog):
+    with caplog.at_level(logging.WARNING, logger="recommendations"):
+        assert enqueue_refresh(1) is False
+        assert enqueue_refresh(2) is False  # paused: no second connection attempt
+
+    failures = [r for r in caplog.records if "Could not enqueue" in r.getMessage()]
+    assert [r.task for r in failures] == [PREFETCH_USER_TASK]

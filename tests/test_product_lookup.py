@@ -1,4 +1,4 @@
-"""The page's products query compiled once and reused (recommendations/product_lookup.py).
+"""The page's products query compiled once and reused (recommendations/products/lookup.py).
 
 Every test compares the reused query with what the ORM itself returns for the same keys, on the
 test database of the pass (SQLite, or PostgreSQL with TEST_DB=postgres).
@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from demo_shop.catalog.models import Category, Product
 from demo_shop.catalog.recommendations import DemoCatalog
-from recommendations import product_lookup
 from recommendations.catalog import CatalogAdapter
+from recommendations.products import lookup as product_lookup
 
 pytestmark = pytest.mark.django_db
 

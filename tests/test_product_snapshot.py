@@ -1,4 +1,4 @@
-"""Cached pages show products from the process's snapshot (recommendations/product_snapshot.py):
+"""Cached pages show products from the process's snapshot (recommendations/serving/product_snapshot.py):
 no query while the catalog's version stays, and a change reported any way it can be (a save, a
 purchase, `catalog_changed()`, another process's new version, the time bound) is shown."""
 
@@ -7,10 +7,11 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from demo_shop.catalog.models import Product
-from recommendations import prefetched, product_snapshot
+from recommendations.prefetch import entries as prefetched
 from recommendations.service import recommend
+from recommendations.serving import product_snapshot
 from recommendations.signals import purchase_completed
-from tests.shop_data import make_shop
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

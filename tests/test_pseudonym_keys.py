@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from recommendations import pseudonyms
 from recommendations.security_checks import check_pseudonym_key
+from recommendations.tracking import pseudonyms
 
 GOOD = {
     "ENDPOINT_NAME": "shop-recommender",

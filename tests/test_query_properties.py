@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from demo_shop.catalog.models import Product
-from recommendations import clicks, events, prefetched
-from tests.shop_data import make_shop
+from recommendations.prefetch import entries as prefetched
+from recommendations.tracking import clicks, events
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

@@ -13,16 +13,16 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from recommendations.backends import reset_clients
-from recommendations.exceptions import (
+from recommendations.backends.exceptions import (
     BadResponse,
     EndpointModelError,
     EndpointRejected,
     EndpointThrottled,
     EndpointUnavailable,
 )
-from recommendations.health import explain
-from tests.model_server import free_port, running_model_server
-from tests.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
+from recommendations.ops.health import explain
+from tests.support.model_server import free_port, running_model_server
+from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
     aws_error,
     scripted_endpoint_fixture,
 )
@@ -226,7 +226,7 @@ def test_alert_fails_when_the_last_hours_fallback_rate_passes_the_threshold(endp
 
 @pytest.mark.django_db
 def test_alert_fails_when_the_last_hours_endpoint_p99_passes_the_threshold(endpoint):
-    from recommendations import latency_window
+    from recommendations.ops import latency_window
 
     recent_impressions(model=10, fallback=0)
     for _ in range(20):
@@ -336,7 +336,7 @@ def test_every_error_type_gets_its_own_explanation(error, words):
 @pytest.mark.parametrize(("p99_ms", "warned"), [(80.0, False), (90.0, True)])
 def test_a_p99_close_to_the_pages_wait_is_a_finding(p99_ms, warned):
     # The page waits TIMEOUT_SHARE (70%) of the 150 ms budget, 105 ms; the finding comes past 80% of it.
-    from recommendations import health
+    from recommendations.ops import health
 
     variant = health.VariantHealth(None, [health.CallOutcome(latency_ms=p99_ms)])
     with override_settings(RECOMMENDATIONS={"BUDGET_MS": 150}):

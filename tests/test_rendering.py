@@ -1,4 +1,4 @@
-"""Kept product cards (recommendations/rendering.py): the same HTML as a fresh render, each
+"""Kept product cards (recommendations/serving/rendering.py): the same HTML as a fresh render, each
 impression's own click links, and a product's described change shown at once."""
 
 import re
@@ -11,10 +11,11 @@ from django.template import TemplateSyntaxError
 from django.test import override_settings
 from django.test.signals import template_rendered
 
-from recommendations import clicks, rendering
 from recommendations.service import Recommendations, RecommendedItem
+from recommendations.serving import rendering
 from recommendations.templatetags.recommendations import recommended_for_you
-from recommendations.tracking import track_widget
+from recommendations.tracking import clicks
+from recommendations.tracking.impressions import track_widget
 
 TRACKED = {"TRACKING": True, "EVENT_FLUSH_INTERVAL": 60.0}
 HREF = re.compile(r'<a class="name" href="([^"]+)"')

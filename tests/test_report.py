@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import stats
 from recommendations.models import Click, Impression
-from recommendations.report import build_report
+from recommendations.reporting import stats
+from recommendations.reporting.report import build_report
 
 pytestmark = pytest.mark.django_db
 

@@ -13,11 +13,14 @@ from django.test import override_settings
 
 from model.fitting import TrainingParams
 from model.release import release, wait_until_served
-from recommendations import model_versions, prefetch, prefetched, refresh_queue, service
+from recommendations import service
 from recommendations.backends.base import reset_clients
-from tests.factories import make_order
-from tests.model_server import running_model_server
-from tests.shop_data import NUM_CATEGORIES, make_shop
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import model_versions, refresh_queue
+from recommendations.prefetch import users as prefetch
+from tests.support.factories import make_order
+from tests.support.model_server import running_model_server
+from tests.support.shop_data import NUM_CATEGORIES, make_shop
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 

@@ -23,20 +23,20 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.views.debug import technical_500_response
 
 from demo_shop.orders.checkout import place_order
-from recommendations import prefetched
 from recommendations.backends import get_backend
 from recommendations.backends.base import PredictionRequest
-from recommendations.exceptions import EndpointError
-from recommendations.prefetch import prefetch_users
-from recommendations.pseudonyms import pseudonym
-from tests.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
+from recommendations.backends.exceptions import EndpointError
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch.users import prefetch_users
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
     app_pointed_at,
     aws_error,
     model_answer,
     ok,
     scripted_endpoint_fixture,
 )
-from tests.shop_data import make_shop
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

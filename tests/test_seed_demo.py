@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
-from tests.factories import make_customer, make_order, make_product
+from tests.support.factories import make_customer, make_order, make_product
 
 pytestmark = pytest.mark.django_db
 

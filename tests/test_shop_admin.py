@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests.factories import make_category, make_customer, make_order, make_product
+from tests.support.factories import make_category, make_customer, make_order, make_product
 
 pytestmark = pytest.mark.django_db
 

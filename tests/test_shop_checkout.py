@@ -11,7 +11,7 @@ from django.urls import reverse
 from demo_shop.orders.checkout import CheckoutError, place_order
 from demo_shop.orders.models import Order, OrderLine
 from recommendations.signals import purchase_completed
-from tests.factories import make_customer, make_product
+from tests.support.factories import make_customer, make_product
 
 
 @pytest.fixture

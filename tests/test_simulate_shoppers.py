@@ -10,9 +10,9 @@ from django.test import override_settings
 from demo_shop.catalog.models import Product
 from demo_shop.storefront.demo_loader import seeded_customers
 from demo_shop.storefront.shoppers import ClickModel, favourite_categories
-from recommendations import events
 from recommendations.models import Click, Impression
-from recommendations.pseudonyms import pseudonym
+from recommendations.tracking import events
+from recommendations.tracking.pseudonyms import pseudonym
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from recommendations import stats
+from recommendations.reporting import stats
 
 
 def test_z_value_for_95_percent_is_1_96():

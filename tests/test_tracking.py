@@ -17,12 +17,13 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.catalog.models import Product
-from recommendations import clicks, events, prefetched
 from recommendations.catalog import CatalogAdapter
 from recommendations.models import Click, Impression
-from recommendations.pseudonyms import pseudonym
-from tests.model_server import REPO_ROOT, free_port
-from tests.shop_data import make_shop
+from recommendations.prefetch import entries as prefetched
+from recommendations.tracking import clicks, events
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.model_server import REPO_ROOT, free_port
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -318,7 +319,7 @@ def test_a_flush_run_again_inserts_nothing_twice():
     events.hand_off_buffered()
     first = events.flush_to_database()
     # As if the first flush had died after its insert, before it marked the slots done.
-    from recommendations.cache_access import get_cache
+    from recommendations.cache.access import get_cache
 
     bucket = events.bucket_of(time.time())
     get_cache().delete(events._done_key(bucket))
@@ -328,7 +329,7 @@ def test_a_flush_run_again_inserts_nothing_twice():
 
 
 def test_an_empty_young_slot_delays_nothing_and_is_counted_lost_once_old():
-    from recommendations.cache_access import get_cache
+    from recommendations.cache.access import get_cache
 
     cache = get_cache().strict
     now = time.time()
@@ -351,7 +352,7 @@ def test_an_empty_young_slot_delays_nothing_and_is_counted_lost_once_old():
 
 
 def test_a_slot_written_late_is_still_flushed():
-    from recommendations.cache_access import get_cache
+    from recommendations.cache.access import get_cache
 
     cache = get_cache().strict
     now = time.time()
@@ -367,7 +368,7 @@ def test_a_slot_written_late_is_still_flushed():
 
 
 def test_a_process_exiting_just_after_a_cache_failure_still_hands_off_its_events():
-    from recommendations.cache_access import get_cache
+    from recommendations.cache.access import get_cache
 
     for number in range(3):
         events.record(impression(number))
@@ -384,7 +385,7 @@ import json, os, signal, time
 import django
 django.setup()
 from django.test import override_settings
-from recommendations import events
+from recommendations.tracking import events
 
 config = json.loads(os.environ["CRASH_CONFIG"])
 with override_settings(CACHES=config["caches"], RECOMMENDATIONS=config["recommendations"]):

@@ -13,16 +13,19 @@ from django.db import DatabaseError, connection
 from django.test import override_settings
 from django.urls import reverse
 
-from recommendations import events, metrics, recent_figures, report, tracking
 from recommendations.backends import get_backend, reset_clients
-from recommendations.cache_access import get_cache
+from recommendations.cache.access import get_cache
 from recommendations.models import Click, Impression
-from tests.scripted_endpoint import (
+from recommendations.ops import metrics, recent_figures
+from recommendations.reporting import report
+from recommendations.tracking import events
+from recommendations.tracking import impressions as tracking
+from tests.support.scripted_endpoint import (
     model_answer,
     ok,
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
 )
-from tests.shop_data import make_shop
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -225,7 +228,7 @@ def test_a_flush_releases_its_own_lock():
 
 
 def unreachable_cache() -> dict:
-    from tests.model_server import free_port
+    from tests.support.model_server import free_port
 
     return {
         "default": {
@@ -258,8 +261,8 @@ def test_dropped_events_are_counted_once_in_metrics_figures_and_report():
 
 
 def test_a_click_keeps_an_item_id_as_long_as_an_answer_may_hold():
-    from recommendations import clicks
-    from recommendations.codecs import MAX_ITEM_ID_CHARS
+    from recommendations.backends.codecs import MAX_ITEM_ID_CHARS
+    from recommendations.tracking import clicks
 
     item_id = "sku-" + "9" * (MAX_ITEM_ID_CHARS - 4)
     target = clicks.ClickTarget("a" * 32, item_id, 1, "model", "model", LONG_VARIANT)

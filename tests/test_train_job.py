@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 
 from model.deploy.errors import JobFailed
 from model.train_job import main, wait_for_job
-from tests.sagemaker_on_moto import aws_on_moto, runner_for
+from tests.support.sagemaker_on_moto import aws_on_moto, runner_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,15 +16,17 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.catalog.recommendations import DemoCatalog
-from recommendations import cache_values, clicks, prefetched
 from recommendations.backends import get_backend, reset_clients
-from recommendations.prefetch import prefetch_users
-from tests.scripted_endpoint import (
+from recommendations.cache import values as cache_values
+from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch.users import prefetch_users
+from recommendations.tracking import clicks
+from tests.support.scripted_endpoint import (
     model_answer,
     ok,
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
 )
-from tests.shop_data import make_shop
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

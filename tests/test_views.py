@@ -7,8 +7,8 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.catalog.models import Product
-from recommendations import prefetched
-from tests.shop_data import make_shop
+from recommendations.prefetch import entries as prefetched
+from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 

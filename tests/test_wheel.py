@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import in_ci
+from tests.support.services import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = Path(__file__).resolve().parent / "wheel_project"

@@ -17,10 +17,10 @@ from django.urls import reverse
 from demo_shop.catalog.models import Product
 from demo_shop.orders.checkout import place_order
 from recommendations.backends.base import get_backend, reset_clients
-from recommendations.pseudonyms import pseudonym
-from tests.model_server import free_port
-from tests.scripted_endpoint import model_answer, ok, scripted_endpoint_fixture  # noqa: F401
-from tests.shop_data import FIRST_USER_PK, make_shop
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.model_server import free_port
+from tests.support.scripted_endpoint import model_answer, ok, scripted_endpoint_fixture  # noqa: F401
+from tests.support.shop_data import FIRST_USER_PK, make_shop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -249,7 +249,7 @@ def test_an_answer_shorter_than_the_limit_is_padded_from_the_fallback(
 def test_a_cached_hit_costs_one_query_for_the_products(
     rf, endpoint, shop, django_assert_num_queries
 ):
-    from recommendations import prefetched
+    from recommendations.prefetch import entries as prefetched
     from recommendations.service import recommend
 
     _, users = shop
@@ -281,7 +281,7 @@ def test_users_pk_is_never_sent_only_the_pseudonym(client, scripted_endpoint, sh
 def test_a_process_without_a_client_yet_serves_the_fallback_and_builds_it_meanwhile(
     client, endpoint, shop
 ):
-    from tests.celery_worker import wait_for
+    from tests.support.celery_worker import wait_for
 
     _, users = shop
     reset_clients()
@@ -296,9 +296,9 @@ def test_a_process_without_a_client_yet_serves_the_fallback_and_builds_it_meanwh
 
 
 def test_with_the_breaker_open_the_page_touches_no_network(client, endpoint, shop, monkeypatch):
-    from recommendations import refresh_queue
-    from recommendations.breaker import get_breaker
-    from recommendations.exceptions import EndpointTimeout
+    from recommendations.backends.breaker import get_breaker
+    from recommendations.backends.exceptions import EndpointTimeout
+    from recommendations.prefetch import refresh_queue
 
     # A recorder instead of the broker: the point is that nothing is published at all.
     published = []

@@ -58,7 +58,7 @@ def breaker_openings(lines: list[dict]) -> int:
     return sum(
         1
         for line in lines
-        if line["logger"] == "recommendations.breaker" and line.get("state") == "open"
+        if line["logger"] == "recommendations.backends.breaker" and line.get("state") == "open"
     )
 
 

@@ -210,7 +210,7 @@ def training_interactions() -> Any:
 
     from model.data import Interactions
     from recommendations.catalog import get_catalog
-    from recommendations.pseudonyms import pseudonym
+    from recommendations.tracking.pseudonyms import pseudonym
 
     users, items, weights, timestamps = [], [], [], []
     for chunk in get_catalog().interaction_chunks():
@@ -231,7 +231,7 @@ def model_endpoint(work_dir: Path, interactions: Any, fault: str = "none") -> It
     """`python -m model.serve` trained on `interactions`, with `fault` switched on."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tests.model_server import running_model_server
+    from tests.support.model_server import running_model_server
 
     work_dir.mkdir(parents=True, exist_ok=True)
     with running_model_server(

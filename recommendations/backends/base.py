@@ -3,11 +3,10 @@
 `Backend.recommend_many` encodes the requests with the codec, calls the `invoke` hook of the
 concrete backend (SageMaker Runtime, an API Gateway URL, ...) within timeouts that fit the page's
 latency budget, then decodes and validates the answer. Backends raise only
-`recommendations.exceptions` errors; nothing outside `backends/` knows botocore or requests.
+`recommendations.backends.exceptions` errors; nothing outside `backends/` knows botocore or requests.
 """
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,10 +14,11 @@ from dataclasses import dataclass, replace
 
 from django.utils.module_loading import import_string
 
-from ..codecs import Codec, get_codec
+from ..cache import local_state
 from ..conf import app_settings
-from ..exceptions import BadResponse, EndpointError, EndpointMisconfigured
-from ..predictions import Prediction, PredictionRequest
+from .codecs import Codec, get_codec
+from .exceptions import BadResponse, EndpointError, EndpointMisconfigured
+from .predictions import Prediction, PredictionRequest
 
 __all__ = [
     "Backend",
@@ -297,4 +297,4 @@ def _forget_backends_after_fork() -> None:
 
 # A forked worker (gunicorn --preload, Celery prefork) builds its own backends and clients;
 # each backend module forgets its clients the same way.
-os.register_at_fork(after_in_child=_forget_backends_after_fork)
+local_state.register("backends", after_fork=_forget_backends_after_fork)

@@ -6,7 +6,7 @@ error codes, and a Lambda in between usually passes SageMaker's through.
 
 import re
 
-from ..exceptions import (
+from .exceptions import (
     EndpointAuthError,
     EndpointError,
     EndpointModelError,

@@ -9,7 +9,6 @@ custom attributes travel in the same headers SageMaker Runtime uses, for the Lam
 import contextlib
 import json
 import logging
-import os
 import re
 import threading
 from typing import Any
@@ -25,8 +24,11 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from ..cache import local_state
 from ..conf import app_settings
-from ..exceptions import (
+from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
+from .errors import error_for_answer
+from .exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -34,8 +36,6 @@ from ..exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
-from .errors import error_for_answer
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _forget_clients_after_fork() -> None:
 
 
 register_client_resetter(_reset_clients)
-os.register_at_fork(after_in_child=_forget_clients_after_fork)
+local_state.register("http_clients", after_fork=_forget_clients_after_fork)
 
 
 def http_session(policy: CallPolicy) -> requests.Session:

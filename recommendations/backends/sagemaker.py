@@ -7,7 +7,6 @@ chain (environment, profile, instance or task role) and are resolved when the cl
 """
 
 import logging
-import os
 import threading
 from typing import Any
 
@@ -27,8 +26,11 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from ..cache import local_state
 from ..conf import app_settings
-from ..exceptions import (
+from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
+from .errors import error_for_answer
+from .exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -37,8 +39,6 @@ from ..exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
-from .errors import error_for_answer
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _forget_clients_after_fork() -> None:
 
 
 register_client_resetter(_reset_clients)
-os.register_at_fork(after_in_child=_forget_clients_after_fork)
+local_state.register("sagemaker_clients", after_fork=_forget_clients_after_fork)
 
 
 class SageMakerBackend(Backend):

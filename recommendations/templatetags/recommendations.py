@@ -5,9 +5,9 @@ from typing import Any
 
 from django import template
 
-from ..rendering import render_widget
 from ..service import Recommendations, recommend
-from ..tracking import track_widget
+from ..serving.rendering import render_widget
+from ..tracking.impressions import track_widget
 
 logger = logging.getLogger(__name__)
 register = template.Library()

@@ -8,12 +8,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommendations import health
 from recommendations.backends.base import get_backend
-from recommendations.breaker import breaker_for
+from recommendations.backends.breaker import breaker_for
+from recommendations.backends.exceptions import EndpointError
 from recommendations.conf import app_settings
-from recommendations.exceptions import EndpointError
-from recommendations.recent_figures import recent_figures
+from recommendations.ops import health
+from recommendations.ops.recent_figures import recent_figures
 
 logger = logging.getLogger(__name__)
 

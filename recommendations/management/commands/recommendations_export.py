@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
-from recommendations.exceptions import ExportError
-from recommendations.export import export_exclusive
-from recommendations.export_rows import FORMATS
+from recommendations.backends.exceptions import ExportError
+from recommendations.export.rows import FORMATS
+from recommendations.export.run import export_exclusive
 
 
 def parse_since(text: str) -> datetime:

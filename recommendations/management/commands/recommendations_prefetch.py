@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from recommendations import prefetch
 from recommendations.conf import app_settings
+from recommendations.prefetch import users as prefetch
 
 
 class Command(BaseCommand):

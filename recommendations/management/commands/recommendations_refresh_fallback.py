@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommendations import fallback
+from recommendations.fallback import store as fallback
 
 
 class Command(BaseCommand):

@@ -8,11 +8,12 @@ from django.db.models import F
 
 from demo_shop.storefront.demo_loader import seeded_customers
 from demo_shop.storefront.shoppers import ClickModel, Simulation, simulate
-from recommendations import events, stats
 from recommendations.backends.base import get_backend
 from recommendations.conf import app_settings
 from recommendations.models import Click, Impression
-from recommendations.report import build_report
+from recommendations.reporting import stats
+from recommendations.reporting.report import build_report
+from recommendations.tracking import events
 
 DEFAULTS = ClickModel()
 TARGET_LIFT = 0.5  # the story's claim: the widget raises engagement by 50%

@@ -1,0 +1,1 @@
+"""Cache access that never breaks a page, and the one mechanism for per-process state."""

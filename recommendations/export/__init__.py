@@ -1,0 +1,1 @@
+"""The incremental export for retraining: rows, destinations (folder, S3), watermark."""

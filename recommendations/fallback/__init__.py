@@ -1,0 +1,1 @@
+"""The local ranking: stored versions and page-time reads; the numpy/scipy arithmetic."""

@@ -1,0 +1,1 @@
+"""Prometheus metrics, shop-wide figures, CloudWatch, health for the check command."""

@@ -1,0 +1,68 @@
+"""Publishing the recent figures to Amazon CloudWatch with `put_metric_data`.
+
+Runs from a Celery task (beat, off the request path) when `CLOUDWATCH_NAMESPACE` is set; one call
+per PUT_BATCH data points. The client follows boto3's credential chain like the endpoint's.
+"""
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ..conf import app_settings
+from .recent_figures import RecentFigures
+
+PUT_BATCH = 20
+
+
+def metric_data(figures: RecentFigures) -> list[dict[str, Any]]:
+    """CloudWatch data points for `figures` (figures that are unknown are left out)."""
+    points: list[dict[str, Any]] = [
+        {"MetricName": "WidgetRenders", "Value": figures.renders, "Unit": "Count"},
+        {"MetricName": "EventsDropped", "Value": figures.events_dropped, "Unit": "Count"},
+        {"MetricName": "EndpointCalls", "Value": figures.endpoint_calls, "Unit": "Count"},
+    ]
+    for source, count in sorted(figures.by_source.items()):
+        points.append(
+            {
+                "MetricName": "WidgetRenders",
+                "Dimensions": [{"Name": "Source", "Value": source}],
+                "Value": count,
+                "Unit": "Count",
+            }
+        )
+    for reason, count in sorted(figures.fallback_reasons.items()):
+        points.append(
+            {
+                "MetricName": "Fallbacks",
+                "Dimensions": [{"Name": "Reason", "Value": reason}],
+                "Value": count,
+                "Unit": "Count",
+            }
+        )
+    optional = (
+        ("FallbackRate", figures.fallback_rate, "None"),
+        ("EndpointLatencyP50", figures.endpoint_p50_ms, "Milliseconds"),
+        ("EndpointLatencyP99", figures.endpoint_p99_ms, "Milliseconds"),
+        ("PrefetchQueueLag", figures.prefetch_lag_seconds, "Seconds"),
+    )
+    for name, value, unit in optional:
+        if value is not None and value != float("inf"):
+            points.append({"MetricName": name, "Value": float(value), "Unit": unit})
+    return points
+
+
+def publish(figures: RecentFigures) -> int:
+    """Send `figures` to CloudWatch in batches; the number of data points sent."""
+    namespace = app_settings.CLOUDWATCH_NAMESPACE
+    if not namespace:
+        return 0
+    client = boto3.session.Session(region_name=app_settings.REGION).client(
+        "cloudwatch",
+        endpoint_url=app_settings.CLOUDWATCH_ENDPOINT_URL or None,
+        config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard"}),
+    )
+    points = metric_data(figures)
+    for start in range(0, len(points), PUT_BATCH):
+        client.put_metric_data(Namespace=namespace, MetricData=points[start : start + PUT_BATCH])
+    return len(points)

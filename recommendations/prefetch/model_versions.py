@@ -1,0 +1,137 @@
+"""Noticing a new model version in the endpoint's answers, and refreshing what the old one made.
+
+Every answer carries the `model_version` that made it. When a prefetch batch or an inline call
+gets a version other than the one last seen (for its production variant), the shared cache
+records it with the time it was first seen: `{"version": ..., "since": ...}`.
+
+A prefetched entry made by another version before `since` is then outdated. It is not thrown
+away: the page keeps showing it (it was a good answer a moment ago), and a refresh is enqueued,
+as for a stale entry. Not all at once, though: each user's refresh is due at `since` plus a share
+of MODEL_VERSION_REFRESH_SPREAD picked by a hash of the user id, so the extra endpoint calls
+of a new model are spread evenly over that window instead of arriving as one stampede with the
+next page views. Beat's prefetch_active_users, which asks for every active user each cycle,
+rewrites their entries in its next cycles in any case; the spread covers everybody else.
+
+An entry made after `since` by the other version is left alone: both versions answer during a
+rollout (SageMaker shifting traffic between variants), and asking again would not help. If
+versions alternate for a while, `since` moves with each change, which only delays refreshes.
+
+Pages read the record from a per-process copy refreshed at most every LATEST_CHECK_SECONDS, so
+noticing costs no cache read per page view.
+"""
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+from ..cache import local_state
+from ..cache.access import get_cache
+from ..conf import app_settings
+from .entries import PrefetchedEntry
+
+KEY_PREFIX = "recommendations:model-version:"
+LATEST_CHECK_SECONDS = 10.0
+
+_local: dict[str, tuple[float, "VersionRecord | None"]] = {}
+_local_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """The newest model version answers showed, and since when (epoch seconds)."""
+
+    version: str
+    since: float
+
+
+def _key(target_variant: str | None) -> str:
+    return KEY_PREFIX + (target_variant or "default")
+
+
+def note_version(
+    version: str | None, target_variant: str | None = None, now: float | None = None
+) -> bool:
+    """Record `version` as the newest seen for `target_variant`; True when it is a new one."""
+    if not version:
+        return False
+    key = _key(target_variant)
+    now = time.time() if now is None else now
+    known = _local.get(key)
+    if (
+        known is not None
+        and now - known[0] < LATEST_CHECK_SECONDS
+        and known[1] is not None
+        and known[1].version == version
+    ):
+        return False  # this process knows it already: no cache traffic for the usual case
+    cache = get_cache()
+    record = _parse(cache.get(key))
+    if record is None or record.version != version:
+        record = VersionRecord(version, now)
+        # Kept as long as an entry can live, and as long as refreshes may still be due.
+        timeout = int(app_settings.STALE_TTL) + int(app_settings.MODEL_VERSION_REFRESH_SPREAD)
+        cache.set(key, {"version": version, "since": now}, timeout=timeout)
+        _remember(key, record, now)
+        return True
+    _remember(key, record, now)
+    return False
+
+
+def latest(target_variant: str | None = None, now: float | None = None) -> VersionRecord | None:
+    """The newest version answers showed (this process's copy, at most LATEST_CHECK_SECONDS old)."""
+    key = _key(target_variant)
+    now = time.time() if now is None else now
+    known = _local.get(key)
+    if known is not None and now - known[0] < LATEST_CHECK_SECONDS:
+        return known[1]
+    record = _parse(get_cache().get(key))  # an unreachable cache reads as no record
+    _remember(key, record, now)
+    return record
+
+
+def refresh_due_at(user_id: object, record: VersionRecord) -> float:
+    """When a user's entry from an older version is due for a refresh: spread by user id."""
+    digest = hashlib.blake2b(str(user_id).encode(), digest_size=8).digest()
+    share = int.from_bytes(digest, "big") / 2**64
+    return record.since + share * float(app_settings.MODEL_VERSION_REFRESH_SPREAD)
+
+
+def is_outdated(
+    entry: PrefetchedEntry,
+    user_id: object,
+    target_variant: str | None = None,
+    now: float | None = None,
+) -> bool:
+    """True when `entry` was made by a version older than the newest and its refresh is due."""
+    now = time.time() if now is None else now
+    record = latest(target_variant, now)
+    if record is None or not entry.model_version or entry.model_version == record.version:
+        return False
+    if entry.created_at >= record.since:
+        return False  # made while both versions answered: asking again would not help
+    return now >= refresh_due_at(user_id, record)
+
+
+def forget_local() -> None:
+    """Drop this process's copy (tests; a process that must read the cache at once)."""
+    with _local_lock:
+        _local.clear()
+
+
+# The newest version seen came from the cache: it must not outlive the cache's settings.
+local_state.register("model_versions", drop=forget_local, settings={"RECOMMENDATIONS", "CACHES"})
+
+
+def _remember(key: str, record: VersionRecord | None, now: float) -> None:
+    with _local_lock:
+        _local[key] = (now, record)
+
+
+def _parse(raw: object) -> VersionRecord | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return VersionRecord(str(raw["version"]), float(raw["since"]))
+    except (KeyError, TypeError, ValueError):
+        return None

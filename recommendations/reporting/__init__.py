@@ -1,0 +1,1 @@
+"""The admin report, its chart and statistics."""

@@ -1,0 +1,55 @@
+"""The answer for one page view, as the service gives it and the templates, tracking and API read it.
+
+Below the service, so that rendering and tracking read answers without importing `service.py`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class RecommendedItem:
+    """One product in the widget, with what the templates and the JSON API show of it.
+
+    Made for one page view; tracking sets `click_url` on it before it is rendered.
+    """
+
+    product: Any
+    item_id: str
+    position: int
+    source: str
+    name: str
+    url: str | None
+    price: Any
+    image_url: str | None
+    click_url: str | None = None  # the signed tracking link, when TRACKING is on (see tracking.py)
+
+    @property
+    def link(self) -> str | None:
+        """Where the widget's links go: through the click redirect when tracking, else the product."""
+        return self.click_url or self.url
+
+
+@dataclass
+class Recommendations:
+    """The answer for one page view: items, where they came from, and why (if not the model)."""
+
+    items: list[RecommendedItem]
+    source: str  # "model", "fallback" or "mixed"
+    model_version: str | None
+    request_id: str
+    fallback_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    arm: str = "model"  # the user's experiment arm: "model" (tracking.arms.MODEL), "holdout", "variant", "anonymous"
+    variant: str | None = None  # the production variant whose answer is shown, when known
+    click_token: str | None = None  # the impression's signed token in the click links (tracking)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def products(self) -> list[Any]:
+        return [item.product for item in self.items]

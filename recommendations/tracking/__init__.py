@@ -1,0 +1,1 @@
+"""Experiment arms, impressions, clicks and the event pipeline."""

@@ -1,0 +1,1 @@
+"""Helpers the tests share: servers started on free ports, factories, shop data."""
