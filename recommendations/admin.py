@@ -12,6 +12,7 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 
 from .catalog import get_catalog
+from .engagement_report import build_engagement_report
 from .models import Click, FallbackRanking, FallbackVersion, Impression
 from .report import build_report
 from .report_chart import ctr_chart
@@ -129,6 +130,7 @@ class ImpressionAdmin(ReadOnlyAdmin):
             "title": "Recommendations report",
             "opts": self.model._meta,
             "report": report,
+            "engagement": build_engagement_report(days=days),
             "days": days,
             "chart": ctr_chart(report.days, report.daily_by_arm),
         }
