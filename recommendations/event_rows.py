@@ -1,5 +1,5 @@
-"""Events become rows of the impressions, clicks and engagement tables: fitted to their columns, inserted in
-bulk, and event by event when the database refuses a batch.
+"""Events become rows of the impressions, clicks and engagement tables: fitted to their columns,
+inserted in bulk, and event by event when the database refuses a batch.
 
 The app makes the events (`tracking.py`), but part of what they carry comes from outside: the
 production variant an endpoint names in a header, the model version in its answer. Strings are cut

@@ -39,7 +39,7 @@ def shelf() -> list[tuple[int, int, str]]:
 
 
 @dataclass
-class ArmVisits:
+class ArmAwareVisit:
     """A visit function for `shoppers.simulate` that knows the arms; counts what it did."""
 
     model: ClickModel

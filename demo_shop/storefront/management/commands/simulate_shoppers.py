@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F
 from django.test import override_settings
 
-from demo_shop.storefront.arm_visits import ArmVisits, backdate_engagement
+from demo_shop.storefront.arm_visits import ArmAwareVisit, backdate_engagement
 from demo_shop.storefront.demo_loader import seeded_customers
 from demo_shop.storefront.shoppers import ClickModel, Simulation, simulate
 from recommendations import events, stats
@@ -107,7 +107,9 @@ class Command(BaseCommand):
                     f"--control-share and the holdout and variant shares ({others}) add up to "
                     "more than 1."
                 )
-        arm_visits = ArmVisits(model, cart_rate=options["cart_rate"], buy_rate=options["buy_rate"])
+        arm_visits = ArmAwareVisit(
+            model, cart_rate=options["cart_rate"], buy_rate=options["buy_rate"]
+        )
         with control_share(options["control_share"]):
             simulation = simulate(
                 customers, options["visits"], options["seed"], model, progress, visit=arm_visits
