@@ -3,7 +3,6 @@ or endpoint work for it, and its visits still counted for the widget-against-no-
 
 import pytest
 from django.conf import settings
-from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.test import override_settings
 from django.urls import reverse
@@ -84,7 +83,6 @@ def counting_cache():
     ):
         CountingLocMemCache.reads.clear()
         yield CountingLocMemCache.reads
-        caches["default"].clear()  # what this test wrote must not reach the next one
 
 
 def split(users, settings: dict) -> tuple[list, list]:
@@ -98,8 +96,10 @@ def split(users, settings: dict) -> tuple[list, list]:
 @pytest.mark.django_db
 @pytest.mark.integration
 def test_a_control_user_gets_no_widget_and_no_cache_or_endpoint_work(
-    use_shop_endpoint, counting_cache
+    counting_cache, use_shop_endpoint
 ):
+    # counting_cache first: its settings override must be entered before use_shop_endpoint's and
+    # left after it, or leaving them out of order would keep the counting cache for later tests.
     _, users = make_shop()
     endpoint = use_shop_endpoint(CONTROL_SHARE=0.5, BUDGET_MS=300)
     control, model = split(users, settings.RECOMMENDATIONS)
