@@ -166,6 +166,16 @@ def _check_control_share(wrong: set[str]) -> list[CheckMessage]:
     if names & wrong:
         return []
     control = app_settings.CONTROL_SHARE
+    if control and not app_settings.TRACKING and "TRACKING" not in wrong:
+        return [
+            Warning(
+                f"{SETTING}['CONTROL_SHARE'] is {control} but TRACKING is off: that share of "
+                "users sees no widget, and nothing measures what it costs.",
+                hint="Turn TRACKING on to compare the widget with no widget, or set "
+                "CONTROL_SHARE to 0.",
+                id="recommendations.W002",
+            )
+        ]
     others = app_settings.HOLDOUT_SHARE
     if app_settings.SECOND_VARIANT:
         others += app_settings.SECOND_VARIANT_SHARE

@@ -58,13 +58,18 @@ def test_a_good_configuration_passes():
             {"HOLDOUT_SHARE": 0.6, "SECOND_VARIANT": "B", "SECOND_VARIANT_SHARE": 0.5},
             ["recommendations.E016"],
         ),
-        ({"HOLDOUT_SHARE": 0.5, "CONTROL_SHARE": 0.6}, ["recommendations.E024"]),
+        (
+            {"HOLDOUT_SHARE": 0.5, "CONTROL_SHARE": 0.6, "TRACKING": True},
+            ["recommendations.E024"],
+        ),
+        ({"CONTROL_SHARE": 0.2}, ["recommendations.W002"]),
         (
             {
                 "HOLDOUT_SHARE": 0.2,
                 "SECOND_VARIANT": "B",
                 "SECOND_VARIANT_SHARE": 0.3,
                 "CONTROL_SHARE": 0.6,
+                "TRACKING": True,
             },
             ["recommendations.E024"],
         ),
