@@ -2,12 +2,13 @@
 
 A visit is a signed-in visitor's day with a page that held the widget's slot (an impression in
 the widget arms, a `visit` event in the control arm, see `engagement.py`); it is engaged by an
-action when the visitor did it that day. The visits are gathered in this process, one small
-tuple each: fine for an admin page over some hundred thousand visits, not for tens of
-millions. The widget arms
-(model, second variant and holdout together) are compared with the control arm as assigned
-(intent to treat): a visit whose widget fell back, or that nobody looked at, still counts for the
-widget, because that is what putting the widget on the page gives the shop.
+action when the visitor did it that day. The widget arms (model, second variant and holdout
+together) are compared with the control arm as assigned (intent to treat): a visit whose widget
+fell back, or that nobody looked at, still counts for the widget, because that is what putting
+the widget on the page gives the shop.
+
+The visits are gathered in this process, one small tuple each: fine for an admin page over some
+hundred thousand visits, not for tens of millions.
 """
 
 from collections import defaultdict
