@@ -234,6 +234,8 @@ RECOMMENDATIONS = {
     "HOLDOUT_SHARE": env.float("RECOMMENDATIONS_HOLDOUT_SHARE", default=0.2),
     "SECOND_VARIANT": env.str("RECOMMENDATIONS_SECOND_VARIANT", default="") or None,
     "SECOND_VARIANT_SHARE": env.float("RECOMMENDATIONS_SECOND_VARIANT_SHARE", default=0.0),
+    # Visitors who see no widget at all, for the widget-against-no-widget lift (docs/measuring.md).
+    "CONTROL_SHARE": env.float("RECOMMENDATIONS_CONTROL_SHARE", default=0.2),
     # The daily export's destination: a folder (the one `make retrain` trains from) or s3://...
     "EXPORT_DESTINATION": env.str("RECOMMENDATIONS_EXPORT_TO", default=str(VAR_DIR / "training")),
     "EXPORT_S3_ENDPOINT_URL": env.str("RECOMMENDATIONS_EXPORT_S3_ENDPOINT_URL", default="") or None,

@@ -1,5 +1,6 @@
 """Read-only admin views of the stored fallback ranking (versions, popularity lists, neighbours),
-of impressions and clicks, and the measurement report (`admin/recommendations/impression/report/`)."""
+of impressions, clicks and engagement events, and the measurement report
+(`admin/recommendations/impression/report/`)."""
 
 from typing import Any
 
@@ -12,8 +13,9 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 
 from .catalog import get_catalog
-from .models import Click, FallbackRanking, FallbackVersion, Impression
+from .models import Click, EngagementEvent, FallbackRanking, FallbackVersion, Impression
 from .reporting.chart import ctr_chart
+from .reporting.engagement import build_engagement_report
 from .reporting.report import build_report
 
 REPORT_DAYS = 14
@@ -129,6 +131,7 @@ class ImpressionAdmin(ReadOnlyAdmin):
             "title": "Recommendations report",
             "opts": self.model._meta,
             "report": report,
+            "engagement": build_engagement_report(days=days),
             "days": days,
             "chart": ctr_chart(report.days, report.daily_by_arm),
         }
@@ -142,5 +145,16 @@ class ClickAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "item_id", "position", "arm", "source", "variant"]
     list_filter = ["arm", "source", "variant"]
     search_fields = ["=impression_request_id", "=item_id", "=pseudonym"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(EngagementEvent)
+class EngagementEventAdmin(ReadOnlyAdmin):
+    """Visits of the control arm and the shop's engagement signals (the report counts them)."""
+
+    list_display = ["created_at", "action", "arm"]
+    list_filter = ["action", "arm"]
+    search_fields = ["=pseudonym"]
     date_hierarchy = "created_at"
     show_full_result_count = False

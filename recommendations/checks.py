@@ -156,7 +156,42 @@ def _check_relations(wrong: set[str]) -> list[CheckMessage]:
                 id="recommendations.E016",
             )
         )
+    errors += _check_control_share(wrong)
     return errors
+
+
+def _check_control_share(wrong: set[str]) -> list[CheckMessage]:
+    """The control arm's slice must leave room for the holdout's and the variant's."""
+    names = {"HOLDOUT_SHARE", "SECOND_VARIANT_SHARE", "CONTROL_SHARE"}
+    if names & wrong:
+        return []
+    control = app_settings.CONTROL_SHARE
+    if control and not app_settings.TRACKING and "TRACKING" not in wrong:
+        return [
+            Warning(
+                f"{SETTING}['CONTROL_SHARE'] is {control} but TRACKING is off: that share of "
+                "users sees no widget, and nothing measures what it costs.",
+                hint="Turn TRACKING on to compare the widget with no widget, or set "
+                "CONTROL_SHARE to 0.",
+                id="recommendations.W002",
+            )
+        ]
+    others = app_settings.HOLDOUT_SHARE
+    if app_settings.SECOND_VARIANT:
+        others += app_settings.SECOND_VARIANT_SHARE
+    # Without a control arm, E016 alone says when the others add up to too much. (1e-9: in
+    # floats 0.7 + 0.2 + 0.1 is 1.0000000000000002.)
+    if not control or control + others <= 1 + 1e-9:
+        return []
+    return [
+        Error(
+            f"{SETTING}['CONTROL_SHARE'] ({control}) and the holdout and second variant's shares "
+            f"({others}) add up to more than 1.",
+            hint="They are shares of the same users: the control arm takes the top of them, "
+            "the holdout and the variant the bottom.",
+            id="recommendations.E024",
+        )
+    ]
 
 
 def _check_product_model(wrong: set[str]) -> list[CheckMessage]:

@@ -117,6 +117,7 @@ KINDS: dict[str, Kind] = {
     "PSEUDONYM_KEY_FALLBACKS": TextList(check_id="recommendations.E103"),
     "METRICS_TOKEN": Text(),
     "EXCLUDE_MAX": Whole(),
+    "CONTROL_SHARE": share(),
 }
 
 DEFAULTS: dict[str, object] = {
@@ -276,4 +277,7 @@ DEFAULTS: dict[str, object] = {
     # Most purchases a request sends the model as `exclude` (the most recent ones); older ones are
     # dropped from its answer instead. Keep it within the model's own limit (model/: 1,000).
     "EXCLUDE_MAX": 200,
+    # Share (0..1) of users who see no widget at all (arm "control"), to measure the widget against
+    # no widget by their visits' engagement (the top slice of the users' places, see arms.py).
+    "CONTROL_SHARE": 0.0,
 }

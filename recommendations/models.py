@@ -1,5 +1,6 @@
 """What must survive a cache flush and a restart: the fallback ranking's stored versions, and the
-impressions and clicks that measure the widget (written in bulk by `events.flush_to_database`)."""
+impressions, clicks and engagement events that measure the widget (written in bulk by
+`events.flush_to_database`)."""
 
 from django.db import models
 
@@ -108,3 +109,33 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return f"Click on {self.item_id} (position {self.position}, {self.arm})"
+
+
+class EngagementEvent(models.Model):
+    """One thing a signed-in visitor did, for the widget-against-no-widget comparison.
+
+    `visit` is a page that holds the widget's slot (in every arm, the control arm's too: it is
+    rendered empty there); the others are sent by the shop (`signals.engagement`). A visit is a
+    visitor's day, and it counts as engaged by an action when that day has an event of it
+    (see `tracking/engagement.py`, `reporting/engagement.py`).
+    """
+
+    class Action(models.TextChoices):
+        VISIT = "visit", "visit"
+        PRODUCT_VIEW = "product_view", "product view"
+        ADD_TO_CART = "add_to_cart", "add to cart"
+        PURCHASE = "purchase", "purchase"
+
+    # Random per event: a flush that runs twice inserts nothing twice.
+    event_id = models.CharField(max_length=32, unique=True)
+    pseudonym = models.CharField(max_length=64, db_index=True)
+    arm = models.CharField(max_length=16)
+    # Not "kind": that name is taken by the event pipeline's type of event (event_rows.py).
+    action = models.CharField(max_length=16, choices=Action.choices)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.arm}, {self.created_at:%Y-%m-%d})"

@@ -1,7 +1,8 @@
 """Where an answer comes from: the one place that decides between cache, endpoint and fallback.
 
-0. the user's arm (see `arms.py`): the holdout gets the fallback at once, with no cache or
-   endpoint work; the second variant's arm asks (and caches answers of) that production variant
+0. the user's arm (see `arms.py`): the control arm gets nothing (no widget) and the holdout the
+   fallback, both at once with no cache or endpoint work; the second variant's arm asks (and
+   caches answers of) that production variant
 1. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
 2. on a miss, the endpoint inline, only if the breaker allows and within what is left of the budget
 3. too few items: the local fallback ranking
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 MIN_INLINE_MS = 10
 # Ask the model for more than the widget shows, so that filtering still leaves enough.
 OVERFETCH = 2
+# The source of the control arm's empty answer: it sees no widget (arms.py).
+NO_WIDGET = "none"
 
 
 @dataclass
@@ -77,6 +80,16 @@ def recommend(
         answer = _ModelAnswer(reason="anonymous")
     else:
         arm = arms.arm_for(pseudonym(user_id))
+        if arm is arms.CONTROL_ARM:
+            # No widget at all: no cache, endpoint or fallback work, nothing to show.
+            return Recommendations(
+                items=[],
+                source=NO_WIDGET,
+                model_version=None,
+                request_id=uuid.uuid4().hex,
+                fallback_reason=arms.CONTROL,
+                arm=arm.name,
+            )
         if arm.sees_model:
             answer = _model_answer(user, limit, context or {}, started, arm)
         else:

@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 # Sent by the shop's checkout after an order is saved: kwargs `user` and `item_ids` (list of str).
 purchase_completed = Signal()
 
+# Sent by the shop when a visitor engages: kwargs `kind` ("product_view", "add_to_cart" or
+# "purchase") and `request` (or `user`). Counted per visit and arm (engagement.py).
+engagement = Signal()
+
 
 @receiver(user_logged_in, dispatch_uid="recommendations.prefetch_on_login")
 def prefetch_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -44,3 +48,17 @@ def refresh_after_purchase(sender: Any, user: Any, item_ids: Any = (), **kwargs:
     prefetched.delete_entry(user_id)
     fallback.forget_user(user_id)
     enqueue_on_commit(lambda: safe_enqueue(prefetch_user, user_id))
+
+
+@receiver(engagement, dispatch_uid="recommendations.record_engagement")
+def record_engagement(
+    sender: Any, kind: str = "", request: Any = None, user: Any = None, **kwargs: Any
+) -> None:
+    """Buffer the action for the widget-against-no-widget comparison (no write on the page)."""
+    from .tracking.engagement import record_action
+
+    try:
+        record_action(kind, request if request is not None else user)
+    except Exception:
+        # Measuring must never cost the shop a page.
+        logger.exception("Recording an engagement signal failed")

@@ -90,6 +90,8 @@ def recommendations_json(request: HttpRequest) -> HttpResponse:
             {
                 "items": [_item_payload(item) for item in recommendations.items],
                 "source": recommendations.source,
+                # "control": this visitor is in the arm that sees no widget (items is empty).
+                "arm": recommendations.arm,
                 "model_version": recommendations.model_version,
                 "request_id": recommendations.request_id,
             }

@@ -30,7 +30,12 @@ else:
 
 # The demo measures itself (tracking, a 20% holdout); tests start from the app's defaults and turn
 # those on where they test them, so that no other test sees a user held out by chance.
-RECOMMENDATIONS = {**RECOMMENDATIONS, "TRACKING": False, "HOLDOUT_SHARE": 0.0}
+RECOMMENDATIONS = {
+    **RECOMMENDATIONS,
+    "TRACKING": False,
+    "HOLDOUT_SHARE": 0.0,
+    "CONTROL_SHARE": 0.0,
+}
 
 # Each test starts from an empty in-process cache; tests that need Redis switch to it explicitly.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -126,3 +126,40 @@ def test_with_the_endpoint_down_the_widget_still_shows_products(
     assert widget.locator("li.recommendation").count() == 8
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "home-endpoint-down.png"), full_page=True)
+
+
+def test_staff_read_widget_against_no_widget_beside_model_against_fallback(page, live_server):
+    # Ten control visits (two with a product view) and twenty widget visits (eight with one).
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from recommendations.models import EngagementEvent
+
+    now = timezone.now()
+    for n in range(20):
+        Impression.objects.create(
+            request_id=f"{n:032x}",
+            pseudonym=f"w{n}",
+            arm="model" if n % 2 else "holdout",
+            source="fallback",
+            created_at=now,
+        )
+    for n in range(10):
+        EngagementEvent.objects.create(
+            event_id=f"v{n:031x}", pseudonym=f"c{n}", arm="control", action="visit", created_at=now
+        )
+    for n, key in enumerate([f"w{n}" for n in range(8)] + ["c0", "c1"]):
+        EngagementEvent.objects.create(
+            event_id=f"p{n:031x}", pseudonym=key, arm="x", action="product_view", created_at=now
+        )
+    get_user_model().objects.create_superuser("boss", password="pw")
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/recommendations/impression/report/")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "pw")
+    page.click("input[type=submit]")
+    lift = page.locator('#engagement-lifts tr[data-action="product_view"] td.lift')
+    lift.wait_for()
+    assert lift.inner_text() == "+100.0% (-48.2% to +672.1%)"
+    assert page.locator("h2", has_text="model vs holdout (model vs fallback)").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)

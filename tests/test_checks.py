@@ -59,6 +59,22 @@ def test_a_good_configuration_passes():
             ["recommendations.E016"],
         ),
         (
+            {"HOLDOUT_SHARE": 0.5, "CONTROL_SHARE": 0.6, "TRACKING": True},
+            ["recommendations.E024"],
+        ),
+        ({"CONTROL_SHARE": 0.2}, ["recommendations.W002"]),
+        (
+            {
+                "HOLDOUT_SHARE": 0.2,
+                "SECOND_VARIANT": "B",
+                "SECOND_VARIANT_SHARE": 0.3,
+                "CONTROL_SHARE": 0.6,
+                "TRACKING": True,
+            },
+            ["recommendations.E024"],
+        ),
+        ({"CONTROL_SHARE": 1.5}, ["recommendations.E013"]),
+        (
             {"CATALOG": "recommendations.catalog.CatalogAdapter", "PRODUCT_MODEL": "shop.Nope"},
             ["recommendations.E014"],
         ),

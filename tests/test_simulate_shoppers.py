@@ -1,5 +1,6 @@
 """manage.py simulate_shoppers: seeded customers through the real stack, clicks by taste, events flushed."""
 
+import re
 from io import StringIO
 
 import pytest
@@ -10,8 +11,10 @@ from django.test import override_settings
 from demo_shop.catalog.models import Product
 from demo_shop.storefront.demo_loader import seeded_customers
 from demo_shop.storefront.shoppers import ClickModel, favourite_categories
-from recommendations.models import Click, Impression
+from recommendations.models import Click, EngagementEvent, Impression
+from recommendations.reporting.engagement import build_engagement_report
 from recommendations.tracking import events
+from recommendations.tracking.engagement import arm_of_user
 from recommendations.tracking.pseudonyms import pseudonym
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +102,58 @@ def test_it_refuses_to_run_without_tracking(demo_shop):
         pytest.raises(CommandError, match="TRACKING"),
     ):
         run("--visits", "5")
+
+
+def control_visitors() -> set[str]:
+    """Pseudonyms of the customers in the control arm."""
+    return set(EngagementEvent.objects.filter(action="visit").values_list("pseudonym", flat=True))
+
+
+def test_control_visitors_see_no_widget_and_both_lifts_are_printed(demo_shop):
+    output = run(
+        "--visits",
+        "120",
+        "--seed",
+        "6",
+        "--taste-rate",
+        "0.4",
+        "--base-rate",
+        "0.1",
+        "--control-share",
+        "0.4",
+        "--cart-rate",
+        "0.5",
+    )
+    with override_settings(RECOMMENDATIONS={**MEASURED, "CONTROL_SHARE": 0.4}):
+        arms_of = {arm_of_user(customer) for customer in seeded_customers()}
+    assert arms_of == {"control", "model", "holdout"}
+    control = control_visitors()
+    assert control
+    # No control-arm customer was shown a widget; each of their visits was counted.
+    assert not Impression.objects.filter(pseudonym__in=control).exists()
+    assert not Impression.objects.filter(arm="control").exists()
+    assert set(EngagementEvent.objects.filter(action="visit").values_list("arm", flat=True)) == {
+        "control"
+    }
+    # Control visitors browsed on their own: the shop's product pages sent their views.
+    assert EngagementEvent.objects.filter(pseudonym__in=control, action="product_view").exists()
+    assert EngagementEvent.objects.filter(action="add_to_cart").exists()
+    assert "model vs holdout" in output
+    assert "widget vs no widget, visits with product_view" in output
+    assert "widget vs no widget, visits with add_to_cart" in output
+    assert re.search(r"visits with product_view: [\d.]+% vs [\d.]+%; lift [+-][\d.]+%", output)
+    report = build_engagement_report(days=1)
+    assert report.control.visits and report.widget.visits
+    # The widget adds clicks on top of the same browsing: more visits with a product view.
+    assert report.widget.rate("product_view") > report.control.rate("product_view")
+
+
+def test_spreading_over_days_backdates_the_engagement_events_too(demo_shop):
+    run("--visits", "40", "--seed", "2", "--days", "4", "--control-share", "0.5")
+    days = {d.date() for d in EngagementEvent.objects.values_list("created_at", flat=True)}
+    assert len(days) == 4
+
+
+def test_a_control_share_that_leaves_no_room_is_refused(demo_shop):
+    with pytest.raises(CommandError, match="more than 1"):
+        run("--visits", "5", "--control-share", "0.6")  # the holdout takes 0.5

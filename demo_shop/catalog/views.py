@@ -7,11 +7,15 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.html import escape
 from django.views.decorators.cache import cache_control
 
+from recommendations.signals import engagement
+
 from .models import Category, Product
 
 
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
+    # Counts this visit as one with a product view, in every arm (widget or not).
+    engagement.send(sender=Product, kind="product_view", request=request)
     return render(request, "catalog/product_detail.html", {"product": product})
 
 

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from demo_shop.catalog.models import Product
+from recommendations.signals import engagement
 
 from .cart import Cart
 from .checkout import CheckoutError, place_order
@@ -32,6 +33,7 @@ def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
         messages.error(request, f"Sorry, {product.name} is not available.")
         return redirect(product.get_absolute_url())
     Cart(request).add(product.pk)
+    engagement.send(sender=Product, kind="add_to_cart", request=request)
     messages.success(request, f"{product.name} is in your cart.")
     return redirect("cart")
 
@@ -52,6 +54,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(error))
         return redirect("cart")
     cart.clear()
+    engagement.send(sender=Order, kind="purchase", request=request)
     messages.success(request, f"Thank you! Order #{order.pk} is placed.")
     return redirect("order_list")
 

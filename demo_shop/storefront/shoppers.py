@@ -150,8 +150,10 @@ def simulate(
     seed: int,
     model: ClickModel,
     progress: Callable[[int], None] | None = None,
+    visit: Callable[..., Visit] = visit_home,
 ) -> Simulation:
-    """`visits` visits by customers drawn at random (seeded) from `customers`."""
+    """`visits` visits by customers drawn at random (seeded) from `customers`; each is
+    `visit(client, tastes, category_of, model, rng)` (arm_visits.py adds the control arm)."""
     rng = random.Random(seed)
     tastes = favourite_categories([c.pk for c in customers], model.favourites)
     category_of = dict(Product.objects.values_list("pk", "category_id"))
@@ -163,9 +165,7 @@ def simulate(
         if customer.pk not in clients:
             clients[customer.pk] = logged_in_client(customer, host)
         simulation.visits.append(
-            visit_home(
-                clients[customer.pk], tastes.get(customer.pk, set()), category_of, model, rng
-            )
+            visit(clients[customer.pk], tastes.get(customer.pk, set()), category_of, model, rng)
         )
         if progress is not None:
             progress(number + 1)

@@ -35,12 +35,12 @@ class Recommendations:
     """The answer for one page view: items, where they came from, and why (if not the model)."""
 
     items: list[RecommendedItem]
-    source: str  # "model", "fallback" or "mixed"
+    source: str  # "model", "fallback", "mixed", or "none" (the control arm: no widget)
     model_version: str | None
     request_id: str
     fallback_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    arm: str = "model"  # the user's experiment arm: "model" (tracking.arms.MODEL), "holdout", "variant", "anonymous"
+    arm: str = "model"  # tracking.arms.MODEL; or "holdout", "variant", "control", "anonymous"
     variant: str | None = None  # the production variant whose answer is shown, when known
     click_token: str | None = None  # the impression's signed token in the click links (tracking)
 

@@ -1,9 +1,12 @@
-"""Which arm of the experiment a user is in: the model, the holdout, or a second production variant.
+"""Which arm of the experiment a user is in: the model, the holdout, a second production variant, or
+the control arm that sees no widget at all.
 
 A user's place is a number in [0, 1) hashed from their pseudonym, so it is the same in every process
 and on every visit, and needs no storage. With HOLDOUT_SHARE = 0.1 and SECOND_VARIANT_SHARE = 0.2,
 places [0, 0.1) are the holdout (they see the local fallback ranking, never the model), [0.1, 0.3)
 are sent to SECOND_VARIANT (SageMaker TargetVariant) and the rest to the endpoint's usual routing.
+CONTROL_SHARE takes its slice from the other end, [1 - CONTROL_SHARE, 1): those users see no widget
+(their visits are still counted, see `engagement.py`), and no other share's change moves them.
 Changing a share moves only the users at the edge; rotating PSEUDONYM_KEY reshuffles everyone.
 """
 
@@ -17,6 +20,7 @@ MODEL = "model"
 HOLDOUT = "holdout"
 SECOND_VARIANT = "variant"
 ANONYMOUS = "anonymous"
+CONTROL = "control"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Arm:
 MODEL_ARM = Arm(MODEL)
 HOLDOUT_ARM = Arm(HOLDOUT)
 ANONYMOUS_ARM = Arm(ANONYMOUS)
+CONTROL_ARM = Arm(CONTROL)
 
 
 def place(user_key: str) -> float:
@@ -53,13 +58,20 @@ def arm_for(user_key: str | None) -> Arm:
         float(app_settings.HOLDOUT_SHARE or 0.0),
         app_settings.SECOND_VARIANT,
         float(app_settings.SECOND_VARIANT_SHARE or 0.0),
+        float(app_settings.CONTROL_SHARE or 0.0),
     )
 
 
 @lru_cache(maxsize=65536)
-def _arm(user_key: str, holdout: float, variant: str | None, variant_share: float) -> Arm:
+def _arm(
+    user_key: str, holdout: float, variant: str | None, variant_share: float, control: float = 0.0
+) -> Arm:
     # Memoised: a page would otherwise hash the pseudonym again on every view.
     where = place(user_key)
+    # The control slice is at the top, so a change of the holdout or variant shares never moves
+    # a user into or out of it.
+    if where >= 1.0 - control:
+        return CONTROL_ARM
     if where < holdout:
         return HOLDOUT_ARM
     if variant and where < holdout + variant_share:

@@ -1,5 +1,5 @@
-"""Events become rows of the impressions and clicks tables: fitted to their columns, inserted in
-bulk, and event by event when the database refuses a batch.
+"""Events become rows of the impressions, clicks and engagement tables: fitted to their columns,
+inserted in bulk, and event by event when the database refuses a batch.
 
 The app makes the events (`tracking.py`), but part of what they carry comes from outside: the
 production variant an endpoint names in a header, the model version in its answer. Strings are cut
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 IMPRESSION = "impression"
 CLICK = "click"
+ENGAGEMENT = "engagement"
 ROWS_PER_INSERT = 1000
 
 # What an event that cannot become a row raises on the way (a missing or unknown field, a time or
@@ -40,6 +41,7 @@ class Inserted:
     impressions: int = 0
     clicks: int = 0
     rejected: int = 0
+    engagements: int = 0
 
 
 @lru_cache(maxsize=8)
@@ -65,9 +67,9 @@ def fit_to_columns(model: type[models.Model], fields: dict[str, Any]) -> dict[st
 
 
 def _model_of(kind: Any) -> type[models.Model] | None:
-    from ..models import Click, Impression
+    from ..models import Click, EngagementEvent, Impression
 
-    return {IMPRESSION: Impression, CLICK: Click}.get(kind)
+    return {IMPRESSION: Impression, CLICK: Click, ENGAGEMENT: EngagementEvent}.get(kind)
 
 
 def _row(event: dict[str, Any]) -> models.Model:
@@ -82,7 +84,7 @@ def _row(event: dict[str, Any]) -> models.Model:
 
 def insert_events(events: Iterable[dict[str, Any]]) -> Inserted:
     """Insert the events, ignoring ones already there; refused ones are counted, never raised."""
-    from ..models import Click
+    from ..models import Click, EngagementEvent
 
     rows: list[models.Model] = []
     unbuildable = 0
@@ -103,10 +105,12 @@ def insert_events(events: Iterable[dict[str, Any]]) -> Inserted:
         )
         rows = _insert_one_by_one(rows)
     clicks = sum(1 for row in rows if isinstance(row, Click))
+    engagements = sum(1 for row in rows if isinstance(row, EngagementEvent))
     return Inserted(
-        impressions=len(rows) - clicks,
+        impressions=len(rows) - clicks - engagements,
         clicks=clicks,
         rejected=unbuildable + offered - len(rows),
+        engagements=engagements,
     )
 
 

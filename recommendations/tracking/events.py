@@ -316,6 +316,7 @@ class FlushResult:
 
     impressions: int = 0
     clicks: int = 0
+    engagements: int = 0  # engagement events (engagement.py)
     batches: int = 0
     lost_batches: int = 0  # claimed slots whose batch never came
     rejected: int = 0  # events the database refused (the rest of their batch was stored)
@@ -396,6 +397,7 @@ def _flush_bucket(
             inserted = _insert(events)
             result.impressions += inserted.impressions
             result.clicks += inserted.clicks
+            result.engagements += inserted.engagements
             if final:  # a refused event read again later is counted when its slot is done
                 rejected = inserted.rejected
     if lost:

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from ..conf import app_settings
 from ..models import Click, Impression
 from ..serving.answers import Recommendations
-from . import clicks, events
+from . import clicks, engagement, events
 from .event_rows import fit_to_columns
 from .pseudonyms import pseudonym
 
@@ -80,6 +80,11 @@ def track_widget(
     recommendations: Recommendations | None, request: HttpRequest | None
 ) -> Recommendations | None:
     """Record the impression of a widget about to be shown and give its items click links."""
+    try:
+        # The control arm shows nothing, so no impression says it visited: a visit event does.
+        engagement.record_visit(recommendations, request)
+    except Exception:
+        logger.exception("Recording a recommendations visit failed")
     if recommendations is None or not recommendations.items or not is_on():
         return recommendations
     try:

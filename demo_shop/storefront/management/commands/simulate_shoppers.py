@@ -1,17 +1,22 @@
 """manage.py simulate_shoppers: seeded customers visit the home page and click by their tastes."""
 
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F
+from django.test import override_settings
 
+from demo_shop.storefront.arm_visits import ArmAwareVisit, backdate_engagement
 from demo_shop.storefront.demo_loader import seeded_customers
 from demo_shop.storefront.shoppers import ClickModel, Simulation, simulate
 from recommendations.backends.base import get_backend
 from recommendations.conf import app_settings
 from recommendations.models import Click, Impression
 from recommendations.reporting import stats
+from recommendations.reporting.engagement import build_engagement_report
 from recommendations.reporting.report import build_report
 from recommendations.tracking import events
 
@@ -23,8 +28,10 @@ UPDATE_CHUNK = 500  # ids per UPDATE ... WHERE IN (SQLite limits the number of p
 class Command(BaseCommand):
     help = (
         "Synthetic visits by the seeded customers (customer1..N) to the home page, through the "
-        "real stack; each clicks widget items by taste. Then flushes the events and prints the "
-        "model's lift over the holdout with its 95% interval."
+        "real stack; each clicks widget items (or, without a click, the home page's new "
+        "products) by taste, and may add to the cart. Customers in the control arm see no "
+        "widget. Then flushes the events and prints the model's lift over the holdout and the "
+        "widget's lift over no widget, with their 95% intervals."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,6 +49,24 @@ class Command(BaseCommand):
         parser.add_argument("--base-rate", type=float, default=DEFAULTS.base_rate)
         parser.add_argument("--taste-rate", type=float, default=DEFAULTS.taste_rate)
         parser.add_argument("--position-decay", type=float, default=DEFAULTS.position_decay)
+        parser.add_argument(
+            "--control-share",
+            type=float,
+            default=None,
+            help="Share of customers who see no widget (default: RECOMMENDATIONS['CONTROL_SHARE']).",
+        )
+        parser.add_argument(
+            "--cart-rate",
+            type=float,
+            default=0.3,
+            help="Chance that a product page leads to an add-to-cart, in every arm.",
+        )
+        parser.add_argument(
+            "--buy-rate",
+            type=float,
+            default=0.0,
+            help="Chance that an add-to-cart leads to a checkout (real orders: off by default).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not app_settings.TRACKING:
@@ -51,6 +76,10 @@ class Command(BaseCommand):
             )
         if options["visits"] < 1 or options["days"] < 1:
             raise CommandError("--visits and --days must be at least 1.")
+        for name in ("control_share", "cart_rate", "buy_rate"):
+            value = options[name]
+            if value is not None and not 0 <= value <= 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be between 0 and 1.")
         customers = list(seeded_customers().order_by("pk"))
         if options["customers"]:
             customers = customers[: options["customers"]]
@@ -70,18 +99,39 @@ class Command(BaseCommand):
             if options["verbosity"] >= 1 and (done % step == 0 or done == options["visits"]):
                 self.stdout.write(f"  {done} visits")
 
-        simulation = simulate(customers, options["visits"], options["seed"], model, progress)
-        events.hand_off_buffered()
+        if options["control_share"] is not None:
+            others = float(app_settings.HOLDOUT_SHARE or 0)
+            if app_settings.SECOND_VARIANT:
+                others += float(app_settings.SECOND_VARIANT_SHARE or 0)
+            if options["control_share"] + others > 1 + 1e-9:
+                raise CommandError(
+                    f"--control-share and the holdout and variant shares ({others}) add up to "
+                    "more than 1."
+                )
+        arm_visits = ArmAwareVisit(
+            model, cart_rate=options["cart_rate"], buy_rate=options["buy_rate"]
+        )
+        with control_share(options["control_share"]):
+            simulation = simulate(
+                customers, options["visits"], options["seed"], model, progress, visit=arm_visits
+            )
+            events.hand_off_buffered()
         flushed = events.flush_to_database()
         if options["days"] > 1:
             backdate(simulation, options["days"])
+            backdate_engagement(arm_visits.started, options["days"])
         self.stdout.write(
             f"{len(simulation.visits)} visits by {len(customers)} customers: "
             f"{simulation.widgets} widgets, {simulation.clicks} clicks; "
-            f"flushed {flushed.impressions} impressions and {flushed.clicks} clicks "
+            f"{arm_visits.arms.count('control')} visits without a widget; "
+            f"{arm_visits.shelf_clicks} clicks on new products, {arm_visits.carts} added to "
+            f"cart, {arm_visits.purchases} purchases; "
+            f"flushed {flushed.impressions} impressions, {flushed.clicks} clicks and "
+            f"{flushed.engagements} engagement events "
             f"(events dropped so far: {events.dropped_total()})."
         )
         self.print_report(options["days"])
+        self.print_engagement(options["days"])
 
     def print_report(self, days: int) -> None:
         report = build_report(days=days)
@@ -125,6 +175,44 @@ class Command(BaseCommand):
                 else ""
             )
         )
+
+    def print_engagement(self, days: int) -> None:
+        """The widget against no widget: engaged visits per arm and the lifts."""
+        report = build_engagement_report(days=days)
+        for arm, counts in report.by_arm.items():
+            self.stdout.write(
+                f"  {arm:<10} {counts.visits:>7} visits  "
+                + "  ".join(f"{action} {percent(counts.rate(action))}" for action in counts.engaged)
+            )
+        if not report.has_comparison:
+            self.stdout.write(
+                "  widget vs no widget: no visits in the control arm or the widget arms"
+            )
+            return
+        for lift in report.lifts:
+            line = (
+                f"  widget vs no widget, visits with {lift.action}: "
+                f"{percent(lift.widget_rate)} vs {percent(lift.control_rate)}"
+            )
+            if lift.lift is not None:
+                line += (
+                    f"; lift {lift.lift.estimate:+.1%} "
+                    f"(95% CI {lift.lift.low:+.1%} to {lift.lift.high:+.1%}); "
+                    f"a {report.target_lift:.0%} lift is {lift.verdict} at 95%"
+                )
+            if lift.visits_needed is not None:
+                line += (
+                    f"; {lift.visits_needed} visits per arm detect a {report.target_lift:.0%} lift"
+                )
+            self.stdout.write(line)
+
+
+def control_share(share: float | None) -> Any:
+    """A context in which RECOMMENDATIONS['CONTROL_SHARE'] is `share` (None: as configured)."""
+    if share is None:
+        return nullcontext()
+    configured = getattr(settings, "RECOMMENDATIONS", {})
+    return override_settings(RECOMMENDATIONS={**configured, "CONTROL_SHARE": share})
 
 
 def percent(value: float | None) -> str:

@@ -1,0 +1,116 @@
+"""Engagement per visitor and arm: what measures the widget against no widget at all.
+
+The widget's CTR compares arms that all see a widget; the control arm (`CONTROL_SHARE`, see
+`arms.py`) sees none, so it has no impressions to click. What every arm has is visits, and what
+the visitors do on them:
+
+- a visit: a page that holds the widget's slot (the template tag, the fragment, the JSON API) was
+  rendered for a signed-in visitor. In the widget arms that is the widget's impression, which
+  `tracking.py` records anyway; the control arm has none, so `tracking.track_widget` records a
+  `visit` event for it (one event per page, as the impression is for the others).
+- `product_view`, `add_to_cart`, `purchase`: sent by the shop with the `engagement` signal
+  (`signals.py`) from its product page, its cart and its checkout.
+
+A visit is a visitor's calendar day (in the current time zone): it needs no session state and no
+write on the page, it is the same in every process, and the report finds it with grouped
+queries. A visit counts as engaged by an action when the visitor did it on a day they were in the
+widget's slot; actions on days without a visit are stored but not counted, since those visitors
+were never shown (or denied) the widget. Two visits on one day count as one; a visitor's days
+are the unit, not their page views, so a visitor who reloads the home page ten times does not
+count ten times.
+
+Anonymous visitors are left out: arms are slices of the pseudonym's hash, and without a signed-in
+user there is no arm to compare (their widget is the fallback ranking for all of them).
+
+Events go through the same buffer as impressions (`events.py`): no database write on the page.
+"""
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from django.http import HttpRequest
+
+from ..conf import app_settings
+from ..models import EngagementEvent
+from . import arms, events
+from .event_rows import ENGAGEMENT
+from .pseudonyms import pseudonym
+
+logger = logging.getLogger(__name__)
+
+VISIT = EngagementEvent.Action.VISIT.value
+PRODUCT_VIEW = EngagementEvent.Action.PRODUCT_VIEW.value
+ADD_TO_CART = EngagementEvent.Action.ADD_TO_CART.value
+PURCHASE = EngagementEvent.Action.PURCHASE.value
+# What the shop sends with the `engagement` signal; `visit` is the app's own.
+SHOP_ACTIONS = (PRODUCT_VIEW, ADD_TO_CART, PURCHASE)
+
+_warned: set[str] = set()  # unknown actions already logged in this process: one WARNING each
+
+
+def _signed_in_user(request_or_user: Any) -> Any:
+    user = request_or_user
+    if isinstance(request_or_user, HttpRequest):
+        user = getattr(request_or_user, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user
+
+
+def arm_of_user(user: Any) -> str:
+    """The experiment arm of a user object ("anonymous" for a visitor who is not signed in)."""
+    if _signed_in_user(user) is None:
+        return arms.ANONYMOUS
+    return arms.arm_for(pseudonym(user.pk)).name
+
+
+def engagement_event(user_key: str, arm: str, action: str) -> dict[str, Any]:
+    """The event of one action (fields of `models.EngagementEvent`)."""
+    return {
+        "kind": ENGAGEMENT,
+        "event_id": uuid.uuid4().hex,
+        "pseudonym": user_key,
+        "arm": arm,
+        "action": action,
+        "created_at": time.time(),
+    }
+
+
+def record_visit(recommendations: Any, request: HttpRequest | None) -> bool:
+    """Record a signed-in control-arm visitor's page with the (empty) widget slot.
+
+    The other arms' visits are their impressions. False when nothing was recorded.
+    """
+    if recommendations is None or recommendations.arm != arms.CONTROL:
+        return False
+    if not app_settings.TRACKING:
+        return False
+    user = _signed_in_user(request)
+    if user is None:
+        return False
+    return events.record(engagement_event(pseudonym(user.pk), arms.CONTROL, VISIT))
+
+
+def record_action(action: str, request_or_user: Any) -> bool:
+    """Record an action the shop reports (one of SHOP_ACTIONS); False when nothing was recorded.
+
+    Never raises: an unknown action is logged once per process, an anonymous visitor is skipped.
+    """
+    if not app_settings.TRACKING:
+        return False
+    if action not in SHOP_ACTIONS:
+        if action not in _warned:
+            _warned.add(str(action))
+            logger.warning(
+                "Ignored an engagement signal with an unknown kind %r",
+                action,
+                extra={"kind": str(action)[:32], "expected": list(SHOP_ACTIONS)},
+            )
+        return False
+    user = _signed_in_user(request_or_user)
+    if user is None:
+        return False
+    user_key = pseudonym(user.pk)
+    return events.record(engagement_event(user_key, arms.arm_for(user_key).name, action))

@@ -1,0 +1,221 @@
+"""Engagement per visit and arm: the shop's `engagement` signal through the event buffer and the
+flush, and the report's widget-against-no-widget lift on planted, hand-counted data."""
+
+import logging
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory, override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from recommendations.models import EngagementEvent, Impression
+from recommendations.reporting.engagement import build_engagement_report
+from recommendations.signals import engagement
+from recommendations.tracking import events
+from recommendations.tracking.engagement import arm_of_user
+from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.shop_data import make_shop
+
+pytestmark = pytest.mark.django_db
+
+MEASURED = {"TRACKING": True, "CONTROL_SHARE": 0.5, "EVENT_FLUSH_INTERVAL": 60.0}
+
+
+@pytest.fixture
+def measured():
+    events.buffer().clear()
+    with override_settings(RECOMMENDATIONS=MEASURED):
+        yield
+    events.buffer().clear()
+
+
+def flush() -> events.FlushResult:
+    events.hand_off_buffered()
+    return events.flush_to_database()
+
+
+def users(count: int) -> list:
+    model = get_user_model()
+    return [model.objects.create_user(f"shopper{n}", password="x") for n in range(count)]
+
+
+def test_the_signal_is_recorded_with_the_visitors_pseudonym_and_arm_through_the_flush(measured):
+    shoppers = users(12)
+    arms_seen = {arm_of_user(user) for user in shoppers}
+    assert arms_seen == {"control", "model"}
+    factory = RequestFactory()
+    for user in shoppers:
+        request = factory.get("/product/x/")
+        request.user = user
+        engagement.send(sender=None, kind="product_view", request=request)
+        engagement.send(sender=None, kind="add_to_cart", user=user)
+
+    assert EngagementEvent.objects.count() == 0  # nothing written on the page
+    assert flush().engagements == 24
+    rows = {(row.pseudonym, row.arm, row.action) for row in EngagementEvent.objects.all()}
+    assert rows == {
+        (pseudonym(user.pk), arm_of_user(user), action)
+        for user in shoppers
+        for action in ("product_view", "add_to_cart")
+    }
+    assert not EngagementEvent.objects.filter(pseudonym__in=[str(u.pk) for u in shoppers])
+    # A flush that runs again inserts nothing twice.
+    assert flush().engagements == 0
+    assert EngagementEvent.objects.count() == 24
+
+
+def test_anonymous_visitors_and_unknown_kinds_are_left_out_without_an_error(measured, caplog):
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    engagement.send(sender=None, kind="product_view", request=request)
+    (user,) = users(1)
+    with caplog.at_level(logging.WARNING, logger="recommendations.tracking.engagement"):
+        for _ in range(3):
+            engagement.send(sender=None, kind="wishlist", user=user)
+    assert flush().engagements == 0
+    warnings = [r for r in caplog.records if r.name == "recommendations.tracking.engagement"]
+    assert len(warnings) == 1  # once per process, not once per page
+    assert warnings[0].kind == "wishlist"
+
+
+def test_nothing_is_recorded_while_tracking_is_off():
+    events.buffer().clear()
+    (user,) = users(1)
+    with override_settings(RECOMMENDATIONS={"TRACKING": False}):
+        engagement.send(sender=None, kind="purchase", user=user)
+        assert len(events.buffer()) == 0
+
+
+def test_the_demo_shop_sends_a_product_view_an_add_to_cart_and_a_purchase(measured, client):
+    products, customers = make_shop()
+    customer = customers[0]
+    client.force_login(customer)
+    product = products[0]
+    assert client.get(product.get_absolute_url()).status_code == 200
+    assert client.post(reverse("cart_add", args=[product.pk])).status_code == 302
+    assert client.post(reverse("checkout")).status_code == 302
+    flush()
+    assert list(
+        EngagementEvent.objects.order_by("created_at").values_list("pseudonym", "arm", "action")
+    ) == [
+        (pseudonym(customer.pk), arm_of_user(customer), action)
+        for action in ("product_view", "add_to_cart", "purchase")
+    ]
+
+
+def impression(user_key: str, arm: str, when) -> None:
+    Impression.objects.create(
+        request_id=uuid.uuid4().hex,
+        pseudonym=user_key,
+        arm=arm,
+        source="fallback",
+        items=[],
+        created_at=when,
+    )
+
+
+def event(user_key: str, arm: str, action: str, when) -> None:
+    EngagementEvent.objects.create(
+        event_id=uuid.uuid4().hex, pseudonym=user_key, arm=arm, action=action, created_at=when
+    )
+
+
+@pytest.fixture
+def planted():
+    """Two days of visits, counted by hand in the tests below."""
+    today = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+    for day in (today, yesterday):
+        for n in range(5):  # control: 5 visitors x 2 days = 10 visits
+            event(f"c{n}", "control", "visit", day)
+            event(f"c{n}", "control", "visit", day + timedelta(minutes=5))  # the same visit
+        for n in range(6):  # model: 6 x 2 = 12 visits
+            impression(f"m{n}", "model", day)
+            impression(f"m{n}", "model", day + timedelta(minutes=20))
+        for n in range(4):  # holdout: 4 x 2 = 8 visits
+            impression(f"h{n}", "holdout", day)
+    # Control: product views on 2 visits (one of them twice), an add-to-cart on one.
+    event("c0", "control", "product_view", yesterday)
+    event("c0", "control", "product_view", yesterday + timedelta(minutes=1))
+    event("c1", "control", "product_view", yesterday)
+    event("c0", "control", "add_to_cart", yesterday)
+    # Widget arms: product views on 8 visits, add-to-cart on 2, a purchase on 1.
+    for key in ("m0", "m1", "m2", "m3", "h0", "h1"):
+        event(key, "model" if key[0] == "m" else "holdout", "product_view", today)
+    for key in ("m0", "m1"):
+        event(key, "model", "product_view", yesterday)
+    event("m0", "model", "add_to_cart", today)
+    event("h0", "holdout", "add_to_cart", today)
+    event("m0", "model", "purchase", today)
+    # Not counted: a product view on a day without a visit, an anonymous impression, and a
+    # visit before the period.
+    event("c4", "control", "product_view", today - timedelta(days=3))
+    event("m5", "model", "product_view", today - timedelta(days=3))
+    impression("", "anonymous", today)
+    event("c9", "control", "visit", today - timedelta(days=30))
+    return today
+
+
+def test_the_report_counts_visits_and_engaged_visits_per_arm(planted):
+    report = build_engagement_report(days=2, today=planted.date())
+    assert set(report.by_arm) == {"control", "model", "holdout"}
+    control, model, holdout = (report.by_arm[a] for a in ("control", "model", "holdout"))
+    assert (control.visits, control.visitors) == (10, 5)
+    assert (model.visits, model.visitors) == (12, 6)
+    assert (holdout.visits, holdout.visitors) == (8, 4)
+    assert control.engaged == {"product_view": 2, "add_to_cart": 1, "purchase": 0, "any": 2}
+    assert model.engaged == {"product_view": 6, "add_to_cart": 1, "purchase": 1, "any": 6}
+    assert holdout.engaged == {"product_view": 2, "add_to_cart": 1, "purchase": 0, "any": 2}
+    assert report.widget.visits == 20
+
+
+def test_the_widget_lift_over_no_widget_matches_a_hand_computation(planted):
+    report = build_engagement_report(days=2, today=planted.date())
+    lifts = {lift.action: lift for lift in report.lifts}
+    views = lifts["product_view"]
+    # 8 of 20 widget visits against 2 of 10 control visits: 40% vs 20%, a lift of +100%.
+    # Katz interval: se = sqrt((1 - 0.4) / 8 + (1 - 0.2) / 2) = sqrt(0.475) = 0.68920;
+    # exp(ln 2 -/+ 1.95996 x 0.68920) - 1 = -48.19% and +672.11%.
+    assert (views.widget_rate, views.control_rate) == (0.4, 0.2)
+    assert views.lift.estimate == pytest.approx(1.0)
+    assert views.lift.low == pytest.approx(-0.48194, abs=1e-5)
+    assert views.lift.high == pytest.approx(6.72112, abs=1e-5)
+    assert views.difference.estimate == pytest.approx(0.2)
+    assert views.verdict == "neither shown nor ruled out"
+    # 50% over a 20% rate (20% -> 30%), 95% and power 80%: n = (1.95996 sqrt(2 x 0.25 x 0.75)
+    # + 0.84162 sqrt(0.2 x 0.8 + 0.3 x 0.7))^2 / 0.1^2 = 293.2, so 294 visits per arm.
+    assert views.visits_needed == 294
+    carts = lifts["add_to_cart"]
+    assert (carts.widget_rate, carts.control_rate) == (0.1, 0.1)
+    assert carts.lift.estimate == pytest.approx(0.0)
+    # No purchase in the control arm: no ratio, and no sample size from a zero rate.
+    assert lifts["purchase"].lift is None
+    assert lifts["purchase"].visits_needed is None
+    assert lifts["any"].lift.estimate == pytest.approx(1.0)
+
+
+def test_the_admin_report_shows_widget_against_no_widget_beside_model_against_fallback(
+    planted, admin_client
+):
+    response = admin_client.get(reverse("admin:recommendations_impression_report"), {"days": 2})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "widget vs no widget" in html
+    assert "model vs holdout (model vs fallback)" in html
+    row = html[html.index('data-action="product_view"') :]
+    row = row[: row.index("</tr>")]
+    assert "40.00%" in row and "20.00%" in row
+    assert "+100.0% (-48.2% to +672.1%)" in row
+    assert ">294<" in row
+    assert '<tr data-arm="control"><td>control</td><td class="visits">10</td>' in html
+
+
+def test_without_a_control_arm_the_report_says_what_is_missing(admin_client):
+    (user,) = users(1)
+    impression(pseudonym(user.pk), "model", timezone.now())
+    html = admin_client.get(reverse("admin:recommendations_impression_report")).content.decode()
+    assert 'id="engagement-no-comparison"' in html
