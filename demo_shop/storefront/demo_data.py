@@ -185,15 +185,23 @@ def generate(params: DemoParameters) -> DemoData:
     order_seconds_ago = demo_orders.order_times(order_customer, joined, order_first_line, order_rng)
 
     line_product = _draw_products(line_customer, draws, order_rng)
+    # Only consumables are bought again: a durable the customer already has is redrawn.
+    durable = ~draws.tastes.consumable
+    line_product, _ = _redraw_duplicates(
+        line_product, line_customer, line_customer, draws, durable, order_rng
+    )
     line_product = _plant_follow_ups(
         line_product, order_customer, order_first_line, draws.tastes, params, order_rng
     )
     line_product = _add_repeat_purchases(
         line_product, line_customer, order_first_line, draws.tastes, params, order_rng
     )
-    line_product, keep = _dedupe_within_orders(
-        line_product, line_customer, order_first_line, draws, order_rng
+    line_order = order_of_lines(order_first_line)
+    everything = np.ones(params.products, dtype=bool)
+    line_product, duplicated = _redraw_duplicates(
+        line_product, line_customer, line_order, draws, everything, order_rng
     )
+    keep = ~duplicated
     quantities = order_rng.choice(QUANTITIES, size=len(line_product), p=QUANTITY_WEIGHTS)
     if not keep.all():
         line_product, quantities = line_product[keep], quantities[keep]
@@ -351,23 +359,26 @@ def _add_repeat_purchases(
     return line_product[source]
 
 
-def _dedupe_within_orders(
+def _redraw_duplicates(
     line_product: np.ndarray,
     line_customer: np.ndarray,
-    order_first_line: np.ndarray,
+    group: np.ndarray,
     draws: _Draws,
+    counted: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Redraw products that appear twice in one order; drop the few that stay duplicated."""
+    """Redraw lines whose product (one of `counted`) came earlier in the same group (order or
+    customer); after 20 rounds, the lines still duplicated (few) are returned as a mask."""
     line_product = line_product.copy()
-    line_order = order_of_lines(order_first_line)
     products = len(draws.popularity_cdf)
     for _attempt in range(20):
-        repeated = demo_orders.duplicates(line_product, line_order, products)
+        repeated = demo_orders.duplicates(line_product, group, products) & counted[line_product]
         if not repeated.any():
             break
         line_product[repeated] = _draw_products(line_customer[repeated], draws, rng)
-    return line_product, ~demo_orders.duplicates(line_product, line_order, products)
+    return line_product, demo_orders.duplicates(line_product, group, products) & counted[
+        line_product
+    ]
 
 
 def _catalog_shuffled(data: DemoData, rng: np.random.Generator) -> DemoData:
