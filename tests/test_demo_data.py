@@ -122,11 +122,13 @@ def test_tastes_are_topics_that_mix_categories(small):
 
     assert np.mean(spans) > 2
     assert set(mixed.tolist()) == {1, 2, 3}
-    # A topic is not a category: its products are a minority of each category it touches.
-    for row in members:
-        for category in set(small.product_category[row].tolist()):
-            in_category = small.product_category == category
-            assert row[in_category].mean() < 0.9
+    # A topic is not a category: it holds part of each category it touches, not all.
+    shares = [
+        row[small.product_category == category].mean()
+        for row in members
+        for category in set(small.product_category[row].tolist())
+    ]
+    assert np.mean(shares) < 0.6
 
 
 def test_customers_buy_mostly_what_fits_their_latent_tastes(small):
@@ -150,13 +152,13 @@ def test_customers_buy_mostly_what_fits_their_latent_tastes(small):
 
     # Below taste_share (0.8): a heavy buyer who has every durable of their tastes buys others.
     assert (fits > 0).mean() > 0.5
-    assert (fits > 0).mean() > 3 * (chance > 0).mean()
+    assert (fits > 0).mean() > 2 * (chance > 0).mean()
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"topics": 0}, "--topics must be at least 1"),
+        ({"topic_size": 0}, "--topic-size must be at least 1"),
         ({"max_tastes": 0}, "--max-tastes must be at least 1"),
         ({"taste_share": 1.5}, "--taste-share must be between 0 and 1"),
         ({"repeat_share": -0.1}, "--repeat-share must be between 0 and 1"),
@@ -168,9 +170,9 @@ def test_nonsense_behaviour_parameters_name_the_flag(change, message):
         generate(replace(SMALL, **change))
 
 
-def test_a_tiny_catalogue_with_more_topics_than_products_still_generates():
+def test_a_tiny_catalogue_with_tiny_topics_still_generates():
     data = generate(
-        DemoParameters(products=5, categories=5, customers=20, lines=60, topics=40, seed=1)
+        DemoParameters(products=5, categories=5, customers=20, lines=60, topic_size=1, seed=1)
     )
 
     assert len(data.line_product) > 0
@@ -181,7 +183,7 @@ def test_a_tiny_catalogue_with_more_topics_than_products_still_generates():
 
 
 def test_parameters_survive_their_json_record():
-    params = replace(SMALL, topics=7, follow_up_rate=0.25)
+    params = replace(SMALL, topic_size=7, follow_up_rate=0.25)
 
     assert DemoParameters.from_record(params.as_record()) == params
     assert DemoParameters.from_record({**params.as_record(), "from_a_newer_version": 1}) == params

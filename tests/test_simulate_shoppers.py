@@ -40,6 +40,7 @@ def demo_shop():
         customers=30,
         lines=900,
         seed=5,
+        topic_size=10,  # the default 25 would make three topics of this catalogue
         force=True,
         verbosity=0,
     )
@@ -105,7 +106,7 @@ def test_a_shopper_likes_products_of_several_categories_but_not_everything(demo_
     # Topics span categories, so most shoppers like things in more than one category ...
     assert sum(count >= 2 for count in liked_categories) > 0.8 * len(customers)
     # ... yet a shopper likes a minority of the catalogue: a ranking has to find which.
-    assert max(liked_shares) < 0.6
+    assert sum(liked_shares) / len(liked_shares) < 0.5
 
 
 def test_without_a_seed_record_shoppers_fall_back_to_their_most_bought_categories(

@@ -42,7 +42,7 @@ class DemoParameters:
     customers: int = 2_000
     lines: int = 30_000  # order lines in all
     seed: int = 42
-    topics: int = 30  # latent tastes; each is a group of products from a few categories
+    topic_size: int = 25  # products per latent taste (topic), on average; sets the topic count
     categories_per_topic: int = 3  # how many categories one topic draws its products from
     second_topic_share: float = 0.3  # products that belong to a second topic as well
     max_tastes: int = 3  # a customer mixes 1..max_tastes topics (uniformly many), random weights
@@ -69,7 +69,7 @@ class DemoParameters:
             ("categories", self.categories),
             ("customers", self.customers),
             ("lines", self.lines),
-            ("topics", self.topics),
+            ("topic-size", self.topic_size),
             ("categories-per-topic", self.categories_per_topic),
             ("max-tastes", self.max_tastes),
         ):
@@ -100,6 +100,11 @@ class DemoParameters:
             raise DemoDataError(
                 f"--popularity-exponent must be 0 or more (got {self.popularity_exponent})."
             )
+
+    @property
+    def topics(self) -> int:
+        """How many latent tastes: enough for `topic_size` products each (some are in two)."""
+        return max(1, round(self.products * (1 + self.second_topic_share) / self.topic_size))
 
     def as_record(self) -> dict[str, Any]:
         """The parameters as JSON-ready values, to store beside the data they made."""

@@ -18,7 +18,7 @@ from demo_shop.storefront.demo_loader import (
 DEFAULTS = DemoParameters()
 # How customers behave (docs/demo-data.md): each becomes --name-with-dashes, default from DEFAULTS.
 BEHAVIOUR = {
-    "topics": "Latent tastes; each groups products of a few categories.",
+    "topic_size": "Products per latent taste (topic: products of a few categories).",
     "categories_per_topic": "Categories one topic draws its products from.",
     "second_topic_share": "Share of products that belong to a second topic.",
     "max_tastes": "A customer mixes 1..N topics.",
