@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import demo_orders, demo_tastes
+from . import demo_orders, demo_purchases, demo_tastes
 from .demo_catalog import CategoryRow, assign_categories, prices, product_texts, stock_levels
 from .demo_orders import HISTORY_SECONDS, order_of_lines
 from .demo_tastes import LatentTastes
@@ -154,17 +154,6 @@ class DemoData:
         return np.rint(totals).astype(np.int64)
 
 
-@dataclass(frozen=True)
-class _Draws:
-    """Lookup tables that turn uniform numbers into products, built once per data set."""
-
-    tastes: LatentTastes
-    topic_keys: np.ndarray  # per (topic, member) entry: topic + cumulative popularity within it
-    entry_product: np.ndarray  # the product of each entry
-    popularity_cdf: np.ndarray
-    taste_share: float
-
-
 def generate(params: DemoParameters) -> DemoData:
     """Make the demo data set; the same parameters and seed always give the same data."""
     params.validate()
@@ -180,7 +169,8 @@ def generate(params: DemoParameters) -> DemoData:
     names, slugs, descriptions = product_texts(params.categories, product_category, catalog_rng)
     price_cents = prices(product_category, catalog_rng)
     stock, active = stock_levels(params.products, catalog_rng)
-    draws = _draws(_latent_tastes(params, product_category, catalog_rng, customer_rng), params)
+    tastes = _latent_tastes(params, product_category, catalog_rng, customer_rng)
+    draws = demo_purchases.draws_for(tastes, params.taste_share)
     joined = customer_rng.integers(14 * DAY, HISTORY_SECONDS + 90 * DAY, size=params.customers)
 
     customer_lines = demo_orders.lines_per_customer(params.customers, params.lines, customer_rng)
@@ -189,21 +179,21 @@ def generate(params: DemoParameters) -> DemoData:
     order_customer = line_customer[order_first_line[:-1]]
     order_seconds_ago = demo_orders.order_times(order_customer, joined, order_first_line, order_rng)
 
-    line_product = _draw_products(line_customer, draws, order_rng)
+    line_product = demo_purchases.draw_products(line_customer, draws, order_rng)
     # Only consumables are bought again: a durable the customer already has is redrawn.
-    durable = ~draws.tastes.consumable
-    line_product, _ = _redraw_duplicates(
+    durable = ~tastes.consumable
+    line_product, _ = demo_purchases.redraw_duplicates(
         line_product, line_customer, line_customer, draws, durable, order_rng
     )
-    line_product = _plant_follow_ups(
-        line_product, order_customer, order_first_line, draws.tastes, params, order_rng
+    line_product = demo_purchases.plant_follow_ups(
+        line_product, order_customer, order_first_line, tastes, params.follow_up_rate, order_rng
     )
-    line_product = _add_repeat_purchases(
-        line_product, line_customer, order_first_line, draws.tastes, params, order_rng
+    line_product = demo_purchases.add_repeat_purchases(
+        line_product, line_customer, order_first_line, tastes, params.repeat_share, order_rng
     )
     line_order = order_of_lines(order_first_line)
     everything = np.ones(params.products, dtype=bool)
-    line_product, duplicated = _redraw_duplicates(
+    line_product, duplicated = demo_purchases.redraw_duplicates(
         line_product, line_customer, line_order, draws, everything, order_rng
     )
     keep = ~duplicated
@@ -233,7 +223,7 @@ def generate(params: DemoParameters) -> DemoData:
         order_first_line=order_first_line,
         line_product=line_product[line_index],
         line_quantity=quantities[line_index],
-        tastes=draws.tastes,
+        tastes=tastes,
     )
     return _catalog_shuffled(data, catalog_rng)
 
@@ -266,124 +256,6 @@ def _latent_tastes(
         customer_topics=customer_topics,
         customer_weights=customer_weights,
     )
-
-
-def _draws(tastes: LatentTastes, params: DemoParameters) -> _Draws:
-    entry_topic, entry_product = np.nonzero(tastes.topic_members)  # sorted by topic
-    weight = tastes.item_popularity[entry_product]
-    topic_total = np.bincount(entry_topic, weights=weight, minlength=params.topics)
-    cumulative = np.cumsum(weight)
-    first = np.searchsorted(entry_topic, entry_topic, side="left")  # each topic's first entry
-    within = (cumulative - cumulative[first] + weight[first]) / topic_total[entry_topic]
-    last = np.append(entry_topic[1:] != entry_topic[:-1], True)
-    within[last] = 1.0  # exact, so the keys of the next topic start above it
-    popularity_cdf = np.cumsum(tastes.item_popularity)
-    popularity_cdf[-1] = 1.0
-    return _Draws(
-        tastes=tastes,
-        topic_keys=entry_topic + within,
-        entry_product=entry_product,
-        popularity_cdf=popularity_cdf,
-        taste_share=params.taste_share,
-    )
-
-
-def _draw_products(
-    line_customer: np.ndarray, draws: _Draws, rng: np.random.Generator
-) -> np.ndarray:
-    """A product per line: from one of the customer's topics, or anywhere by popularity."""
-    tastes, count = draws.tastes, len(line_customer)
-    cumulative = np.cumsum(tastes.customer_weights[line_customer], axis=1)
-    slot = (rng.random(count)[:, None] >= cumulative).sum(axis=1)
-    # Rounding can push the slot past the last used one; unused slots repeat slot 0's topic.
-    slot = np.minimum(slot, cumulative.shape[1] - 1)
-    topic = tastes.customer_topics[line_customer, slot]
-    # topic_keys run from t to t + 1 inside topic t, so one search picks a member by popularity.
-    entry = np.searchsorted(draws.topic_keys, topic + rng.random(count), side="right")
-    in_taste = draws.entry_product[np.minimum(entry, len(draws.entry_product) - 1)]
-    anywhere = np.searchsorted(draws.popularity_cdf, rng.random(count), side="right")
-    from_taste = rng.random(count) < draws.taste_share
-    return np.where(from_taste, in_taste, np.minimum(anywhere, len(draws.popularity_cdf) - 1))
-
-
-def _plant_follow_ups(
-    line_product: np.ndarray,
-    order_customer: np.ndarray,
-    order_first_line: np.ndarray,
-    tastes: LatentTastes,
-    params: DemoParameters,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Put the follow-up of a product into a line of the same customer's next order."""
-    line_product = line_product.copy()
-    line_order = order_of_lines(order_first_line)
-    follow_up = tastes.follow_up[line_product]
-    next_order = np.minimum(line_order + 1, len(order_customer) - 1)
-    # A customer's orders are contiguous and oldest first, so their next order is the next index.
-    has_next = (line_order + 1 < len(order_customer)) & (
-        order_customer[next_order] == order_customer[line_order]
-    )
-    planted = (follow_up >= 0) & has_next & (rng.random(len(line_product)) < params.follow_up_rate)
-    target_order = next_order[planted]
-    size = order_first_line[target_order + 1] - order_first_line[target_order]
-    target = order_first_line[target_order] + (rng.random(len(target_order)) * size).astype(
-        np.int64
-    )
-    line_product[target] = follow_up[planted]
-    return line_product
-
-
-def _add_repeat_purchases(
-    line_product: np.ndarray,
-    line_customer: np.ndarray,
-    order_first_line: np.ndarray,
-    tastes: LatentTastes,
-    params: DemoParameters,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """With `repeat_share`, a line buys again a consumable from one of the customer's earlier orders."""
-    count = len(line_product)
-    consumable = tastes.consumable[line_product]
-    before = np.concatenate(([0], np.cumsum(consumable)))  # consumable lines before each line
-    customer_first_line = np.searchsorted(line_customer, line_customer, side="left")
-    order_start = order_first_line[:-1][order_of_lines(order_first_line)]
-    earlier = before[order_start] - before[customer_first_line]  # in this customer's past orders
-    repeat = (rng.random(count) < params.repeat_share) & (earlier > 0)
-    positions = np.flatnonzero(consumable)
-    pick = before[customer_first_line[repeat]] + (
-        rng.random(int(repeat.sum())) * earlier[repeat]
-    ).astype(np.int64)
-    source = np.arange(count)
-    source[repeat] = positions[pick]
-    # A source can itself be a repeat; follow the pointers until they stop moving.
-    while True:
-        followed = source[source]
-        if np.array_equal(followed, source):
-            break
-        source = followed
-    return line_product[source]
-
-
-def _redraw_duplicates(
-    line_product: np.ndarray,
-    line_customer: np.ndarray,
-    group: np.ndarray,
-    draws: _Draws,
-    counted: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Redraw lines whose product (one of `counted`) came earlier in the same group (order or
-    customer); after 20 rounds, the lines still duplicated (few) are returned as a mask."""
-    line_product = line_product.copy()
-    products = len(draws.popularity_cdf)
-    for _attempt in range(20):
-        repeated = demo_orders.duplicates(line_product, group, products) & counted[line_product]
-        if not repeated.any():
-            break
-        line_product[repeated] = _draw_products(line_customer[repeated], draws, rng)
-    return line_product, demo_orders.duplicates(line_product, group, products) & counted[
-        line_product
-    ]
 
 
 def _catalog_shuffled(data: DemoData, rng: np.random.Generator) -> DemoData:
