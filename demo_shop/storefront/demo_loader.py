@@ -19,7 +19,8 @@ from demo_shop.orders.models import Order, OrderLine
 from .demo_data import DemoData, DemoParameters
 from .models import DemoSeed
 
-SEEDED_USERNAME_REGEX = r"^customer[0-9]+$"
+SEEDED_USERNAME_PREFIX = "customer"  # customer1 ... customerN
+SEEDED_USERNAME_REGEX = rf"^{SEEDED_USERNAME_PREFIX}[0-9]+$"
 ADMIN_USERNAME = "admin"
 BATCH_SIZE = 5_000  # rows per bulk_create round trip: bounded memory, few statements
 
@@ -159,7 +160,7 @@ def _load_customers(data: DemoData, now: datetime, encoded_password: str) -> np.
     for start in range(0, len(joined), BATCH_SIZE):
         users = [
             user_model(
-                username=f"customer{number}",
+                username=f"{SEEDED_USERNAME_PREFIX}{number}",
                 email=f"customer{number}@example.com",
                 password=encoded_password,
                 date_joined=joined[number - 1],

@@ -18,13 +18,12 @@ from demo_shop.catalog.models import Product
 from demo_shop.orders.models import OrderLine
 
 from .demo_data import DemoData, DemoDataError, DemoParameters, generate
-from .demo_loader import SEEDED_USERNAME_REGEX
+from .demo_loader import SEEDED_USERNAME_PREFIX
 from .models import DemoSeed
 
 logger = logging.getLogger(__name__)
 
 FALLBACK_FAVOURITES = 2  # categories that count as a shopper's tastes without a seed record
-USERNAME_PREFIX = SEEDED_USERNAME_REGEX.removeprefix("^").split("[", 1)[0]
 
 
 class Tastes(Protocol):
@@ -114,7 +113,7 @@ def latent_tastes(customers: list) -> LatentShopperTastes:
     product_index = {pk_of_slug[slug]: index for index, slug in enumerate(data.product_slugs)}
     users: dict[int, int] = {}
     for customer in customers:
-        number = customer.username.removeprefix(USERNAME_PREFIX)
+        number = customer.username.removeprefix(SEEDED_USERNAME_PREFIX)
         if number.isdigit() and 1 <= int(number) <= len(data.customer_joined_seconds_ago):
             users[customer.pk] = int(number) - 1
     return LatentShopperTastes(data, product_index, users)

@@ -21,7 +21,9 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.test import Client
 
-from .shopper_tastes import Tastes, shopper_tastes
+from .shopper_tastes import Tastes, favourite_categories, shopper_tastes
+
+__all__ = ["ClickModel", "Simulation", "Visit", "favourite_categories", "simulate", "visit_home"]
 
 WIDGET = re.compile(
     r'<section class="recommendations"[^>]*data-source="(?P<source>\w+)"'
