@@ -1,5 +1,6 @@
 """manage.py seed_demo: the data set's shape, its determinism, and its refusals."""
 
+import math
 import random
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -13,11 +14,16 @@ from django.utils import timezone
 
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
+from demo_shop.storefront.demo_data import DemoParameters
+from demo_shop.storefront.demo_loader import seeded_customers
+from demo_shop.storefront.models import DemoSeed
+from demo_shop.storefront.shopper_tastes import shopper_tastes
 from tests.support.factories import make_customer, make_order, make_product
 
 pytestmark = pytest.mark.django_db
 
-SMALL = ["--products", "60", "--customers", "100", "--lines", "2000"]
+# Topics of 10 products: the default 25 would make three topics of this catalogue.
+SMALL = ["--products", "60", "--customers", "100", "--lines", "2000", "--topic-size", "10"]
 TINY = ["--products", "24", "--customers", "10", "--lines", "120"]
 
 
@@ -53,45 +59,56 @@ def top_category(lines: list[tuple]) -> int:
     return Counter(category for _, category, _ in lines).most_common(1)[0][0]
 
 
-def mean_top_category_share(customers: list[list[tuple]]) -> float:
-    shares = []
-    for lines in customers:
-        top = top_category(lines)
-        shares.append(sum(category == top for _, category, _ in lines) / len(lines))
-    return sum(shares) / len(shares)
+def category_profile(lines: list[tuple]) -> Counter:
+    return Counter(category for _, category, _ in lines)
 
 
-def test_seeded_customers_buy_mostly_from_their_favourite_categories(small_shop):
+def cosine(first: Counter, second: Counter) -> float:
+    dot = sum(count * second[key] for key, count in first.items())
+    norms = math.sqrt(sum(v * v for v in first.values()) * sum(v * v for v in second.values()))
+    return dot / norms
+
+
+def share_that_fits(tastes, bought: list[tuple[int, int]]) -> float:
+    return sum(tastes.fit(user, [product])[0] > 0 for user, product in bought) / len(bought)
+
+
+def test_seeded_customers_buy_mostly_what_suits_their_latent_tastes(small_shop):
+    customers = list(seeded_customers())
+    tastes = shopper_tastes(customers)
+    by_customer = lines_by_customer()
+    bought = [(c.pk, line[2]) for c in customers for line in by_customer.get(c.pk, [])]
+    # The same lines dealt out to customers at random: what a shop without tastes would show.
+    users = [user for user, _ in bought]
+    random.Random(0).shuffle(users)
+    dealt = [(user, product) for user, (_, product) in zip(users, bought, strict=True)]
+    heavy = [lines for lines in by_customer.values() if len(lines) >= 10]
     categories = Category.objects.count()
-    customers = [lines for lines in lines_by_customer().values() if len(lines) >= 10]
-    share = mean_top_category_share(customers)
-    # The same statistic with the lines dealt out to customers at random: what a shop without
-    # tastes, but with the same category popularity and basket counts, would show.
-    everything = [line for lines in customers for line in lines]
-    random.Random(0).shuffle(everything)
-    dealt, start = [], 0
-    for lines in customers:
-        dealt.append(everything[start : start + len(lines)])
-        start += len(lines)
-    no_tastes = mean_top_category_share(dealt)
 
-    assert len(customers) >= 40
-    assert share > 4 * (1 / categories)
-    assert share > 1.5 * no_tastes
+    assert tastes.kind == "latent"
+    assert share_that_fits(tastes, bought) > 0.5
+    assert share_that_fits(tastes, bought) > 1.5 * share_that_fits(tastes, dealt)
     # Tastes differ between customers, so personal lists and the popularity list differ too.
-    assert len({top_category(lines) for lines in customers}) >= categories // 2
+    top_categories = {category_profile(lines).most_common(1)[0][0] for lines in heavy}
+    assert len(heavy) >= 40
+    assert len(top_categories) >= categories // 2
 
 
 def test_seeded_tastes_hold_over_time_so_a_time_split_is_meaningful(small_shop):
-    same = compared = 0
-    for lines in lines_by_customer().values():
-        if len(lines) >= 8:
-            half = len(lines) // 2
-            compared += 1
-            same += top_category(lines[:half]) == top_category(lines[half:])
+    halves = [
+        (category_profile(lines[: len(lines) // 2]), category_profile(lines[len(lines) // 2 :]))
+        for lines in lines_by_customer().values()
+        if len(lines) >= 8
+    ]
+    same = sum(cosine(early, late) for early, late in halves) / len(halves)
+    # A customer's early purchases against the next customer's later ones.
+    other = sum(
+        cosine(early, late)
+        for (early, _), (_, late) in zip(halves, halves[1:] + halves[:1], strict=True)
+    ) / len(halves)
 
-    assert compared >= 20
-    assert same / compared > 0.5
+    assert len(halves) >= 20
+    assert same > 1.3 * other
 
 
 def test_seeded_item_popularity_has_a_long_tail_within_each_category(small_shop):
@@ -200,6 +217,10 @@ def test_scale_multiplies_customers_and_lines():
         (["--seed", "-1"], "--seed must be 0 or more"),
         (["--products", "many"], "invalid int value"),
         (["--reset", "--if-empty"], "contradict"),
+        (["--topic-size", "0"], "--topic-size must be at least 1"),
+        (["--taste-share", "1.5"], "--taste-share must be between 0 and 1"),
+        (["--follow-up-rate", "-0.5"], "--follow-up-rate must be between 0 and 1"),
+        (["--popularity-exponent", "-1"], "--popularity-exponent must be 0 or more"),
     ],
 )
 def test_nonsense_flags_raise_a_clear_command_error(flags, message):
@@ -263,3 +284,25 @@ def test_refuses_to_run_with_debug_off_unless_forced(settings):
 
     seed(*TINY, "--force")
     assert Product.objects.count() == 24
+
+
+def test_the_generator_parameters_are_recorded_with_the_data_and_replaced_on_reset():
+    seed(*TINY, "--seed", "7", "--topic-size", "9", "--repeat-share", "0.35", "--scale", "2")
+
+    record = DemoParameters.from_record(DemoSeed.objects.get().parameters)
+    assert record == DemoParameters(
+        products=24, customers=20, lines=240, seed=7, topic_size=9, repeat_share=0.35
+    )
+
+    seed(*TINY, "--seed", "8", "--reset")
+    assert DemoParameters.from_record(DemoSeed.objects.get().parameters).seed == 8
+
+
+def test_behaviour_flags_change_the_orders_but_not_the_catalogue():
+    seed(*TINY, "--seed", "7")
+    first = snapshot()
+    seed(*TINY, "--seed", "7", "--reset", "--follow-up-rate", "0", "--repeat-share", "0")
+    other = snapshot()
+
+    assert first[0] == other[0]
+    assert first[1] != other[1]

@@ -1,4 +1,5 @@
-"""manage.py simulate_shoppers: seeded customers through the real stack, clicks by taste, events flushed."""
+"""manage.py simulate_shoppers: seeded customers through the real stack, clicks by their latent
+tastes (the ones seed_demo drew their orders from), events flushed."""
 
 import re
 from io import StringIO
@@ -10,7 +11,9 @@ from django.test import override_settings
 
 from demo_shop.catalog.models import Product
 from demo_shop.storefront.demo_loader import seeded_customers
-from demo_shop.storefront.shoppers import ClickModel, favourite_categories
+from demo_shop.storefront.models import DemoSeed
+from demo_shop.storefront.shopper_tastes import CategoryShopperTastes, shopper_tastes
+from demo_shop.storefront.shoppers import ClickModel
 from recommendations.models import Click, EngagementEvent, Impression
 from recommendations.reporting.engagement import build_engagement_report
 from recommendations.tracking import events
@@ -40,6 +43,7 @@ def demo_shop():
         customers=30,
         lines=900,
         seed=5,
+        topic_size=10,  # the default 25 would make three topics of this catalogue
         force=True,
         verbosity=0,
     )
@@ -77,17 +81,58 @@ def test_the_same_seed_gives_the_same_visits_and_clicks(demo_shop):
     assert sorted(Click.objects.values_list("item_id", "position")) == first
 
 
-def test_clicks_follow_tastes(demo_shop):
+def test_clicks_follow_the_latent_tastes_the_orders_came_from(demo_shop):
     run("--visits", "80", "--seed", "4", "--taste-rate", "0.5", "--base-rate", "0.0")
-    customers = {c.pk: c for c in seeded_customers()}
-    tastes = favourite_categories(customers, ClickModel().favourites)
-    by_pseudonym = {pseudonym(pk): pk for pk in customers}
-    category_of = dict(Product.objects.values_list("pk", "category_id"))
+    customers = list(seeded_customers())
+    tastes = shopper_tastes(customers)
+    by_pseudonym = {pseudonym(c.pk): c.pk for c in customers}
     clicks = list(Click.objects.all())
+
+    assert tastes.kind == "latent"
     assert clicks
     for click in clicks:
-        user_id = by_pseudonym[click.pseudonym]
-        assert category_of[int(click.item_id)] in tastes[user_id]
+        # With no base rate, only an item that suits the shopper's tastes can be clicked.
+        assert tastes.fit(by_pseudonym[click.pseudonym], [int(click.item_id)]) > [0.0]
+
+
+def test_a_shopper_likes_products_of_several_categories_but_not_everything(demo_shop):
+    customers = list(seeded_customers())
+    tastes = shopper_tastes(customers)
+    products = list(Product.objects.values_list("pk", "category_id"))
+    liked_categories, liked_shares = [], []
+    for customer in customers:
+        fits = tastes.fit(customer.pk, [pk for pk, _ in products])
+        liked = [category for (_, category), fit in zip(products, fits, strict=True) if fit > 0]
+        liked_categories.append(len(set(liked)))
+        liked_shares.append(len(liked) / len(products))
+
+    # Topics span categories, so most shoppers like things in more than one category ...
+    assert sum(count >= 2 for count in liked_categories) > 0.8 * len(customers)
+    # ... yet a shopper likes a minority of the catalogue: a ranking has to find which.
+    assert sum(liked_shares) / len(liked_shares) < 0.5
+
+
+def test_without_a_seed_record_shoppers_fall_back_to_their_most_bought_categories(
+    demo_shop, caplog
+):
+    DemoSeed.objects.all().delete()
+    customers = list(seeded_customers())
+
+    tastes = shopper_tastes(customers)
+
+    assert isinstance(tastes, CategoryShopperTastes)
+    assert "most bought categories" in caplog.text
+    run("--visits", "20", "--seed", "4", "--taste-rate", "0.5", "--base-rate", "0.0")
+    assert Impression.objects.count() == 20
+
+
+def test_click_probability_grows_with_fit_and_falls_down_the_list():
+    model = ClickModel(base_rate=0.01, taste_rate=0.06, position_decay=0.5)
+
+    assert model.probability(0.0, 1) == pytest.approx(0.01)
+    assert model.probability(1.0, 1) == pytest.approx(0.06)
+    assert model.probability(0.5, 1) == pytest.approx(0.035)
+    assert model.probability(1.0, 3) == pytest.approx(0.015)
 
 
 def test_spreading_over_days_backdates_the_runs_events(demo_shop):

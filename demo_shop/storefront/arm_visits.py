@@ -24,6 +24,7 @@ from django.db.models import F
 from django.test import Client
 
 from demo_shop.catalog.models import Product
+from demo_shop.storefront.shopper_tastes import Tastes
 from demo_shop.storefront.shoppers import ClickModel, Visit, visit_home
 from recommendations.models import EngagementEvent
 from recommendations.tracking.engagement import arm_of_user
@@ -55,8 +56,8 @@ class ArmAwareVisit:
     def __call__(
         self,
         client: Client,
-        tastes: set[int],
-        category_of: dict[int, int],
+        user_id: int,
+        tastes: Tastes,
         model: ClickModel,
         rng: random.Random,
     ) -> Visit:
@@ -70,10 +71,10 @@ class ArmAwareVisit:
                 raise RuntimeError(f"the home page answered {page.status_code}")
             visit = Visit(request_id=None, source=None)
         else:
-            visit = visit_home(client, tastes, category_of, model, rng)
+            visit = visit_home(client, user_id, tastes, model, rng)
         product_pk = int(visit.clicked_item) if visit.landed_status == 200 else None
         if visit.clicked_item is None:
-            product_pk = self.browse_shelf(client, tastes, model, rng)
+            product_pk = self.browse_shelf(client, user_id, tastes, model, rng)
         if product_pk is not None:
             self.maybe_buy(client, product_pk, rng)
         return visit
@@ -85,11 +86,12 @@ class ArmAwareVisit:
         return arm_of_user(user)
 
     def browse_shelf(
-        self, client: Client, tastes: set[int], model: ClickModel, rng: random.Random
+        self, client: Client, user_id: int, tastes: Tastes, model: ClickModel, rng: random.Random
     ) -> int | None:
         """Look down the shelf; open the first product the click model picks. Its pk, or None."""
-        for position, (pk, category, url) in enumerate(self.shelf_items, start=1):
-            if rng.random() < model.probability(category in tastes, position):
+        fits = tastes.fit(user_id, [pk for pk, _, _ in self.shelf_items])
+        for position, ((pk, _, url), fit) in enumerate(zip(self.shelf_items, fits, strict=True), 1):
+            if rng.random() < model.probability(fit, position):
                 self.shelf_clicks += 1
                 return pk if client.get(url).status_code == 200 else None
         return None

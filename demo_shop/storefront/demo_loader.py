@@ -16,9 +16,11 @@ from django.db.models.signals import post_delete, pre_delete
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
 
-from .demo_data import DemoData
+from .demo_data import DemoData, DemoParameters
+from .models import DemoSeed
 
-SEEDED_USERNAME_REGEX = r"^customer[0-9]+$"
+SEEDED_USERNAME_PREFIX = "customer"  # customer1 ... customerN
+SEEDED_USERNAME_REGEX = rf"^{SEEDED_USERNAME_PREFIX}[0-9]+$"
 ADMIN_USERNAME = "admin"
 BATCH_SIZE = 5_000  # rows per bulk_create round trip: bounded memory, few statements
 
@@ -61,6 +63,7 @@ def reset_shop_data() -> None:
             _delete_all(model, emptied)
             emptied.add(model)
         seeded_customers().delete()
+        DemoSeed.objects.all().delete()
 
 
 def _delete_all(model: type[Model], emptied: set[type[Model]]) -> None:
@@ -90,8 +93,12 @@ def load(
     now: datetime,
     password: str,
     progress: Callable[[str], None] = lambda message: None,
+    parameters: DemoParameters | None = None,
 ) -> SeedSummary:
-    """Write `data` in one transaction; all seeded users (and a missing admin) get `password`."""
+    """Write `data` in one transaction; all seeded users (and a missing admin) get `password`.
+
+    With `parameters` (those that generated `data`), they are recorded for simulate_shoppers.
+    """
     started = time.monotonic()
     # One hash for everyone: hashing thousands of passwords one by one would take minutes.
     encoded_password = make_password(password)
@@ -102,6 +109,8 @@ def load(
         admin_created = _ensure_admin(encoded_password)
         progress(f"{len(customer_pks)} customers")
         orders = _load_orders(data, now, product_pks, customer_pks, progress)
+        if parameters is not None:
+            DemoSeed.objects.create(parameters=parameters.as_record())
     summary = SeedSummary(
         categories=len(data.categories),
         products=len(product_pks),
@@ -151,7 +160,7 @@ def _load_customers(data: DemoData, now: datetime, encoded_password: str) -> np.
     for start in range(0, len(joined), BATCH_SIZE):
         users = [
             user_model(
-                username=f"customer{number}",
+                username=f"{SEEDED_USERNAME_PREFIX}{number}",
                 email=f"customer{number}@example.com",
                 password=encoded_password,
                 date_joined=joined[number - 1],

@@ -15,6 +15,7 @@ class Theme:
     nouns: tuple[str, ...]
     selling_points: tuple[str, ...]
     pattern: str = "{adjective} {material} {noun}"
+    consumable_share: float = 0.05  # share of the theme's products that customers buy again
 
 
 THEMES: tuple[Theme, ...] = (
@@ -58,6 +59,7 @@ THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         name="Coffee & Tea",
+        consumable_share=0.8,
         hue=30,
         price_range=(4, 90),
         adjectives=(
@@ -102,6 +104,7 @@ THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         name="Garden",
+        consumable_share=0.2,
         hue=110,
         price_range=(3, 160),
         adjectives=(
@@ -329,6 +332,7 @@ THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         name="Stationery",
+        consumable_share=0.3,
         hue=214,
         price_range=(2, 60),
         adjectives=("Dotted", "Lined", "Pocket", "Daily", "Archive", "Field", "Desk", "Travel"),
@@ -358,6 +362,7 @@ THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         name="Bath & Body",
+        consumable_share=0.7,
         hue=176,
         price_range=(3, 70),
         adjectives=(
@@ -404,6 +409,7 @@ THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         name="Pet Supplies",
+        consumable_share=0.7,
         hue=38,
         price_range=(3, 120),
         adjectives=(
@@ -518,6 +524,7 @@ THEMES: tuple[Theme, ...] = (
     ),
     Theme(
         name="Bakery & Pantry",
+        consumable_share=0.8,
         hue=42,
         price_range=(2, 35),
         adjectives=("Stone-Ground", "Artisan", "Wild", "Smoked", "Toasted", "Raw", "Sea", "Golden"),

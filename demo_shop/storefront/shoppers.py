@@ -2,26 +2,28 @@
 their tastes, through the real stack (middleware, template tag, service, cache, endpoint, the
 signed click redirect), so that the measurement report has something true to say.
 
-A customer's tastes are the categories they bought most (their top FAVOURITES by quantity). Each
-visit renders the home page; the visitor looks down the widget and clicks an item with probability
-`taste_rate` (in a favourite category) or `base_rate` (elsewhere), times `position_decay` per place
-below the first; the first click ends the visit, which then lands on the product page.
+A customer's tastes are the latent ones seed_demo drew their orders from (shopper_tastes.py): a
+mix of topics that span categories, and the follow-ups of what they bought. Each visit renders the
+home page; the visitor looks down the widget and clicks an item with probability
+`base_rate + (taste_rate - base_rate) * fit`, where fit (0..1) is how well the item suits their
+tastes, times `position_decay` per place below the first; the first click ends the visit, which
+then lands on the product page.
 """
 
 import random
 import re
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.db.models import Sum
 from django.test import Client
 
-from demo_shop.catalog.models import Product
-from demo_shop.orders.models import OrderLine
+from .shopper_tastes import Tastes, favourite_categories, shopper_tastes
+
+__all__ = ["ClickModel", "Simulation", "Visit", "favourite_categories", "simulate", "visit_home"]
 
 WIDGET = re.compile(
     r'<section class="recommendations"[^>]*data-source="(?P<source>\w+)"'
@@ -35,14 +37,13 @@ ITEM = re.compile(r'data-item-id="(?P<item_id>[^"]+)"[^>]*>\s*<a href="(?P<href>
 class ClickModel:
     """How likely a shopper is to click an item: by taste, and less so further down the list."""
 
-    base_rate: float = 0.01  # an item outside the shopper's favourite categories
-    taste_rate: float = 0.06  # an item in one of them
+    base_rate: float = 0.01  # an item that does not suit the shopper at all (fit 0)
+    taste_rate: float = 0.06  # an item squarely in their tastes (fit 1)
     position_decay: float = 0.85  # each place down the list multiplies the chance by this
-    favourites: int = 2  # how many top categories count as the shopper's tastes
 
-    def probability(self, in_taste: bool, position: int) -> float:
-        """The chance of a click on an item at `position` (1 = first)."""
-        rate = self.taste_rate if in_taste else self.base_rate
+    def probability(self, fit: float, position: int) -> float:
+        """The chance of a click on an item of `fit` (0..1) at `position` (1 = first)."""
+        rate = self.base_rate + (self.taste_rate - self.base_rate) * fit
         return rate * self.position_decay ** (position - 1)
 
 
@@ -77,23 +78,6 @@ class Simulation:
         return Counter(visit.source or "none" for visit in self.visits)
 
 
-def favourite_categories(user_ids: Iterable[int], count: int) -> dict[int, set[int]]:
-    """Each customer's `count` most bought categories (by quantity), in one query."""
-    totals: dict[int, Counter] = defaultdict(Counter)
-    rows = (
-        OrderLine.objects.filter(order__user_id__in=list(user_ids))
-        .values_list("order__user_id", "product__category_id")
-        .annotate(quantity=Sum("quantity"))
-        .order_by()
-    )
-    for user_id, category_id, quantity in rows:
-        totals[user_id][category_id] += quantity
-    return {
-        user_id: {category for category, _ in counter.most_common(count)}
-        for user_id, counter in totals.items()
-    }
-
-
 def logged_in_client(user, host: str) -> Client:
     """A test Client with a session for `user`, made as a login would make it (no login signal:
     a real login would also ask Celery to prefetch, which a simulation must not flood)."""
@@ -119,8 +103,8 @@ def request_host() -> str:
 
 def visit_home(
     client: Client,
-    tastes: set[int],
-    category_of: dict[int, int],
+    user_id: int,
+    tastes: Tastes,
     model: ClickModel,
     rng: random.Random,
 ) -> Visit:
@@ -133,9 +117,9 @@ def visit_home(
         return Visit(request_id=None, source=None)
     items = ITEM.findall(widget.group(0))
     visit = Visit(widget.group("request_id"), widget.group("source"), items=len(items))
-    for position, (item_id, href) in enumerate(items, start=1):
-        in_taste = category_of.get(int(item_id)) in tastes
-        if rng.random() < model.probability(in_taste, position):
+    fits = tastes.fit(user_id, [int(item_id) for item_id, _ in items])
+    for position, ((item_id, href), fit) in enumerate(zip(items, fits, strict=True), start=1):
+        if rng.random() < model.probability(fit, position):
             redirect = client.get(href.replace("&amp;", "&"))
             visit.clicked_item, visit.clicked_position = item_id, position
             if redirect.status_code in (301, 302):
@@ -153,10 +137,9 @@ def simulate(
     visit: Callable[..., Visit] = visit_home,
 ) -> Simulation:
     """`visits` visits by customers drawn at random (seeded) from `customers`; each is
-    `visit(client, tastes, category_of, model, rng)` (arm_visits.py adds the control arm)."""
+    `visit(client, user_id, tastes, model, rng)` (arm_visits.py adds the control arm)."""
     rng = random.Random(seed)
-    tastes = favourite_categories([c.pk for c in customers], model.favourites)
-    category_of = dict(Product.objects.values_list("pk", "category_id"))
+    tastes = shopper_tastes(customers)
     host = request_host()
     clients: dict[int, Client] = {}
     simulation = Simulation()
@@ -164,9 +147,7 @@ def simulate(
         customer = rng.choice(customers)
         if customer.pk not in clients:
             clients[customer.pk] = logged_in_client(customer, host)
-        simulation.visits.append(
-            visit(clients[customer.pk], tastes.get(customer.pk, set()), category_of, model, rng)
-        )
+        simulation.visits.append(visit(clients[customer.pk], customer.pk, tastes, model, rng))
         if progress is not None:
             progress(number + 1)
     return simulation

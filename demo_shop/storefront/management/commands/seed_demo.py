@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from demo_shop.storefront.demo_data import DemoDataError, DemoSize, generate
+from demo_shop.storefront.demo_data import DemoDataError, DemoParameters, generate
 from demo_shop.storefront.demo_loader import (
     ADMIN_USERNAME,
     existing_shop_data,
@@ -15,13 +15,25 @@ from demo_shop.storefront.demo_loader import (
     reset_shop_data,
 )
 
-DEFAULTS = DemoSize()
+DEFAULTS = DemoParameters()
+# How customers behave (docs/demo-data.md): each becomes --name-with-dashes, default from DEFAULTS.
+BEHAVIOUR = {
+    "topic_size": "Products per latent taste (topic: products of a few categories).",
+    "categories_per_topic": "Categories one topic draws its products from.",
+    "second_topic_share": "Share of products that belong to a second topic.",
+    "max_tastes": "A customer mixes 1..N topics.",
+    "taste_share": "Share of lines from a customer's tastes (the rest by popularity).",
+    "popularity_exponent": "Zipf exponent of item popularity (larger: a longer tail).",
+    "repeat_share": "Chance a line buys again a consumable bought before.",
+    "follow_up_share": "Share of products with a follow-up product.",
+    "follow_up_rate": "Chance a buyer of such a product buys its follow-up in their next order.",
+}
 
 
 class Command(BaseCommand):
     help = (
         "Create demo categories, products, customers (customer1..N, password demo-shop) and "
-        "orders with real category tastes. Deterministic by --seed."
+        "orders drawn from latent tastes (docs/demo-data.md). Deterministic by --seed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,6 +48,14 @@ class Command(BaseCommand):
             help="Multiply customers and lines (33 gives about 1M order lines).",
         )
         parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+        for name, description in BEHAVIOUR.items():
+            default = getattr(DEFAULTS, name)
+            parser.add_argument(
+                "--" + name.replace("_", "-"),
+                type=type(default),
+                default=default,
+                help=f"{description} Default {default}.",
+            )
         parser.add_argument(
             "--reset", action="store_true", help="Delete the shop's data and demo customers first."
         )
@@ -50,14 +70,15 @@ class Command(BaseCommand):
             help="Run even with DEBUG off (the demo password is public).",
         )
 
-    def _size(self, options: dict[str, Any]) -> DemoSize:
+    def _size(self, options: dict[str, Any]) -> DemoParameters:
         try:
-            size = DemoSize(
+            size = DemoParameters(
                 products=options["products"],
                 categories=options["categories"],
                 customers=options["customers"],
                 lines=options["lines"],
                 seed=options["seed"],
+                **{name: options[name] for name in BEHAVIOUR},
             )
             size.validate()
             size = size.scaled(options["scale"])
@@ -104,7 +125,13 @@ class Command(BaseCommand):
                 f"Seeding {size.products} products, {size.customers} customers and "
                 f"{size.lines:,} order lines (seed {size.seed}) ..."
             )
-            summary = load(data, timezone.now(), settings.DEMO_PASSWORD, progress=self._progress)
+            summary = load(
+                data,
+                timezone.now(),
+                settings.DEMO_PASSWORD,
+                progress=self._progress,
+                parameters=size,
+            )
 
         self.stdout.write(
             self.style.SUCCESS(
