@@ -174,3 +174,17 @@ def parse_timestamp(value: object) -> float:
         return float(text)
     except ValueError:
         return datetime.fromisoformat(text).timestamp()
+
+
+def write_jsonl(path: Path, interactions: Interactions) -> None:
+    """Write `interactions` as JSON Lines in the shop's export format (what the readers here read)."""
+    with path.open("w") as stream:
+        for user_id, item_id, weight, timestamp in zip(
+            interactions.user_ids.tolist(),
+            interactions.item_ids.tolist(),
+            interactions.weights.tolist(),
+            interactions.timestamps.tolist(),
+            strict=True,
+        ):
+            row = {"user_id": user_id, "item_id": item_id, "weight": weight, "timestamp": timestamp}
+            stream.write(json.dumps(row) + "\n")

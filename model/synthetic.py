@@ -10,14 +10,13 @@ tastes mixed per user, fewer orders); write one as JSON Lines for `python -m mod
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .data import Interactions
+from .data import Interactions, write_jsonl
 
 DAY = 86_400.0
 START = 1_700_000_000.0  # a fixed epoch second, so the data (and its hash) never depends on today
@@ -139,20 +138,6 @@ def preset_interactions(name: str, seed: int = 1) -> Interactions:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return taste_interactions(seed=seed, **PRESETS[name])
-
-
-def write_jsonl(path: Path, interactions: Interactions) -> None:
-    """Write `interactions` as JSON Lines in the shop's export format."""
-    with path.open("w") as stream:
-        for user_id, item_id, weight, timestamp in zip(
-            interactions.user_ids.tolist(),
-            interactions.item_ids.tolist(),
-            interactions.weights.tolist(),
-            interactions.timestamps.tolist(),
-            strict=True,
-        ):
-            row = {"user_id": user_id, "item_id": item_id, "weight": weight, "timestamp": timestamp}
-            stream.write(json.dumps(row) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,23 +8,16 @@ see what a browser would send.
 from urllib.parse import quote
 
 import pytest
-from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recommendations.tracking import clicks, events
 from tests.support.shop_data import make_shop
+from tests.support.tracking import OFFLINE_TRACKED, tracking_with
 
 pytestmark = pytest.mark.django_db
 
-TRACKED = {
-    "ENDPOINT_NAME": "offline",
-    "ENDPOINT_URL": "http://127.0.0.1:9",
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-    "TRACKING": True,
-    "EVENT_FLUSH_INTERVAL": 60.0,
-    "PSEUDONYM_KEY": "k7Qx2L9pVd4mWz8RtY3nBc6HsJ1fGa5E",
-}
+TRACKED = {**OFFLINE_TRACKED, "PSEUDONYM_KEY": "k7Qx2L9pVd4mWz8RtY3nBc6HsJ1fGa5E"}
 # The client, the shop and the settings are made once per test and shared by its examples: each
 # example only reads them (and the event buffer is emptied in between).
 EXAMPLES = settings(
@@ -47,10 +40,8 @@ stamps = st.builds(
 
 @pytest.fixture(autouse=True)
 def tracked():
-    events.buffer().clear()
-    with override_settings(RECOMMENDATIONS=TRACKED):
+    with tracking_with(TRACKED):
         yield
-    events.buffer().clear()
 
 
 @pytest.fixture

@@ -18,29 +18,21 @@ from recommendations.prefetch import entries as prefetched
 from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.shop_data import make_shop
+from tests.support.tracking import OFFLINE_TRACKED, tracking_with
 
 pytestmark = pytest.mark.django_db
 
 KEY_BEFORE = "k7Qx2L9pVd4mWz8RtY3nBc6HsJ1fGa5E"
 KEY_AFTER = "Zq1Wx2Ec3Rv4Tb5Yn6Um7Ik8Ol9Pa0Sd"
 # No endpoint is reachable: a closed port, so a miss falls back at once.
-TRACKED = {
-    "ENDPOINT_NAME": "offline",
-    "ENDPOINT_URL": "http://127.0.0.1:9",
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-    "TRACKING": True,
-    "EVENT_FLUSH_INTERVAL": 60.0,
-    "PSEUDONYM_KEY": KEY_BEFORE,
-}
+TRACKED = {**OFFLINE_TRACKED, "PSEUDONYM_KEY": KEY_BEFORE}
 LINK = re.compile(r'<li class="card recommendation" data-item-id="[^"]+".*?<a href="([^"]+)"', re.S)
 
 
 @pytest.fixture(autouse=True)
 def tracked():
-    events.buffer().clear()
-    with override_settings(RECOMMENDATIONS=TRACKED):
+    with tracking_with(TRACKED):
         yield
-    events.buffer().clear()
 
 
 @pytest.fixture

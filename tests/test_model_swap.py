@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from model.data import Interactions
+from model.data import Interactions, write_jsonl
 from model.fitting import TrainingParams
 from model.release import activate, release
 from model.synthetic import taste_interactions
-from tests.support.model_server import running_model_server, write_jsonl
+from tests.support.model_server import running_model_server
 
 pytestmark = pytest.mark.integration
 

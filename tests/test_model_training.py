@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from model import train as train_cli
-from model.data import DataError, Interactions, read_interactions
+from model.data import DataError, Interactions, read_interactions, write_jsonl
 from model.evaluate import evaluate, time_split
 from model.fitting import TrainingParams, decayed_popularity, encode, fit
 from model.synthetic import DAY, START, taste_interactions
-from tests.support.model_server import write_jsonl
 
 
 @pytest.fixture(scope="module")

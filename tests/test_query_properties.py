@@ -10,26 +10,19 @@ the views read: limit, title and the refused user parameters).
 from urllib.parse import urlencode
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from demo_shop.catalog.models import Product
 from recommendations.prefetch import entries as prefetched
-from recommendations.tracking import clicks, events
+from recommendations.tracking import clicks
 from tests.support.shop_data import make_shop
+from tests.support.tracking import OFFLINE_TRACKED, tracking_with
 
 pytestmark = pytest.mark.django_db
 
-TRACKED = {
-    "ENDPOINT_NAME": "offline",
-    "ENDPOINT_URL": "http://127.0.0.1:9",
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
-    "TRACKING": True,
-    "EVENT_FLUSH_INTERVAL": 60.0,
-    "PSEUDONYM_KEY": "k7Qx2L9pVd4mWz8RtY3nBc6HsJ1fGa5E",
-}
+TRACKED = {**OFFLINE_TRACKED, "PSEUDONYM_KEY": "k7Qx2L9pVd4mWz8RtY3nBc6HsJ1fGa5E"}
 # The shop and the client are made once per test and shared by its examples, which only read.
 EXAMPLES = settings(
     max_examples=120,
@@ -53,10 +46,8 @@ parameters = st.lists(st.tuples(names, values), max_size=6)
 
 @pytest.fixture(autouse=True)
 def tracked():
-    events.buffer().clear()
-    with override_settings(RECOMMENDATIONS=TRACKED):
+    with tracking_with(TRACKED):
         yield
-    events.buffer().clear()
 
 
 @pytest.fixture(params=["anonymous", "customer"])

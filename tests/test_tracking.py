@@ -24,19 +24,13 @@ from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.model_server import REPO_ROOT, free_port
 from tests.support.shop_data import make_shop
+from tests.support.tracking import OFFLINE_TRACKED, tracking_with
 
 pytestmark = pytest.mark.django_db
 
 CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
 # No endpoint is reachable: a closed port, so a miss falls back at once.
-TRACKED = {
-    "ENDPOINT_NAME": "offline",
-    "ENDPOINT_URL": "http://127.0.0.1:9",
-    "CATALOG": CATALOG,
-    "TRACKING": True,
-    # The process's hand-off thread stays out of the way unless a test shortens this.
-    "EVENT_FLUSH_INTERVAL": 60.0,
-}
+TRACKED = {**OFFLINE_TRACKED, "CATALOG": CATALOG}
 WIDGET = re.compile(r'<section class="recommendations".*?</section>', re.S)
 LINK = re.compile(
     r'<li class="card recommendation" data-item-id="([^"]+)".*?<a href="([^"]+)"', re.S
@@ -45,10 +39,8 @@ LINK = re.compile(
 
 @pytest.fixture(autouse=True)
 def tracked():
-    events.buffer().clear()
-    with override_settings(RECOMMENDATIONS=TRACKED):
+    with tracking_with(TRACKED):
         yield
-    events.buffer().clear()
 
 
 @pytest.fixture

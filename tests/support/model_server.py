@@ -161,20 +161,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_jsonl(path: Path, interactions: Interactions) -> None:
-    """Write `interactions` as a JSON Lines training file, as the shop's export would."""
-    with path.open("w") as stream:
-        for user_id, item_id, weight, timestamp in zip(
-            interactions.user_ids.tolist(),
-            interactions.item_ids.tolist(),
-            interactions.weights.tolist(),
-            interactions.timestamps.tolist(),
-            strict=True,
-        ):
-            row = {"user_id": user_id, "item_id": item_id, "weight": weight, "timestamp": timestamp}
-            stream.write(json.dumps(row) + "\n")
-
-
 def default_training_data() -> Interactions:
     """Small synthetic data with taste structure: 200 users ("user-0".."user-199"), 80 items."""
     return taste_interactions(num_users=200, num_items=80, num_categories=5, seed=7)
