@@ -17,10 +17,10 @@ own CPU, threads sharing the GIL, the client) is bench/page.py's part; this scri
 and is how each change to the cache-hit path was measured. `--parts` adds the thread CPU of the
 widget's parts (cache read, products, tracking, rendering) per hit page.
 
-`--without near_cache` (and `product_snapshot`, `card_cache`, `compiled_query`, or several joined
-by `+`) adds a kind of page to the rotation: the hit page with that piece of the app's machinery
-switched off (its setting 0, or the adapter's `reuse_compiled_query` False), so that what each
-piece saves is measured in the same run, page by page, as the widget itself. The settings are
+`--without near_cache` (and `product_snapshot`, `card_cache`, or several joined by `+`) adds a
+kind of page to the rotation: the hit page with that piece of the app's per-process machinery
+switched off (its setting 0), so that what each piece saves is measured in the same run, page
+by page, as the widget itself. The settings are
 switched with `app_settings.reload()`, which drops no per-process state between pages.
 
 Prints the mean thread CPU per page of each kind, the widget's cost and the plain/hit ratio. It
@@ -56,7 +56,6 @@ PIECES = {
     "near_cache": "NEAR_CACHE_SECONDS",
     "product_snapshot": "PRODUCT_SNAPSHOT_SECONDS",
     "card_cache": "CARD_CACHE_SECONDS",
-    "compiled_query": None,  # the catalog adapter's reuse_compiled_query
 }
 
 
@@ -179,14 +178,10 @@ class _Switch:
     """Turns pieces of the app's machinery off and on between pages, keeping what they hold."""
 
     def __init__(self, settings: object) -> None:
-        from recommendations.catalog import get_catalog
         from recommendations.conf import app_settings
 
         self.settings = settings
         self.app_settings = app_settings
-        # get_catalog() makes an instance per call: the switch is the class's attribute.
-        self.adapter = type(get_catalog())
-        self.reuse = self.adapter.__dict__.get("reuse_compiled_query")
         self.original = dict(settings.RECOMMENDATIONS)
         self.current: tuple[str, ...] = ()
 
@@ -196,12 +191,10 @@ class _Switch:
         self.current = pieces
         values = dict(self.original)
         for piece in pieces:
-            if PIECES[piece]:
-                values[PIECES[piece]] = 0
+            values[PIECES[piece]] = 0
         # Changed without setting_changed: what the app keeps in this process stays.
         self.settings.RECOMMENDATIONS = values
         self.app_settings.reload()
-        self.adapter.reuse_compiled_query = False if "compiled_query" in pieces else self.reuse
 
 
 class _Parts:
