@@ -148,7 +148,7 @@ def measure(options: argparse.Namespace, cookies: list[str]) -> int:
 
     from recommendations import events
 
-    events.hand_off_buffered()  # the impressions, while the private Redis still runs
+    events.hand_off_buffered()  # the impressions, to the broker while the private Redis still runs
     plain, hit = (statistics.fmean(samples[kind]) for kind in ("plain", "hit"))
     print(f"{len(cookies)} customers, {options.pages} pages of each kind after {options.warm_up}")
     print(f"{'page':<40} {'mean ms':>8} {'median ms':>10}")

@@ -1,5 +1,5 @@
 """What must survive a cache flush and a restart: the fallback ranking's stored versions, and the
-impressions and clicks that measure the widget (written in bulk by `events.flush_to_database`)."""
+impressions and clicks that measure the widget (written in bulk by the `record_events` task)."""
 
 from django.db import models
 

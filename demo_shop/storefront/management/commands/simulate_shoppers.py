@@ -70,8 +70,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {done} visits")
 
         simulation = simulate(customers, options["visits"], options["seed"], model, progress)
-        events.hand_off_buffered()
-        flushed = events.flush_to_database()
+        flushed = events.write_buffered()
         if options["days"] > 1:
             backdate(simulation, options["days"])
         self.stdout.write(
