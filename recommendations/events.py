@@ -131,12 +131,14 @@ class EventBuffer:
             self._wake.set()
         return True
 
-    def hand_off_all(self) -> int:
-        """Hand every buffered event to the broker now; how many were handed off."""
+    def hand_off_all(self, full_batches_only: bool = False) -> int:
+        """Hand every buffered event (or every full batch) to the broker now; how many were."""
         handed = 0
         with self._hand_off_lock:
             batch_size = max(1, int(app_settings.EVENT_BATCH_SIZE))
             while True:
+                if full_batches_only and len(self._events) < batch_size:
+                    break  # the rest waits to fill a batch, or for its interval
                 batch = self._take(batch_size)
                 if not batch:
                     break
@@ -235,9 +237,10 @@ class EventBuffer:
             self._wake.wait(timeout=max(0.05, wait))
             self._wake.clear()
             try:
-                full = len(self._events) >= int(app_settings.EVENT_BATCH_SIZE)
-                if self.due() or (full and not self._failed):
+                if self.due():
                     self.hand_off_all()
+                elif not self._failed:
+                    self.hand_off_all(full_batches_only=True)
             except Exception:
                 # The thread must outlive any surprise; the events stay buffered for next time.
                 logger.exception("Recommendations event hand-off failed")

@@ -263,6 +263,8 @@ def wait_for_hand_off(left: int = 0) -> None:
     while len(events.buffer()) > left and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(events.buffer()) == left
+    with events.buffer()._hand_off_lock:
+        pass  # the batches taken off the buffer are sent once the thread lets go of this
 
 
 def test_a_full_batch_is_handed_to_a_worker_at_once():
@@ -271,7 +273,9 @@ def test_a_full_batch_is_handed_to_a_worker_at_once():
             events.record(impression(number))
         assert len(events.buffer()) == 2
         events.record(impression(2))
-        wait_for_hand_off()  # long before EVENT_FLUSH_INTERVAL (60 s here)
+        events.record(impression(3))
+        # Long before EVENT_FLUSH_INTERVAL (60 s here); the fourth event waits for a batch.
+        wait_for_hand_off(left=1)
         assert deliver_events() == 3
     assert Impression.objects.count() == 3
 
