@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from html import unescape
@@ -278,6 +279,23 @@ def test_a_full_batch_is_handed_to_a_worker_at_once():
         wait_for_hand_off(left=1)
         assert deliver_events() == 3
     assert Impression.objects.count() == 3
+
+
+def test_the_page_that_fills_a_batch_never_talks_to_the_broker(monkeypatch):
+    senders = []
+    send = events.hand_off
+
+    def watched_hand_off(batch):
+        senders.append(threading.current_thread().name)
+        send(batch)
+
+    monkeypatch.setattr(events, "hand_off", watched_hand_off)
+    with override_settings(RECOMMENDATIONS={**TRACKED, "EVENT_BATCH_SIZE": 2}):
+        events.record(impression(1))
+        events.record(impression(2))
+        wait_for_hand_off()
+    assert senders == ["recommendations-events"]  # the process's thread, not the page's
+    assert deliver_events() == 2
 
 
 def test_a_quiet_process_hands_off_its_events_within_the_flush_interval():
