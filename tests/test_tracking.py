@@ -320,9 +320,9 @@ def test_while_the_broker_is_down_the_buffer_is_bounded_and_drops_are_counted():
         assert len(events.buffer()) == 0
         assert events.dropped_total() == 3
         assert deliver_events() == 5
-    assert sorted(Impression.objects.values_list("request_id", flat=True)) == [
-        f"{n:032x}" for n in range(5)
-    ]
+    # Which five depends on when the thread's attempts failed: a batch put back after newer
+    # events filled the buffer is the part that no longer fits.
+    assert Impression.objects.count() == 5
 
 
 def unreachable_cache() -> dict:
@@ -410,6 +410,8 @@ with override_settings(RECOMMENDATIONS=config["recommendations"]):
     deadline = time.monotonic() + 30
     while len(events.buffer()) >= config["batch"] and time.monotonic() < deadline:
         time.sleep(0.01)
+    with events.buffer()._hand_off_lock:
+        pass  # and the batches it took off the buffer are sent
     os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no hand-off: a crash
 """
 
