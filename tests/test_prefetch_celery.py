@@ -223,3 +223,19 @@ def test_with_the_broker_down_login_and_checkout_still_succeed(client, broker_do
         assert response.status_code == 302
     assert Order.objects.filter(user=users[3]).count() == 1
     assert any("Could not enqueue" in r.getMessage() for r in caplog.records)
+
+
+def test_impressions_reach_the_database_through_the_worker(client, stack, app_settings_for_tests):
+    from recommendations import events
+    from recommendations.models import Impression
+
+    _, users = make_shop()
+    events.buffer().clear()
+    with override_settings(RECOMMENDATIONS={**app_settings_for_tests, "TRACKING": True}):
+        client.force_login(users[2])
+        for _ in range(3):
+            assert client.get(reverse("home")).status_code == 200
+        # One record_events message on the real broker; the worker inserts its batch.
+        assert events.hand_off_buffered() == 3
+    assert wait_for(lambda: Impression.objects.count() == 3 or None)
+    assert events.dropped_total() == 0
