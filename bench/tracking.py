@@ -7,8 +7,8 @@ redis-server and a model endpoint (`python -m model.serve`, trained on the shop'
 gunicorn (2 workers x 4 threads) per scenario, every customer prefetched, no holdout:
 
     off    RECOMMENDATIONS_TRACKING=false: the widget with plain product links
-    on     RECOMMENDATIONS_TRACKING=true: one impression per page (buffered, handed to Redis in
-           batches) and signed click links
+    on     RECOMMENDATIONS_TRACKING=true: one impression per page (buffered, handed to the Redis
+           broker in batches, one Celery message each) and signed click links
 
 The machine is shared, and load from elsewhere swamps a difference of a few percent between rounds
 run one after the other. So each round loads both servers at the same time for the same window
@@ -17,9 +17,9 @@ more per page serves fewer pages. The target is the median over rounds of each r
 throughput ratio. Each server's CPU time per page (master and workers, from /proc) is shown too:
 it does not depend on what else runs.
 
-After the servers have stopped (a graceful stop hands off what the workers still hold), the events
-are flushed into the database and the bench checks that every page served with the widget left
-one impression. Ends with `TARGET tracking_on_vs_off <ratio> >= 0.95 PASS|FAIL`.
+After the servers have stopped (a graceful stop hands off what the workers still hold), the
+queued batches are inserted into the database, as the `record_events` task would, and the bench
+checks that every page served with the widget left one impression. Ends with `TARGET tracking_on_vs_off <ratio> >= 0.95 PASS|FAIL`.
 """
 
 import argparse
@@ -50,10 +50,27 @@ from harness.shop import (
 TARGET_RATIO = 0.95
 SCENARIOS = ("off", "on")
 LABELS = {"off": "widget, tracking off", "on": "widget, tracking on"}
-FLUSH = (
-    "from recommendations.tracking import events; r = events.flush_to_database(); "
-    "print(r.impressions, r.clicks, r.lost_batches, events.dropped_total())"
-)
+# The worker's part, after the servers stopped: every `record_events` message the web processes
+# sent to the (private Redis) broker, taken off the queue and inserted as the task would.
+FLUSH = """
+from celery import current_app
+from recommendations.tracking import events
+impressions = clicks = 0
+with current_app.connection_for_read() as connection:
+    queue = connection.SimpleQueue(current_app.conf.task_default_queue)
+    while True:
+        try:
+            message = queue.get(block=False)
+        except queue.Empty:
+            break
+        if message.headers.get("task") == events.RECORD_EVENTS_TASK:
+            inserted = events.insert_batch(list(message.payload[0][0]))
+            impressions += inserted.impressions
+            clicks += inserted.clicks
+        message.ack()
+    queue.close()
+print(impressions, clicks, events.lost_batches_total(), events.dropped_total())
+"""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -220,7 +237,7 @@ def report(
     print(
         f"tracking on: {served_with_widget} pages served with the widget, {impressions} "
         f"impressions flushed to the database ({clicks} clicks), {dropped} events dropped, "
-        f"{lost_batches} empty slots"
+        f"{lost_batches} batches lost"
     )
     for name, summary in summaries.items():
         if summary.failures:

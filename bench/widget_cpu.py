@@ -1,6 +1,7 @@
 """What the widget costs a page in CPU, in process: request-by-request A/B of the demo home page.
 
     .venv/bin/python bench/widget_cpu.py [--pages 3000] [--warm-up 2000] [--parts]
+                                         [--without PIECE[+PIECE...] ...]
 
 Seeds a throwaway SQLite shop (as bench/page.py does), starts a private redis-server and a model
 endpoint, prefetches every customer, then calls the demo's WSGI application (`demo_shop/wsgi.py`,
@@ -15,6 +16,12 @@ widget alone runs its code hot and shows a third of that). What a real server ad
 own CPU, threads sharing the GIL, the client) is bench/page.py's part; this script is steadier
 and is how each change to the cache-hit path was measured. `--parts` adds the thread CPU of the
 widget's parts (cache read, products, tracking, rendering) per hit page.
+
+`--without near_cache` (and `product_snapshot`, `card_cache`, or several joined by `+`) adds a
+kind of page to the rotation: the hit page with that piece of the app's per-process machinery
+switched off (its setting 0), so that what each piece saves is measured in the same run, page
+by page, as the widget itself. The settings are
+switched with `app_settings.reload()`, which drops no per-process state between pages.
 
 Prints the mean thread CPU per page of each kind, the widget's cost and the plain/hit ratio. It
 checks no target: bench/page.py's `widget_cache_hit_vs_plain` is the issue's.
@@ -44,6 +51,13 @@ from harness.shop import (
     work_folder,
 )
 
+# The app's per-process machinery a page can run without: the setting that switches it off.
+PIECES = {
+    "near_cache": "NEAR_CACHE_SECONDS",
+    "product_snapshot": "PRODUCT_SNAPSHOT_SECONDS",
+    "card_cache": "CARD_CACHE_SECONDS",
+}
+
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -51,6 +65,13 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=3000, help="measured pages of each kind")
     parser.add_argument("--warm-up", type=int, default=2000, help="pages before measuring")
     parser.add_argument("--parts", action="store_true", help="thread CPU of the widget's parts")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="PIECE[+PIECE]",
+        help=f"also measure the hit page without these pieces ({', '.join(PIECES)})",
+    )
     return parser.parse_args()
 
 
@@ -76,6 +97,16 @@ def measure(options: argparse.Namespace, cookies: list[str]) -> int:
     from demo_shop.wsgi import application  # freezes the start-up heap, as gunicorn would load it
 
     parts = _instrument() if options.parts else None
+    scenarios = {"plain": (), "hit": ()}
+    for without in options.without:
+        pieces = tuple(without.split("+"))
+        unknown = [piece for piece in pieces if piece not in PIECES]
+        if unknown:
+            raise SystemExit(
+                f"--without: unknown piece {unknown[0]!r} (known: {', '.join(PIECES)})"
+            )
+        scenarios[f"hit-{without}"] = pieces
+    switch = _Switch(settings)
 
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
         if not status.startswith("200"):
@@ -97,39 +128,73 @@ def measure(options: argparse.Namespace, cookies: list[str]) -> int:
         b"".join(application(environ, start_response))
         return (time.thread_time() - started) * 1000
 
-    kinds = ("plain", "hit")
+    kinds = tuple(scenarios)
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
-    total = options.warm_up + 2 * options.pages
+    total = options.warm_up + len(kinds) * options.pages
     for number in range(total):
-        kind = kinds[number % 2]
+        kind = kinds[number % len(kinds)]
         # A plain attribute, read by the demo's view on each request: switching it sends no
         # setting_changed, so nothing the app keeps per process is dropped between pages.
-        settings.DEMO_RECOMMENDATIONS_WIDGET = kind == "hit"
+        settings.DEMO_RECOMMENDATIONS_WIDGET = kind != "plain"
+        switch.off(scenarios[kind])
         if parts is not None:
             parts.kind = kind
             if number == options.warm_up:
                 parts.clear()
-        cpu_ms = page(cookies[(number // 2) % len(cookies)])
+        cpu_ms = page(cookies[(number // len(kinds)) % len(cookies)])
         if number >= options.warm_up:
             samples[kind].append(cpu_ms)
+    switch.off(())
 
     from recommendations.tracking import events
 
-    events.hand_off_buffered()  # the impressions, while the private Redis still runs
-    plain, hit = (statistics.fmean(samples[kind]) for kind in kinds)
+    events.hand_off_buffered()  # the impressions, to the broker while the private Redis still runs
+    plain, hit = (statistics.fmean(samples[kind]) for kind in ("plain", "hit"))
     print(f"{len(cookies)} customers, {options.pages} pages of each kind after {options.warm_up}")
-    print(f"{'page':<26} {'mean ms':>8} {'median ms':>10}")
-    for kind, label in (("plain", "plain (no widget)"), ("hit", "widget, cache hit")):
+    print(f"{'page':<40} {'mean ms':>8} {'median ms':>10}")
+    labels = {"plain": "plain (no widget)", "hit": "widget, cache hit"}
+    for kind in kinds:
+        label = labels.get(kind, f"widget, cache hit, {kind[4:]} off")
         print(
-            f"{label:<26} {statistics.fmean(samples[kind]):8.3f} "
+            f"{label:<40} {statistics.fmean(samples[kind]):8.3f} "
             f"{statistics.median(samples[kind]):10.3f}"
         )
     print(
         f"widget on a cache hit: {hit - plain:.3f} ms thread CPU per page; plain/hit x{plain / hit:.3f}"
     )
+    for kind in kinds[2:]:
+        without = statistics.fmean(samples[kind])
+        print(
+            f"{kind[4:]} saves {without - hit:.3f} ms thread CPU per hit page "
+            f"(mean; median {statistics.median(samples[kind]) - statistics.median(samples['hit']):.3f}); "
+            f"plain/hit without it x{plain / without:.3f}"
+        )
     if parts is not None:
         parts.report(len(samples["hit"]))
     return 0
+
+
+class _Switch:
+    """Turns pieces of the app's machinery off and on between pages, keeping what they hold."""
+
+    def __init__(self, settings: object) -> None:
+        from recommendations.conf import app_settings
+
+        self.settings = settings
+        self.app_settings = app_settings
+        self.original = dict(settings.RECOMMENDATIONS)
+        self.current: tuple[str, ...] = ()
+
+    def off(self, pieces: tuple[str, ...]) -> None:
+        if pieces == self.current:
+            return
+        self.current = pieces
+        values = dict(self.original)
+        for piece in pieces:
+            values[PIECES[piece]] = 0
+        # Changed without setting_changed: what the app keeps in this process stays.
+        self.settings.RECOMMENDATIONS = values
+        self.app_settings.reload()
 
 
 class _Parts:

@@ -200,11 +200,6 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "recommendations.tasks.prefetch_active_users",
         "schedule": env.int("RECOMMENDATIONS_PREFETCH_EVERY", default=10 * 60),
     },
-    # Impressions and clicks waiting in the cache, into the database in bulk.
-    "recommendations-flush-events": {
-        "task": "recommendations.tasks.flush_events",
-        "schedule": 60,
-    },
     # What is new in the orders and clicks, to RECOMMENDATIONS_EXPORT_TO for the next training.
     "recommendations-export-interactions": {
         "task": "recommendations.tasks.export_interactions",

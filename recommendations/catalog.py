@@ -88,17 +88,6 @@ class CatalogAdapter:
         """The products the widget loads: available ones (`.only()` what `describe` reads)."""
         return self.available_products()
 
-    #: Whether `widget_products()` gives the same SQL on every call (no `now()` or per-request
-    #: value in its filter), so that the page's products query is compiled once per process
-    #: (see product_lookup.py). None: only when `available_products` is not overridden, as the
-    #: settings-driven filter is fixed. A subclass with a fixed filter sets True.
-    reuse_compiled_query: bool | None = None
-
-    def reuses_compiled_query(self) -> bool:
-        if self.reuse_compiled_query is not None:
-            return bool(self.reuse_compiled_query)
-        return type(self).available_products is CatalogAdapter.available_products
-
     def products_for_item_ids(self, item_ids: Iterable[str]) -> dict[str, models.Model]:
         """Available products for the given wire ids, in one query; unknown ids are left out."""
         pks = [pk for pk in (self.pk_from_item_id(i) for i in item_ids) if pk is not None]

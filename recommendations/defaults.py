@@ -100,7 +100,6 @@ KINDS: dict[str, Kind] = {
     "EVENT_BATCH_SIZE": Whole(),
     "EVENT_FLUSH_INTERVAL": positive(),
     "EVENT_BUFFER_MAX": Whole(),
-    "EVENT_CACHE_TTL": Whole(),
     "EXPORT_DESTINATION": Destination(),
     "EXPORT_FORMAT": Choice(
         registry="recommendations.export.rows.FORMATS", check_id="recommendations.E018"
@@ -236,14 +235,12 @@ DEFAULTS: dict[str, object] = {
     "ALERT_P99_MS": 1000,
     # Seconds a signed click link counts; an older link still leads to the product but is not counted.
     "CLICK_MAX_AGE": 2 * 24 * 60 * 60,
-    # Tracking events a web process buffers before it hands them to the cache in one write.
+    # Tracking events a web process buffers before it hands them to a worker in one task message.
     "EVENT_BATCH_SIZE": 100,
-    # Seconds at most that a web process keeps an event before handing it to the cache.
+    # Seconds at most that a web process keeps an event before handing it to a worker.
     "EVENT_FLUSH_INTERVAL": 5.0,
-    # Events a web process keeps while the cache is unreachable; past that, new events are dropped and counted.
+    # Events a web process keeps while the broker is unreachable; past that, new events are dropped and counted.
     "EVENT_BUFFER_MAX": 5000,
-    # Seconds handed-off events wait in the cache for the flush_events task before they expire.
-    "EVENT_CACHE_TTL": 6 * 60 * 60,
     # Where the export_interactions task writes training data: a folder or "s3://bucket/prefix";
     # empty switches the task off.
     "EXPORT_DESTINATION": "",

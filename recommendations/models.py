@@ -1,6 +1,6 @@
 """What must survive a cache flush and a restart: the fallback ranking's stored versions, and the
-impressions, clicks and engagement events that measure the widget (written in bulk by
-`events.flush_to_database`)."""
+impressions, clicks and engagement events that measure the widget (written in bulk by the
+`record_events` task)."""
 
 from django.db import models
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the app: thin wrappers that call `fallback` and `prefetch`.
+"""Celery tasks of the app: thin wrappers that call `fallback`, `prefetch`, `events` and `export`.
 
 Tasks carry only ids. Prefetch tasks are acknowledged late (a worker killed mid-task leaves the
 message to be delivered again) and idempotent (running one twice writes the same entries). They
@@ -140,27 +140,41 @@ def prefetch_active_users(days: int | None = None) -> int:
     return len(user_ids)
 
 
-@shared_task(ignore_result=True)
-def flush_events() -> int:
-    """Move the impression and click batches waiting in the cache into the database (beat: every minute)."""
+# A batch of events the database cannot take (it is down) is retried after 1, 2, 4 ... 10 minutes,
+# about half an hour in all, then counted lost. Waits for another worker's insert are no failure.
+RECORD_EVENTS_RETRY_BASE = 60.0
+RECORD_EVENTS_RETRY_MAX = 600.0
+RECORD_EVENTS_MAX_FAILURES = 6
+INSERT_WAIT_SECONDS = 0.5
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def record_events(self: Task, batch: list[dict], failures: int = 0) -> int:
+    """Insert one batch of impression, click and engagement events (sent by each web process's buffer).
+
+    Acknowledged late and safe to run twice: event ids are unique and inserts ignore repeats.
+    """
     try:
-        result = events.flush_to_database()
-    except CacheUnavailable:
-        # The batches wait in the cache (or are gone with it); the next run tries again.
-        logger.warning("Event flush skipped: cache unavailable", extra={"reason": "cache"})
-        return 0
-    if result.impressions or result.clicks:
-        logger.info(
-            "Flushed %d impressions and %d clicks",
-            result.impressions,
-            result.clicks,
-            extra={
-                "impressions": result.impressions,
-                "clicks": result.clicks,
-                "batches": result.batches,
-            },
-        )
-    return result.impressions + result.clicks
+        inserted = events.insert_batch(list(batch))
+    except (events.InsertBusy, CacheUnavailable) as error:
+        # Another worker is inserting (or the lock's cache blinked): again in a moment, jittered.
+        raise self.retry(
+            exc=error,
+            countdown=random.uniform(INSERT_WAIT_SECONDS, 2 * INSERT_WAIT_SECONDS),
+            kwargs={"failures": failures},
+            max_retries=self.request.retries + 1,
+        ) from error
+    except DatabaseError as error:
+        if failures >= RECORD_EVENTS_MAX_FAILURES:
+            events.count_lost_batch(len(batch))
+            return 0
+        raise self.retry(
+            exc=error,
+            countdown=min(RECORD_EVENTS_RETRY_MAX, RECORD_EVENTS_RETRY_BASE * 2**failures),
+            kwargs={"failures": failures + 1},
+            max_retries=self.request.retries + 1,
+        ) from error
+    return inserted.impressions + inserted.clicks + inserted.engagements
 
 
 # An export that failed on the way (network, a 5xx from S3, the database) tries again after 1, 2,

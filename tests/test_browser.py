@@ -107,8 +107,7 @@ def test_customer_sees_model_recommendations_clicks_one_and_the_click_counts(
     assert page.locator("h1").inner_text() == name
     assert page.locator("article.product").get_attribute("data-item-id") == item_id
 
-    events.hand_off_buffered()
-    events.flush_to_database()
+    events.write_buffered()
     click = Click.objects.get(item_id=item_id)
     assert click.position == 1
     assert Impression.objects.filter(request_id=click.impression_request_id).exists()

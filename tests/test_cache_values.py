@@ -23,7 +23,6 @@ from recommendations.ops import latency_window, metrics
 from recommendations.prefetch import entries as prefetched
 from recommendations.prefetch import model_versions
 from recommendations.serving import product_snapshot
-from recommendations.tracking import events
 from tests.support.celery_worker import wait_for
 from tests.support.redis_process import redis_caches, redis_server_fixture  # noqa: F401
 
@@ -70,7 +69,6 @@ def test_the_apps_own_entries_are_stored_as_json_text(settings):
     metrics.record_prefetch_lag(1.5)
     breaker = CircuitBreaker("endpoint")
     breaker.record_failure(EndpointUnavailable())
-    events.hand_off([{"kind": events.CLICK, "created_at": 1.0}], now=120.0)
     fallback.popular_item_ids(5)  # caches the (empty) pointer
     written = [
         prefetched.user_key(7),
@@ -78,7 +76,6 @@ def test_the_apps_own_entries_are_stored_as_json_text(settings):
         metrics.PREFETCH_LAG_KEY,
         "recommendations:breaker:endpoint:opened_at",
         fallback.CURRENT_KEY,
-        f"{events.KEY_PREFIX}2:1",
     ]
     for key in written:
         assert isinstance(raw(key), str), key
@@ -149,40 +146,6 @@ def test_planted_model_versions_latencies_and_figures_are_misses(value):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "value",
-    [
-        *NOT_THE_APPS,
-        *WRONG_SHAPES,
-        pytest.param('[{"kind": "impression"}]', id="an-event-without-fields"),
-        pytest.param('[{"kind": "click", "created_at": 1.0, "no_such": 1}]', id="unknown-field"),
-        pytest.param('["x", 5]', id="events-not-objects"),
-    ],
-)
-def test_a_planted_event_batch_is_skipped_and_later_batches_still_flush(value):
-    from recommendations.models import Impression
-
-    now = 10_000.0
-    bucket = events.bucket_of(now)
-    plant(f"{events.KEY_PREFIX}{bucket}:n", 1)
-    plant(f"{events.KEY_PREFIX}{bucket}:1", value)
-    good = {
-        "kind": events.IMPRESSION,
-        "request_id": "r-1",
-        "pseudonym": "p",
-        "arm": "model",
-        "source": "model",
-        "model_version": "",
-        "variant": "",
-        "fallback_reason": "",
-        "items": [],
-        "created_at": now,
-    }
-    events.hand_off([good], now=now)
-    events.flush_to_database(now=now + 600)
-    assert list(Impression.objects.values_list("request_id", flat=True)) == ["r-1"]
-
-
 @pytest.mark.redis
 def test_a_value_the_backend_cannot_unpickle_is_a_miss_not_an_outage(redis_server):
     # A Redis cache with the default (pickle) serializer, and text that is no pickle at the key.

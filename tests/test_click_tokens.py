@@ -53,8 +53,7 @@ def links_shown(client) -> list[str]:
 
 
 def clicks_recorded() -> list[Click]:
-    events.hand_off_buffered()
-    events.flush_to_database()
+    events.write_buffered()
     return list(Click.objects.all())
 
 

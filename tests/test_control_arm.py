@@ -143,8 +143,7 @@ def test_control_pages_render_no_widget_and_count_the_visit(use_shop_endpoint, c
     assert (payload["items"], payload["arm"], payload["source"]) == ([], "control", "none")
     assert endpoint.invocations() == 0
 
-    events.hand_off_buffered()
-    flushed = events.flush_to_database()
+    flushed = events.write_buffered()
     assert flushed.impressions == 0
     assert flushed.engagements == 3
     assert not Impression.objects.exists()

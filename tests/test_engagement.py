@@ -17,6 +17,7 @@ from recommendations.reporting.engagement import build_engagement_report
 from recommendations.signals import engagement
 from recommendations.tracking import events
 from recommendations.tracking.engagement import arm_of_user
+from recommendations.tracking.event_rows import Inserted
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.shop_data import make_shop
 
@@ -33,9 +34,9 @@ def measured():
     events.buffer().clear()
 
 
-def flush() -> events.FlushResult:
-    events.hand_off_buffered()
-    return events.flush_to_database()
+def flush() -> Inserted:
+    """The buffered events into the database, as the record_events task would insert them."""
+    return events.write_buffered()
 
 
 def users(count: int) -> list:

@@ -14,7 +14,6 @@ from recommendations.backends import breaker as breakers
 from recommendations.cache import local_state
 from recommendations.conf import app_settings
 from recommendations.prefetch import model_versions
-from recommendations.products import lookup as product_lookup
 from recommendations.serving import product_snapshot, rendering
 from recommendations.tracking import clicks
 
@@ -32,7 +31,6 @@ EXPECTED = {
     "inline_calls": ("after_fork",),
     "rendering": ("drop",),
     "product_snapshot": ("drop",),
-    "product_lookup": ("drop",),
     "model_versions": ("drop",),
     "click_links": ("drop",),
     "event_buffer": ("after_fork",),
@@ -89,14 +87,13 @@ def test_drop_all_drops_every_state_whatever_it_derives_from(isolated_registry):
 
 @pytest.mark.django_db
 def test_changing_recommendations_drops_every_copy_the_app_keeps():
-    # Fill what the process keeps: settings, a snapshot, a version seen, a breaker, a card, a
-    # compiled lookup and the click link template.
+    # Fill what the process keeps: settings, a snapshot, a version seen, a breaker, a card and
+    # the click link template.
     assert app_settings.BUDGET_MS
     product_snapshot.products(_NoProducts(), [], 1)
     model_versions.note_version("model-1", now=0.0)
     breakers.breaker_for()
     rendering._cards["probe"] = (float("inf"), "<li>")
-    product_lookup._compiled[(object, "default", 1)] = None
     clicks._link_template("/")
     assert "BUDGET_MS" in app_settings.__dict__
     assert product_snapshot._snapshot is not None
@@ -110,7 +107,6 @@ def test_changing_recommendations_drops_every_copy_the_app_keeps():
         assert model_versions._local == {}
         assert breakers._breakers == {}
         assert rendering._cards == {}
-        assert product_lookup._compiled == {}
         assert clicks._link_template.cache_info().currsize == 0
 
 

@@ -243,3 +243,19 @@ def test_with_the_broker_down_a_refresh_costs_one_warning_then_pauses(broker_dow
 
     failures = [r for r in caplog.records if "Could not enqueue" in r.getMessage()]
     assert [r.task for r in failures] == [PREFETCH_USER_TASK]
+
+
+def test_impressions_reach_the_database_through_the_worker(client, stack, app_settings_for_tests):
+    from recommendations.models import Impression
+    from recommendations.tracking import events
+
+    _, users = make_shop()
+    events.buffer().clear()
+    with override_settings(RECOMMENDATIONS={**app_settings_for_tests, "TRACKING": True}):
+        client.force_login(users[2])
+        for _ in range(3):
+            assert client.get(reverse("home")).status_code == 200
+        # One record_events message on the real broker; the worker inserts its batch.
+        assert events.hand_off_buffered() == 3
+    assert wait_for(lambda: Impression.objects.count() == 3 or None)
+    assert events.dropped_total() == 0

@@ -1,5 +1,6 @@
-"""Impressions and clicks: recorded per rendered widget, counted through the signed redirect, moved
-into the database in bulk, and never costing the page (bounded buffer, dropped events counted)."""
+"""Impressions and clicks: recorded per rendered widget, counted through the signed redirect, handed
+to a worker in batches (one Celery message each) and inserted in bulk, and never costing the page
+(bounded buffer, dropped events counted)."""
 
 import json
 import os
@@ -7,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from html import unescape
@@ -17,11 +19,13 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.catalog.models import Product
+from recommendations import tasks
 from recommendations.catalog import CatalogAdapter
 from recommendations.models import Click, Impression
 from recommendations.prefetch import entries as prefetched
 from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.event_delivery import deliver_events, queued_messages, unreachable_broker
 from tests.support.model_server import REPO_ROOT, free_port
 from tests.support.shop_data import make_shop
 from tests.support.tracking import OFFLINE_TRACKED, tracking_with
@@ -39,6 +43,7 @@ LINK = re.compile(
 
 @pytest.fixture(autouse=True)
 def tracked():
+    queued_messages()  # batches other tests' processes handed off are not this test's
     with tracking_with(TRACKED):
         yield
 
@@ -56,9 +61,10 @@ def widget_links(response) -> list[tuple[str, str]]:
     return [(item, unescape(href)) for item, href in LINK.findall(match.group(0))]
 
 
-def flush() -> events.FlushResult:
+def flush() -> int:
+    """Hand the buffer to the broker and run its messages as a worker would: events inserted."""
     events.hand_off_buffered()
-    return events.flush_to_database()
+    return deliver_events()
 
 
 def test_each_rendered_widget_records_one_impression_with_a_pseudonym(client, shop):
@@ -70,9 +76,7 @@ def test_each_rendered_widget_records_one_impression_with_a_pseudonym(client, sh
     widget_links(client.get(reverse("home")))
     assert Impression.objects.count() == 0, "nothing is written on the page path"
 
-    result = flush()
-
-    assert result.impressions == 2
+    assert flush() == 2
     impressions = list(Impression.objects.order_by("created_at"))
     assert len(impressions) == 2
     impression = impressions[0]
@@ -100,7 +104,8 @@ def test_fragment_and_json_api_record_impressions_and_give_click_links(client, s
     client.get(reverse("recommendations:widget"))
     payload = client.get(reverse("recommendations:api"), {"limit": 3}).json()
     assert all(item["click_url"].startswith("/recommendations/click/") for item in payload["items"])
-    assert flush().impressions == 2
+    assert flush() == 2
+    assert Impression.objects.count() == 2
 
 
 def test_a_click_through_the_signed_redirect_is_counted_and_lands_on_the_product(client, shop):
@@ -229,7 +234,7 @@ def test_with_tracking_off_links_go_straight_to_products_and_nothing_is_recorded
         links = widget_links(client.get(reverse("home")))
     assert all(href.startswith("/products/") for _, href in links)
     assert len(events.buffer()) == 0
-    assert flush().impressions == 0
+    assert flush() == 0
 
 
 def impression(number: int) -> dict:
@@ -247,24 +252,71 @@ def impression(number: int) -> dict:
     }
 
 
-def test_the_request_that_fills_a_batch_hands_it_to_the_cache():
+def wait_for_hand_off(left: int = 0) -> None:
+    """Until the process's hand-off thread has sent all but `left` buffered events."""
+    deadline = time.monotonic() + 10  # generous: the thread is due at once, or after 0.2 s
+    while len(events.buffer()) > left and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(events.buffer()) == left
+    with events.buffer()._hand_off_lock:
+        pass  # the batches taken off the buffer are sent once the thread lets go of this
+
+
+def test_a_full_batch_is_handed_to_a_worker_at_once():
     with override_settings(RECOMMENDATIONS={**TRACKED, "EVENT_BATCH_SIZE": 3}):
         for number in range(2):
             events.record(impression(number))
         assert len(events.buffer()) == 2
         events.record(impression(2))
-        assert len(events.buffer()) == 0
-        assert events.flush_to_database().impressions == 3
+        events.record(impression(3))
+        # Long before EVENT_FLUSH_INTERVAL (60 s here); the fourth event waits for a batch.
+        wait_for_hand_off(left=1)
+        assert deliver_events() == 3
+    assert Impression.objects.count() == 3
+
+
+def test_the_page_that_fills_a_batch_never_talks_to_the_broker(monkeypatch):
+    senders = []
+    send = events.hand_off
+
+    def watched_hand_off(batch):
+        senders.append(threading.current_thread().name)
+        send(batch)
+
+    monkeypatch.setattr(events, "hand_off", watched_hand_off)
+    with override_settings(RECOMMENDATIONS={**TRACKED, "EVENT_BATCH_SIZE": 2}):
+        events.record(impression(1))
+        events.record(impression(2))
+        wait_for_hand_off()
+    assert senders == ["recommendations-events"]  # the process's thread, not the page's
+    assert deliver_events() == 2
 
 
 def test_a_quiet_process_hands_off_its_events_within_the_flush_interval():
     with override_settings(RECOMMENDATIONS={**TRACKED, "EVENT_FLUSH_INTERVAL": 0.2}):
         events.record(impression(1))
-        deadline = time.monotonic() + 10  # generous: the thread is due after 0.2 s
-        while len(events.buffer()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_hand_off()
+        assert deliver_events() == 1
+
+
+def test_while_the_broker_is_down_the_buffer_is_bounded_and_drops_are_counted():
+    settings = {**TRACKED, "EVENT_BATCH_SIZE": 2, "EVENT_BUFFER_MAX": 5}
+    with override_settings(RECOMMENDATIONS=settings), unreachable_broker(free_port()):
+        recorded = [events.record(impression(number)) for number in range(8)]
+        assert recorded[:5] == [True] * 5
+        # Serialized with the thread's own attempt: after it, no batch is on its way.
+        assert events.hand_off_buffered() == 0
+        assert len(events.buffer()) == 5
+        assert events.dropped_in_process() == 3
+    # The broker is back: the five kept events arrive, and the drops are counted for everyone.
+    with override_settings(RECOMMENDATIONS=settings):
+        events.hand_off_buffered()  # (or the process's thread, woken by the full batch, did)
         assert len(events.buffer()) == 0
-        assert events.flush_to_database().impressions == 1
+        assert events.dropped_total() == 3
+        assert deliver_events() == 5
+    # Which five depends on when the thread's attempts failed: a batch put back after newer
+    # events filled the buffer is the part that no longer fits.
+    assert Impression.objects.count() == 5
 
 
 def unreachable_cache() -> dict:
@@ -278,24 +330,6 @@ def unreachable_cache() -> dict:
     }
 
 
-def test_while_the_cache_is_down_the_buffer_is_bounded_and_drops_are_counted():
-    settings = {**TRACKED, "EVENT_BATCH_SIZE": 2, "EVENT_BUFFER_MAX": 5}
-    with override_settings(RECOMMENDATIONS=settings, CACHES=unreachable_cache()):
-        recorded = [events.record(impression(number)) for number in range(8)]
-        assert recorded == [True] * 5 + [False] * 3
-        assert len(events.buffer()) == 5
-        assert events.dropped_in_process() == 3
-    # The cache is back: the five kept events arrive, and the drops are counted for everyone.
-    with override_settings(RECOMMENDATIONS=settings):
-        assert events.hand_off_buffered() == 5
-        assert events.dropped_total() == 3
-        result = events.flush_to_database()
-    assert result.impressions == 5
-    assert sorted(Impression.objects.values_list("request_id", flat=True)) == [
-        f"{n:032x}" for n in range(5)
-    ]
-
-
 def test_a_page_renders_its_widget_while_the_cache_is_down(client, shop):
     _, users = shop
     with override_settings(CACHES=unreachable_cache()):
@@ -305,104 +339,82 @@ def test_a_page_renders_its_widget_while_the_cache_is_down(client, shop):
     assert len(events.buffer()) == 1
 
 
-def test_a_flush_run_again_inserts_nothing_twice():
+def test_a_batch_delivered_twice_inserts_nothing_twice():
     for number in range(4):
         events.record(impression(number))
     events.hand_off_buffered()
-    first = events.flush_to_database()
-    # As if the first flush had died after its insert, before it marked the slots done.
-    from recommendations.cache.access import get_cache
-
-    bucket = events.bucket_of(time.time())
-    get_cache().delete(events._done_key(bucket))
-    events.flush_to_database()
-    assert first.impressions == 4
+    [(args, kwargs)] = queued_messages()
+    # As if a worker had died after its insert, before it acknowledged the message.
+    assert tasks.record_events.apply(args=args, kwargs=kwargs, throw=True).get() == 4
+    tasks.record_events.apply(args=args, kwargs=kwargs, throw=True).get()
     assert Impression.objects.count() == 4
 
 
-def test_an_empty_young_slot_delays_nothing_and_is_counted_lost_once_old():
+def test_a_batch_waits_while_another_worker_inserts():
     from recommendations.cache.access import get_cache
 
-    cache = get_cache().strict
-    now = time.time()
-    bucket = events.bucket_of(now)
-    # Slot 1 is claimed but not written (a hand-off on its way, or one that died); slot 2 is.
-    cache.add(events._counter_key(bucket), 0, None)
-    cache.incr(events._counter_key(bucket))
-    events.hand_off([impression(1)], now=now)
-
-    young = events.flush_to_database(now=now)
-    assert (young.batches, young.lost_batches, young.impressions) == (1, 0, 1)
-    assert events.flush_to_database(now=now).impressions == 1, "read again: slot 1 may come"
-    assert Impression.objects.count() == 1
-
-    later = events.flush_to_database(now=now + events.IN_FLIGHT_SECONDS + 1)
-    assert (later.batches, later.lost_batches) == (1, 1)
-    assert events.lost_batches_total() == 1
-    assert events.flush_to_database(now=now + events.IN_FLIGHT_SECONDS + 2).batches == 0
-    assert Impression.objects.count() == 1
+    # Another worker's insert holds the lock: this batch inserts nothing until it is released.
+    get_cache().add(events.INSERT_LOCK_KEY, "another-worker", events.INSERT_LOCK_SECONDS)
+    with pytest.raises(events.InsertBusy):
+        events.insert_batch([impression(1)])
+    assert Impression.objects.count() == 0
+    get_cache().delete(events.INSERT_LOCK_KEY)
+    assert events.insert_batch([impression(1)]).impressions == 1
+    assert get_cache().get(events.INSERT_LOCK_KEY) is None  # released after its own insert
 
 
-def test_a_slot_written_late_is_still_flushed():
-    from recommendations.cache.access import get_cache
-
-    cache = get_cache().strict
-    now = time.time()
-    bucket = events.bucket_of(now)
-    cache.add(events._counter_key(bucket), 0, None)
-    cache.incr(events._counter_key(bucket))  # slot 1 claimed ...
-    events.hand_off([impression(2)], now=now)  # slot 2 written
-    events.flush_to_database(now=now)
-    cache.add(events._slot_key(bucket, 1), [impression(1)], None)  # ... and slot 1 written late
-    result = events.flush_to_database(now=now + 1)
-    assert result.lost_batches == 0
-    assert Impression.objects.count() == 2
-
-
-def test_a_process_exiting_just_after_a_cache_failure_still_hands_off_its_events():
-    from recommendations.cache.access import get_cache
-
+def test_a_process_exiting_just_after_a_broker_failure_still_hands_off_its_events():
     for number in range(3):
         events.record(impression(number))
-    # The cache failed a moment ago: ordinary calls skip it for CACHE_RETRY_INTERVAL.
-    get_cache()._outage.failed("default", "get", TimeoutError())
-    assert events.hand_off_buffered() == 0
+    with unreachable_broker(free_port()):
+        assert events.hand_off_buffered() == 0
     events._hand_off_at_exit()
     assert len(events.buffer()) == 0
-    assert events.flush_to_database().impressions == 3
+    assert deliver_events() == 3
+
+
+def test_write_buffered_inserts_this_processs_events_without_a_worker():
+    for number in range(3):
+        events.record(impression(number))
+    assert events.write_buffered().impressions == 3
+    assert len(events.buffer()) == 0
+    assert queued_messages() == []
+    assert Impression.objects.count() == 3
 
 
 CRASHING_PROCESS = """
 import json, os, signal, time
 import django
 django.setup()
+from celery import current_app
 from django.test import override_settings
 from recommendations.tracking import events
 
 config = json.loads(os.environ["CRASH_CONFIG"])
-with override_settings(CACHES=config["caches"], RECOMMENDATIONS=config["recommendations"]):
+current_app.conf.broker_url = config["broker"]
+current_app.conf.task_default_queue = config["queue"]
+with override_settings(RECOMMENDATIONS=config["recommendations"]):
     for number in range(config["events"]):
         events.record({
             "kind": "impression", "request_id": f"{number:032x}", "pseudonym": "p",
             "arm": "model", "source": "model", "model_version": "", "variant": "",
             "fallback_reason": "", "items": [], "created_at": time.time(),
         })
+    # The thread sends each full batch at once; the crash comes after it did.
+    deadline = time.monotonic() + 30
+    while len(events.buffer()) >= config["batch"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with events.buffer()._hand_off_lock:
+        pass  # and the batches it took off the buffer are sent
     os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no hand-off: a crash
 """
 
 
 @pytest.mark.redis
-def test_a_killed_web_process_loses_less_than_one_batch_of_events(redis_url):
+def test_a_killed_web_process_loses_only_what_its_buffer_held(redis_url):
     """The documented bound: a crash loses what the process still held, under EVENT_BATCH_SIZE."""
     batch_size, recorded = 100, 250
-    prefix = f"test-crash-{uuid.uuid4().hex}"
-    caches = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": prefix,  # this test's keys only, in a Redis others may share
-        }
-    }
+    queue = f"test-crash-{uuid.uuid4().hex}"  # this test's messages only, in a Redis others share
     settings = {**TRACKED, "EVENT_BATCH_SIZE": batch_size}
     child = subprocess.run(
         [sys.executable, "-c", CRASHING_PROCESS],
@@ -411,7 +423,13 @@ def test_a_killed_web_process_loses_less_than_one_batch_of_events(redis_url):
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "CRASH_CONFIG": json.dumps(
-                {"caches": caches, "recommendations": settings, "events": recorded}
+                {
+                    "broker": redis_url,
+                    "queue": queue,
+                    "recommendations": settings,
+                    "events": recorded,
+                    "batch": batch_size,
+                }
             ),
         },
         capture_output=True,
@@ -419,15 +437,11 @@ def test_a_killed_web_process_loses_less_than_one_batch_of_events(redis_url):
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()
     try:
-        with override_settings(CACHES=caches, RECOMMENDATIONS=settings):
-            result = events.flush_to_database()
+        inserted = deliver_events(redis_url, queue)
     finally:
         import redis
 
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    lost = recorded - result.impressions
-    assert result.impressions == Impression.objects.count() == 200
+        redis.Redis.from_url(redis_url).delete(queue)
+    lost = recorded - inserted
+    assert inserted == Impression.objects.count() == 200
     assert 0 <= lost < batch_size

@@ -1,11 +1,13 @@
-"""What reaches the events tables can be stored, one bad event never blocks a batch, the flush lock
-is released only by the run that holds it, and dropped events are counted once everywhere.
+"""What reaches the events tables can be stored, one bad event never blocks a batch, a batch the
+database cannot take is retried and then counted lost, the insert lock is released only by the run
+that holds it, and dropped events are counted once everywhere.
 
 Runs on the pass's database: PostgreSQL refuses a value longer than its column (DataError), where
 SQLite would store it whole.
 """
 
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -13,6 +15,7 @@ from django.db import DatabaseError, connection
 from django.test import override_settings
 from django.urls import reverse
 
+from recommendations import tasks
 from recommendations.backends import get_backend, reset_clients
 from recommendations.cache.access import get_cache
 from recommendations.models import Click, Impression
@@ -20,6 +23,8 @@ from recommendations.ops import metrics, recent_figures
 from recommendations.reporting import report
 from recommendations.tracking import events
 from recommendations.tracking import impressions as tracking
+from tests.support.event_delivery import unreachable_broker
+from tests.support.model_server import free_port
 from tests.support.scripted_endpoint import (
     model_answer,
     ok,
@@ -104,8 +109,7 @@ def test_a_variant_name_longer_than_its_column_reaches_the_database_cut_to_fit(
         payload = client.get(reverse("recommendations:api"), {"limit": 4}).json()
         assert payload["source"] == "model"
         assert client.get(payload["items"][0]["click_url"]).status_code == 302
-        events.hand_off_buffered()
-        result = events.flush_to_database()
+        result = events.write_buffered()
     reset_clients()
     assert (result.impressions, result.clicks) == (1, 1)
     assert Impression.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
@@ -127,17 +131,18 @@ def test_events_are_built_to_fit_their_columns():
     assert len(event["model_version"]) == Impression._meta.get_field("model_version").max_length
 
 
-def test_events_left_in_the_cache_by_an_older_process_are_cut_to_fit():
-    # Built before the events were checked where they are made: the flush checks them again.
-    events.hand_off([impression(1, variant=LONG_VARIANT), click(1, variant=LONG_VARIANT)])
-    result = events.flush_to_database()
+def test_events_sent_by_an_older_process_are_cut_to_fit():
+    # Built before the events were checked where they are made: the worker checks them again.
+    result = events.insert_batch(
+        [impression(1, variant=LONG_VARIANT), click(1, variant=LONG_VARIANT)]
+    )
     assert (result.impressions, result.clicks, result.rejected) == (1, 1, 0)
     assert Impression.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
     assert Click.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
 
 
 def test_one_bad_event_does_not_block_its_batch_and_is_counted():
-    events.hand_off(
+    result = events.insert_batch(
         [
             impression(1),
             click(2, position=2**70),  # no column holds it: refused by either database
@@ -148,7 +153,6 @@ def test_one_bad_event_does_not_block_its_batch_and_is_counted():
             click(6),
         ]
     )
-    result = events.flush_to_database()
     assert (result.impressions, result.clicks, result.rejected) == (2, 1, 4)
     assert sorted(Impression.objects.values_list("request_id", flat=True)) == [
         f"{1:032x}",
@@ -156,72 +160,79 @@ def test_one_bad_event_does_not_block_its_batch_and_is_counted():
     ]
     assert list(Click.objects.values_list("click_id", flat=True)) == [f"{6:032x}"]
     assert events.dropped_total() == 4
-    # The batch is done: the next flush neither inserts nor refuses anything again.
-    again = events.flush_to_database()
-    assert (again.impressions, again.clicks, again.rejected, again.batches) == (0, 0, 0, 0)
-    assert events.dropped_total() == 4
 
 
-def test_a_bad_event_read_again_behind_a_slot_still_on_its_way_is_counted_once():
-    cache = get_cache().strict
-    now = time.time()
-    bucket = events.bucket_of(now)
-    # Slot 1 is claimed but not written yet (a hand-off on its way); slot 2 holds a bad event.
-    cache.add(events._counter_key(bucket), 0, None)
-    cache.incr(events._counter_key(bucket))
-    events.hand_off([impression(1), click(2, position=2**70)], now=now)
-    # Slot 2 is inserted at once, and read again while slot 1 may still come.
-    for _ in range(2):
-        assert events.flush_to_database(now=now).impressions == 1
-    later = events.flush_to_database(now=now + events.IN_FLIGHT_SECONDS + 1)
-    assert later.lost_batches == 1
-    assert Impression.objects.count() == 1
-    assert Click.objects.count() == 0
-    assert events.dropped_total() == 1
-
-
-def test_a_database_that_cannot_take_a_batch_keeps_it_whole_for_the_next_flush():
-    events.hand_off([impression(1), click(2)])
+@contextmanager
+def clicks_table_away():
+    """Stands for a database that fails for a reason of its own (not the events'): the table is
+    out of reach. SQLite says OperationalError, PostgreSQL ProgrammingError."""
     table = Click._meta.db_table
-    # Stands for a database that fails for a reason of its own (not the events'): the table is
-    # out of reach. SQLite says OperationalError, PostgreSQL ProgrammingError.
     with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
-    with pytest.raises(DatabaseError):
-        events.flush_to_database()
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
-    result = events.flush_to_database()
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+
+
+def test_a_database_that_cannot_take_a_batch_keeps_it_whole_for_the_next_attempt():
+    batch = [impression(1), click(2)]
+    with clicks_table_away(), pytest.raises(DatabaseError):
+        events.insert_batch(batch)
+    assert get_cache().get(events.INSERT_LOCK_KEY) is None  # released for the next attempt
+    result = events.insert_batch(batch)
     assert (result.impressions, result.clicks, result.rejected) == (1, 1, 0)
     assert (Impression.objects.count(), Click.objects.count()) == (1, 1)
     assert events.dropped_total() == 0
 
 
-# --- item 6: the flush lock is released only by the run that holds it -------------------------
+def test_a_batch_the_database_refuses_for_every_retry_is_counted_lost():
+    with clicks_table_away():
+        # Run eagerly (`apply`), Celery makes each retry at once instead of after its backoff.
+        assert tasks.record_events.apply(args=[[impression(1), click(2)]]).get() == 0
+    assert events.lost_batches_total() == 1
+    assert report.build_report().lost_batches == 1
+    assert Impression.objects.count() == 0
 
 
-def test_a_flush_that_outlived_its_lock_leaves_the_next_runs_lock_alone(monkeypatch):
-    events.hand_off([impression(1)])
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param([{"kind": "impression"}], id="an-event-without-fields"),
+        pytest.param([{"kind": "click", "created_at": 1.0, "no_such": 1}], id="unknown-field"),
+        pytest.param(["x", 5, None, [1]], id="events-not-objects"),
+    ],
+)
+def test_a_message_with_events_not_in_the_apps_shape_is_refused_and_counted(batch):
+    assert tasks.record_events.apply(args=[[*batch, impression(1)]], throw=True).get() == 1
+    assert list(Impression.objects.values_list("request_id", flat=True)) == [f"{1:032x}"]
+    assert events.dropped_total() == len(batch)
+
+
+# --- item 6: the insert lock is released only by the run that holds it ------------------------
+
+
+def test_an_insert_that_outlived_its_lock_leaves_the_next_runs_lock_alone(monkeypatch):
     cache = get_cache()
-    insert = events._insert
+    insert = events.insert_events
 
     def slow_insert(batch):
-        # Stands for a flush slower than FLUSH_LOCK_SECONDS: its lock expired meanwhile, and
-        # another run (another worker, the next beat) took the lock.
-        cache.delete(events.FLUSH_LOCK_KEY)
-        assert cache.add(events.FLUSH_LOCK_KEY, "the-next-run", events.FLUSH_LOCK_SECONDS)
+        # Stands for an insert slower than INSERT_LOCK_SECONDS: its lock expired meanwhile, and
+        # another worker took the lock.
+        cache.delete(events.INSERT_LOCK_KEY)
+        assert cache.add(events.INSERT_LOCK_KEY, "the-next-run", events.INSERT_LOCK_SECONDS)
         return insert(batch)
 
-    monkeypatch.setattr(events, "_insert", slow_insert)
-    assert events.flush_to_database().impressions == 1
-    assert cache.get(events.FLUSH_LOCK_KEY) == "the-next-run"
+    monkeypatch.setattr(events, "insert_events", slow_insert)
+    assert events.insert_batch([impression(1)]).impressions == 1
+    assert cache.get(events.INSERT_LOCK_KEY) == "the-next-run"
 
 
-def test_a_flush_releases_its_own_lock():
-    events.hand_off([impression(1)])
-    assert events.flush_to_database().impressions == 1
-    assert get_cache().get(events.FLUSH_LOCK_KEY) is None
-    assert events.flush_to_database().skipped is False
+def test_an_insert_releases_its_own_lock():
+    assert events.insert_batch([impression(1)]).impressions == 1
+    assert get_cache().get(events.INSERT_LOCK_KEY) is None
+    assert events.insert_batch([impression(2)]).impressions == 1
 
 
 # --- item 7: dropped events are counted once ------------------------------------------------
@@ -247,14 +258,18 @@ def scraped_dropped() -> float:
 
 def test_dropped_events_are_counted_once_in_metrics_figures_and_report():
     small = {**settings.RECOMMENDATIONS, "EVENT_BATCH_SIZE": 2, "EVENT_BUFFER_MAX": 3}
-    with override_settings(RECOMMENDATIONS=small, CACHES=unreachable_cache()):
+    with (
+        override_settings(RECOMMENDATIONS=small, CACHES=unreachable_cache()),
+        unreachable_broker(free_port()),
+    ):
         for number in range(5):
             events.record(impression(number))
+        events.hand_off_buffered()  # fails, after any attempt of the process's thread
         assert events.dropped_in_process() == 2
         # The cache is down: only this process knows of its drops, and says so.
         assert scraped_dropped() == 2
     with override_settings(RECOMMENDATIONS=small):
-        events.hand_off_buffered()  # the cache is back: the drops join the shared count
+        events.hand_off_buffered()  # broker and cache are back: the drops join the shared count
         assert scraped_dropped() == 2
         assert recent_figures.recent_figures().events_dropped == 2
         assert report.build_report().dropped_events == 2
@@ -266,8 +281,7 @@ def test_a_click_keeps_an_item_id_as_long_as_an_answer_may_hold():
 
     item_id = "sku-" + "9" * (MAX_ITEM_ID_CHARS - 4)
     target = clicks.ClickTarget("a" * 32, item_id, 1, "model", "model", LONG_VARIANT)
-    events.hand_off([tracking.click_event(target, "p")])
-    assert events.flush_to_database().clicks == 1
+    assert events.insert_batch([tracking.click_event(target, "p")]).clicks == 1
     stored = Click.objects.get()
     assert stored.item_id == item_id
     assert stored.variant == LONG_VARIANT[:VARIANT_COLUMN]

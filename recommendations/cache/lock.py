@@ -1,5 +1,5 @@
 """A lock in the shared cache that only the run holding it releases: one fallback refresh, one
-export per destination, one event flush at a time, across every process.
+export per destination, one insert of event batches at a time, across every process.
 
 `cache.add(key, token, ttl)` takes it (atomic in Redis and Memcached). It expires by itself after
 `ttl` seconds, so that a process that died holding it blocks the others at most that long. A run

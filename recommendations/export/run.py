@@ -16,7 +16,7 @@ Why "settled": ids are handed out when a row is inserted, but a transaction can 
 later one, so a row with a smaller id may still be invisible when a bigger one is exported, and a
 watermark past it would skip it for good. A run therefore stops at the first order line from the
 last EXPORT_SETTLE_SECONDS: it assumes that no checkout's transaction stays open that long.
-Clicks are inserted one flush at a time under a lock (see `events.py`), so their ids commit in
+Clicks are inserted one batch at a time under a lock (see `events.py`), so their ids commit in
 order and they need no such margin.
 """
 

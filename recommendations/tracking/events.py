@@ -1,37 +1,39 @@
 """Impression and click events on their way to the database, without slowing the page.
 
 1. `record(event)` appends the event to this process's buffer: a deque append under a lock, no I/O.
-2. The buffer is handed to the cache in batches: by the request that fills a batch
-   (EVENT_BATCH_SIZE events; one `incr` and one `add`, once per that many events), and by a
-   daemon thread of the process when its oldest event is EVENT_FLUSH_INTERVAL seconds old. A batch
-   goes into a numbered slot of a one-minute bucket: `incr` on the bucket's counter claims the
-   slot (atomic in Redis and Memcached), `add` stores the batch in it.
-3. The `flush_events` task (Celery beat, every minute) reads the slots it has not read yet in the
-   buckets of the last EVENT_CACHE_TTL seconds, inserts their events with `bulk_create`, and only
-   then moves the bucket's "done" mark past them. Event ids are unique in the tables and inserts
-   ignore conflicts, so a flush interrupted before its mark moved inserts nothing twice. One flush
-   runs at a time: it holds a `CacheLock`, which only the run holding it releases.
+2. A daemon thread of the process hands the buffer to Celery, one `record_events` task message per
+   batch of EVENT_BATCH_SIZE events: as soon as a batch is full (the page that fills it only wakes
+   the thread, so no page waits on the broker), and when its oldest event is EVENT_FLUSH_INTERVAL
+   seconds old. The task is sent by name, so this module imports no edge.
+3. A worker runs `record_events`: the batch is inserted with `bulk_create(ignore_conflicts=True)`
+   (`event_rows.py`). The task is acknowledged late: a worker killed mid-insert leaves the message
+   to be delivered again, and the unique event ids make the redo insert nothing twice. Inserts run
+   one at a time across workers (a `CacheLock`), so that click ids commit in order (the export's
+   watermark relies on it, see `export.py`); a task that finds the lock taken tries again a moment
+   later.
 
-What is lost, at most, when something crashes:
+What is lost, at most, when something fails:
 
-- a web process killed: the events in its memory. While the cache answers that is fewer than
-  EVENT_BATCH_SIZE events waiting plus one batch on its way to the cache (so fewer than 2 x 100
-  events with the defaults), none older than EVENT_FLUSH_INTERVAL (5 s) plus one hand-off. While
-  the cache is unreachable, batches stay in the buffer (retried every interval), up to
-  EVENT_BUFFER_MAX events (5,000); past that new events are dropped and counted.
-- the cache lost (Redis restarted without persistence, entries evicted): the batches handed off
-  since the last flush, about one minute of events with beat running.
-- `flush_events` not running for EVENT_CACHE_TTL (6 h): the batches expire.
+- a web process killed: the events in its memory. While the broker answers that is fewer than
+  EVENT_BATCH_SIZE events waiting plus one batch being sent (so fewer than 2 x 100 events with the
+  defaults), none older than EVENT_FLUSH_INTERVAL (5 s) plus one hand-off. While the broker is
+  unreachable, batches stay in the buffer (retried every interval), up to EVENT_BUFFER_MAX events
+  (5,000); past that new events are dropped and counted.
+- the broker lost (Redis restarted without persistence): the messages no worker had taken yet;
+  with workers running, a few seconds of events.
+- the database down: each task retries with backoff for about half an hour
+  (`tasks.RECORD_EVENTS_MAX_FAILURES`); a batch given up on is counted in `lost_batches_total()`.
 
 Dropped events are counted once: each process adds its drops to a cache counter at its next
 hand-off, and `dropped_total()` is that counter plus the drops this process has not added yet (so
 that its own show while the cache is down); `dropped_in_process()` is this process's own. Events
-the database refuses (see `event_rows.py`) are left out, counted in the same counter by the flush
-and logged; the rest of their batch is stored. Slots that a flush finds claimed but never
-written are counted as `lost_batches_total()`: a batch lost with its process between `incr` and
-`add`, or a hand-off whose `incr` answer timed out and that wrote its batch into another slot
-(nothing lost). An empty slot younger than two minutes may still be
-written: it holds the bucket's mark back, but the batches after it are inserted at once.
+the database refuses (see `event_rows.py`) are left out, counted in the same counter by the task
+and logged; the rest of their batch is stored.
+
+This replaced batches kept in numbered cache slots of one-minute buckets and a `flush_events`
+task run by beat: a Celery message per batch costs the web process about 0.5 ms of CPU more per
+batch of 100 events (5 us a page), and needs no slots, marks, lost-slot accounting or beat entry
+(figures in docs/performance.md).
 """
 
 import atexit
@@ -40,8 +42,9 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
+
+from celery import signature
 
 from ..cache import local_state
 from ..cache.access import CacheUnavailable, get_cache
@@ -56,37 +59,11 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "recommendations:events:"
 DROPPED_KEY = f"{KEY_PREFIX}dropped"
 LOST_BATCHES_KEY = f"{KEY_PREFIX}lost-batches"
-FLUSH_LOCK_KEY = f"{KEY_PREFIX}flush-lock"
-BUCKET_SECONDS = 60
-# A claimed slot that is still empty is a batch on its way (between `incr` and `add`) while its
-# bucket is this young, and a batch that will never come (its process died) after that.
-IN_FLIGHT_SECONDS = 2 * BUCKET_SECONDS
-FLUSH_LOCK_SECONDS = 300
-SLOTS_PER_READ = 200  # cache keys per get_many while flushing
-SLOT_ATTEMPTS = 5  # slots a hand-off draws before it gives up (only a non-atomic incr collides)
-
-
-def bucket_of(timestamp: float) -> int:
-    """The number of the one-minute bucket a hand-off at `timestamp` goes into."""
-    return int(timestamp // BUCKET_SECONDS)
-
-
-def _counter_key(bucket: int) -> str:
-    return f"{KEY_PREFIX}{bucket}:n"
-
-
-def _done_key(bucket: int) -> str:
-    return f"{KEY_PREFIX}{bucket}:done"
-
-
-def _slot_key(bucket: int, slot: int) -> str:
-    return f"{KEY_PREFIX}{bucket}:{slot}"
-
-
-def _cache_ttl() -> int:
-    # Counters and marks outlive the batches by a bucket, so a flush never re-reads a bucket whose
-    # counter vanished before its slots did.
-    return int(app_settings.EVENT_CACHE_TTL) + BUCKET_SECONDS
+INSERT_LOCK_KEY = f"{KEY_PREFIX}insert-lock"
+INSERT_LOCK_SECONDS = 300  # an insert that died holding the lock blocks the others this long
+# Sent by name: the name is what a queued message carries, and nothing below the edges imports
+# tasks.py.
+RECORD_EVENTS_TASK = "recommendations.tasks.record_events"
 
 
 def _incr_or_create(cache: Any, key: str, delta: int, timeout: int | None) -> int:
@@ -98,21 +75,19 @@ def _incr_or_create(cache: Any, key: str, delta: int, timeout: int | None) -> in
         return cache.incr(key, delta)
 
 
-def hand_off(events: list[dict[str, Any]], now: float | None = None) -> None:
-    """Store one batch in a new slot of the current bucket; raises CacheUnavailable."""
-    cache = get_cache().strict
-    bucket = bucket_of(time.time() if now is None else now)
-    for _ in range(SLOT_ATTEMPTS):
-        slot = _incr_or_create(cache, _counter_key(bucket), 1, _cache_ttl())
-        # `add`, not `set`: with a cache whose incr is not atomic (the file-based one), two
-        # processes could draw the same slot; the second then draws again instead of overwriting.
-        if cache.add(_slot_key(bucket, slot), events, _cache_ttl()):
-            return
-    raise CacheUnavailable(f"no free event slot in bucket {bucket} after {SLOT_ATTEMPTS} draws")
+def hand_off(events: list[dict[str, Any]]) -> None:
+    """Send one batch to a worker as one `record_events` task message; raises when the broker fails."""
+    # retry=False: kombu would otherwise keep retrying the connection; the batch waits in the
+    # buffer instead and the thread tries again one interval later.
+    signature(RECORD_EVENTS_TASK).apply_async(args=[events], retry=False)
+
+
+class InsertBusy(Exception):
+    """Another worker is inserting events: try again a moment later."""
 
 
 class EventBuffer:
-    """This process's events that have not reached the cache yet."""
+    """This process's events that have not been handed to the broker yet."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -121,7 +96,7 @@ class EventBuffer:
         self._oldest_at: float | None = None  # time.monotonic() of the oldest buffered event
         self._dropped = 0
         self._dropped_unreported = 0
-        self._retry_at = 0.0  # after a failed hand-off, pages leave retries to the thread
+        self._failed = False  # the last hand-off failed: the thread waits an interval to retry
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -130,7 +105,7 @@ class EventBuffer:
 
     @property
     def dropped(self) -> int:
-        """Events this process dropped (buffer full, or refused by the cache)."""
+        """Events this process dropped (the buffer was full)."""
         return self._dropped
 
     @property
@@ -150,38 +125,37 @@ class EventBuffer:
             self._events.append(event)
             full = len(self._events) >= int(app_settings.EVENT_BATCH_SIZE)
         self._ensure_thread()
-        if first:
-            self._wake.set()  # the thread sets its deadline by this event's age
-        if full and time.monotonic() >= self._retry_at:
-            # The page that fills a batch hands it off: one incr and one add per batch, and
-            # the buffer never waits on the thread being scheduled.
-            self.hand_off_all()
+        if first or full:
+            # The thread sets its deadline by the first event's age, and sends a full batch at
+            # once: the page itself never talks to the broker.
+            self._wake.set()
         return True
 
-    def hand_off_all(self) -> int:
-        """Hand every buffered event to the cache now; how many were handed off."""
+    def hand_off_all(self, full_batches_only: bool = False) -> int:
+        """Hand every buffered event (or every full batch) to the broker now; how many were."""
         handed = 0
         with self._hand_off_lock:
             batch_size = max(1, int(app_settings.EVENT_BATCH_SIZE))
             while True:
+                if full_batches_only and len(self._events) < batch_size:
+                    break  # the rest waits to fill a batch, or for its interval
                 batch = self._take(batch_size)
                 if not batch:
                     break
                 try:
                     hand_off(batch)
                 except Exception as error:
-                    # CacheUnavailable, or a cache that cannot count (incr unsupported): either
-                    # way the page goes on and the batch waits for the next attempt.
+                    # Any broker or transport error: the batch waits for the next attempt.
                     self._put_back(batch)
-                    self._retry_at = time.monotonic() + float(app_settings.EVENT_FLUSH_INTERVAL)
-                    if not isinstance(error, CacheUnavailable):
-                        logger.warning(
-                            "Recommendations events could not be handed to the cache (%s)",
-                            type(error).__name__,
-                            extra={"error_class": type(error).__name__},
-                        )
+                    self._failed = True
+                    logger.warning(
+                        "Recommendations events could not be handed to the broker (%s)",
+                        type(error).__name__,
+                        extra={"error_class": type(error).__name__, "events": len(batch)},
+                    )
                     break
                 handed += len(batch)
+                self._failed = False
             if handed:
                 self._report_dropped()
         return handed
@@ -200,7 +174,7 @@ class EventBuffer:
             self._oldest_at = None
             self._dropped = 0
             self._dropped_unreported = 0
-            self._retry_at = 0.0
+            self._failed = False
 
     def _take(self, count: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -210,7 +184,7 @@ class EventBuffer:
             return batch
 
     def _put_back(self, batch: list[dict[str, Any]]) -> None:
-        """Return a batch the cache refused to the front of the buffer, dropping what no longer fits."""
+        """Return a batch the broker refused to the front of the buffer, dropping what no longer fits."""
         with self._lock:
             room = int(app_settings.EVENT_BUFFER_MAX) - len(self._events)
             kept = batch[: max(0, room)]
@@ -228,7 +202,7 @@ class EventBuffer:
         self._dropped_unreported += count
         if first:
             logger.warning(
-                "Recommendations tracking dropped %d events: buffer full or cache unavailable",
+                "Recommendations tracking dropped %d events: buffer full or broker unavailable",
                 count,
                 extra={"dropped": count, "buffer_max": int(app_settings.EVENT_BUFFER_MAX)},
             )
@@ -265,6 +239,8 @@ class EventBuffer:
             try:
                 if self.due():
                     self.hand_off_all()
+                elif not self._failed:
+                    self.hand_off_all(full_batches_only=True)
             except Exception:
                 # The thread must outlive any surprise; the events stay buffered for next time.
                 logger.exception("Recommendations event hand-off failed")
@@ -284,8 +260,16 @@ def record(event: dict[str, Any]) -> bool:
 
 
 def hand_off_buffered() -> int:
-    """Hand this process's buffered events to the cache now (commands, tests, process exit)."""
+    """Hand this process's buffered events to the broker now (process exit, tests)."""
     return _buffer.hand_off_all()
+
+
+def write_buffered() -> Inserted:
+    """Insert this process's buffered events into the database here, without a worker (commands)."""
+    taken: list[dict[str, Any]] = []
+    while batch := _buffer._take(max(1, int(app_settings.EVENT_BATCH_SIZE))):
+        taken.extend(batch)
+    return insert_batch(taken) if taken else Inserted()
 
 
 def dropped_in_process() -> int:
@@ -305,120 +289,45 @@ def dropped_total() -> int:
 
 
 def lost_batches_total() -> int:
-    """Batches that flushes found claimed but never written (each up to EVENT_BATCH_SIZE events)."""
+    """Batches that workers gave up on (the database refused them for every retry)."""
     value = get_cache().get(LOST_BATCHES_KEY)
     return int(value) if isinstance(value, int) else 0
 
 
-@dataclass
-class FlushResult:
-    """What one flush moved into the database."""
+def insert_batch(events: list[dict[str, Any]]) -> Inserted:
+    """Insert one batch (see event_rows.py), one insert at a time across workers; safe to repeat.
 
-    impressions: int = 0
-    clicks: int = 0
-    engagements: int = 0  # engagement events (engagement.py)
-    batches: int = 0
-    lost_batches: int = 0  # claimed slots whose batch never came
-    rejected: int = 0  # events the database refused (the rest of their batch was stored)
-    skipped: bool = False  # another flush held the lock
-
-
-def flush_to_database(now: float | None = None) -> FlushResult:
-    """Move every batch waiting in the cache into the database, in bulk; safe to run twice."""
-    cache = get_cache().strict
-    result = FlushResult()
-    lock = CacheLock(FLUSH_LOCK_KEY, FLUSH_LOCK_SECONDS)
+    Raises InsertBusy while another insert holds the lock, CacheUnavailable when the lock cannot
+    be taken, and the database's error when it is down (the batch is then not done).
+    """
+    lock = CacheLock(INSERT_LOCK_KEY, INSERT_LOCK_SECONDS)
     if not lock.acquire():
-        result.skipped = True
-        return result
+        raise InsertBusy
     try:
-        now = time.time() if now is None else now
-        current = bucket_of(now)
-        first = bucket_of(now - int(app_settings.EVENT_CACHE_TTL))
-        buckets = list(range(first, current + 1))
-        marks = cache.get_many([_counter_key(b) for b in buckets] + [_done_key(b) for b in buckets])
-        for bucket in buckets:
-            claimed = marks.get(_counter_key(bucket))
-            done = marks.get(_done_key(bucket)) or 0
-            if isinstance(claimed, int) and claimed > done:
-                in_flight = now - bucket * BUCKET_SECONDS < IN_FLIGHT_SECONDS
-                _flush_bucket(cache, bucket, done, claimed, in_flight, result)
+        # Committed while the lock is held: click ids commit in the order they were handed out.
+        inserted = insert_events(events)
     finally:
-        # Only this run's lock: a flush slower than FLUSH_LOCK_SECONDS leaves the next one's.
+        # Only this run's lock: an insert slower than INSERT_LOCK_SECONDS leaves the next one's.
         lock.release()
-        if result.rejected:
-            # Also when a later bucket failed: these were in buckets whose marks moved past them.
-            _count_rejected(result.rejected)
-    if result.lost_batches:
-        logger.warning(
-            "Recommendations flush found %d event batches that never reached the cache",
-            result.lost_batches,
-            extra={"lost_batches": result.lost_batches},
-        )
-    return result
+    if inserted.rejected:
+        _count_rejected(inserted.rejected)
+    return inserted
 
 
-def _flush_bucket(
-    cache: Any, bucket: int, done: int, claimed: int, in_flight: bool, result: FlushResult
-) -> None:
-    """Insert the batches of slots done+1..claimed, up to the first one still on its way."""
-    slots = list(range(done + 1, claimed + 1))
-    found: dict[str, Any] = {}
-    for start in range(0, len(slots), SLOTS_PER_READ):
-        chunk = slots[start : start + SLOTS_PER_READ]
-        found.update(cache.get_many([_slot_key(bucket, slot) for slot in chunk]))
-    # Events of the slots up to the mark are done after this flush; those after a slot that may
-    # still be written are read (and inserted, as repeats) again until the mark passes them.
-    settled: list[dict[str, Any]] = []
-    unsettled: list[dict[str, Any]] = []
-    mark = done
-    waiting = False  # an empty slot that may still be written holds the mark back
-    lost = 0
-    for slot in slots:
-        batch = found.get(_slot_key(bucket, slot))
-        if batch is None and in_flight:
-            # Claimed a moment ago, written any moment now. Later batches are inserted anyway
-            # (they are read again until the mark passes them; the inserts ignore repeats).
-            waiting = True
-            continue
-        if batch is None or not isinstance(batch, list):
-            # Never written: its process died between claiming and writing, or a hand-off
-            # whose `incr` answer timed out retried its batch in another slot. (Or not a
-            # batch at all: a value the app did not write counts as lost too.)
-            lost += 1
-        else:
-            (unsettled if waiting else settled).extend(batch)
-            result.batches += 1
-        if not waiting:
-            mark = slot
-    rejected = 0
-    for events, final in ((settled, True), (unsettled, False)):
-        if events:
-            inserted = _insert(events)
-            result.impressions += inserted.impressions
-            result.clicks += inserted.clicks
-            result.engagements += inserted.engagements
-            if final:  # a refused event read again later is counted when its slot is done
-                rejected = inserted.rejected
-    if lost:
-        result.lost_batches += lost
-        _incr_or_create(cache, LOST_BATCHES_KEY, lost, None)
-    if mark > done:
-        # Only after the insert: a flush that dies before this line is redone, and the unique
-        # event ids make the redo insert nothing twice.
-        cache.set(_done_key(bucket), mark, _cache_ttl())
-        result.rejected += rejected  # counted once: the mark has passed them
-
-
-def _insert(events: list[dict[str, Any]]) -> Inserted:
-    """Insert the events (see event_rows.py); what was offered to the tables and refused."""
-    return insert_events(events)
+def count_lost_batch(events: int) -> None:
+    """Count a batch of `events` that a worker gave up on, and log it."""
+    logger.error(
+        "Recommendations events batch lost: the database refused it for every retry",
+        extra={"events": events},
+    )
+    with contextlib.suppress(CacheUnavailable):
+        _incr_or_create(get_cache().strict, LOST_BATCHES_KEY, 1, None)
 
 
 def _count_rejected(count: int) -> None:
     """Add events the database refused to the shared dropped count, once their batch is done."""
     logger.warning(
-        "Recommendations flush dropped %d events the database refused",
+        "Recommendations dropped %d events the database refused",
         count,
         extra={"rejected": count},
     )
@@ -446,7 +355,8 @@ def _hand_off_at_exit() -> None:
     for _ in range(EXIT_ATTEMPTS):
         if not len(_buffer):
             return
-        # The last chance must not be skipped because the cache failed a moment ago.
+        # The last chance must not be skipped because the cache failed a moment ago (the drops
+        # are reported to it).
         get_cache().forget_outage()
         try:
             _buffer.hand_off_all()
@@ -454,7 +364,7 @@ def _hand_off_at_exit() -> None:
             break
     if len(_buffer):
         logger.warning(
-            "Recommendations tracking lost %d events at exit: cache unavailable",
+            "Recommendations tracking lost %d events at exit: broker unavailable",
             len(_buffer),
             extra={"dropped": len(_buffer)},
         )

@@ -1,6 +1,5 @@
 """manage.py simulate_shoppers: seeded customers visit the home page and click by their tastes."""
 
-from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -111,12 +110,11 @@ class Command(BaseCommand):
         arm_visits = ArmAwareVisit(
             model, cart_rate=options["cart_rate"], buy_rate=options["buy_rate"]
         )
-        with control_share(options["control_share"]):
+        with control_share(options["control_share"], options["visits"]):
             simulation = simulate(
                 customers, options["visits"], options["seed"], model, progress, visit=arm_visits
             )
-            events.hand_off_buffered()
-        flushed = events.flush_to_database()
+        flushed = events.write_buffered()
         if options["days"] > 1:
             backdate(simulation, options["days"])
             backdate_engagement(arm_visits.started, options["days"])
@@ -207,12 +205,18 @@ class Command(BaseCommand):
             self.stdout.write(line)
 
 
-def control_share(share: float | None) -> Any:
-    """A context in which RECOMMENDATIONS['CONTROL_SHARE'] is `share` (None: as configured)."""
-    if share is None:
-        return nullcontext()
-    configured = getattr(settings, "RECOMMENDATIONS", {})
-    return override_settings(RECOMMENDATIONS={**configured, "CONTROL_SHARE": share})
+def control_share(share: float | None, visits: int) -> Any:
+    """A context in which RECOMMENDATIONS['CONTROL_SHARE'] is `share` (None: as configured) and
+    the run's events stay in this process until the command writes them (no worker needed)."""
+    configured = dict(getattr(settings, "RECOMMENDATIONS", {}))
+    if share is not None:
+        configured["CONTROL_SHARE"] = share
+    # Each visit records at most an impression, a click and a few engagement events.
+    kept = max(int(configured.get("EVENT_BUFFER_MAX", 0) or 0), 10 * visits + 100)
+    configured.update(
+        EVENT_BATCH_SIZE=kept, EVENT_BUFFER_MAX=kept, EVENT_FLUSH_INTERVAL=24 * 3600.0
+    )
+    return override_settings(RECOMMENDATIONS=configured)
 
 
 def percent(value: float | None) -> str:
