@@ -3,6 +3,7 @@ fresh virtualenv with the newest supported Django, in a project made by `startpr
 
 import glob
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def test_wheel_installs_and_renders_the_widget_in_a_new_project(dist: Path, tmp_
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     env["PYTHONPATH"] = ""  # the repository must not be importable: only the wheel is
+    env["RECOMMENDATIONS_PSEUDONYM_KEY"] = secrets.token_urlsafe(32)
 
     project = tmp_path / "shop"
     project.mkdir()
