@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from model import container, package
+from model.data import write_jsonl
 from model.synthetic import taste_interactions
-from tests.support.model_server import REPO_ROOT, free_port, train_model, write_jsonl
+from tests.support.model_server import REPO_ROOT, free_port, train_model
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,12 @@ import pytest
 
 from model import inference
 from model import train as train_cli
-from model.data import DataError, Interactions
+from model.data import DataError, Interactions, write_jsonl
 from model.ease import EaseParams, check_memory, ease_weights, fit_ease, memory_needed_mb
 from model.fitting import TrainingParams, encode, fit
 from model.recommender import METADATA_FILE, Recommender
 from model.selection import SearchGrid
 from model.synthetic import START, taste_interactions
-from tests.support.model_server import write_jsonl
 
 JSON = "application/json"
 

@@ -14,7 +14,8 @@ from django.test.signals import template_rendered
 from recommendations.service import Recommendations, RecommendedItem
 from recommendations.serving import rendering
 from recommendations.templatetags.recommendations import recommended_for_you
-from recommendations.tracking import clicks, track_widget
+from recommendations.tracking import clicks
+from recommendations.tracking.impressions import track_widget
 
 TRACKED = {"TRACKING": True, "EVENT_FLUSH_INTERVAL": 60.0}
 HREF = re.compile(r'<a class="name" href="([^"]+)"')
