@@ -10,7 +10,7 @@ hanging up, which is what shows that the client stopped early.
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from recommendations.backends.codecs import JSONCodec
 from recommendations.backends.exceptions import BadResponse, EndpointUnavailable
 from tests.support.scripted_endpoint import (
     Answer,
+    QuietHTTPServer,
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
 )
 
@@ -73,7 +74,7 @@ class StreamingEndpoint:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
