@@ -117,6 +117,9 @@ KINDS: dict[str, Kind] = {
     "PSEUDONYM_KEY_FALLBACKS": TextList(check_id="recommendations.E103"),
     "METRICS_TOKEN": Text(),
     "EXCLUDE_MAX": Whole(),
+    "TRACKING_RETENTION_DAYS": Whole(),
+    "TRACKING_PURGE_BATCH_SIZE": Whole(),
+    "TRACKING_PURGE_PAUSE": SECONDS,
 }
 
 DEFAULTS: dict[str, object] = {
@@ -276,4 +279,11 @@ DEFAULTS: dict[str, object] = {
     # Most purchases a request sends the model as `exclude` (the most recent ones); older ones are
     # dropped from its answer instead. Keep it within the model's own limit (model/: 1,000).
     "EXCLUDE_MAX": 200,
+    # Days raw impressions and clicks are kept; the purge_tracking task deletes older ones (clicks
+    # only once exported). At least the report's window (14 days): a check refuses less.
+    "TRACKING_RETENTION_DAYS": 90,
+    # Rows the purge deletes per transaction (one primary-key range each): small, short locks.
+    "TRACKING_PURGE_BATCH_SIZE": 5000,
+    # Seconds the purge sleeps between two batches, leaving the database to the pages.
+    "TRACKING_PURGE_PAUSE": 0.05,
 }

@@ -12,7 +12,7 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from . import events, export, fallback, prefetch
+from . import events, export, fallback, prefetch, retention
 from .cache_access import CacheUnavailable
 from .conf import app_settings
 from .exceptions import BreakerOpen, EndpointError, ExportError
@@ -191,6 +191,23 @@ def export_interactions(self: Task) -> int | None:
         countdown = EXPORT_RETRY_BASE * 2**self.request.retries
         raise self.retry(exc=error, countdown=countdown) from error
     return None if result is None else result.rows()
+
+
+@shared_task(
+    autoretry_for=(DatabaseError,),
+    retry_backoff=60,
+    retry_backoff_max=900,
+    max_retries=3,
+    ignore_result=True,
+)
+def purge_tracking() -> int:
+    """Delete raw impressions and clicks past TRACKING_RETENTION_DAYS (daily in beat); rows deleted.
+
+    Safe to run twice or to be cut off: each batch commits on its own, and a re-run starts over
+    from the oldest row left.
+    """
+    result = retention.purge_expired()
+    return result.impressions + result.clicks
 
 
 @shared_task(ignore_result=True)
