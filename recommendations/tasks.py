@@ -12,7 +12,7 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from . import events, export, fallback, prefetch, retention
+from . import events, export, fallback, fan_out, prefetch, retention
 from .cache_access import CacheUnavailable
 from .conf import app_settings
 from .exceptions import BreakerOpen, EndpointError, ExportError
@@ -129,12 +129,20 @@ def prefetch_user(self: Task, user_id: int, breaker_waits: int = 0) -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def prefetch_active_users(days: int | None = None) -> int:
-    """Fan out `prefetch_users` over the users active in the last `days` days, in batches."""
-    user_ids = prefetch.active_user_ids(days)
-    for batch in prefetch.batches(user_ids, int(app_settings.BATCH_SIZE)):
+def prefetch_active_users(days: int | None = None, since: str | None = None, after: int = 0) -> int:
+    """Fan one page of active users out into `prefetch_users` batches, then queue the next page.
+
+    Beat calls it with no arguments; each next page carries the first page's cutoff (`since`)
+    and the last user id done (`after`). Returns the users of this page (see `fan_out.py`).
+    """
+    page = fan_out.read_page(fan_out.active_since(days, since), int(after))
+    for batch in prefetch.batches(page.user_ids, int(app_settings.BATCH_SIZE)):
         prefetch_users.delay(batch)
-    return len(user_ids)
+    if page.next_after is not None:
+        # Published after this page's batches: a worker lost mid-page runs the page again
+        # (acks_late), which publishes some batches twice, and prefetching is idempotent.
+        prefetch_active_users.delay(since=page.since.isoformat(), after=page.next_after)
+    return len(page.user_ids)
 
 
 @shared_task(ignore_result=True)

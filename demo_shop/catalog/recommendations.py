@@ -131,6 +131,15 @@ class DemoCatalog(CatalogAdapter):
             .order_by("user_id")
         )
 
+    def active_user_id_page(self, since: datetime, after: int, limit: int) -> list[int]:
+        # A keyset page: the (user, created_at) index answers it without reading the users before.
+        return list(
+            Order.objects.filter(created_at__gte=since, user_id__gt=after)
+            .values_list("user_id", flat=True)
+            .distinct()
+            .order_by("user_id")[:limit]
+        )
+
     def item_categories(self) -> dict[int, Any]:
         return dict(Product.objects.values_list("pk", "category_id"))
 
