@@ -1,6 +1,6 @@
 """Prefetch scale-out: users/s with 1, 2 and 4 Celery worker processes sharing one Redis broker.
 
-    .venv/bin/python bench/scale_out.py [--customers 6000] [--latency-ms 20] [--workers 1 2 4]
+    .venv/bin/python bench/scale_out.py [--customers 12000] [--latency-ms 20] [--workers 1 2 4]
 
 Seeds a throwaway SQLite shop, starts a private redis-server (database 0 the cache, 1 the
 broker) and the model endpoint (`python -m model.serve`, trained on the shop's orders) with
@@ -42,8 +42,8 @@ RUN_TIMEOUT = 900.0
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=6000)
-    parser.add_argument("--lines", type=int, default=30_000)
+    parser.add_argument("--customers", type=int, default=12_000)
+    parser.add_argument("--lines", type=int, default=40_000)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
