@@ -127,3 +127,36 @@ def test_an_adapter_without_a_page_query_pages_its_full_list():
 
     assert ListedActive().active_user_id_page(timezone.now(), 3, 1) == [7]
     assert ListedActive().active_user_id_page(timezone.now(), 0, 10) == [1, 3, 7, 9]
+
+
+def test_the_prefetch_command_reads_active_users_page_by_page(
+    use_shop_endpoint, shop_with_activity, small_pages, page_reads
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    use_shop_endpoint(TASK_MAX_ATTEMPTS=1)
+    active, inactive = shop_with_activity
+    out = StringIO()
+    call_command("recommendations_prefetch", "--active-days", "30", "--batch-size", "4", stdout=out)
+    assert "Prefetched 23 users in 6 invocations" in out.getvalue()
+    assert all(prefetched.read_entry(pk) for pk in active)
+    assert not any(prefetched.read_entry(pk) for pk in inactive)
+    assert [len(page) for _, _, page in page_reads] == [4, 4, 4, 4, 4, 3]
+
+
+def test_the_prefetch_command_pages_through_every_user_account(
+    use_shop_endpoint, shop_with_activity, small_pages
+):
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    use_shop_endpoint(TASK_MAX_ATTEMPTS=1)
+    accounts = list(get_user_model().objects.filter(is_active=True).values_list("pk", flat=True))
+    out = StringIO()
+    call_command("recommendations_prefetch", "--all", "--batch-size", "4", stdout=out)
+    assert f"Prefetched {len(accounts)} users" in out.getvalue()
+    assert all(prefetched.read_entry(pk) for pk in accounts)
