@@ -12,7 +12,7 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from . import events, export, fallback, fan_out, prefetch, retention
+from . import events, export, fallback, fan_out, prefetch, retention, rollups
 from .cache_access import CacheUnavailable
 from .conf import app_settings
 from .exceptions import BreakerOpen, EndpointError, ExportError
@@ -216,6 +216,15 @@ def purge_tracking() -> int:
     """
     result = retention.purge_expired()
     return result.impressions + result.clicks
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=60, max_retries=3, ignore_result=True)
+def roll_up_tracking() -> int:
+    """Compute the daily rollups of ended days and of the days late events can change (hourly in beat).
+
+    Idempotent: each day's rollups are replaced, so a re-run or a retry adds nothing twice.
+    """
+    return len(rollups.roll_up())
 
 
 @shared_task(ignore_result=True)
