@@ -145,6 +145,9 @@ class RolledUpDay(models.Model):
 
     day = models.DateField(unique=True)
     computed_at = models.DateTimeField()
+    # The end of what the rollups count: the next midnight for an ended day, the start of the
+    # current hour for today (the report reads today's later rows raw).
+    through = models.DateTimeField()
 
     class Meta:
         ordering = ["day"]

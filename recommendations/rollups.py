@@ -3,17 +3,17 @@
 Per day (in the shop's time zone), arm, source, variant, model version and fallback reason: the
 impressions, the impressions with a click, and the clicks. A click counts on its impression's day,
 as in the report. `roll_up` (the `roll_up_tracking` task, hourly in beat) computes each day that
-has ended and is not rolled up yet, and computes again the days a late click or a late flush can
+has ended and is not fully rolled up yet, and computes again the days a late click or a late flush can
 still change (`reopened_days`): every computation replaces the day's rows in one transaction, so
 a re-run adds nothing twice. Days whose raw rows may already be purged are never recomputed.
 
-The report reads the rollups of the rolled-up days and the raw rows of the others (today, and a
-day the task has not reached yet): the same figures as from the raw rows alone.
+Today is rolled up too, up to the minute the task runs. The report reads the rollups, and the raw
+rows they do not count (today's since the last run, a day the task has not reached yet): the
+same figures as from the raw rows alone.
 """
 
 import logging
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -87,8 +87,8 @@ def raw_counts(since: datetime, until: datetime) -> list[GroupCounts]:
 
 def counts_between(start: date, end: date) -> list[GroupCounts]:
     """The counts of the days start..end (inclusive): rollups where computed, raw rows elsewhere."""
-    rolled = set(
-        RolledUpDay.objects.filter(day__gte=start, day__lte=end).values_list("day", flat=True)
+    through = dict(
+        RolledUpDay.objects.filter(day__gte=start, day__lte=end).values_list("day", "through")
     )
     counts = [
         GroupCounts(
@@ -98,19 +98,25 @@ def counts_between(start: date, end: date) -> list[GroupCounts]:
             clicked=row.clicked,
             clicks=row.clicks,
         )
-        for row in DailyRollup.objects.filter(day__in=rolled)
+        for row in DailyRollup.objects.filter(day__in=through)
     ]
-    for first, last in _runs(day for day in _days(start, end) if day not in rolled):
-        since, _ = day_bounds(first)
-        _, until = day_bounds(last)
+    raw_ranges = []
+    for day in _days(start, end):
+        since, until = day_bounds(day)
+        since = max(since, through.get(day, since))
+        if since < until:
+            raw_ranges.append((since, until))
+    for since, until in _merged(raw_ranges):
         counts += raw_counts(since, until)
-    return sorted(counts, key=lambda c: (c.day, *(getattr(c, name) for name in GROUP)))
+    return _summed(counts)
 
 
-def roll_up_day(day: date) -> int:
-    """Compute `day`'s rollups from the raw rows, replacing any earlier ones; rows written."""
+def roll_up_day(day: date, through: datetime | None = None) -> int:
+    """Compute `day`'s rollups from the raw rows (up to `through`, the day's end by default),
+    replacing any earlier ones; rows written."""
     since, until = day_bounds(day)
-    counts = raw_counts(since, until)
+    through = min(through or until, until)
+    counts = raw_counts(since, through)
     with transaction.atomic():
         DailyRollup.objects.filter(day=day).delete()
         DailyRollup.objects.bulk_create(
@@ -123,7 +129,9 @@ def roll_up_day(day: date) -> int:
             )
             for c in counts
         )
-        RolledUpDay.objects.update_or_create(day=day, defaults={"computed_at": timezone.now()})
+        RolledUpDay.objects.update_or_create(
+            day=day, defaults={"computed_at": timezone.now(), "through": through}
+        )
     return len(counts)
 
 
@@ -134,9 +142,14 @@ def reopened_days() -> int:
     return math.ceil(seconds / 86_400) + 1
 
 
-def roll_up(today: date | None = None) -> list[date]:
-    """Roll up every ended day not rolled up yet, and the reopened ones again; the days computed."""
-    today = today or timezone.localdate()
+def roll_up(now: datetime | None = None) -> list[date]:
+    """Roll up every ended day not rolled up yet, the reopened ones again, and today so far.
+
+    Today is counted up to the start of the current minute: the report then reads only the raw
+    rows since the last run. The days computed are returned.
+    """
+    now = timezone.localtime(now)
+    today = now.date()
     oldest = Impression.objects.order_by("created_at").values_list("created_at", flat=True).first()
     if oldest is None:
         return []
@@ -144,7 +157,7 @@ def roll_up(today: date | None = None) -> list[date]:
     # Never recompute a day the purge may have begun to delete: it would lose counts for good.
     kept_from = today - timedelta(days=int(app_settings.TRACKING_RETENTION_DAYS) - 1)
     first = max(first, kept_from)
-    rolled = set(RolledUpDay.objects.filter(day__gte=first).values_list("day", flat=True))
+    rolled = _ended_days_rolled(first, today)
     reopen_from = today - timedelta(days=reopened_days())
     days = [
         day
@@ -153,25 +166,55 @@ def roll_up(today: date | None = None) -> list[date]:
     ]
     for day in days:
         roll_up_day(day)
-    if days:
-        logger.info(
-            "Rolled up %d days of impressions",
-            len(days),
-            extra={"days": len(days), "first": days[0].isoformat(), "last": days[-1].isoformat()},
-        )
+    if first <= today:
+        roll_up_day(today, through=now.replace(second=0, microsecond=0))
+        days.append(today)
+    if not days:
+        return days
+    logger.info(
+        "Rolled up %d days of impressions",
+        len(days),
+        extra={"days": len(days), "first": days[0].isoformat(), "last": days[-1].isoformat()},
+    )
     return days
+
+
+def _ended_days_rolled(first: date, today: date) -> set[date]:
+    """Days before today whose rollups count the whole day."""
+    return {
+        day
+        for day, through in RolledUpDay.objects.filter(day__gte=first, day__lt=today).values_list(
+            "day", "through"
+        )
+        if through >= day_bounds(day)[1]
+    }
+
+
+def _merged(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Adjacent [since, until) ranges joined."""
+    merged: list[tuple[datetime, datetime]] = []
+    for since, until in ranges:
+        if merged and merged[-1][1] == since:
+            merged[-1] = (merged[-1][0], until)
+        else:
+            merged.append((since, until))
+    return merged
+
+
+def _summed(counts: list[GroupCounts]) -> list[GroupCounts]:
+    """One entry per day and group (today may come from its rollups and its raw rows)."""
+    totals: dict[tuple, list[int]] = {}
+    for c in counts:
+        key = (c.day, *(getattr(c, name) for name in GROUP))
+        total = totals.setdefault(key, [0, 0, 0])
+        total[0] += c.impressions
+        total[1] += c.clicked
+        total[2] += c.clicks
+    return [
+        GroupCounts(key[0], *key[1:], *total)  # type: ignore[arg-type]
+        for key, total in sorted(totals.items())
+    ]
 
 
 def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
-
-
-def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Consecutive days as (first, last) pairs."""
-    runs: list[tuple[date, date]] = []
-    for day in days:
-        if runs and runs[-1][1] + timedelta(days=1) == day:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs

@@ -58,7 +58,7 @@ def comparable(report) -> dict:
 
 def test_the_report_from_rollups_equals_the_report_from_raw_rows(history):
     computed = rollups.roll_up()
-    assert len(computed) == 9  # every ended day
+    assert len(computed) == 10  # every ended day, and today so far
     from_rollups = build_report(days=14)
     assert DailyRollup.objects.exists()
     assert comparable(from_rollups) == comparable(raw_report())
@@ -68,19 +68,20 @@ def test_the_report_from_rollups_equals_the_report_from_raw_rows(history):
 def test_the_report_reads_raw_rows_only_for_today(history, django_assert_max_num_queries):
     rollups.roll_up()
     with django_assert_max_num_queries(6) as queries:
-        # The ten days of the history: nine rolled up, today from the raw rows. (Days before the
-        # first impression are no rolled-up days: a longer window reads them raw too, and finds none.)
+        # The ten days of the history, rolled up; today's raw rows since the roll-up. (Days before
+        # the first impression are no rolled-up days: a longer window reads them raw too.)
         build_report(days=10)
     raw_reads = [
         q["sql"] for q in queries.captured_queries if "recommendations_impression" in q["sql"]
     ]
-    assert len(raw_reads) == 1  # today's, one grouped query
+    assert len(raw_reads) == 1  # today's since the roll-up, one grouped query
 
 
 def test_a_rerun_adds_nothing_twice(history):
     rollups.roll_up()
     first = list(DailyRollup.objects.values_list("day", "arm", "impressions", "clicked", "clicks"))
-    assert roll_up_tracking.apply().get() == rollups.reopened_days()  # only the open days again
+    # Only the days late events can change, and today, again.
+    assert roll_up_tracking.apply().get() == rollups.reopened_days() + 1
     again = list(DailyRollup.objects.values_list("day", "arm", "impressions", "clicked", "clicks"))
     assert again == first
 
@@ -128,3 +129,11 @@ def test_beat_rolls_up_hourly(settings):
         e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == roll_up_tracking.name
     ]
     assert entry["schedule"].minute == {5}
+
+
+def test_impressions_after_the_roll_up_are_read_raw_until_the_next(history):
+    rollups.roll_up(now=timezone.now() - timedelta(minutes=10))
+    impressions(3, when=timezone.now() - timedelta(minutes=1), arm="model", source="model")
+    report = build_report(days=14)
+    assert comparable(report) == comparable(raw_report())
+    assert report.totals.impressions == Impression.objects.count()
