@@ -185,7 +185,7 @@ def _check_product_model(wrong: set[str]) -> list[CheckMessage]:
 def _check_retention(wrong: set[str]) -> list[CheckMessage]:
     if "TRACKING_RETENTION_DAYS" in wrong:
         return []
-    # The admin report's window reads the raw rows: a shorter retention would empty its first days.
+    # The report window's days must be rolled up (rollups.py) long before their raw rows go.
     from .admin import REPORT_DAYS
 
     days = app_settings.TRACKING_RETENTION_DAYS
