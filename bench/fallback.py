@@ -4,11 +4,16 @@ Seeds throwaway SQLite databases with `seed_demo --scale` (30k, 300k and 1M orde
 /tmp/fallback-bench and keeps them between runs (seeding 1M lines takes minutes). Each refresh runs
 in its own subprocess, so its peak RSS (`ru_maxrss`, Django included) is its own.
 
-    .venv/bin/python bench/fallback.py [--scales 1 10 33] [--lookups 300]
+    .venv/bin/python bench/fallback.py [--scales 1 10 33] [--lookups 300] [--pg-lines 10000000]
+
+Then 10M order lines on PostgreSQL: a throwaway database (`fallback_bench_10m`, dropped at the end)
+with the demo's tables, a catalog from seed_demo and 1M customers, their orders and the lines
+written with `COPY` (bench/harness/pg_copy.py); one refresh in a subprocess, as above.
 
 Ends with `TARGET ...` lines: 1M lines refreshed in under 60 s with peak memory under 1 GB, time
-growing about linearly (1M/300k time ratio below 5 for 3.3x the lines), and the recall@10 of the
-personalised fallback above plain popularity (on the 30k set).
+growing about linearly (1M/300k time ratio below 5 for 3.3x the lines), the recall@10 of the
+personalised fallback above plain popularity (on the 30k set), and 10M lines on PostgreSQL
+refreshed in under 30 s with peak memory under 1 GB.
 """
 
 import argparse
@@ -63,6 +68,34 @@ def seeded(scale: float) -> str:
     partial.rename(path)
     print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
     return database_url(scale)
+
+
+def postgres_history(lines: int, customers: int, products: int, lookups: int) -> dict:
+    """Seed a throwaway PostgreSQL shop with `lines` order lines by COPY, refresh, drop it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from harness.pg_copy import copy_order_history, throwaway_database
+
+    with throwaway_database("fallback_bench_10m") as url:
+        env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "REDIS_URL": ""}
+        manage = [PYTHON, str(ROOT / "manage.py")]
+        started = time.monotonic()
+        subprocess.run([*manage, "migrate", "--verbosity", "0"], env=env, check=True, cwd=ROOT)
+        # The catalog only (seed_demo's products and categories); the history comes by COPY.
+        catalog_only = ["--products", str(products), "--categories", "15", "--customers", "1"]
+        subprocess.run(
+            [*manage, "seed_demo", *catalog_only, "--lines", "1", "--verbosity", "0"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        print(f"COPY of {lines:,} order lines for {customers:,} customers ...", flush=True)
+        seeded = copy_order_history(url, lines=lines, customers=customers)
+        print(
+            f"  seeded in {time.monotonic() - started:.0f} s ({seeded['orders']:,} orders)",
+            flush=True,
+        )
+        return measure_in_subprocess(url, lookups)
 
 
 def measure_in_subprocess(url: str, lookups: int) -> dict:
@@ -195,7 +228,12 @@ def target(name: str, value: float, op: str, threshold: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0, 33.0])
+    parser.add_argument("--scales", type=float, nargs="*", default=[1.0, 10.0, 33.0])
+    parser.add_argument(
+        "--pg-lines", type=int, default=10_000_000, help="order lines on PostgreSQL (0 skips)"
+    )
+    parser.add_argument("--pg-customers", type=int, default=1_000_000)
+    parser.add_argument("--pg-products", type=int, default=5_000)
     parser.add_argument("--lookups", type=int, default=300, help="users for the page-time figures")
     parser.add_argument(
         "--big-catalogue",
@@ -225,6 +263,19 @@ def main() -> int:
             f"{result['cold_p50_ms']:.2f} ms p99 {result['cold_p99_ms']:.2f} ms "
             f"({result['cold_queries_max']} queries), warm p50 {result['warm_p50_ms'] * 1000:.0f} us "
             f"p99 {result['warm_p99_ms'] * 1000:.0f} us",
+            flush=True,
+        )
+
+    if arguments.pg_lines:
+        postgres = postgres_history(
+            arguments.pg_lines, arguments.pg_customers, arguments.pg_products, arguments.lookups
+        )
+        print(
+            f"PostgreSQL: {postgres['lines']:,} lines {postgres['users']:,} users "
+            f"{postgres['items']:,} items | refresh {postgres['refresh_s']:.1f} s, peak RSS "
+            f"{postgres['rss_peak_mb']:.0f} MB (Django alone {postgres['rss_before_mb']:.0f} MB) "
+            f"| lookup cold p50 {postgres['cold_p50_ms']:.2f} ms "
+            f"({postgres['cold_queries_max']} queries)",
             flush=True,
         )
 
@@ -267,6 +318,10 @@ def main() -> int:
         target(
             "fallback_compute_big_catalogue_memory_mb", big_catalogue["traced_peak_mb"], "<", 1024
         )
+    if arguments.pg_lines:
+        name = "10M" if arguments.pg_lines == 10_000_000 else f"{arguments.pg_lines:g}"
+        target(f"fallback_refresh_{name}_seconds", postgres["refresh_s"], "<", 30)
+        target(f"fallback_refresh_{name}_peak_rss_mb", postgres["rss_peak_mb"], "<", 1024)
     if 33.0 in results and 10.0 in results:
         ratio = results[33.0]["refresh_s"] / results[10.0]["refresh_s"]
         target("fallback_refresh_time_ratio_1M_over_300k", ratio, "<", 5)

@@ -205,6 +205,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "recommendations.tasks.export_interactions",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Daily counts per arm, source, variant and model version: what the report reads for past days.
+    "recommendations-roll-up-tracking": {
+        "task": "recommendations.tasks.roll_up_tracking",
+        "schedule": crontab(minute=5),
+    },
+    # Raw impressions and clicks past TRACKING_RETENTION_DAYS (clicks once exported), in batches.
+    "recommendations-purge-tracking": {
+        "task": "recommendations.tasks.purge_tracking",
+        "schedule": crontab(hour=4, minute=15),
+    },
 }
 
 # CloudWatch: publish the shop-wide figures every 5 minutes when a namespace is configured.

@@ -16,9 +16,8 @@ from .catalog import get_catalog
 from .models import Click, EngagementEvent, FallbackRanking, FallbackVersion, Impression
 from .reporting.chart import ctr_chart
 from .reporting.engagement import build_engagement_report
-from .reporting.report import build_report
+from .reporting.report import REPORT_DAYS, build_report
 
-REPORT_DAYS = 14
 MAX_REPORT_DAYS = 366
 
 

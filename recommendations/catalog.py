@@ -136,6 +136,15 @@ class CatalogAdapter:
         """Primary keys of users active since the given time."""
         return []
 
+    def active_user_id_page(self, since: datetime, after: int, limit: int) -> list[int]:
+        """Up to `limit` users active since `since` with a primary key above `after`, ascending.
+
+        The prefetch fan-out reads active users one page at a time. This default filters
+        `active_user_ids`, which holds them all in memory: a big shop overrides it with one
+        keyset query per page (`WHERE user_id > after ORDER BY user_id LIMIT limit`).
+        """
+        return sorted(pk for pk in self.active_user_ids(since) if pk > after)[:limit]
+
     def item_categories(self) -> dict[int, Any]:
         """Product pk -> category key, for per-category popularity."""
         return {}

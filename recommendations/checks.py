@@ -44,6 +44,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_cache(wrong)
     errors += _check_relations(wrong)
     errors += _check_product_model(wrong)
+    errors += _check_retention(wrong)
     unknown = app_settings.unknown_keys()
     if unknown:
         errors.append(
@@ -211,6 +212,25 @@ def _check_product_model(wrong: set[str]) -> list[CheckMessage]:
                 hint=f"Set {SETTING}['PRODUCT_MODEL'] to 'app_label.ModelName', or give a CATALOG "
                 "adapter whose get_product_model() returns your product model.",
                 id="recommendations.E014",
+            )
+        ]
+    return []
+
+
+def _check_retention(wrong: set[str]) -> list[CheckMessage]:
+    if "TRACKING_RETENTION_DAYS" in wrong:
+        return []
+    # The report window's days must be rolled up (rollups.py) long before their raw rows go.
+    from .reporting.report import REPORT_DAYS
+
+    days = app_settings.TRACKING_RETENTION_DAYS
+    if days < REPORT_DAYS:
+        return [
+            Error(
+                f"{SETTING}['TRACKING_RETENTION_DAYS'] ({days}) is shorter than the report's "
+                f"window of {REPORT_DAYS} days.",
+                hint=f"Keep raw impressions and clicks at least {REPORT_DAYS} days (default 90).",
+                id="recommendations.E025",
             )
         ]
     return []

@@ -117,6 +117,9 @@ KINDS: dict[str, Kind] = {
     "METRICS_TOKEN": Text(),
     "EXCLUDE_MAX": Whole(),
     "CONTROL_SHARE": share(),
+    "TRACKING_RETENTION_DAYS": Whole(),
+    "TRACKING_PURGE_BATCH_SIZE": Whole(),
+    "TRACKING_PURGE_PAUSE": SECONDS,
 }
 
 DEFAULTS: dict[str, object] = {
@@ -277,4 +280,11 @@ DEFAULTS: dict[str, object] = {
     # Share (0..1) of users who see no widget at all (arm "control"), to measure the widget against
     # no widget by their visits' engagement (the top slice of the users' places, see arms.py).
     "CONTROL_SHARE": 0.0,
+    # Days raw impressions and clicks are kept; the purge_tracking task deletes older ones (clicks
+    # only once exported). At least the report's window (14 days): a check refuses less.
+    "TRACKING_RETENTION_DAYS": 90,
+    # Rows the purge deletes per transaction (one primary-key range each): small, short locks.
+    "TRACKING_PURGE_BATCH_SIZE": 5000,
+    # Seconds the purge sleeps between two batches, leaving the database to the pages.
+    "TRACKING_PURGE_PAUSE": 0.05,
 }

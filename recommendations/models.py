@@ -139,3 +139,49 @@ class EngagementEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} ({self.arm}, {self.created_at:%Y-%m-%d})"
+
+
+class DailyRollup(models.Model):
+    """Impressions, clicked impressions and clicks of one day and one group (`rollups.py`).
+
+    Kept after the raw rows they count are purged (TRACKING_RETENTION_DAYS), so that the report
+    reads one row per group and day instead of every impression.
+    """
+
+    day = models.DateField(help_text="The impressions' day, in the shop's time zone.")
+    arm = models.CharField(max_length=16)
+    source = models.CharField(max_length=16)
+    variant = models.CharField(max_length=64, blank=True)
+    model_version = models.CharField(max_length=128, blank=True)
+    fallback_reason = models.CharField(max_length=32, blank=True)
+    impressions = models.PositiveBigIntegerField(default=0)
+    clicked = models.PositiveBigIntegerField(default=0, help_text="Impressions with a click.")
+    clicks = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "arm", "source", "variant", "model_version", "fallback_reason"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "arm", "source", "variant", "model_version", "fallback_reason"],
+                name="recommendations_unique_daily_rollup",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.arm} {self.source} {self.variant}".strip()
+
+
+class RolledUpDay(models.Model):
+    """A day whose rollups are computed: the report reads them instead of the raw rows."""
+
+    day = models.DateField(unique=True)
+    computed_at = models.DateTimeField()
+    # The end of what the rollups count: the next midnight for an ended day, the start of the
+    # current hour for today (the report reads today's later rows raw).
+    through = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"Rolled up {self.day}"

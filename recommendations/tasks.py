@@ -15,9 +15,12 @@ from django.db import DatabaseError
 from .backends.exceptions import BreakerOpen, EndpointError, ExportError
 from .cache.access import CacheUnavailable
 from .conf import app_settings
+from .export import retention
 from .export import run as export
 from .fallback import store as fallback
+from .prefetch import fan_out
 from .prefetch import users as prefetch
+from .reporting import rollups
 from .tracking import events
 
 logger = logging.getLogger(__name__)
@@ -132,12 +135,20 @@ def prefetch_user(self: Task, user_id: int, breaker_waits: int = 0) -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def prefetch_active_users(days: int | None = None) -> int:
-    """Fan out `prefetch_users` over the users active in the last `days` days, in batches."""
-    user_ids = prefetch.active_user_ids(days)
-    for batch in prefetch.batches(user_ids, int(app_settings.BATCH_SIZE)):
+def prefetch_active_users(days: int | None = None, since: str | None = None, after: int = 0) -> int:
+    """Fan one page of active users out into `prefetch_users` batches, then queue the next page.
+
+    Beat calls it with no arguments; each next page carries the first page's cutoff (`since`)
+    and the last user id done (`after`). Returns the users of this page (see `fan_out.py`).
+    """
+    page = fan_out.read_page(fan_out.active_since(days, since), int(after))
+    for batch in prefetch.batches(page.user_ids, int(app_settings.BATCH_SIZE)):
         prefetch_users.delay(batch)
-    return len(user_ids)
+    if page.next_after is not None:
+        # Published after this page's batches: a worker lost mid-page runs the page again
+        # (acks_late), which publishes some batches twice, and prefetching is idempotent.
+        prefetch_active_users.delay(since=page.since.isoformat(), after=page.next_after)
+    return len(page.user_ids)
 
 
 # A batch of events the database cannot take (it is down) is retried after 1, 2, 4 ... 10 minutes,
@@ -208,6 +219,32 @@ def export_interactions(self: Task) -> int | None:
         countdown = EXPORT_RETRY_BASE * 2**self.request.retries
         raise self.retry(exc=error, countdown=countdown) from error
     return None if result is None else result.rows()
+
+
+@shared_task(
+    autoretry_for=(DatabaseError,),
+    retry_backoff=60,
+    retry_backoff_max=900,
+    max_retries=3,
+    ignore_result=True,
+)
+def purge_tracking() -> int:
+    """Delete raw impressions and clicks past TRACKING_RETENTION_DAYS (daily in beat); rows deleted.
+
+    Safe to run twice or to be cut off: each batch commits on its own, and a re-run starts over
+    from the oldest row left.
+    """
+    result = retention.purge_expired()
+    return result.impressions + result.clicks
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=60, max_retries=3, ignore_result=True)
+def roll_up_tracking() -> int:
+    """Compute the daily rollups of ended days and of the days late events can change (hourly in beat).
+
+    Idempotent: each day's rollups are replaced, so a re-run or a retry adds nothing twice.
+    """
+    return len(rollups.roll_up())
 
 
 @shared_task(ignore_result=True)

@@ -79,6 +79,8 @@ def test_a_good_configuration_passes():
             ["recommendations.E014"],
         ),
         ({"ENDPOINT_NAMES": "typo"}, ["recommendations.W001"]),
+        ({"TRACKING_RETENTION_DAYS": 13}, ["recommendations.E025"]),
+        ({"TRACKING_RETENTION_DAYS": 0}, ["recommendations.E011"]),
     ],
 )
 def test_each_misconfiguration_has_its_own_id(overrides, expected):

@@ -296,6 +296,14 @@ def store(key: str, value: Any, timeout: Any) -> None:
     _near.changed([key])
 
 
+def store_many(values: dict[str, Any], timeout: Any) -> None:
+    """`cache.set_many` (one round trip on Redis), announced in one message."""
+    if not values:
+        return
+    get_cache().set_many(values, timeout)
+    _near.changed(list(values))
+
+
 def add(key: str, value: Any, timeout: Any) -> bool:
     """`cache.add`, announced when it stored the value."""
     added = get_cache().add(key, value, timeout)

@@ -18,6 +18,9 @@ SECONDS_PER_DAY = 86_400.0
 # Upper bound of co-occurrence entries materialised at once while finding neighbours; bounds memory
 # (about 50 bytes each while sorting) however large the catalogue grows.
 BLOCK_ENTRIES = 2_000_000
+# Ids up to this many times the lines (plus DENSE_IDS_MIN) are mapped by a table indexed by id.
+DENSE_IDS_FACTOR = 4
+DENSE_IDS_MIN = 1_000_000
 # Each step down a user's recent items counts this much less in the personalised score.
 RECENCY_FACTOR = 0.85
 
@@ -95,9 +98,9 @@ def compute_tables(
             neighbour_index=empty.astype(np.int32),
             neighbour_score=empty.astype(np.float32),
         )
-    items, item_pos = np.unique(np.concatenate(item_parts), return_inverse=True)
+    items, item_pos = _positions(item_parts)
     del item_parts
-    users, user_pos = np.unique(np.concatenate(user_parts), return_inverse=True)
+    users, user_pos = _positions(user_parts)
     del user_parts
     weights = np.concatenate(weight_parts)
     del weight_parts
@@ -123,6 +126,29 @@ def compute_tables(
         interactions=interactions,
         users=len(users),
     )
+
+
+def _positions(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct ids of `parts`, and each id's position among them (np.unique's pair).
+
+    Primary keys are mostly dense small numbers: then a table indexed by id finds every position
+    in one pass, where np.unique sorts all the ids (8 s and 300 MB more at 10M lines).
+    """
+    low = min(int(part.min()) for part in parts)
+    high = max(int(part.max()) for part in parts)
+    count = sum(len(part) for part in parts)
+    if low < 0 or high > DENSE_IDS_FACTOR * count + DENSE_IDS_MIN:
+        distinct, positions = np.unique(np.concatenate(parts), return_inverse=True)
+        return distinct, positions.astype(np.int32 if len(distinct) < 2**31 else np.int64)
+    present = np.zeros(high + 1, dtype=bool)
+    for part in parts:
+        present[part] = True
+    distinct = np.flatnonzero(present).astype(np.int64)
+    index_type = np.int32 if len(distinct) < 2**31 else np.int64
+    position_of = np.cumsum(present, dtype=index_type) - 1
+    del present
+    positions = np.concatenate([position_of[part] for part in parts])
+    return distinct, positions
 
 
 def _cosine_neighbours(bought: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ their own that names the variant, so an answer of one variant is never served as
 """
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,8 +79,35 @@ def write_entry(
     target_variant: str | None = None,
 ) -> PrefetchedEntry:
     """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL."""
+    entry = _fresh_entry(item_ids, model_version, variant, time.time())
+    near_cache.store(
+        user_key(user_id, target_variant), asdict(entry), timeout=int(app_settings.STALE_TTL)
+    )
+    return entry
+
+
+def write_entries(
+    answers: Iterable[tuple[object, Sequence[str], str | None, str | None]],
+    target_variant: str | None = None,
+) -> None:
+    """`write_entry` for many (user id, item ids, model version, variant) in one cache write.
+
+    A prefetch batch writes its 50 entries in one round trip and one announcement instead of 100.
+    """
     now = time.time()
-    entry = PrefetchedEntry(
+    values = {
+        user_key(user_id, target_variant): asdict(
+            _fresh_entry(item_ids, model_version, variant, now)
+        )
+        for user_id, item_ids, model_version, variant in answers
+    }
+    near_cache.store_many(values, timeout=int(app_settings.STALE_TTL))
+
+
+def _fresh_entry(
+    item_ids: Sequence[str], model_version: str | None, variant: str | None, now: float
+) -> PrefetchedEntry:
+    return PrefetchedEntry(
         # Ids the database cannot hold are dropped here, so that no cached answer holds one.
         item_ids=tuple(get_catalog().storable_item_ids(item_ids)),
         model_version=model_version,
@@ -87,10 +115,6 @@ def write_entry(
         fresh_until=now + float(app_settings.FRESH_TTL),
         variant=variant,
     )
-    near_cache.store(
-        user_key(user_id, target_variant), asdict(entry), timeout=int(app_settings.STALE_TTL)
-    )
-    return entry
 
 
 def delete_entry(user_id: object) -> None:

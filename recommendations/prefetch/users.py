@@ -134,16 +134,19 @@ class _BatchCall:
                 continue
             served += len(users)
             result.invocations += 1
-            for user_id, prediction in zip(users, predictions, strict=True):
-                prefetched.write_entry(
-                    user_id,
-                    exclusions.without_bought(prediction.item_ids, bought.get(user_id, ())),
-                    prediction.model_version,
-                    prediction.variant,
-                    target_variant=self.target_variant,
-                )
-                if prediction.model_version:
-                    result.model_versions.add(prediction.model_version)
+            prefetched.write_entries(
+                (
+                    (
+                        user_id,
+                        exclusions.without_bought(prediction.item_ids, bought.get(user_id, ())),
+                        prediction.model_version,
+                        prediction.variant,
+                    )
+                    for user_id, prediction in zip(users, predictions, strict=True)
+                ),
+                target_variant=self.target_variant,
+            )
+            result.model_versions.update(p.model_version for p in predictions if p.model_version)
             for version in {p.model_version for p in predictions}:
                 model_versions.note_version(version, self.target_variant)
             done.extend(users)

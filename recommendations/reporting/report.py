@@ -10,13 +10,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from ..models import Click, Impression
 from ..tracking import arms, events
-from . import stats
+from . import rollups, stats
+
+# The report's default window in days; raw rows are kept at least this long (checks.py).
+REPORT_DAYS = 14
 
 # (treated arm, reference arm): the comparisons the report makes when both arms have data.
 COMPARISONS = ((arms.MODEL, arms.HOLDOUT), (arms.SECOND_VARIANT, arms.MODEL))
@@ -107,35 +107,15 @@ def _period(days: int, today: date | None) -> tuple[date, date, datetime, dateti
 
 def build_report(days: int = 14, today: date | None = None, confidence: float = 0.95) -> Report:
     """The report over the `days` days up to `today` (the current date by default)."""
-    start, end, since, until = _period(days, today)
-    impressions = Impression.objects.filter(created_at__gte=since, created_at__lt=until)
-    clicks_of = Click.objects.filter(impression_request_id=OuterRef("request_id"))
-    click_count = (
-        clicks_of.order_by().values("impression_request_id").annotate(n=Count("pk")).values("n")[:1]
-    )
-    grouped = (
-        impressions.annotate(
-            day=TruncDate("created_at"),
-            was_clicked=Exists(clicks_of),
-            click_count=Coalesce(Subquery(click_count), Value(0), output_field=IntegerField()),
-        )
-        .values("day", "arm", "source", "variant")
-        .annotate(
-            n_impressions=Count("pk"),
-            n_clicked=Count("pk", filter=Q(was_clicked=True)),
-            n_clicks=Sum("click_count"),
-        )
-        .order_by("day", "arm", "source", "variant")
-    )
+    start, end, _, _ = _period(days, today)
+    # Rollups for the days computed, raw rows for the others (today): see rollups.py.
+    counts = rollups.counts_between(start, end)
+    grouped: dict[tuple, Counts] = defaultdict(Counts)
+    for c in counts:
+        grouped[c.day, c.arm, c.source, c.variant] += Counts(c.impressions, c.clicked, c.clicks)
     rows = [
-        Row(
-            day=group["day"],
-            arm=group["arm"],
-            source=group["source"],
-            variant=group["variant"],
-            counts=Counts(group["n_impressions"], group["n_clicked"], group["n_clicks"] or 0),
-        )
-        for group in grouped
+        Row(day=day, arm=arm, source=source, variant=variant, counts=group_counts)
+        for (day, arm, source, variant), group_counts in sorted(grouped.items())
     ]
     by_arm: dict[str, Counts] = defaultdict(Counts)
     daily: dict[str, dict[date, Counts]] = defaultdict(lambda: defaultdict(Counts))
@@ -163,14 +143,14 @@ def build_report(days: int = 14, today: date | None = None, confidence: float = 
                 )
             )
 
-    model_arms = impressions.filter(arm__in=MODEL_ARMS)
-    sources = Counter(dict(model_arms.values_list("source").annotate(n=Count("pk")).order_by()))
-    reasons = (
-        model_arms.exclude(fallback_reason="")
-        .values_list("fallback_reason")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "fallback_reason")
-    )
+    sources: Counter[str] = Counter()
+    reason_counts: Counter[str] = Counter()
+    for c in counts:
+        if c.arm in MODEL_ARMS:
+            sources[c.source] += c.impressions
+            if c.fallback_reason:
+                reason_counts[c.fallback_reason] += c.impressions
+    reasons = sorted(reason_counts.items(), key=lambda pair: (-pair[1], pair[0]))
     return Report(
         start=start,
         end=end,

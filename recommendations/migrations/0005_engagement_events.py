@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recommendations", "0003_click_item_id_as_long_as_an_answers"),
+        ("recommendations", "0004_daily_rollups"),
     ]
 
     operations = [

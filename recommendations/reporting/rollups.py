@@ -1,0 +1,225 @@
+"""Daily rollups of the raw impressions and clicks: what the report reads for past days.
+
+Per day (in the shop's time zone), arm, source, variant, model version and fallback reason: the
+impressions, the impressions with a click, and the clicks. A click counts on its impression's day,
+as in the report. `roll_up` (the `roll_up_tracking` task, hourly in beat) computes each day that
+has ended and is not fully rolled up yet, and computes again the days a late click or a late flush can
+still change (`reopened_days`): every computation replaces the day's rows in one transaction, so
+a re-run adds nothing twice. Days whose raw rows may already be purged are never recomputed.
+
+Today is rolled up too, up to the minute the task runs. The report reads the rollups, and the raw
+rows they do not count (today's since the last run, a day the task has not reached yet): the
+same figures as from the raw rows alone.
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from ..conf import app_settings
+from ..models import Click, DailyRollup, Impression, RolledUpDay
+
+logger = logging.getLogger(__name__)
+
+# How late a batch of events may reach the database after its pages: the record_events task retries
+# a refusing database for about 35 minutes, and a broker holds messages while workers restart.
+# Days within this (and CLICK_MAX_AGE) of today are computed again at every run.
+LATE_EVENT_SECONDS = 6 * 3600
+
+GROUP = ("arm", "source", "variant", "model_version", "fallback_reason")
+
+
+@dataclass(frozen=True)
+class GroupCounts:
+    """One day and group with its counts."""
+
+    day: date
+    arm: str
+    source: str
+    variant: str
+    model_version: str
+    fallback_reason: str
+    impressions: int
+    clicked: int
+    clicks: int
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The day's first moment and the next day's, in the current time zone."""
+    zone = timezone.get_current_timezone()
+    since = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    return since, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+
+
+def raw_counts(since: datetime, until: datetime) -> list[GroupCounts]:
+    """The counts of the raw rows of impressions created in [since, until), per day and group."""
+    clicks_of = Click.objects.filter(impression_request_id=OuterRef("request_id"))
+    click_count = (
+        clicks_of.order_by().values("impression_request_id").annotate(n=Count("pk")).values("n")[:1]
+    )
+    grouped = (
+        Impression.objects.filter(created_at__gte=since, created_at__lt=until)
+        .annotate(
+            day=TruncDate("created_at"),
+            was_clicked=Exists(clicks_of),
+            click_count=Coalesce(Subquery(click_count), Value(0), output_field=IntegerField()),
+        )
+        .values("day", *GROUP)
+        .annotate(
+            n_impressions=Count("pk"),
+            n_clicked=Count("pk", filter=Q(was_clicked=True)),
+            n_clicks=Sum("click_count"),
+        )
+        .order_by("day", *GROUP)
+    )
+    return [
+        GroupCounts(
+            day=row["day"],
+            **{name: row[name] for name in GROUP},
+            impressions=row["n_impressions"],
+            clicked=row["n_clicked"],
+            clicks=row["n_clicks"] or 0,
+        )
+        for row in grouped
+    ]
+
+
+def counts_between(start: date, end: date) -> list[GroupCounts]:
+    """The counts of the days start..end (inclusive): rollups where computed, raw rows elsewhere."""
+    through = dict(
+        RolledUpDay.objects.filter(day__gte=start, day__lte=end).values_list("day", "through")
+    )
+    counts = [
+        GroupCounts(
+            day=row.day,
+            **{name: getattr(row, name) for name in GROUP},
+            impressions=row.impressions,
+            clicked=row.clicked,
+            clicks=row.clicks,
+        )
+        for row in DailyRollup.objects.filter(day__in=through)
+    ]
+    raw_ranges = []
+    for day in _days(start, end):
+        since, until = day_bounds(day)
+        since = max(since, through.get(day, since))
+        if since < until:
+            raw_ranges.append((since, until))
+    for since, until in _merged(raw_ranges):
+        counts += raw_counts(since, until)
+    return _summed(counts)
+
+
+def roll_up_day(day: date, through: datetime | None = None) -> int:
+    """Compute `day`'s rollups from the raw rows (up to `through`, the day's end by default),
+    replacing any earlier ones; rows written."""
+    since, until = day_bounds(day)
+    through = min(through or until, until)
+    counts = raw_counts(since, through)
+    with transaction.atomic():
+        DailyRollup.objects.filter(day=day).delete()
+        DailyRollup.objects.bulk_create(
+            DailyRollup(
+                day=day,
+                **{name: getattr(c, name) for name in GROUP},
+                impressions=c.impressions,
+                clicked=c.clicked,
+                clicks=c.clicks,
+            )
+            for c in counts
+        )
+        RolledUpDay.objects.update_or_create(
+            day=day, defaults={"computed_at": timezone.now(), "through": through}
+        )
+    return len(counts)
+
+
+def reopened_days() -> int:
+    """Days before today that late events can still change: a click counts CLICK_MAX_AGE seconds
+    after its impression, and a batch may reach the database LATE_EVENT_SECONDS after its page."""
+    seconds = int(app_settings.CLICK_MAX_AGE) + LATE_EVENT_SECONDS
+    return math.ceil(seconds / 86_400) + 1
+
+
+def roll_up(now: datetime | None = None) -> list[date]:
+    """Roll up every ended day not rolled up yet, the reopened ones again, and today so far.
+
+    Today is counted up to the start of the current minute: the report then reads only the raw
+    rows since the last run. The days computed are returned.
+    """
+    now = timezone.localtime(now)
+    today = now.date()
+    oldest = Impression.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    if oldest is None:
+        return []
+    first = timezone.localtime(oldest).date()
+    # Never recompute a day the purge may have begun to delete: it would lose counts for good.
+    kept_from = today - timedelta(days=int(app_settings.TRACKING_RETENTION_DAYS) - 1)
+    first = max(first, kept_from)
+    rolled = _ended_days_rolled(first, today)
+    reopen_from = today - timedelta(days=reopened_days())
+    days = [
+        day
+        for day in _days(first, today - timedelta(days=1))
+        if day not in rolled or day >= reopen_from
+    ]
+    for day in days:
+        roll_up_day(day)
+    if first <= today:
+        roll_up_day(today, through=now.replace(second=0, microsecond=0))
+        days.append(today)
+    if not days:
+        return days
+    logger.info(
+        "Rolled up %d days of impressions",
+        len(days),
+        extra={"days": len(days), "first": days[0].isoformat(), "last": days[-1].isoformat()},
+    )
+    return days
+
+
+def _ended_days_rolled(first: date, today: date) -> set[date]:
+    """Days before today whose rollups count the whole day."""
+    return {
+        day
+        for day, through in RolledUpDay.objects.filter(day__gte=first, day__lt=today).values_list(
+            "day", "through"
+        )
+        if through >= day_bounds(day)[1]
+    }
+
+
+def _merged(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Adjacent [since, until) ranges joined."""
+    merged: list[tuple[datetime, datetime]] = []
+    for since, until in ranges:
+        if merged and merged[-1][1] == since:
+            merged[-1] = (merged[-1][0], until)
+        else:
+            merged.append((since, until))
+    return merged
+
+
+def _summed(counts: list[GroupCounts]) -> list[GroupCounts]:
+    """One entry per day and group (today may come from its rollups and its raw rows)."""
+    totals: dict[tuple, list[int]] = {}
+    for c in counts:
+        key = (c.day, *(getattr(c, name) for name in GROUP))
+        total = totals.setdefault(key, [0, 0, 0])
+        total[0] += c.impressions
+        total[1] += c.clicked
+        total[2] += c.clicks
+    return [
+        GroupCounts(key[0], *key[1:], *total)  # type: ignore[arg-type]
+        for key, total in sorted(totals.items())
+    ]
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
