@@ -13,15 +13,15 @@ hundred thousand visits, not for tens of millions.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db.models import Max
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from ..models import EngagementEvent, Impression
 from ..tracking import arms, engagement
 from . import stats
+from .report import report_period
 
 TARGET_LIFT = 0.5  # the shop's goal: the widget raises engagement by 50%
 WIDGET = "widget"  # every arm that is shown a widget, together
@@ -116,15 +116,6 @@ def compare(
     )
 
 
-def _period(days: int, today: date | None) -> tuple[date, date, datetime, datetime]:
-    end = today or timezone.localdate()
-    start = end - timedelta(days=days - 1)
-    zone = timezone.get_current_timezone()
-    since = datetime.combine(start, datetime.min.time(), tzinfo=zone)
-    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    return start, end, since, until
-
-
 def _visit_arms(since: datetime, until: datetime) -> dict[tuple[str, date], str]:
     """Each visit's arm, keyed by (pseudonym, day): the widget arms' impressions, the control
     arm's visit events."""
@@ -151,7 +142,7 @@ def build_engagement_report(
     days: int = 14, today: date | None = None, confidence: float = 0.95
 ) -> EngagementReport:
     """Engaged visits per arm over the `days` days up to `today`, and the widget's lifts."""
-    start, end, since, until = _period(days, today)
+    start, end, since, until = report_period(days, today)
     arm_of = _visit_arms(since, until)
     actions_of: dict[tuple[str, date], set[str]] = defaultdict(set)
     done = (

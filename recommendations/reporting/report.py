@@ -96,7 +96,8 @@ class Report:
         return sum(self.by_arm.values(), Counts())
 
 
-def _period(days: int, today: date | None) -> tuple[date, date, datetime, datetime]:
+def report_period(days: int, today: date | None) -> tuple[date, date, datetime, datetime]:
+    """The report's first and last day, and the instants that bound them in the shop's time zone."""
     end = today or timezone.localdate()
     start = end - timedelta(days=days - 1)
     zone = timezone.get_current_timezone()
@@ -107,7 +108,7 @@ def _period(days: int, today: date | None) -> tuple[date, date, datetime, dateti
 
 def build_report(days: int = 14, today: date | None = None, confidence: float = 0.95) -> Report:
     """The report over the `days` days up to `today` (the current date by default)."""
-    start, end, _, _ = _period(days, today)
+    start, end, _, _ = report_period(days, today)
     # Rollups for the days computed, raw rows for the others (today): see rollups.py.
     counts = rollups.counts_between(start, end)
     grouped: dict[tuple, Counts] = defaultdict(Counts)
