@@ -76,9 +76,10 @@ def shop_environment(database_url: str, redis_url: str) -> dict[str, str]:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "DEMO_RECOMMENDATIONS_WIDGET": "true",
-            # Every customer in the arm a scenario names (the demo holds 20% out on the fallback);
-            # impressions and signed click links on, as the demo ships.
+            # Every customer in the arm a scenario names (the demo holds 20% out on the fallback and
+            # shows 20% no widget at all); impressions and signed click links on, as the demo ships.
             "RECOMMENDATIONS_HOLDOUT_SHARE": "0",
+            "RECOMMENDATIONS_CONTROL_SHARE": "0",
             "RECOMMENDATIONS_TRACKING": "true",
             "BENCH_RECOMMENDATIONS": "{}",
         }
