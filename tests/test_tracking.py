@@ -28,7 +28,7 @@ from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.event_delivery import deliver_events, queued_messages, unreachable_broker
 from tests.support.model_server import REPO_ROOT, free_port
 from tests.support.shop_data import make_shop
-from tests.support.tracking import OFFLINE_TRACKED, tracking_with
+from tests.support.tracking import OFFLINE_TRACKED, impression_event, tracking_with
 
 pytestmark = pytest.mark.django_db
 
@@ -237,21 +237,6 @@ def test_with_tracking_off_links_go_straight_to_products_and_nothing_is_recorded
     assert flush() == 0
 
 
-def impression(number: int) -> dict:
-    return {
-        "kind": events.IMPRESSION,
-        "request_id": f"{number:032x}",
-        "pseudonym": "p",
-        "arm": "model",
-        "source": "model",
-        "model_version": "",
-        "variant": "",
-        "fallback_reason": "",
-        "items": [],
-        "created_at": time.time(),
-    }
-
-
 def wait_for_hand_off(left: int = 0) -> None:
     """Until the process's hand-off thread has sent all but `left` buffered events."""
     deadline = time.monotonic() + 10  # generous: the thread is due at once, or after 0.2 s
@@ -265,10 +250,10 @@ def wait_for_hand_off(left: int = 0) -> None:
 def test_a_full_batch_is_handed_to_a_worker_at_once():
     with override_settings(RECOMMENDATIONS={**TRACKED, "EVENT_BATCH_SIZE": 3}):
         for number in range(2):
-            events.record(impression(number))
+            events.record(impression_event(number))
         assert len(events.buffer()) == 2
-        events.record(impression(2))
-        events.record(impression(3))
+        events.record(impression_event(2))
+        events.record(impression_event(3))
         # Long before EVENT_FLUSH_INTERVAL (60 s here); the fourth event waits for a batch.
         wait_for_hand_off(left=1)
         assert deliver_events() == 3
@@ -285,8 +270,8 @@ def test_the_page_that_fills_a_batch_never_talks_to_the_broker(monkeypatch):
 
     monkeypatch.setattr(events, "hand_off", watched_hand_off)
     with override_settings(RECOMMENDATIONS={**TRACKED, "EVENT_BATCH_SIZE": 2}):
-        events.record(impression(1))
-        events.record(impression(2))
+        events.record(impression_event(1))
+        events.record(impression_event(2))
         wait_for_hand_off()
     assert senders == ["recommendations-events"]  # the process's thread, not the page's
     assert deliver_events() == 2
@@ -294,7 +279,7 @@ def test_the_page_that_fills_a_batch_never_talks_to_the_broker(monkeypatch):
 
 def test_a_quiet_process_hands_off_its_events_within_the_flush_interval():
     with override_settings(RECOMMENDATIONS={**TRACKED, "EVENT_FLUSH_INTERVAL": 0.2}):
-        events.record(impression(1))
+        events.record(impression_event(1))
         wait_for_hand_off()
         assert deliver_events() == 1
 
@@ -302,7 +287,7 @@ def test_a_quiet_process_hands_off_its_events_within_the_flush_interval():
 def test_while_the_broker_is_down_the_buffer_is_bounded_and_drops_are_counted():
     settings = {**TRACKED, "EVENT_BATCH_SIZE": 2, "EVENT_BUFFER_MAX": 5}
     with override_settings(RECOMMENDATIONS=settings), unreachable_broker(free_port()):
-        recorded = [events.record(impression(number)) for number in range(8)]
+        recorded = [events.record(impression_event(number)) for number in range(8)]
         assert recorded[:5] == [True] * 5
         # Serialized with the thread's own attempt: after it, no batch is on its way.
         assert events.hand_off_buffered() == 0
@@ -341,7 +326,7 @@ def test_a_page_renders_its_widget_while_the_cache_is_down(client, shop):
 
 def test_a_batch_delivered_twice_inserts_nothing_twice():
     for number in range(4):
-        events.record(impression(number))
+        events.record(impression_event(number))
     events.hand_off_buffered()
     [(args, kwargs)] = queued_messages()
     # As if a worker had died after its insert, before it acknowledged the message.
@@ -356,16 +341,16 @@ def test_a_batch_waits_while_another_worker_inserts():
     # Another worker's insert holds the lock: this batch inserts nothing until it is released.
     get_cache().add(events.INSERT_LOCK_KEY, "another-worker", events.INSERT_LOCK_SECONDS)
     with pytest.raises(events.InsertBusy):
-        events.insert_batch([impression(1)])
+        events.insert_batch([impression_event(1)])
     assert Impression.objects.count() == 0
     get_cache().delete(events.INSERT_LOCK_KEY)
-    assert events.insert_batch([impression(1)]).impressions == 1
+    assert events.insert_batch([impression_event(1)]).impressions == 1
     assert get_cache().get(events.INSERT_LOCK_KEY) is None  # released after its own insert
 
 
 def test_a_process_exiting_just_after_a_broker_failure_still_hands_off_its_events():
     for number in range(3):
-        events.record(impression(number))
+        events.record(impression_event(number))
     with unreachable_broker(free_port()):
         assert events.hand_off_buffered() == 0
     events._hand_off_at_exit()
@@ -375,7 +360,7 @@ def test_a_process_exiting_just_after_a_broker_failure_still_hands_off_its_event
 
 def test_write_buffered_inserts_this_processs_events_without_a_worker():
     for number in range(3):
-        events.record(impression(number))
+        events.record(impression_event(number))
     assert events.write_buffered().impressions == 3
     assert len(events.buffer()) == 0
     assert queued_messages() == []

@@ -31,6 +31,7 @@ from tests.support.scripted_endpoint import (
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
 )
 from tests.support.shop_data import make_shop
+from tests.support.tracking import impression_event
 
 pytestmark = pytest.mark.django_db
 
@@ -44,22 +45,6 @@ def empty_buffer():
     events.buffer().clear()
     yield
     events.buffer().clear()
-
-
-def impression(number: int, **fields) -> dict:
-    return {
-        "kind": events.IMPRESSION,
-        "request_id": f"{number:032x}",
-        "pseudonym": "p",
-        "arm": "model",
-        "source": "model",
-        "model_version": "",
-        "variant": "",
-        "fallback_reason": "",
-        "items": [],
-        "created_at": time.time(),
-        **fields,
-    }
 
 
 def click(number: int, **fields) -> dict:
@@ -134,7 +119,7 @@ def test_events_are_built_to_fit_their_columns():
 def test_events_sent_by_an_older_process_are_cut_to_fit():
     # Built before the events were checked where they are made: the worker checks them again.
     result = events.insert_batch(
-        [impression(1, variant=LONG_VARIANT), click(1, variant=LONG_VARIANT)]
+        [impression_event(1, variant=LONG_VARIANT), click(1, variant=LONG_VARIANT)]
     )
     assert (result.impressions, result.clicks, result.rejected) == (1, 1, 0)
     assert Impression.objects.get().variant == LONG_VARIANT[:VARIANT_COLUMN]
@@ -144,12 +129,12 @@ def test_events_sent_by_an_older_process_are_cut_to_fit():
 def test_one_bad_event_does_not_block_its_batch_and_is_counted():
     result = events.insert_batch(
         [
-            impression(1),
+            impression_event(1),
             click(2, position=2**70),  # no column holds it: refused by either database
-            impression(3, created_at=None),  # no time: no row
-            impression(4, colour="red"),  # a field the table does not have
+            impression_event(3, created_at=None),  # no time: no row
+            impression_event(4, colour="red"),  # a field the table does not have
             {"kind": "view", "request_id": "x"},  # a kind the app does not know
-            impression(5),
+            impression_event(5),
             click(6),
         ]
     )
@@ -177,7 +162,7 @@ def clicks_table_away():
 
 
 def test_a_database_that_cannot_take_a_batch_keeps_it_whole_for_the_next_attempt():
-    batch = [impression(1), click(2)]
+    batch = [impression_event(1), click(2)]
     with clicks_table_away(), pytest.raises(DatabaseError):
         events.insert_batch(batch)
     assert get_cache().get(events.INSERT_LOCK_KEY) is None  # released for the next attempt
@@ -190,7 +175,7 @@ def test_a_database_that_cannot_take_a_batch_keeps_it_whole_for_the_next_attempt
 def test_a_batch_the_database_refuses_for_every_retry_is_counted_lost():
     with clicks_table_away():
         # Run eagerly (`apply`), Celery makes each retry at once instead of after its backoff.
-        assert tasks.record_events.apply(args=[[impression(1), click(2)]]).get() == 0
+        assert tasks.record_events.apply(args=[[impression_event(1), click(2)]]).get() == 0
     assert events.lost_batches_total() == 1
     assert report.build_report().lost_batches == 1
     assert Impression.objects.count() == 0
@@ -205,7 +190,7 @@ def test_a_batch_the_database_refuses_for_every_retry_is_counted_lost():
     ],
 )
 def test_a_message_with_events_not_in_the_apps_shape_is_refused_and_counted(batch):
-    assert tasks.record_events.apply(args=[[*batch, impression(1)]], throw=True).get() == 1
+    assert tasks.record_events.apply(args=[[*batch, impression_event(1)]], throw=True).get() == 1
     assert list(Impression.objects.values_list("request_id", flat=True)) == [f"{1:032x}"]
     assert events.dropped_total() == len(batch)
 
@@ -225,14 +210,14 @@ def test_an_insert_that_outlived_its_lock_leaves_the_next_runs_lock_alone(monkey
         return insert(batch)
 
     monkeypatch.setattr(events, "insert_events", slow_insert)
-    assert events.insert_batch([impression(1)]).impressions == 1
+    assert events.insert_batch([impression_event(1)]).impressions == 1
     assert cache.get(events.INSERT_LOCK_KEY) == "the-next-run"
 
 
 def test_an_insert_releases_its_own_lock():
-    assert events.insert_batch([impression(1)]).impressions == 1
+    assert events.insert_batch([impression_event(1)]).impressions == 1
     assert get_cache().get(events.INSERT_LOCK_KEY) is None
-    assert events.insert_batch([impression(2)]).impressions == 1
+    assert events.insert_batch([impression_event(2)]).impressions == 1
 
 
 # --- item 7: dropped events are counted once ------------------------------------------------
@@ -263,7 +248,7 @@ def test_dropped_events_are_counted_once_in_metrics_figures_and_report():
         unreachable_broker(free_port()),
     ):
         for number in range(5):
-            events.record(impression(number))
+            events.record(impression_event(number))
         events.hand_off_buffered()  # fails, after any attempt of the process's thread
         assert events.dropped_in_process() == 2
         # The cache is down: only this process knows of its drops, and says so.

@@ -1,5 +1,6 @@
 """Tracking switched on against an endpoint nobody listens on, for tests of impressions and clicks."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,3 +27,20 @@ def tracking_with(recommendations: dict[str, Any]) -> Iterator[None]:
     with override_settings(RECOMMENDATIONS=recommendations):
         yield
     events.buffer().clear()
+
+
+def impression_event(number: int, **fields: Any) -> dict[str, Any]:
+    """An impression event as a web process buffers it, numbered by its request id."""
+    return {
+        "kind": events.IMPRESSION,
+        "request_id": f"{number:032x}",
+        "pseudonym": "p",
+        "arm": "model",
+        "source": "model",
+        "model_version": "",
+        "variant": "",
+        "fallback_reason": "",
+        "items": [],
+        "created_at": time.time(),
+        **fields,
+    }
