@@ -30,11 +30,15 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will skip (fail under CI=true)"; }
 
+# The suite runs in parallel, one pytest-xdist worker per core (at most 4), a test file to a
+# worker so that a file's Celery worker and servers start once; PARALLEL= runs it in one process.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+
 test-sqlite: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 test-postgres: install
-	TEST_DB=postgres $(BIN)/pytest
+	TEST_DB=postgres $(BIN)/pytest $(PARALLEL)
 
 # The documentation as HTML in docs/_build/html; a warning fails the build.
 docs: install
@@ -44,9 +48,11 @@ docs: install
 # interpreters are found only while their versions are active, hence PYENV_VERSION.
 test-pairs: install
 	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[1-3]\.[0-9]+$$' | paste -sd: -) \
-	  $(BIN)/nox --non-interactive -t other-pairs -- -m "not packaging"
+	  $(BIN)/nox --non-interactive -t other-pairs -- -m "not packaging" $(PARALLEL)
 
-test: lint docs browser-deps test-sqlite test-postgres test-pairs
+# The full suite with the real services (PostgreSQL, Redis, Celery, chromium) on the main pair,
+# the SQLite suite on every other pair. The PostgreSQL pass runs every test the SQLite pass does.
+test: lint docs browser-deps test-postgres test-pairs
 
 seed: .env install
 	$(BIN)/python manage.py migrate --noinput

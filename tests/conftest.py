@@ -13,7 +13,11 @@ def pytest_configure(config: pytest.Config) -> None:
         message = f"PostgreSQL is not reachable at {settings.TEST_DATABASE_URL}"
         if in_ci():
             pytest.exit(message, returncode=1)
-        pytest.exit(f"{message}: skipping the PostgreSQL pass locally.", returncode=0)
+        pytest.exit(
+            f"{message}: skipping the PostgreSQL pass locally (`make test-sqlite` runs the suite"
+            " on SQLite).",
+            returncode=0,
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

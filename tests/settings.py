@@ -11,7 +11,19 @@ TEST_DB = os.environ.get("TEST_DB", "sqlite")
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hybrid_recommendations"
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# The real Redis: three logical databases per test process, counting down from TEST_REDIS_URL's
+# (15, 14, 13), for the cache tests, the Celery broker and the Celery worker's cache. Under
+# pytest-xdist each worker (gw0, gw1, ...) takes the next three down, so that parallel workers
+# never flush each other's.
+_redis_server, _, _redis_db = os.environ.get(
+    "TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
+).rpartition("/")
+_redis_first = int(_redis_db) - 3 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+if _redis_first < 2:
+    raise RuntimeError(f"too many test workers for Redis's 16 databases ({_redis_first=})")
+TEST_REDIS_URL, TEST_REDIS_BROKER_URL, TEST_REDIS_CACHE_URL = (
+    f"{_redis_server}/{_redis_first - n}" for n in range(3)
+)
 
 if TEST_DB == "postgres":
     DATABASES = {"default": environ.Env.db_url_config(TEST_DATABASE_URL)}

@@ -16,7 +16,7 @@ from recommendations.prefetch import entries as prefetched
 from recommendations.prefetch.refresh_queue import PREFETCH_USER_TASK, enqueue_refresh, reset_pause
 from recommendations.tasks import prefetch_user, prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym
-from tests.support.celery_worker import publishing_to, running_worker, wait_for, with_db
+from tests.support.celery_worker import publishing_to, running_worker, wait_for
 from tests.support.model_server import free_port
 from tests.support.services import require
 from tests.support.shop_data import make_shop
@@ -30,8 +30,8 @@ WIDGET_ITEMS = r'data-item-id="([^"]+)"'
 def redis_urls() -> dict[str, str]:
     require("redis", settings.TEST_REDIS_URL, 6379)
     return {
-        "broker": with_db(settings.TEST_REDIS_URL, 13),
-        "cache": with_db(settings.TEST_REDIS_URL, 14),
+        "broker": settings.TEST_REDIS_BROKER_URL,
+        "cache": settings.TEST_REDIS_CACHE_URL,
     }
 
 

@@ -22,12 +22,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 
-def with_db(redis_url: str, db: int) -> str:
-    """The same Redis server, another logical database."""
-    base = redis_url.rsplit("/", 1)[0] if redis_url.count("/") > 2 else redis_url
-    return f"{base}/{db}"
-
-
 @dataclass
 class Worker:
     process: subprocess.Popen
