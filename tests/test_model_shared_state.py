@@ -1,43 +1,58 @@
 """The fault switch and counters shared between forked server workers."""
 
-import os
+import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from model import faults
 from model.shared_state import OTHER_VARIANTS, VARIANT_SLOTS, SharedState
 
-
-def run_in_child(action) -> None:
-    """Fork like gunicorn does, run `action` in the child, wait for it."""
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            action()
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_counts_and_faults_from_a_forked_worker_are_seen_by_the_parent():
-    state = SharedState()
+# Forked from a fresh interpreter, single-threaded as gunicorn's arbiter is when it forks its
+# workers: pytest's own process runs threads (xdist, servers), and forking it is unsafe.
+FORKED_WORKER = """
+import json, os
+from model.shared_state import SharedState
 
-    def worker():
+state = SharedState()
+pid = os.fork()
+if pid == 0:
+    try:
         for _ in range(5):
             state.record_invocation("AllTraffic")
         state.record_invocation("B")
         state.record_instances(50)
         state.set_fault("throttle", 25)
+    finally:
+        os._exit(0)
+os.waitpid(pid, 0)
+print(json.dumps({"stats": state.stats(), "fault": [state.fault().mode, state.fault().latency_ms]}))
+"""
 
-    run_in_child(worker)
-    assert state.stats() == {
+
+def test_counts_and_faults_from_a_forked_worker_are_seen_by_the_parent():
+    completed = subprocess.run(
+        [sys.executable, "-c", FORKED_WORKER],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen_by_parent = json.loads(completed.stdout)
+    assert seen_by_parent["stats"] == {
         "invocations": 6,
         "instances": 50,
         "by_variant": {"AllTraffic": 5, "B": 1},
     }
-    assert (state.fault().mode, state.fault().latency_ms) == ("throttle", 25)
+    assert seen_by_parent["fault"] == ["throttle", 25]
 
 
 def test_counting_from_many_threads_loses_nothing():
