@@ -117,7 +117,7 @@ def main() -> int:
         setup_django(env)
         from django.db import connection
 
-        from recommendations import rollups
+        from recommendations.reporting import rollups
         from recommendations.reporting.report import build_report
 
         for size in arguments.sizes:

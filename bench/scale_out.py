@@ -16,20 +16,18 @@ Ends with `TARGET prefetch_users_per_s_4_over_1_workers <ratio> >= 3.0 PASS|FAIL
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from harness.shop import (
-    PYTHON,
     ROOT,
+    celery_workers,
     endpoint_environment,
     private_redis,
     seed_shop,
     setup_django,
     shop_environment,
-    stop,
     training_interactions,
     with_recommendations,
     work_folder,
@@ -49,48 +47,6 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     return parser.parse_args()
-
-
-def start_workers(count: int, env: dict[str, str], work: Path) -> list[subprocess.Popen]:
-    """`count` worker processes, each with one pool process; returns once all are ready."""
-    processes, logs = [], []
-    for number in range(count):
-        log_path = work / f"worker-{count}-{number}.log"
-        with log_path.open("wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        PYTHON,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "demo_shop",
-                        "worker",
-                        "--pool=prefork",
-                        "--concurrency=1",
-                        f"--hostname=bench{number}@%h",
-                        "--loglevel=INFO",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--without-heartbeat",
-                    ],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            )
-        logs.append(log_path)
-    deadline = time.monotonic() + 120
-    for log_path, process in zip(logs, processes, strict=True):
-        while "ready." not in log_path.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                for other in processes:
-                    stop(other)
-                raise RuntimeError(f"a worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
-    return processes
 
 
 def timed_round(redis_server, server, expected_users: int, days: int) -> dict:
@@ -152,7 +108,7 @@ def main() -> int:
         from django.conf import settings
 
         from demo_shop.orders.models import Order
-        from recommendations import fan_out
+        from recommendations.prefetch import fan_out
 
         days = 3650  # every customer who ever ordered: the seed spreads orders over months
         active = len(fan_out.read_page(fan_out.active_since(days), 0, 10**9).user_ids)
@@ -182,12 +138,8 @@ def main() -> int:
             for count in arguments.workers:
                 redis_server.delete_matching(0, ENTRY_PATTERN)
                 redis_server.client(1).flushdb()
-                workers = start_workers(count, worker_env, work)
-                try:
+                with celery_workers(count, worker_env, work):
                     results[count] = row = timed_round(redis_server, server, active, days)
-                finally:
-                    for process in workers:
-                        stop(process)
                 print(
                     f"{count} worker(s): {row['users']} users in {row['seconds']:.1f} s, "
                     f"{row['invocations']} invocations: {row['users_per_s']:.0f} users/s "

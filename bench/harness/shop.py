@@ -416,3 +416,53 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@contextmanager
+def celery_workers(
+    count: int, env: Mapping[str, str], work_dir: Path, *, name: str = "bench"
+) -> Iterator[list[subprocess.Popen]]:
+    """`count` separate `celery worker` processes of one pool process each, ready; stopped after.
+
+    Separate processes, as on `count` machines: the broker in `env` is all they share.
+    """
+    processes, logs = [], []
+    try:
+        for number in range(count):
+            log_path = work_dir / f"worker-{name}-{count}-{number}.log"
+            with log_path.open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            PYTHON,
+                            "-m",
+                            "celery",
+                            "-A",
+                            "demo_shop",
+                            "worker",
+                            "--pool=prefork",
+                            "--concurrency=1",
+                            f"--hostname={name}{number}@%h",
+                            "--loglevel=INFO",
+                            "--without-gossip",
+                            "--without-mingle",
+                            "--without-heartbeat",
+                        ],
+                        env=dict(env),
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
+            logs.append(log_path)
+        deadline = time.monotonic() + START_TIMEOUT
+        for log_path, process in zip(logs, processes, strict=True):
+            while "ready." not in log_path.read_text(errors="replace"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"a Celery worker did not start:\n{log_path.read_text()}")
+                time.sleep(0.2)
+        yield processes
+    finally:
+        for process in processes:
+            stop(process)
