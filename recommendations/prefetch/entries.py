@@ -8,7 +8,7 @@ their own that names the variant, so an answer of one variant is never served as
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ..cache import near as near_cache
@@ -31,6 +31,17 @@ class PrefetchedEntry:
 
     def is_fresh(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) < self.fresh_until
+
+    def as_value(self) -> dict[str, Any]:
+        """The cache value `entry_from` reads back (built by hand: `dataclasses.asdict` deep-copies
+        field by field, a fifth of a prefetch batch's CPU in the worker)."""
+        return {
+            "item_ids": list(self.item_ids),
+            "model_version": self.model_version,
+            "created_at": self.created_at,
+            "fresh_until": self.fresh_until,
+            "variant": self.variant,
+        }
 
 
 def user_key(user_id: object, target_variant: str | None = None) -> str:
@@ -81,7 +92,7 @@ def write_entry(
     """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL."""
     entry = _fresh_entry(item_ids, model_version, variant, time.time())
     near_cache.store(
-        user_key(user_id, target_variant), asdict(entry), timeout=int(app_settings.STALE_TTL)
+        user_key(user_id, target_variant), entry.as_value(), timeout=int(app_settings.STALE_TTL)
     )
     return entry
 
@@ -96,9 +107,9 @@ def write_entries(
     """
     now = time.time()
     values = {
-        user_key(user_id, target_variant): asdict(
-            _fresh_entry(item_ids, model_version, variant, now)
-        )
+        user_key(user_id, target_variant): _fresh_entry(
+            item_ids, model_version, variant, now
+        ).as_value()
         for user_id, item_ids, model_version, variant in answers
     }
     near_cache.store_many(values, timeout=int(app_settings.STALE_TTL))
