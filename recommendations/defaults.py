@@ -280,8 +280,9 @@ DEFAULTS: dict[str, object] = {
     # Share (0..1) of users who see no widget at all (arm "control"), to measure the widget against
     # no widget by their visits' engagement (the top slice of the users' places, see arms.py).
     "CONTROL_SHARE": 0.0,
-    # Days raw impressions and clicks are kept; the purge_tracking task deletes older ones (clicks
-    # only once exported). At least the report's window (14 days): a check refuses less.
+    # Days raw impressions, clicks and engagement events are kept; the purge_tracking task deletes
+    # older ones (clicks only once exported), their daily rollups stay. At least the report's window
+    # (14 days): a check refuses less.
     "TRACKING_RETENTION_DAYS": 90,
     # Rows the purge deletes per transaction (one primary-key range each): small, short locks.
     "TRACKING_PURGE_BATCH_SIZE": 5000,

@@ -171,6 +171,30 @@ class DailyRollup(models.Model):
         return f"{self.day} {self.arm} {self.source} {self.variant}".strip()
 
 
+class DailyEngagement(models.Model):
+    """Visits of one day and arm, and how many of them each action engaged (`reporting/visits.py`).
+
+    `action` is `visit` for every visit, an action of the `engagement` signal, or `any`. A visit
+    is a visitor's day, so only whole days are rolled up; kept after the raw events are purged.
+    """
+
+    day = models.DateField(help_text="The visits' day, in the shop's time zone.")
+    arm = models.CharField(max_length=16)
+    action = models.CharField(max_length=16)
+    visits = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "arm", "action"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "arm", "action"], name="recommendations_unique_daily_engagement"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.arm} {self.action}: {self.visits}"
+
+
 class RolledUpDay(models.Model):
     """A day whose rollups are computed: the report reads them instead of the raw rows."""
 
@@ -179,6 +203,9 @@ class RolledUpDay(models.Model):
     # The end of what the rollups count: the next midnight for an ended day, the start of the
     # current hour for today (the report reads today's later rows raw).
     through = models.DateTimeField()
+    engagement = models.BooleanField(
+        default=False, help_text="DailyEngagement holds this whole day's visits."
+    )
 
     class Meta:
         ordering = ["day"]

@@ -2,6 +2,7 @@
 flush, and the report's widget-against-no-widget lift on planted, hand-counted data."""
 
 import logging
+import random
 import uuid
 from datetime import timedelta
 
@@ -12,7 +13,8 @@ from django.test import RequestFactory, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations.models import EngagementEvent, Impression
+from recommendations.models import DailyEngagement, EngagementEvent, Impression, RolledUpDay
+from recommendations.reporting import rollups
 from recommendations.reporting.engagement import build_engagement_report
 from recommendations.signals import engagement
 from recommendations.tracking import events
@@ -165,9 +167,7 @@ def test_the_report_counts_visits_and_engaged_visits_per_arm(planted):
     report = build_engagement_report(days=2, today=planted.date())
     assert set(report.by_arm) == {"control", "model", "holdout"}
     control, model, holdout = (report.by_arm[a] for a in ("control", "model", "holdout"))
-    assert (control.visits, control.visitors) == (10, 5)
-    assert (model.visits, model.visitors) == (12, 6)
-    assert (holdout.visits, holdout.visitors) == (8, 4)
+    assert (control.visits, model.visits, holdout.visits) == (10, 12, 8)
     assert control.engaged == {"product_view": 2, "add_to_cart": 1, "purchase": 0, "any": 2}
     assert model.engaged == {"product_view": 6, "add_to_cart": 1, "purchase": 1, "any": 6}
     assert holdout.engaged == {"product_view": 2, "add_to_cart": 1, "purchase": 0, "any": 2}
@@ -220,3 +220,98 @@ def test_without_a_control_arm_the_report_says_what_is_missing(admin_client):
     impression(pseudonym(user.pk), "model", timezone.now())
     html = admin_client.get(reverse("admin:recommendations_impression_report")).content.decode()
     assert 'id="engagement-no-comparison"' in html
+
+
+# --- the visits' daily rollups ------------------------------------------------------------------
+
+
+def raw_engagement_report(**kwargs):
+    """The engagement report from the raw rows alone (no day rolled up)."""
+    RolledUpDay.objects.all().delete()
+    DailyEngagement.objects.all().delete()
+    return build_engagement_report(**kwargs)
+
+
+@pytest.fixture
+def weeks_of_visits(planted):
+    """`planted` (today and yesterday) and ten more days of visits and actions, at random."""
+    rng = random.Random(3)
+    for days_ago in range(2, 12):
+        day = planted - timedelta(days=days_ago)
+        for n in range(rng.randint(0, 8)):
+            arm = rng.choice(["model", "holdout", "control"])
+            when = day + timedelta(hours=rng.randint(-11, 11))
+            if arm == "control":
+                event(f"r{n}", arm, "visit", when)
+            else:
+                impression(f"r{n}", arm, when)
+            for action in ("product_view", "add_to_cart", "purchase"):
+                if rng.random() < 0.4:
+                    event(f"r{n}", arm, action, when + timedelta(minutes=rng.randint(0, 30)))
+    return planted
+
+
+def test_the_engagement_report_from_rollups_equals_it_from_raw_rows(weeks_of_visits):
+    rollups.roll_up(now=weeks_of_visits)
+    whole_days = set(RolledUpDay.objects.filter(engagement=True).values_list("day", flat=True))
+    # Every day from the oldest event (planted's visit 30 days ago) to yesterday; not today.
+    assert whole_days == {weeks_of_visits.date() - timedelta(days=n) for n in range(1, 31)}
+    assert not DailyEngagement.objects.filter(day=weeks_of_visits.date()).exists()  # today: raw
+    from_rollups = build_engagement_report(days=14, today=weeks_of_visits.date())
+    assert from_rollups == raw_engagement_report(days=14, today=weeks_of_visits.date())
+    assert from_rollups.widget.visits > 20  # more than the planted two days
+
+
+def test_past_days_come_from_the_rollups_and_today_from_the_raw_rows(weeks_of_visits):
+    rollups.roll_up(now=weeks_of_visits)
+    report = build_engagement_report(days=14, today=weeks_of_visits.date())
+    # The raw rows of the past days are gone (purged): the report does not change.
+    midnight = weeks_of_visits.replace(hour=0)
+    EngagementEvent.objects.filter(created_at__lt=midnight).delete()
+    Impression.objects.filter(created_at__lt=midnight).delete()
+    assert build_engagement_report(days=14, today=weeks_of_visits.date()) == report
+    # Today's do count: a new visit today shows at once.
+    impression("new-visitor", "model", weeks_of_visits + timedelta(minutes=1))
+    after = build_engagement_report(days=14, today=weeks_of_visits.date())
+    assert after.by_arm["model"].visits == report.by_arm["model"].visits + 1
+
+
+def test_a_rerun_counts_no_visit_twice_and_a_late_action_lands_on_its_day(weeks_of_visits):
+    rollups.roll_up(now=weeks_of_visits)
+    first = list(DailyEngagement.objects.values_list("day", "arm", "action", "visits"))
+    rollups.roll_up(now=weeks_of_visits)
+    assert list(DailyEngagement.objects.values_list("day", "arm", "action", "visits")) == first
+
+    yesterday = weeks_of_visits - timedelta(days=1)
+    before = build_engagement_report(days=2, today=weeks_of_visits.date())
+    # m5 visited yesterday but did nothing; the purchase reaches the database late.
+    event("m5", "model", "purchase", yesterday + timedelta(minutes=30))
+    assert build_engagement_report(days=2, today=weeks_of_visits.date()) == before  # rolled up
+    rollups.roll_up(now=weeks_of_visits)  # yesterday is still open to late events
+    after = build_engagement_report(days=2, today=weeks_of_visits.date())
+    assert (
+        after.by_arm["model"].engaged["purchase"] == before.by_arm["model"].engaged["purchase"] + 1
+    )
+    assert after == raw_engagement_report(days=2, today=weeks_of_visits.date())
+
+
+def test_days_rolled_up_before_visits_were_are_computed_again(weeks_of_visits):
+    rollups.roll_up(now=weeks_of_visits)
+    days = RolledUpDay.objects.filter(engagement=True).count()
+    expected = build_engagement_report(days=14, today=weeks_of_visits.date())
+    # As an installation that rolled up impressions before this release left its days.
+    DailyEngagement.objects.all().delete()
+    RolledUpDay.objects.update(engagement=False)
+    rollups.roll_up(now=weeks_of_visits)
+    assert RolledUpDay.objects.filter(engagement=True).count() == days
+    assert build_engagement_report(days=14, today=weeks_of_visits.date()) == expected
+
+
+def test_a_control_arm_alone_is_rolled_up_too():
+    yesterday = timezone.now() - timedelta(days=1)
+    event("c0", "control", "visit", yesterday)
+    event("c0", "control", "product_view", yesterday)
+    rollups.roll_up()
+    assert list(
+        DailyEngagement.objects.values_list("arm", "action", "visits").order_by("action")
+    ) == [("control", "any", 1), ("control", "product_view", 1), ("control", "visit", 1)]

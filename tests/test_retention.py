@@ -1,5 +1,5 @@
-"""Retention of raw impressions and clicks: old rows go in small batches, exported clicks only,
-rows of the retention window stay, and a re-run deletes nothing twice."""
+"""Retention of raw impressions, clicks and engagement events: old rows go in small batches,
+exported clicks only, rows of the retention window stay, and a re-run deletes nothing twice."""
 
 import json
 from datetime import timedelta
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from recommendations.export import retention
 from recommendations.export.watermark import WATERMARK_NAME
-from recommendations.models import Click, Impression
+from recommendations.models import Click, EngagementEvent, Impression
 from recommendations.tasks import purge_tracking
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +50,20 @@ def clicks(*ages_in_days: float) -> list[int]:
         for n, age in enumerate(ages_in_days)
     )
     return list(_ids(Click))
+
+
+def engagement_events(*ages_in_days: float) -> None:
+    """Engagement events created `age` days before NOW, inserted in the given order."""
+    EngagementEvent.objects.bulk_create(
+        EngagementEvent(
+            event_id=f"e{n}-{age}",
+            pseudonym="p",
+            arm="control",
+            action="visit",
+            created_at=NOW - timedelta(days=age),
+        )
+        for n, age in enumerate(ages_in_days)
+    )
 
 
 def _ids(model):
@@ -94,6 +108,14 @@ def test_rows_older_than_the_retention_are_deleted_and_younger_ones_kept(retenti
     assert (result.impressions, result.clicks) == (3, 2)
     assert ages(Impression) == [89, 10, 0]
     assert ages(Click) == [30]
+
+
+def test_engagement_events_older_than_the_retention_go_too(retention_settings):
+    engagement_events(300, 91, 89, 1)
+    result = retention.purge_expired(now=NOW)
+    assert result.engagement_events == 2
+    assert ages(EngagementEvent) == [89, 1]
+    assert retention.purge_expired(now=NOW).engagement_events == 0
 
 
 def test_each_batch_is_one_short_primary_key_range(retention_settings):

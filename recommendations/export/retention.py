@@ -1,4 +1,5 @@
-"""Retention of the raw tracking rows: impressions and clicks older than TRACKING_RETENTION_DAYS go.
+"""Retention of the raw tracking rows: impressions, clicks and engagement events older than
+TRACKING_RETENTION_DAYS go (their daily rollups stay).
 
 Rows are deleted in small primary-key ranges, each in a transaction of its own, so that the purge
 never holds a lock or a transaction for long while pages insert new rows. The scan starts at the
@@ -8,7 +9,7 @@ minutes out of order is caught by the next run).
 
 Clicks are training data (`export.py`): while an export destination is set and clicks are
 exported, no click past the destination's watermark is deleted, and none at all when the
-watermark cannot be read. Impressions are not exported.
+watermark cannot be read. Impressions and engagement events are not exported.
 """
 
 import logging
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from ..backends.exceptions import ExportError
 from ..conf import app_settings
-from ..models import Click, Impression
+from ..models import Click, EngagementEvent, Impression
 from .destinations import destination_for
 from .watermark import WATERMARK_NAME, Watermark
 
@@ -37,6 +38,7 @@ class PurgeResult:
 
     impressions: int = 0
     clicks: int = 0
+    engagement_events: int = 0
     batches: int = 0
     click_limit: int | None = None  # None: no watermark bound (clicks are not exported)
     clicks_held: bool = False  # the export's watermark could not be read: no click deleted
@@ -69,13 +71,16 @@ def exported_click_limit() -> int | None:
 def purge_expired(
     now: datetime | None = None, batch_size: int | None = None, pause: float | None = None
 ) -> PurgeResult:
-    """Delete the impressions and clicks older than the retention, in small batches."""
+    """Delete the impressions, clicks and engagement events older than the retention, in small
+    batches."""
     cutoff = retention_cutoff(now)
     batch_size = int(batch_size or app_settings.TRACKING_PURGE_BATCH_SIZE)
     pause = float(app_settings.TRACKING_PURGE_PAUSE if pause is None else pause)
     result = PurgeResult()
     deleted, batches = _purge_table(Impression, cutoff, batch_size, pause, None)
     result.impressions, result.batches = deleted, batches
+    deleted, batches = _purge_table(EngagementEvent, cutoff, batch_size, pause, None)
+    result.engagement_events, result.batches = deleted, result.batches + batches
     try:
         result.click_limit = exported_click_limit()
     except (ExportError, OSError, ValueError) as error:
@@ -88,13 +93,15 @@ def purge_expired(
         deleted, batches = _purge_table(Click, cutoff, batch_size, pause, result.click_limit)
         result.clicks, result.batches = deleted, result.batches + batches
     logger.info(
-        "Purged %d impressions and %d clicks older than %s",
+        "Purged %d impressions, %d clicks and %d engagement events older than %s",
         result.impressions,
         result.clicks,
+        result.engagement_events,
         cutoff.isoformat(timespec="seconds"),
         extra={
             "impressions": result.impressions,
             "clicks": result.clicks,
+            "engagement_events": result.engagement_events,
             "batches": result.batches,
             "click_limit": result.click_limit,
         },

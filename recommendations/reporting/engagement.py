@@ -7,47 +7,23 @@ together) are compared with the control arm as assigned (intent to treat): a vis
 fell back, or that nobody looked at, still counts for the widget, because that is what putting
 the widget on the page gives the shop.
 
-The visits are gathered in this process, one small tuple each: fine for an admin page over some
-hundred thousand visits, not for tens of millions.
+Past days come from the daily rollups (`visits.py`, computed by the `roll_up_tracking` task), so
+the report's cost does not grow with the raw rows; only the days not rolled up yet (today) are
+counted from them.
 """
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 
-from django.db.models import Max
-from django.db.models.functions import TruncDate
-
-from ..models import EngagementEvent, Impression
-from ..tracking import arms, engagement
+from ..tracking import arms
 from . import stats
 from .report import report_period
+from .visits import ACTIONS, ANY, ArmVisits, visits_by_arm
+
+__all__ = ["ACTIONS", "ANY", "ArmVisits", "EngagementReport", "build_engagement_report"]
 
 TARGET_LIFT = 0.5  # the shop's goal: the widget raises engagement by 50%
 WIDGET = "widget"  # every arm that is shown a widget, together
-ANY = "any"  # a visit with at least one of the shop's actions
-ACTIONS = (*engagement.SHOP_ACTIONS, ANY)
-CHUNK = 5000  # rows per fetch: a long period has a row per visit
-
-
-@dataclass
-class ArmVisits:
-    """One arm's visits, visitors, and visits engaged by each action (and by any of them)."""
-
-    visits: int = 0
-    visitors: int = 0
-    engaged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, 0))
-
-    def rate(self, action: str) -> float | None:
-        """Share of the visits engaged by `action`."""
-        return stats.rate(self.engaged[action], self.visits)
-
-    def __add__(self, other: "ArmVisits") -> "ArmVisits":
-        return ArmVisits(
-            self.visits + other.visits,
-            self.visitors + other.visitors,
-            {action: self.engaged[action] + other.engaged[action] for action in ACTIONS},
-        )
 
 
 @dataclass(frozen=True)
@@ -116,59 +92,12 @@ def compare(
     )
 
 
-def _visit_arms(since: datetime, until: datetime) -> dict[tuple[str, date], str]:
-    """Each visit's arm, keyed by (pseudonym, day): the widget arms' impressions, the control
-    arm's visit events."""
-    arm_of: dict[tuple[str, date], str] = {}
-    sources = (
-        Impression.objects.exclude(pseudonym=""),
-        EngagementEvent.objects.filter(action=engagement.VISIT),
-    )
-    for rows in sources:
-        grouped = (
-            rows.filter(created_at__gte=since, created_at__lt=until)
-            .annotate(day=TruncDate("created_at"))
-            .values_list("pseudonym", "day")
-            # The greater name, should a share have changed during the day.
-            .annotate(arm=Max("arm"))
-            .order_by()
-        )
-        for user_key, day, arm in grouped.iterator(chunk_size=CHUNK):
-            arm_of.setdefault((user_key, day), arm)
-    return arm_of
-
-
 def build_engagement_report(
     days: int = 14, today: date | None = None, confidence: float = 0.95
 ) -> EngagementReport:
     """Engaged visits per arm over the `days` days up to `today`, and the widget's lifts."""
-    start, end, since, until = report_period(days, today)
-    arm_of = _visit_arms(since, until)
-    actions_of: dict[tuple[str, date], set[str]] = defaultdict(set)
-    done = (
-        EngagementEvent.objects.filter(created_at__gte=since, created_at__lt=until)
-        .exclude(action=engagement.VISIT)
-        .annotate(day=TruncDate("created_at"))
-        .values_list("pseudonym", "day", "action")
-        .distinct()
-        .order_by()
-    )
-    for user_key, day, action in done.iterator(chunk_size=CHUNK):
-        actions_of[(user_key, day)].add(action)
-
-    by_arm: dict[str, ArmVisits] = defaultdict(ArmVisits)
-    visitors: dict[str, set[str]] = defaultdict(set)
-    for key, arm in arm_of.items():
-        counts = by_arm[arm]
-        counts.visits += 1
-        visitors[arm].add(key[0])
-        actions = actions_of.get(key, set()) & set(engagement.SHOP_ACTIONS)
-        for action in actions:
-            counts.engaged[action] += 1
-        if actions:
-            counts.engaged[ANY] += 1
-    for arm, keys in visitors.items():
-        by_arm[arm].visitors = len(keys)
+    start, end, _, _ = report_period(days, today)
+    by_arm = visits_by_arm(start, end)
     control = by_arm.get(arms.CONTROL, ArmVisits())
     widget = sum((counts for arm, counts in by_arm.items() if arm != arms.CONTROL), ArmVisits())
     return EngagementReport(

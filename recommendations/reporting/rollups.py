@@ -1,7 +1,8 @@
-"""Daily rollups of the raw impressions and clicks: what the report reads for past days.
+"""Daily rollups of the raw impressions, clicks and visits: what the reports read for past days.
 
 Per day (in the shop's time zone), arm, source, variant, model version and fallback reason: the
-impressions, the impressions with a click, and the clicks. A click counts on its impression's day,
+impressions, the impressions with a click, and the clicks. Per ended day and arm: the visits, and
+the visits each action engaged (`visits.py`). A click counts on its impression's day,
 as in the report. `roll_up` (the `roll_up_tracking` task, hourly in beat) computes each day that
 has ended and is not fully rolled up yet, and computes again the days a late click or a late flush can
 still change (`reopened_days`): every computation replaces the day's rows in one transaction, so
@@ -23,7 +24,16 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import Click, DailyRollup, Impression, RolledUpDay
+from ..models import (
+    Click,
+    DailyEngagement,
+    DailyRollup,
+    EngagementEvent,
+    Impression,
+    RolledUpDay,
+)
+from . import visits
+from .days import day_bounds, days_between, merged
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +58,6 @@ class GroupCounts:
     impressions: int
     clicked: int
     clicks: int
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The day's first moment and the next day's, in the current time zone."""
-    zone = timezone.get_current_timezone()
-    since = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-    return since, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
 
 
 def raw_counts(since: datetime, until: datetime) -> list[GroupCounts]:
@@ -106,12 +109,12 @@ def counts_between(start: date, end: date) -> list[GroupCounts]:
         for row in DailyRollup.objects.filter(day__in=through)
     ]
     raw_ranges = []
-    for day in _days(start, end):
+    for day in days_between(start, end):
         since, until = day_bounds(day)
         since = max(since, through.get(day, since))
         if since < until:
             raw_ranges.append((since, until))
-    for since, until in _merged(raw_ranges):
+    for since, until in merged(raw_ranges):
         counts += raw_counts(since, until)
     return _summed(counts)
 
@@ -122,7 +125,12 @@ def roll_up_day(day: date, through: datetime | None = None) -> int:
     since, until = day_bounds(day)
     through = min(through or until, until)
     counts = raw_counts(since, through)
+    # A visit is a whole day: its visits are rolled up once it has ended, never in part.
+    whole_day = through >= until
+    engagement = visits.engagement_rows(day, visits.raw_visits(since, until)) if whole_day else []
     with transaction.atomic():
+        DailyEngagement.objects.filter(day=day).delete()
+        DailyEngagement.objects.bulk_create(engagement)
         DailyRollup.objects.filter(day=day).delete()
         DailyRollup.objects.bulk_create(
             DailyRollup(
@@ -135,7 +143,8 @@ def roll_up_day(day: date, through: datetime | None = None) -> int:
             for c in counts
         )
         RolledUpDay.objects.update_or_create(
-            day=day, defaults={"computed_at": timezone.now(), "through": through}
+            day=day,
+            defaults={"computed_at": timezone.now(), "through": through, "engagement": whole_day},
         )
     return len(counts)
 
@@ -155,10 +164,13 @@ def roll_up(now: datetime | None = None) -> list[date]:
     """
     now = timezone.localtime(now)
     today = now.date()
-    oldest = Impression.objects.order_by("created_at").values_list("created_at", flat=True).first()
-    if oldest is None:
+    oldest = [
+        rows.order_by("created_at").values_list("created_at", flat=True).first()
+        for rows in (Impression.objects.all(), EngagementEvent.objects.all())
+    ]
+    if not any(oldest):
         return []
-    first = timezone.localtime(oldest).date()
+    first = timezone.localtime(min(when for when in oldest if when)).date()
     # Never recompute a day the purge may have begun to delete: it would lose counts for good.
     kept_from = today - timedelta(days=int(app_settings.TRACKING_RETENTION_DAYS) - 1)
     first = max(first, kept_from)
@@ -166,7 +178,7 @@ def roll_up(now: datetime | None = None) -> list[date]:
     reopen_from = today - timedelta(days=reopened_days())
     days = [
         day
-        for day in _days(first, today - timedelta(days=1))
+        for day in days_between(first, today - timedelta(days=1))
         if day not in rolled or day >= reopen_from
     ]
     for day in days:
@@ -185,25 +197,15 @@ def roll_up(now: datetime | None = None) -> list[date]:
 
 
 def _ended_days_rolled(first: date, today: date) -> set[date]:
-    """Days before today whose rollups count the whole day."""
+    """Days before today whose rollups count the whole day, its visits included (a day rolled up
+    before visits were is computed again while its raw rows are kept)."""
     return {
         day
-        for day, through in RolledUpDay.objects.filter(day__gte=first, day__lt=today).values_list(
-            "day", "through"
-        )
+        for day, through in RolledUpDay.objects.filter(
+            day__gte=first, day__lt=today, engagement=True
+        ).values_list("day", "through")
         if through >= day_bounds(day)[1]
     }
-
-
-def _merged(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """Adjacent [since, until) ranges joined."""
-    merged: list[tuple[datetime, datetime]] = []
-    for since, until in ranges:
-        if merged and merged[-1][1] == since:
-            merged[-1] = (merged[-1][0], until)
-        else:
-            merged.append((since, until))
-    return merged
 
 
 def _summed(counts: list[GroupCounts]) -> list[GroupCounts]:
@@ -219,7 +221,3 @@ def _summed(counts: list[GroupCounts]) -> list[GroupCounts]:
         GroupCounts(key[0], *key[1:], *total)  # type: ignore[arg-type]
         for key, total in sorted(totals.items())
     ]
-
-
-def _days(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
