@@ -189,10 +189,15 @@ def test_control_visitors_see_no_widget_and_both_lifts_are_printed(demo_shop):
     assert re.search(r"visits with product_view: [\d.]+% vs [\d.]+%; lift [+-][\d.]+%", output)
     report = build_engagement_report(days=1)
     assert report.control.visits and report.widget.visits
-    # The widget adds clicks on top of the same browsing: its visitors reach products through it
-    # too, so their visits have a product view at least as often (both may reach every visit).
-    assert Click.objects.exclude(pseudonym__in=control).exists()
-    assert report.widget.rate("product_view") >= report.control.rate("product_view")
+    # The widget adds clicks on top of the same browsing: a click on it leads to the product's
+    # page, so every visit with a click has a product view. (Which arm's rate comes out higher
+    # on 120 visits is chance: the widget's items, model or fallback, steer the simulation.)
+    clicked = set(Click.objects.values_list("pseudonym", flat=True))
+    assert clicked and not clicked & control
+    viewed = set(
+        EngagementEvent.objects.filter(action="product_view").values_list("pseudonym", flat=True)
+    )
+    assert clicked <= viewed
 
 
 def test_spreading_over_days_backdates_the_engagement_events_too(demo_shop):
