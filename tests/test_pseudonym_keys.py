@@ -69,6 +69,7 @@ def test_fallbacks_must_be_a_list_of_strings(fallbacks):
         assert [message.id for message in check_settings()] == ["recommendations.E103"]
 
 
+@pytest.mark.django_db  # Django 6.1's `check` also runs the database checks (JSONField support)
 def test_manage_py_check_stops_on_the_published_key():
     with (
         override_settings(DEBUG=False, SECRET_KEY=DEMO_SECRET_KEY, RECOMMENDATIONS=GOOD),
