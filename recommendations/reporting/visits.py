@@ -88,7 +88,7 @@ def rolled_up_visits(days: list[date]) -> dict[tuple[date, str], ArmVisits]:
 
 def visits_by_arm(start: date, end: date) -> dict[str, ArmVisits]:
     """Each arm's visits over the days start..end (inclusive): rollups where a whole day is rolled
-    up, raw rows for the other days (today, in the main)."""
+    up, raw rows for the other days (mostly today)."""
     rolled = set(
         RolledUpDay.objects.filter(day__gte=start, day__lte=end, engagement=True).values_list(
             "day", flat=True
