@@ -4,29 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommendations', '0005_engagement_events'),
+        ("recommendations", "0005_engagement_events"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='rolledupday',
-            name='engagement',
-            field=models.BooleanField(default=False, help_text="DailyEngagement holds this whole day's visits."),
+            model_name="rolledupday",
+            name="engagement",
+            field=models.BooleanField(
+                default=False, help_text="DailyEngagement holds this whole day's visits."
+            ),
         ),
         migrations.CreateModel(
-            name='DailyEngagement',
+            name="DailyEngagement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(help_text="The visits' day, in the shop's time zone.")),
-                ('arm', models.CharField(max_length=16)),
-                ('action', models.CharField(max_length=16)),
-                ('visits', models.PositiveBigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(help_text="The visits' day, in the shop's time zone.")),
+                ("arm", models.CharField(max_length=16)),
+                ("action", models.CharField(max_length=16)),
+                ("visits", models.PositiveBigIntegerField(default=0)),
             ],
             options={
-                'ordering': ['day', 'arm', 'action'],
-                'constraints': [models.UniqueConstraint(fields=('day', 'arm', 'action'), name='recommendations_unique_daily_engagement')],
+                "ordering": ["day", "arm", "action"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "arm", "action"),
+                        name="recommendations_unique_daily_engagement",
+                    )
+                ],
             },
         ),
     ]
