@@ -7,7 +7,7 @@ and writes `--rows` impressions older than TRACKING_RETENTION_DAYS (with 8 items
 widget records them) and a click for every 30th, by `COPY`. gunicorn serves the home page with
 the widget, tracking on, against the model endpoint (`model.serve`), and a Celery worker inserts
 the pages' impressions as they arrive (the `record_events` messages), as in production. The export
-runs first, so that the clicks may go.
+and the rollups run first, so that the clicks and the counted days may go.
 The page load runs once without the purge (baseline), then while `purge_expired` deletes the
 expired rows (in a subprocess, as the Celery task would).
 
@@ -156,6 +156,10 @@ def main() -> int:
         )
         export += "export_new(settings.RECOMMENDATIONS['EXPORT_DESTINATION'], settle_seconds=0)"
         subprocess.run([*manage, export], env=env, cwd=ROOT, check=True, capture_output=True)
+        # The rollups count the expired days, as beat's hourly runs would have long before: the
+        # purge deletes no row they have not counted.
+        roll_up = "from recommendations.reporting.rollups import roll_up; roll_up()"
+        subprocess.run([*manage, roll_up], env=env, cwd=ROOT, check=True, capture_output=True)
         setup_django(env)
         from django.utils import timezone
 

@@ -57,7 +57,8 @@ from celery import current_app
 from recommendations.tracking import events
 impressions = clicks = 0
 with current_app.connection_for_read() as connection:
-    queue = connection.SimpleQueue(current_app.conf.task_default_queue)
+    route = current_app.amqp.router.route({}, events.RECORD_EVENTS_TASK)
+    queue = connection.SimpleQueue(route["queue"].name)
     while True:
         try:
             message = queue.get(block=False)

@@ -10,6 +10,9 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+from recommendations import task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / ".var"
@@ -17,8 +20,9 @@ VAR_DIR = BASE_DIR / ".var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")  # optional; a missing file is fine
 
-# The demo's key is published (here and in .env.example): fine on a laptop, never with DEBUG off.
+# The demo's keys are published (here and in .env.example): fine on a laptop, never with DEBUG off.
 DEMO_SECRET_KEY = "demo-shop-insecure-key-change-me"  # noqa: S105
+DEMO_PSEUDONYM_KEY = "demo-shop-insecure-pseudonym-key-change-me"
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default=DEMO_SECRET_KEY)
@@ -28,6 +32,10 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else []
 )
+# The pseudonyms' key (RECOMMENDATIONS below) defaults to .env.example's with DEBUG on, so the demo
+# runs the same with or without .env; with DEBUG off it must be set, or SECRET_KEY is borrowed
+# (recommendations.W101 says so).
+_PSEUDONYM_KEY = DEMO_PSEUDONYM_KEY if DEBUG else ""
 
 
 def _refuse_to_run_insecurely() -> None:
@@ -188,6 +196,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The app's tasks on queues of their own (events, prefetch, maintenance: docs/installation.md), and
+# every queue consumed by a worker started without -Q, as the Procfile's is.
+CELERY_TASK_ROUTES = ("recommendations.task_routes.route_task",)
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", *task_routes.QUEUES)]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     # Popularity and co-purchase neighbours for the local fallback ranking.
@@ -214,6 +226,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "recommendations-purge-tracking": {
         "task": "recommendations.tasks.purge_tracking",
         "schedule": crontab(hour=4, minute=15),
+    },
+    # Yesterday's model traffic against the live model's training data (docs/operations.md, "Drift").
+    "recommendations-compute-drift": {
+        "task": "recommendations.tasks.compute_drift",
+        "schedule": crontab(hour=0, minute=30),
     },
 }
 
@@ -245,9 +262,13 @@ RECOMMENDATIONS = {
     "EXPORT_DESTINATION": env.str("RECOMMENDATIONS_EXPORT_TO", default=str(VAR_DIR / "training")),
     "EXPORT_S3_ENDPOINT_URL": env.str("RECOMMENDATIONS_EXPORT_S3_ENDPOINT_URL", default="") or None,
     "CLOUDWATCH_NAMESPACE": env.str("RECOMMENDATIONS_CLOUDWATCH_NAMESPACE", default="") or None,
-    # The pseudonyms' own key (unset: SECRET_KEY, which a check warns about), and older ones
-    # while it changes (docs/security.md).
-    "PSEUDONYM_KEY": env.str("RECOMMENDATIONS_PSEUDONYM_KEY", default="") or None,
+    # The live model's training baseline, which `make retrain` writes next to the model.
+    "DRIFT_BASELINE": env.str(
+        "RECOMMENDATIONS_DRIFT_BASELINE",
+        default=str(VAR_DIR / "models" / "current" / "drift_baseline.json.gz"),
+    ),
+    # The pseudonyms' own key, and older ones while it changes (docs/security.md).
+    "PSEUDONYM_KEY": env.str("RECOMMENDATIONS_PSEUDONYM_KEY", default=_PSEUDONYM_KEY) or None,
     "PSEUDONYM_KEY_FALLBACKS": env.list("RECOMMENDATIONS_PSEUDONYM_KEY_FALLBACKS", default=[]),
     # /recommendations/metrics/: a bearer token for the scraper, and the addresses let in without
     # it (behind a reverse proxy: empty, since every request has the proxy's address).

@@ -50,6 +50,12 @@ class AppSettings:
             for name in DEFAULTS:
                 self.__dict__.pop(name, None)
 
+    def after_fork(self) -> None:
+        """Start a forked child with its own lock, reading RECOMMENDATIONS again."""
+        # The parent's lock may be held by one of its threads, which the child does not have.
+        self._lock = threading.Lock()
+        self.reload()
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or not name.isupper():
             raise AttributeError(name)
@@ -65,4 +71,9 @@ class AppSettings:
 
 
 app_settings = AppSettings()
-local_state.register("conf", drop=app_settings.reload, settings={"RECOMMENDATIONS"})
+local_state.register(
+    "conf",
+    drop=app_settings.reload,
+    settings={"RECOMMENDATIONS"},
+    after_fork=app_settings.after_fork,
+)

@@ -19,6 +19,7 @@ from recommendations.backends import get_backend, reset_clients
 from recommendations.backends.base import PredictionRequest
 from recommendations.backends.codecs import JSONCodec
 from recommendations.backends.exceptions import BadResponse, EndpointUnavailable
+from recommendations.backends.sagemaker import read_only_the_start_of_error_answers
 from tests.support.scripted_endpoint import (
     Answer,
     QuietHTTPServer,
@@ -155,12 +156,36 @@ def test_an_answer_within_the_limit_still_decodes(backend, settings, streaming_e
     assert prediction.item_ids == ("1",)
 
 
-def test_a_huge_error_answer_is_read_only_in_part(settings, streaming_endpoint):
+@pytest.mark.parametrize("backend", ["http", "sagemaker"])
+def test_a_huge_error_answer_is_read_only_in_part(backend, settings, streaming_endpoint):
     endpoint = streaming_endpoint(status=503)
     with pytest.raises(EndpointUnavailable):
-        call_with(settings, "http", endpoint.url)
+        call_with(settings, backend, endpoint.url)
     assert endpoint.finished.wait(10)
     assert endpoint.sent < HUGE_BYTES // 2
+
+
+@pytest.mark.parametrize("backend", ["http", "sagemaker"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\xff\xfe not UTF-8 \x80", id="not-utf-8"),
+        # Longer than what is read of an error answer, so the read ends inside a character.
+        pytest.param(
+            b'{"message": "' + "\u20ac".encode() * 40_000 + b'"}', id="cut-in-a-character"
+        ),
+    ],
+)
+def test_an_error_answer_whose_body_is_not_text_is_still_an_endpoint_error(
+    backend, body, settings, scripted_endpoint
+):
+    scripted_endpoint.script(
+        Answer(
+            500, body, {"Content-Type": "application/json", "x-amzn-ErrorType": "InternalFailure"}
+        )
+    )
+    with pytest.raises(EndpointUnavailable):
+        call_with(settings, backend, scripted_endpoint.url)
 
 
 def test_the_limit_grows_with_the_users_in_a_call():
@@ -175,3 +200,15 @@ def test_an_answer_that_declares_a_huge_length_is_refused_up_front(settings, scr
     scripted_endpoint.script(Answer(200, b" " * (limit + 1), {"Content-Type": "application/json"}))
     with pytest.raises(BadResponse, match="Content-Length"):
         call_with(settings, "http", scripted_endpoint.url)
+
+
+def test_a_botocore_that_keeps_its_session_elsewhere_reads_error_answers_whole_with_a_warning(
+    caplog,
+):
+    # Stands for a client of a botocore version without `_endpoint.http_session`: the one place
+    # the bound reaches into botocore, which must not break making a client.
+    class ClientWithoutEndpoint:
+        pass
+
+    read_only_the_start_of_error_answers(ClientWithoutEndpoint())
+    assert "error answers are read whole" in caplog.text

@@ -8,8 +8,10 @@ Each case starts the demo's real settings module in a subprocess with only the e
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +23,7 @@ DEMO_SECRET_KEY = "demo-shop-insecure-key-change-me"  # published in .env.exampl
 NOT_INHERITED = ("DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "PYTHONPATH")
 
 
-def manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
+def manage(*args: str, cwd: Path = REPO_ROOT, **environment: str) -> subprocess.CompletedProcess:
     env = {
         name: value
         for name, value in os.environ.items()
@@ -30,7 +32,7 @@ def manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
     env.update({"DJANGO_SETTINGS_MODULE": "demo_shop.settings", **environment})
     return subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -72,6 +74,20 @@ def test_with_debug_off_and_its_own_secrets_the_demo_starts():
 def test_with_debug_on_the_published_key_still_runs_the_demo():
     result = manage("check", DEBUG="true", SECRET_KEY=DEMO_SECRET_KEY)
     assert result.returncode == 0, result.stderr
+
+
+def test_without_dot_env_the_demo_checks_clean_on_its_defaults(tmp_path):
+    # The demo project copied beside no .env (a checkout's own .env would fill in the defaults);
+    # the app comes from the repository. The defaults are .env.example's, which `make demo` copies.
+    shutil.copytree(
+        REPO_ROOT / "demo_shop",
+        tmp_path / "demo_shop",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copy(REPO_ROOT / "manage.py", tmp_path)
+    result = manage("check", cwd=tmp_path, PYTHONPATH=str(REPO_ROOT))
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout, result.stderr
 
 
 def documented_production_environment() -> dict[str, str]:

@@ -68,7 +68,7 @@ def test_every_active_user_is_prefetched_page_by_page(
     assert [after for after, _, _ in page_reads] == [0, sorted(active)[9], sorted(active)[19]]
 
 
-def drain(queue_name: str = "celery") -> list[tuple[str, list, dict]]:
+def drain(queue_name: str = "recommendations.prefetch") -> list[tuple[str, list, dict]]:
     """The messages waiting on the in-memory broker (the test settings' `memory://`)."""
     messages = []
     with celery_app.connection_for_write() as connection:

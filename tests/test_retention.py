@@ -1,5 +1,8 @@
 """Retention of raw impressions, clicks and engagement events: old rows go in small batches,
-exported clicks only, rows of the retention window stay, and a re-run deletes nothing twice."""
+exported clicks only, rows of the retention window stay, and a re-run deletes nothing twice.
+
+Each purge here runs after the rollups, as beat runs them: the purge waits for them
+(`test_purge_waits_for_rollups.py`)."""
 
 import json
 from datetime import timedelta
@@ -12,6 +15,7 @@ from django.utils import timezone
 from recommendations.export import retention
 from recommendations.export.watermark import WATERMARK_NAME
 from recommendations.models import Click, EngagementEvent, Impression
+from recommendations.reporting import rollups
 from recommendations.tasks import purge_tracking
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +70,12 @@ def engagement_events(*ages_in_days: float) -> None:
     )
 
 
+def purge(**options):
+    """The purge after the rollup task, which makes every ended day's counts final first."""
+    rollups.roll_up(now=NOW)
+    return retention.purge_expired(now=NOW, **options)
+
+
 def _ids(model):
     return model.objects.order_by("pk").values_list("pk", flat=True)
 
@@ -104,7 +114,7 @@ def retention_settings(settings, tmp_path):
 def test_rows_older_than_the_retention_are_deleted_and_younger_ones_kept(retention_settings):
     impressions(200, 120, 91, 89, 10, 0)
     clicks(150, 95, 30)
-    result = retention.purge_expired(now=NOW)
+    result = purge()
     assert (result.impressions, result.clicks) == (3, 2)
     assert ages(Impression) == [89, 10, 0]
     assert ages(Click) == [30]
@@ -112,14 +122,15 @@ def test_rows_older_than_the_retention_are_deleted_and_younger_ones_kept(retenti
 
 def test_engagement_events_older_than_the_retention_go_too(retention_settings):
     engagement_events(300, 91, 89, 1)
-    result = retention.purge_expired(now=NOW)
+    result = purge()
     assert result.engagement_events == 2
     assert ages(EngagementEvent) == [89, 1]
-    assert retention.purge_expired(now=NOW).engagement_events == 0
+    assert purge().engagement_events == 0
 
 
 def test_each_batch_is_one_short_primary_key_range(retention_settings):
     impressions(*[100] * 10, 1)
+    rollups.roll_up(now=NOW)
     with CaptureQueriesContext(connection) as queries:
         result = retention.purge_expired(now=NOW, batch_size=3)
     assert result.impressions == 10
@@ -134,7 +145,7 @@ def test_old_rows_flushed_out_of_order_go_and_the_scan_stops_at_young_rows(reten
     # A late flush put old rows behind young ones: the ones in the first young range are caught,
     # rows far behind it wait for the retention of the young rows (the scan does not read on).
     ids = impressions(100, 5, 100, 100, 5, 5, 5, 5, 100)
-    result = retention.purge_expired(now=NOW, batch_size=2)
+    result = purge(batch_size=2)
     kept = list(_ids(Impression))
     assert ids[0] not in kept and ids[2] not in kept and ids[3] not in kept
     assert result.impressions == 3
@@ -144,7 +155,7 @@ def test_old_rows_flushed_out_of_order_go_and_the_scan_stops_at_young_rows(reten
 def test_gaps_of_ids_left_by_earlier_purges_are_skipped(retention_settings):
     ids = impressions(*[100] * 6, 1)
     Impression.objects.filter(pk__in=ids[1:5]).delete()
-    result = retention.purge_expired(now=NOW, batch_size=1)
+    result = purge(batch_size=1)
     assert result.impressions == 2
     assert result.batches <= 4  # first, the one after the gap, the young one (+ clicks: none)
     assert ages(Impression) == [1]
@@ -153,6 +164,7 @@ def test_gaps_of_ids_left_by_earlier_purges_are_skipped(retention_settings):
 def test_a_second_run_deletes_nothing(retention_settings):
     impressions(100, 100, 1)
     clicks(100, 1)
+    rollups.roll_up(now=NOW)
     assert purge_tracking.apply().get() == 3
     assert purge_tracking.apply().get() == 0
     assert (Impression.objects.count(), Click.objects.count()) == (1, 1)
@@ -165,7 +177,7 @@ def test_clicks_past_the_export_watermark_are_kept(retention_settings, tmp_path)
     }
     ids = clicks(100, 100, 100, 100, 1)
     write_watermark(tmp_path, clicks_exported_to=ids[1])
-    result = retention.purge_expired(now=NOW)
+    result = purge()
     assert result.click_limit == ids[1]
     assert list(_ids(Click)) == ids[2:]
 
@@ -184,7 +196,7 @@ def test_a_pending_export_file_keeps_its_clicks(retention_settings, tmp_path):
         clicks_exported_to=ids[0],
         pending={"name": name, "first_id": first, "last_id": last, "since": None},
     )
-    retention.purge_expired(now=NOW)
+    purge()
     assert list(_ids(Click)) == ids[1:]
 
 
@@ -195,7 +207,7 @@ def test_a_destination_never_exported_to_keeps_every_click(retention_settings, t
     }
     clicks(100, 100)
     impressions(100)
-    result = retention.purge_expired(now=NOW)
+    result = purge()
     assert (result.impressions, result.clicks) == (1, 0)
     assert Click.objects.count() == 2
 
@@ -210,7 +222,7 @@ def test_an_unreadable_watermark_keeps_every_click_and_is_logged(
     (tmp_path / WATERMARK_NAME).write_text("{not json")
     clicks(100, 100)
     impressions(100)
-    result = retention.purge_expired(now=NOW)
+    result = purge()
     assert result.clicks_held
     assert (result.impressions, Click.objects.count()) == (1, 2)
     assert "Click purge skipped" in caplog.text
@@ -225,7 +237,7 @@ def test_clicks_are_not_bound_by_the_watermark_when_the_export_leaves_them_out(
         "EXPORT_CLICK_WEIGHT": 0,
     }
     clicks(100, 100, 1)
-    result = retention.purge_expired(now=NOW)
+    result = purge()
     assert (result.clicks, result.click_limit) == (2, None)
 
 
@@ -235,13 +247,13 @@ def test_the_retention_setting_moves_the_cutoff(retention_settings):
         "TRACKING_RETENTION_DAYS": 30,
     }
     impressions(45, 20)
-    assert retention.purge_expired(now=NOW).impressions == 1
+    assert purge().impressions == 1
     assert ages(Impression) == [20]
 
 
 def test_the_cutoff_is_exact_to_the_second(retention_settings):
     impressions(90 + 1 / 86400, 90 - 1 / 86400)
-    assert retention.purge_expired(now=NOW).impressions == 1
+    assert purge().impressions == 1
     assert Impression.objects.get().created_at > NOW - timedelta(days=90)
 
 

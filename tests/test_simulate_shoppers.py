@@ -155,21 +155,27 @@ def control_visitors() -> set[str]:
 
 
 def test_control_visitors_see_no_widget_and_both_lifts_are_printed(demo_shop):
-    output = run(
-        "--visits",
-        "120",
-        "--seed",
-        "6",
-        "--taste-rate",
-        "0.4",
-        "--base-rate",
-        "0.1",
-        "--control-share",
-        "0.4",
-        "--cart-rate",
-        "0.5",
-    )
-    with override_settings(RECOMMENDATIONS={**MEASURED, "CONTROL_SHARE": 0.4}):
+    # The arms come from the customers' primary keys, which depend on what ran before in the
+    # database: with the control slice on top (0.6-1) and the holdout at the bottom (0-0.3), the
+    # model arm's 30 % leaves none of 30 customers in it with a chance of 2 in 100,000 (with a
+    # holdout of 0.5 it had 10 %, and none in it with a chance of 4 in 100).
+    measured = {**MEASURED, "HOLDOUT_SHARE": 0.3}
+    with override_settings(RECOMMENDATIONS=measured):
+        output = run(
+            "--visits",
+            "120",
+            "--seed",
+            "6",
+            "--taste-rate",
+            "0.4",
+            "--base-rate",
+            "0.1",
+            "--control-share",
+            "0.4",
+            "--cart-rate",
+            "0.5",
+        )
+    with override_settings(RECOMMENDATIONS={**measured, "CONTROL_SHARE": 0.4}):
         arms_of = {arm_of_user(customer) for customer in seeded_customers()}
     assert arms_of == {"control", "model", "holdout"}
     control = control_visitors()

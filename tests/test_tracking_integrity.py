@@ -198,6 +198,14 @@ def test_a_message_with_events_not_in_the_apps_shape_is_refused_and_counted(batc
 # --- item 6: the insert lock is released only by the run that holds it ------------------------
 
 
+@pytest.fixture
+def cache_locked_inserts(monkeypatch):
+    """Stands for a database that does not order inserts itself (neither PostgreSQL nor SQLite):
+    the inserts take the cache lock."""
+    monkeypatch.setattr(events, "database_orders_inserts", lambda: False)
+
+
+@pytest.mark.usefixtures("cache_locked_inserts")
 def test_an_insert_that_outlived_its_lock_leaves_the_next_runs_lock_alone(monkeypatch):
     cache = get_cache()
     insert = events.insert_events
@@ -214,6 +222,7 @@ def test_an_insert_that_outlived_its_lock_leaves_the_next_runs_lock_alone(monkey
     assert cache.get(events.INSERT_LOCK_KEY) == "the-next-run"
 
 
+@pytest.mark.usefixtures("cache_locked_inserts")
 def test_an_insert_releases_its_own_lock():
     assert events.insert_batch([impression_event(1)]).impressions == 1
     assert get_cache().get(events.INSERT_LOCK_KEY) is None
@@ -237,8 +246,12 @@ def unreachable_cache() -> dict:
 
 def scraped_dropped() -> float:
     [family] = [m for m in metrics._shared_collector.collect() if m.name.endswith("events_dropped")]
-    [sample] = family.samples
-    return sample.value
+    return sum(sample.value for sample in family.samples)
+
+
+def scraped_drops_by_reason() -> dict[str, float]:
+    [family] = [m for m in metrics._shared_collector.collect() if m.name.endswith("events_dropped")]
+    return {sample.labels["reason"]: sample.value for sample in family.samples if sample.value}
 
 
 def test_dropped_events_are_counted_once_in_metrics_figures_and_report():
@@ -270,3 +283,47 @@ def test_a_click_keeps_an_item_id_as_long_as_an_answer_may_hold():
     stored = Click.objects.get()
     assert stored.item_id == item_id
     assert stored.variant == LONG_VARIANT[:VARIANT_COLUMN]
+
+
+# --- a worker killed mid-insert holds up nobody (bench/chaos.py) -------------------------------
+
+
+def test_a_worker_killed_holding_the_insert_lock_does_not_hold_up_the_next_insert():
+    # A worker killed (SIGKILL) in the middle of its insert leaves behind the lock it held, and
+    # nothing of it is left to release it.
+    from recommendations.cache.lock import CacheLock
+
+    assert CacheLock(events.INSERT_LOCK_KEY, events.INSERT_LOCK_SECONDS).acquire()
+    assert events.insert_batch([impression_event(1), click(1)]).impressions == 1
+    assert (Impression.objects.count(), Click.objects.count()) == (1, 1)
+
+
+# --- every drop names its reason in /metrics ---------------------------------------------------
+
+
+def test_dropped_events_show_in_metrics_with_their_reason():
+    small = {**settings.RECOMMENDATIONS, "EVENT_BATCH_SIZE": 2, "EVENT_BUFFER_MAX": 3}
+    with override_settings(RECOMMENDATIONS=small), unreachable_broker(free_port()):
+        for number in range(5):
+            events.record(impression_event(number))
+        events.hand_off_buffered()  # the broker is down: two events had no room
+    events.hand_off_buffered()  # the broker is back: the drops join the shared counters
+    tasks.record_events.apply(args=[[{"kind": "impression"}, impression_event(9)]], throw=True)
+    assert scraped_drops_by_reason() == {events.BUFFER_FULL: 2, events.REFUSED: 1}
+    assert events.dropped_total() == 3
+
+
+def test_events_a_process_exits_with_while_the_broker_is_down_are_counted_with_their_reason():
+    for number in range(3):
+        events.record(impression_event(number))
+    with unreachable_broker(free_port()):
+        events._hand_off_at_exit()
+    assert scraped_drops_by_reason() == {events.BROKER_DOWN_AT_EXIT: 3}
+    assert events.dropped_total() == 3
+
+
+def test_the_events_of_a_batch_lost_past_its_retries_are_counted_with_their_reason():
+    with clicks_table_away():
+        tasks.record_events.apply(args=[[impression_event(1), click(2)]])
+    assert scraped_drops_by_reason() == {events.RETRIES_EXHAUSTED: 2}
+    assert events.lost_batches_total() == 1

@@ -349,16 +349,22 @@ class ShopServer:
 
 @contextmanager
 def serving_shop(
-    name: str, env: Mapping[str, str], work_dir: Path, *, workers: int = 2, threads: int = 4
+    name: str,
+    env: Mapping[str, str],
+    work_dir: Path,
+    *,
+    workers: int = 2,
+    threads: int = 4,
+    app: str = "demo_shop.wsgi:application",
 ) -> Iterator[ShopServer]:
-    """gunicorn (gthread: `workers` processes x `threads` threads) serving the demo shop."""
+    """gunicorn (gthread: `workers` processes x `threads` threads) serving the demo shop (`app`)."""
     port = free_port()
     log_path = work_dir / f"gunicorn-{name}.log"
     command = [
         PYTHON,
         "-m",
         "gunicorn",
-        "demo_shop.wsgi:application",
+        app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",

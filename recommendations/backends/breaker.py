@@ -298,6 +298,18 @@ def _forget_breakers() -> None:
         _breakers.clear()
 
 
+def _new_lock_after_fork() -> None:
+    # The parent's lock may be held by one of its threads, which the child does not have.
+    global _breakers_lock
+    _breakers_lock = threading.Lock()
+    _forget_breakers()
+
+
 # Tests swap CACHES or RECOMMENDATIONS; a breaker opened in one test's process-memory state
 # must not refuse calls in the next test.
-local_state.register("breakers", drop=_forget_breakers, settings={"CACHES", "RECOMMENDATIONS"})
+local_state.register(
+    "breakers",
+    drop=_forget_breakers,
+    settings={"CACHES", "RECOMMENDATIONS"},
+    after_fork=_new_lock_after_fork,
+)

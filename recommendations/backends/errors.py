@@ -17,6 +17,9 @@ from .exceptions import (
     EndpointUnavailable,
 )
 
+# Of an error answer only this much is read: its code and message are at the start.
+ERROR_BODY_BYTES = 64 * 1024
+
 # Codes that say "slow down" (SageMaker: ThrottlingException; API Gateway usage plans:
 # TooManyRequestsException / LimitExceededException; older AWS services: Throttling...).
 THROTTLING_CODES = frozenset(

@@ -27,7 +27,7 @@ from urllib3.util.retry import Retry
 from ..cache import local_state
 from ..conf import app_settings
 from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
-from .errors import error_for_answer
+from .errors import ERROR_BODY_BYTES, error_for_answer
 from .exceptions import (
     BadResponse,
     EndpointAuthError,
@@ -48,8 +48,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_BACKOFF_FACTOR = 0.5
 # Bodies are read in pieces of this size, so a read can stop at the answer's size limit.
 READ_CHUNK_BYTES = 64 * 1024
-# Of an error answer only this much is read: its code and message are at the start.
-ERROR_BODY_BYTES = 64 * 1024
 # "abc123.execute-api.eu-west-1.amazonaws.com" carries its region.
 _EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 

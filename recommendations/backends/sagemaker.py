@@ -4,17 +4,24 @@ One client per (timeouts, attempts, region, endpoint URL, pool size) per process
 under a lock and reused by every thread (boto3 clients are thread-safe; sessions are not, so each
 client gets its own session, made under the same lock). Credentials come from boto3's standard
 chain (environment, profile, instance or task role) and are resolved when the client is made.
+
+An answer's body is read up to the call's size limit (`read_limited`); of an error answer, which
+botocore reads whole to parse it, only the first ERROR_BODY_BYTES (`ErrorAnswerStart`).
 """
 
+import io
 import logging
 import threading
 from typing import Any
 
 import boto3
+import botocore
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     CredentialRetrievalError,
     HTTPClientError,
@@ -25,11 +32,14 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
+from urllib3.response import HTTPResponse
 
 from ..cache import local_state
 from ..conf import app_settings
 from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
-from .errors import error_for_answer
+from .errors import ERROR_BODY_BYTES, error_for_answer
 from .exceptions import (
     BadResponse,
     EndpointAuthError,
@@ -85,8 +95,69 @@ def runtime_client(policy: CallPolicy) -> Any:
                     user_agent_extra=USER_AGENT_EXTRA,
                 ),
             )
+            read_only_the_start_of_error_answers(client)
             _clients[key] = client
         return client
+
+
+class ErrorAnswerStart:
+    """botocore's HTTP session, reading only the first ERROR_BODY_BYTES of an error answer.
+
+    botocore reads an error answer's body whole before parsing it, and SageMaker bounds its
+    answers but ENDPOINT_URL may name any server. The start is handed on as UTF-8, which
+    botocore's parser insists on (it fails on other bytes, and the start may end in a character).
+    """
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def send(self, request: Any) -> Any:
+        """Send as botocore does; an error answer comes back with the start of its body only."""
+        response = self.session.send(request)
+        if response.status_code < 300 or not request.stream_output:
+            return response  # an answer, or a body botocore has read already (not invoke_endpoint)
+        start = _read_start(response.raw, request.url)
+        text = start.decode("utf-8", errors="replace").encode("utf-8")
+        # No headers here: the answer's Content-Length is of the body as it was sent.
+        body = HTTPResponse(body=io.BytesIO(text), preload_content=False, decode_content=False)
+        return AWSResponse(request.url, response.status_code, response.headers, body)
+
+    def close(self) -> None:
+        """Close botocore's session (its connection pools)."""
+        self.session.close()
+
+
+def _read_start(raw: Any, url: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < ERROR_BODY_BYTES:
+            chunk = raw.read(min(READ_CHUNK_BYTES, ERROR_BODY_BYTES - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+    # botocore's own session turns these into its errors only while sending, not while reading.
+    except URLLib3ReadTimeoutError as err:
+        raise ReadTimeoutError(endpoint_url=url, error=err) from err
+    except ProtocolError as err:
+        raise ConnectionClosedError(endpoint_url=url, error=err) from err
+    raw.close()  # the rest is never read; the connection is dropped, not pooled
+    return b"".join(chunks)
+
+
+def read_only_the_start_of_error_answers(client: Any) -> None:
+    """Put `ErrorAnswerStart` in front of the client's HTTP session."""
+    # botocore has no setting for the session a client uses, so its endpoint's is wrapped.
+    endpoint = getattr(client, "_endpoint", None)
+    if endpoint is None or not hasattr(endpoint, "http_session"):
+        logger.warning(
+            "This botocore keeps its HTTP session elsewhere: error answers are read whole",
+            extra={"botocore_version": botocore.__version__},
+        )
+        return
+    if not isinstance(endpoint.http_session, ErrorAnswerStart):
+        endpoint.http_session = ErrorAnswerStart(endpoint.http_session)
 
 
 def _reset_clients() -> None:

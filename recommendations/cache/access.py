@@ -96,6 +96,11 @@ class _Outage:
             self.down_since = None
             self.retry_at = 0.0
 
+    def after_fork(self) -> None:
+        # The parent's lock may be held by one of its threads, which the child does not have.
+        self._lock = threading.Lock()
+        self.reset()
+
 
 class StrictCache:
     """The cache API, raising `CacheUnavailable` when the backend fails."""
@@ -268,5 +273,8 @@ def get_cache() -> ResilientCache:
 # Tests swap CACHES or RECOMMENDATIONS with override_settings; an outage seen under the old
 # settings must not make the next test skip a healthy cache.
 local_state.register(
-    "cache_outage", drop=_default_cache.forget_outage, settings={"CACHES", "RECOMMENDATIONS"}
+    "cache_outage",
+    drop=_default_cache.forget_outage,
+    settings={"CACHES", "RECOMMENDATIONS"},
+    after_fork=_default_cache._outage.after_fork,
 )

@@ -4,8 +4,10 @@ Every module that keeps something per process (a merged settings dict, near-cach
 products snapshot, compiled queries, rendered cards, breakers, clients, thread pools, buffers)
 registers here how to drop it. One `setting_changed` receiver calls `drop` of each registration
 that depends on the changed setting; one `os.register_at_fork` hook calls `after_fork` in a
-forked child (gunicorn --preload, Celery prefork), where the parent's threads, sockets and held
-locks do not exist. Plain copies of data stay valid in a child and register no `after_fork`.
+forked child (gunicorn --preload, Celery prefork), where the parent's threads and sockets do not
+exist and a lock one of those threads held stays held. So every kept lock is made anew there, and
+what it guards is dropped (the holder may have been half-way through changing it). Plain copies of
+data without a lock stay valid in a child and register no `after_fork`.
 Tests call `drop_all()` between tests instead of resetting modules by hand.
 
 This module imports nothing from the app: `conf.py` registers here too.

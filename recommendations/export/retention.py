@@ -1,6 +1,11 @@
 """Retention of the raw tracking rows: impressions, clicks and engagement events older than
 TRACKING_RETENTION_DAYS go (their daily rollups stay).
 
+No row goes before the rollups that count it are final (`rollups.final_until`): each table's purge
+stops at the oldest shop day whose rollups are missing, partial, or still open to late events.
+Clicks wait for the impressions' rollups, engagement events for the visits', and impressions for
+both (the visits' rollup reads the widget arms' impressions).
+
 Rows are deleted in small primary-key ranges, each in a transaction of its own, so that the purge
 never holds a lock or a transaction for long while pages insert new rows. The scan starts at the
 smallest id and stops at the first range whose rows are all too young to go: ids are handed out
@@ -24,6 +29,7 @@ from django.utils import timezone
 from ..backends.exceptions import ExportError
 from ..conf import app_settings
 from ..models import Click, EngagementEvent, Impression
+from ..reporting.rollups import final_until
 from .destinations import destination_for
 from .watermark import WATERMARK_NAME, Watermark
 
@@ -73,13 +79,18 @@ def purge_expired(
 ) -> PurgeResult:
     """Delete the impressions, clicks and engagement events older than the retention, in small
     batches."""
+    now = timezone.now() if now is None else now
     cutoff = retention_cutoff(now)
     batch_size = int(batch_size or app_settings.TRACKING_PURGE_BATCH_SIZE)
     pause = float(app_settings.TRACKING_PURGE_PAUSE if pause is None else pause)
     result = PurgeResult()
-    deleted, batches = _purge_table(Impression, cutoff, batch_size, pause, None)
+    deleted, batches = _purge_table(
+        Impression, _counted_cutoff(Impression, cutoff, now), batch_size, pause, None
+    )
     result.impressions, result.batches = deleted, batches
-    deleted, batches = _purge_table(EngagementEvent, cutoff, batch_size, pause, None)
+    deleted, batches = _purge_table(
+        EngagementEvent, _counted_cutoff(EngagementEvent, cutoff, now), batch_size, pause, None
+    )
     result.engagement_events, result.batches = deleted, result.batches + batches
     try:
         result.click_limit = exported_click_limit()
@@ -90,7 +101,8 @@ def purge_expired(
             extra={"reason": "watermark_unreadable", "error_class": type(error).__name__},
         )
     else:
-        deleted, batches = _purge_table(Click, cutoff, batch_size, pause, result.click_limit)
+        click_cutoff = _counted_cutoff(Click, cutoff, now)
+        deleted, batches = _purge_table(Click, click_cutoff, batch_size, pause, result.click_limit)
         result.clicks, result.batches = deleted, result.batches + batches
     logger.info(
         "Purged %d impressions, %d clicks and %d engagement events older than %s",
@@ -107,6 +119,20 @@ def purge_expired(
         },
     )
     return result
+
+
+# The rollups each table's rows are counted by: (impressions', visits').
+_COUNTED_BY = {Impression: (True, True), Click: (True, False), EngagementEvent: (False, True)}
+
+
+def _counted_cutoff(model: type[models.Model], cutoff: datetime, now: datetime) -> datetime:
+    """`cutoff`, or earlier: the start of the oldest day of `model`'s rows not counted for good."""
+    oldest = model._default_manager.order_by("created_at").values_list("created_at", flat=True)
+    first = oldest.first()
+    if first is None or first >= cutoff:
+        return cutoff
+    impressions, visits = _COUNTED_BY[model]
+    return min(cutoff, final_until(first, now, impressions=impressions, visits=visits))
 
 
 def _purge_table(

@@ -5,17 +5,21 @@ PROMETHEUS_MULTIPROC_DIR set, when gunicorn runs several workers). Figures that 
 cache knows (prefetch queue lag, events dropped in every process) are read from it at scrape time.
 """
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..cache.access import get_cache
+from ..cache.access import CacheUnavailable, get_cache
+from .drift_metrics import drift_collector
 
 PREFETCH_LAG_KEY = "recommendations:metrics:prefetch-lag"
+PASSES_SKIPPED_KEY = "recommendations:metrics:prefetch-passes-skipped"
+FRESH_SKIPPED_KEY = "recommendations:metrics:prefetch-fresh-skipped"
 
 WIDGET_RENDERS = Counter(
     "recommendations_widget_renders", "Widgets rendered, by where the items came from", ["source"]
@@ -83,10 +87,28 @@ def record_prefetch_lag(seconds: float) -> None:
     get_cache().set(PREFETCH_LAG_KEY, (seconds, time.time()), 3600)
 
 
+def count_shared(key: str, amount: int = 1) -> None:
+    """Add `amount` to a count that every process (web and worker) shares through the cache."""
+    cache = get_cache().strict
+    # A count the cache cannot take is lost: a figure for /metrics, never worth failing a task.
+    with contextlib.suppress(CacheUnavailable):
+        try:
+            cache.incr(key, amount)
+        except ValueError:
+            if not cache.add(key, amount, None):
+                cache.incr(key, amount)  # another process created it meanwhile
+
+
+def shared_count(key: str) -> int:
+    """A count kept with `count_shared` (0 when missing or the cache is down)."""
+    value = get_cache().get(key)
+    return int(value) if isinstance(value, int) else 0
+
+
 class SharedStateCollector(Collector):
     """Figures kept in the shared cache, read when Prometheus scrapes."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         from ..tracking import events
 
         lag = get_cache().get(PREFETCH_LAG_KEY)
@@ -99,15 +121,28 @@ class SharedStateCollector(Collector):
         yield gauge
         dropped = GaugeMetricFamily(
             "recommendations_events_dropped",
-            "Impression and click events dropped by all processes (buffer full, cache down, refused)",
+            "Impression, click and engagement events dropped by all processes, by reason",
+            labels=["reason"],
         )
         # Each drop once: this process's own are in the shared count once handed off.
-        dropped.add_metric([], float(events.dropped_total()))
+        for reason, count in events.dropped_by_reason().items():
+            dropped.add_metric([reason], float(count))
         yield dropped
+        yield CounterMetricFamily(
+            "recommendations_prefetch_passes_skipped",
+            "Prefetch passes beat started while another pass was still paging, skipped",
+            value=shared_count(PASSES_SKIPPED_KEY),
+        )
+        yield CounterMetricFamily(
+            "recommendations_prefetch_fresh_skipped",
+            "Users a prefetch pass left alone because their entry was still fresh",
+            value=shared_count(FRESH_SKIPPED_KEY),
+        )
 
 
 _shared_collector = SharedStateCollector()
 REGISTRY.register(_shared_collector)
+REGISTRY.register(drift_collector)
 
 
 def scrape_registry(multiprocess_dir: str | None) -> CollectorRegistry:
@@ -119,4 +154,5 @@ def scrape_registry(multiprocess_dir: str | None) -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(_shared_collector)
+    registry.register(drift_collector)
     return registry

@@ -119,8 +119,20 @@ def forget_local() -> None:
         _local.clear()
 
 
+def _new_lock_after_fork() -> None:
+    # The parent's lock may be held by one of its threads, which the child does not have.
+    global _local_lock
+    _local_lock = threading.Lock()
+    forget_local()
+
+
 # The newest version seen came from the cache: it must not outlive the cache's settings.
-local_state.register("model_versions", drop=forget_local, settings={"RECOMMENDATIONS", "CACHES"})
+local_state.register(
+    "model_versions",
+    drop=forget_local,
+    settings={"RECOMMENDATIONS", "CACHES"},
+    after_fork=_new_lock_after_fork,
+)
 
 
 def _remember(key: str, record: VersionRecord | None, now: float) -> None:

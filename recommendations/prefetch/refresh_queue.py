@@ -14,6 +14,7 @@ from typing import Any
 from celery import signature
 from django.db import transaction
 
+from ..cache import local_state
 from ..cache.access import get_cache
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,16 @@ def reset_pause() -> None:
     global _paused_until
     with _pause_lock:
         _paused_until = 0.0
+
+
+def _new_lock_after_fork() -> None:
+    # The parent's lock may be held by one of its threads, which the child does not have.
+    global _pause_lock, _paused_until
+    _pause_lock = threading.Lock()
+    _paused_until = 0.0
+
+
+local_state.register("refresh_queue", after_fork=_new_lock_after_fork)
 
 
 def safe_enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:

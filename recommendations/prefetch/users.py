@@ -6,6 +6,10 @@ through the cache): while it is open no call is made and `PrefetchInterrupted` c
 When the endpoint refuses one request's input (`caused_by_request`), the batch is split in halves
 until that user stands alone and is skipped: the others are served and nothing counts against
 the breaker.
+
+The Celery tasks skip a user whose entry still has more than half of its freshness left and was
+made by the newest model version (one cache read of the batch's keys): a pass redelivered, or
+beat's next pass right behind a long one, does not ask for those users again.
 """
 
 import logging
@@ -20,6 +24,7 @@ from django.utils import timezone
 from ..backends.base import PredictionRequest, get_backend
 from ..backends.breaker import CircuitBreaker, breaker_for
 from ..backends.exceptions import BreakerOpen, EndpointError
+from ..cache.access import get_cache
 from ..catalog import get_catalog
 from ..conf import app_settings
 from ..ops import metrics
@@ -51,6 +56,7 @@ class PrefetchResult:
     invocations: int = 0
     model_versions: set[str] = field(default_factory=set)
     held_out: int = 0  # users of the holdout arm: never sent to the model
+    fresh: int = 0  # users whose entry was still fresh (skip_fresh): not asked for again
     skipped: int = 0  # users whose own request the endpoint refused (not retried)
 
 
@@ -60,11 +66,14 @@ def batches(items: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(items[start : start + size])
 
 
-def prefetch_users(user_ids: Sequence[int], batch_size: int | None = None) -> PrefetchResult:
+def prefetch_users(
+    user_ids: Sequence[int], batch_size: int | None = None, skip_fresh: bool = False
+) -> PrefetchResult:
     """Prefetch these users, one invoke_endpoint per batch; raises PrefetchInterrupted on failure.
 
     Each user is asked for in their arm (see `arms.py`): holdout users are skipped, users of the
-    second variant's arm go in batches of their own that target that variant.
+    second variant's arm go in batches of their own that target that variant. With `skip_fresh`,
+    so are users whose entry is still fresh (see `still_fresh`).
     """
     user_ids = list(dict.fromkeys(int(u) for u in user_ids))  # dedupe, keep order
     batch_size = int(batch_size or app_settings.BATCH_SIZE)
@@ -81,6 +90,8 @@ def prefetch_users(user_ids: Sequence[int], batch_size: int | None = None) -> Pr
             continue
         by_variant.setdefault(arm.target_variant, []).append(user_id)
     for target_variant, users in by_variant.items():
+        if skip_fresh:
+            users = _without_fresh(users, target_variant, batch_size, result, done)
         batch_call = _BatchCall(backend, catalog, breaker_for(target_variant), target_variant)
         for batch in batches(users, batch_size):
             try:
@@ -90,6 +101,49 @@ def prefetch_users(user_ids: Sequence[int], batch_size: int | None = None) -> Pr
                 remaining = [user_id for user_id in user_ids if user_id not in finished]
                 raise PrefetchInterrupted(list(done), remaining, error) from error
     return result
+
+
+def still_fresh(
+    entry: prefetched.PrefetchedEntry | None,
+    user_id: int,
+    target_variant: str | None,
+    now: float,
+) -> bool:
+    """Whether prefetching may leave this entry alone: fresh for more than half of FRESH_TTL yet,
+    and not due for a refresh by a newer model version."""
+    # Renewed once half its freshness is gone, so that beat's passes keep entries fresh at any
+    # interval under FRESH_TTL; an entry written since the last pass is left alone.
+    if entry is None or entry.fresh_until - now <= float(app_settings.FRESH_TTL) / 2:
+        return False
+    return not model_versions.is_outdated(entry, user_id, target_variant, now)
+
+
+def _without_fresh(
+    users: list[int],
+    target_variant: str | None,
+    batch_size: int,
+    result: PrefetchResult,
+    done: list[int],
+) -> list[int]:
+    """`users` without those whose entry is still fresh, read one batch of keys at a time."""
+    now = time.time()
+    cache = get_cache()
+    remaining: list[int] = []
+    skipped = 0
+    for batch in batches(users, batch_size):
+        keys = {user_id: prefetched.user_key(user_id, target_variant) for user_id in batch}
+        values = cache.get_many(keys.values())  # a cache that is down: everybody is asked for
+        for user_id in batch:
+            entry = prefetched.entry_from(values.get(keys[user_id]))
+            if still_fresh(entry, user_id, target_variant, now):
+                done.append(user_id)  # done, not retried
+                skipped += 1
+            else:
+                remaining.append(user_id)
+    if skipped:
+        result.fresh += skipped
+        metrics.count_shared(metrics.FRESH_SKIPPED_KEY, skipped)
+    return remaining
 
 
 class _BatchCall:

@@ -1,13 +1,34 @@
-"""Calendar days in the shop's time zone, and the instants that bound them."""
+"""Calendar days in the shop's time zone, and the instants that bound them.
 
-from datetime import date, datetime, timedelta
+Every report and rollup cuts days in the shop's zone (settings.TIME_ZONE), never in the zone a
+request activates for its user: the rollups of a day are stored once, and a report read under
+another zone would count the hours between the two midnights twice or not at all.
+"""
 
+from datetime import date, datetime, timedelta, tzinfo
+
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 
+def shop_zone() -> tzinfo:
+    """The shop's time zone (settings.TIME_ZONE), whatever zone is active."""
+    return timezone.get_default_timezone()
+
+
+def shop_day(when: datetime | None = None) -> date:
+    """The shop's day of `when` (now by default)."""
+    return timezone.localdate(when, timezone=shop_zone())
+
+
+def shop_day_of(field: str) -> TruncDate:
+    """A database expression for the shop's day of the datetime column `field`."""
+    return TruncDate(field, tzinfo=shop_zone())
+
+
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The day's first moment and the next day's, in the current time zone."""
-    zone = timezone.get_current_timezone()
+    """The day's first moment and the next day's, in the shop's time zone."""
+    zone = shop_zone()
     since = datetime.combine(day, datetime.min.time(), tzinfo=zone)
     return since, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
 

@@ -1,7 +1,8 @@
 """Widget against no widget: engaged visits per arm, and the widget's lift over the control arm.
 
-A visit is a signed-in visitor's day with a page that held the widget's slot (an impression in
-the widget arms, a `visit` event in the control arm, see `engagement.py`); it is engaged by an
+A visit is a signed-in visitor's day with a page that held the widget's slot (an impression
+where the widget showed items, a `visit` event where it showed nothing, see `engagement.py`),
+counted once in whichever arm; it is engaged by an
 action when the visitor did it that day. The widget arms (model, second variant and holdout
 together) are compared with the control arm as assigned (intent to treat): a visit whose widget
 fell back, or that nobody looked at, still counts for the widget, because that is what putting

@@ -10,10 +10,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.utils import timezone
-
 from ..tracking import arms, events
 from . import rollups, stats
+from .days import day_bounds, shop_day
 
 # The report's default window in days; raw rows are kept at least this long (checks.py).
 REPORT_DAYS = 14
@@ -98,12 +97,9 @@ class Report:
 
 def report_period(days: int, today: date | None) -> tuple[date, date, datetime, datetime]:
     """The report's first and last day, and the instants that bound them in the shop's time zone."""
-    end = today or timezone.localdate()
+    end = today or shop_day()
     start = end - timedelta(days=days - 1)
-    zone = timezone.get_current_timezone()
-    since = datetime.combine(start, datetime.min.time(), tzinfo=zone)
-    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    return start, end, since, until
+    return start, end, day_bounds(start)[0], day_bounds(end)[1]
 
 
 def build_report(days: int = 14, today: date | None = None, confidence: float = 0.95) -> Report:

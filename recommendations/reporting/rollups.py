@@ -4,9 +4,11 @@ Per day (in the shop's time zone), arm, source, variant, model version and fallb
 impressions, the impressions with a click, and the clicks. Per ended day and arm: the visits, and
 the visits each action engaged (`visits.py`). A click counts on its impression's day,
 as in the report. `roll_up` (the `roll_up_tracking` task, hourly in beat) computes each day that
-has ended and is not fully rolled up yet, and computes again the days a late click or a late flush can
-still change (`reopened_days`): every computation replaces the day's rows in one transaction, so
-a re-run adds nothing twice. Days whose raw rows may already be purged are never recomputed.
+has ended and whose rollups are not final yet, and computes again the days a late click or a late
+flush can still change (`reopened_days`): every computation replaces the day's rows in one
+transaction, so a re-run adds nothing twice. A day's rollups are final once computed after those
+days have passed; the purge deletes no raw row before then (`final_until`). Days are the shop's
+(`days.py`), whatever time zone a request has activated.
 
 Today is rolled up too, up to the minute the task runs. The report reads the rollups, and the raw
 rows they do not count (today's since the last run, a day the task has not reached yet): the
@@ -20,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -33,7 +35,7 @@ from ..models import (
     RolledUpDay,
 )
 from . import visits
-from .days import day_bounds, days_between, merged
+from .days import day_bounds, days_between, merged, shop_day, shop_day_of, shop_zone
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def raw_counts(since: datetime, until: datetime) -> list[GroupCounts]:
     grouped = (
         Impression.objects.filter(created_at__gte=since, created_at__lt=until)
         .annotate(
-            day=TruncDate("created_at"),
+            day=shop_day_of("created_at"),
             was_clicked=Exists(clicks_of),
             click_count=Coalesce(Subquery(click_count), Value(0), output_field=IntegerField()),
         )
@@ -119,15 +121,16 @@ def counts_between(start: date, end: date) -> list[GroupCounts]:
     return _summed(counts)
 
 
-def roll_up_day(day: date, through: datetime | None = None) -> int:
+def roll_up_day(day: date, through: datetime | None = None, now: datetime | None = None) -> int:
     """Compute `day`'s rollups from the raw rows (up to `through`, the day's end by default),
-    replacing any earlier ones; rows written."""
+    replacing any earlier ones, as of `now`; rows written."""
     since, until = day_bounds(day)
     through = min(through or until, until)
     counts = raw_counts(since, through)
     # A visit is a whole day: its visits are rolled up once it has ended, never in part.
     whole_day = through >= until
     engagement = visits.engagement_rows(day, visits.raw_visits(since, until)) if whole_day else []
+    computed_at = now or timezone.now()
     with transaction.atomic():
         DailyEngagement.objects.filter(day=day).delete()
         DailyEngagement.objects.bulk_create(engagement)
@@ -144,7 +147,7 @@ def roll_up_day(day: date, through: datetime | None = None) -> int:
         )
         RolledUpDay.objects.update_or_create(
             day=day,
-            defaults={"computed_at": timezone.now(), "through": through, "engagement": whole_day},
+            defaults={"computed_at": computed_at, "through": through, "engagement": whole_day},
         )
     return len(counts)
 
@@ -157,34 +160,32 @@ def reopened_days() -> int:
 
 
 def roll_up(now: datetime | None = None) -> list[date]:
-    """Roll up every ended day not rolled up yet, the reopened ones again, and today so far.
+    """Roll up every ended day whose rollups are not final, the reopened ones again, and today so
+    far.
 
     Today is counted up to the start of the current minute: the report then reads only the raw
     rows since the last run. The days computed are returned.
     """
-    now = timezone.localtime(now)
+    now = timezone.localtime(now, shop_zone())
     today = now.date()
-    oldest = [
-        rows.order_by("created_at").values_list("created_at", flat=True).first()
-        for rows in (Impression.objects.all(), EngagementEvent.objects.all())
-    ]
-    if not any(oldest):
+    first = _oldest_raw_day()
+    if first is None:
         return []
-    first = timezone.localtime(min(when for when in oldest if when)).date()
-    # Never recompute a day the purge may have begun to delete: it would lose counts for good.
+    # A final day is computed again only while late events may still reach it, and never once
+    # the purge may have begun on it. Any other day keeps its raw rows until its rollups are
+    # final (`final_until`), however old it is.
     kept_from = today - timedelta(days=int(app_settings.TRACKING_RETENTION_DAYS) - 1)
-    first = max(first, kept_from)
-    rolled = _ended_days_rolled(first, today)
-    reopen_from = today - timedelta(days=reopened_days())
+    reopen_from = max(today - timedelta(days=reopened_days()), kept_from)
+    final = _final_days(first, today, impressions=True, visits=True)
     days = [
         day
         for day in days_between(first, today - timedelta(days=1))
-        if day not in rolled or day >= reopen_from
+        if day not in final or day >= reopen_from
     ]
     for day in days:
-        roll_up_day(day)
+        roll_up_day(day, now=now)
     if first <= today:
-        roll_up_day(today, through=now.replace(second=0, microsecond=0))
+        roll_up_day(today, through=now.replace(second=0, microsecond=0), now=now)
         days.append(today)
     if not days:
         return days
@@ -196,15 +197,46 @@ def roll_up(now: datetime | None = None) -> list[date]:
     return days
 
 
-def _ended_days_rolled(first: date, today: date) -> set[date]:
-    """Days before today whose rollups count the whole day, its visits included (a day rolled up
-    before visits were is computed again while its raw rows are kept)."""
+def final_until(
+    oldest: datetime, now: datetime | None = None, *, impressions: bool, visits: bool
+) -> datetime:
+    """The instant before which the raw rows are counted for good: the start of the oldest shop
+    day from `oldest` on whose rollups (of impressions, of visits, or both) are not final, and
+    never later than the first day late events can still change. The purge stops there."""
+    open_from = shop_day(now) - timedelta(days=reopened_days())
+    first = shop_day(oldest)
+    final = _final_days(first, open_from, impressions=impressions, visits=visits)
+    for day in days_between(first, open_from - timedelta(days=1)):
+        if day not in final:
+            return day_bounds(day)[0]
+    return day_bounds(open_from)[0]
+
+
+def _oldest_raw_day() -> date | None:
+    """The shop's day of the oldest raw row (a click may outlive its impression, see retention)."""
+    oldest = [
+        rows.order_by("created_at").values_list("created_at", flat=True).first()
+        for rows in (Impression.objects.all(), EngagementEvent.objects.all(), Click.objects.all())
+    ]
+    if not any(oldest):
+        return None
+    return shop_day(min(when for when in oldest if when))
+
+
+def _final_days(first: date, end: date, *, impressions: bool, visits: bool) -> set[date]:
+    """The days in [first, end) whose rollups no late event can change any more: they count the
+    whole day (the impressions; with `visits`, the visits too) and were computed once the days
+    that reopen it (`reopened_days`) had passed. A day rolled up before visits were is computed
+    again while its raw rows are kept."""
+    reopened = timedelta(days=reopened_days())
+    rolled = RolledUpDay.objects.filter(day__gte=first, day__lt=end)
+    if visits:
+        rolled = rolled.filter(engagement=True)
     return {
         day
-        for day, through in RolledUpDay.objects.filter(
-            day__gte=first, day__lt=today, engagement=True
-        ).values_list("day", "through")
-        if through >= day_bounds(day)[1]
+        for day, through, computed_at in rolled.values_list("day", "through", "computed_at")
+        if (not impressions or through >= day_bounds(day)[1])
+        and computed_at >= day_bounds(day + reopened)[0]
     }
 
 

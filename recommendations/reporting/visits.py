@@ -1,7 +1,9 @@
 """Visits per day and arm, and the visits each action engaged: from the raw rows or the rollups.
 
-A visit is a signed-in visitor's day with a page that held the widget's slot: an impression in
-the widget arms, a `visit` event in the control arm (see `tracking/engagement.py`). It is engaged
+A visit is a signed-in visitor's day with a page that held the widget's slot, in any arm: an
+impression where the widget showed items, a `visit` event where the slot showed nothing (the
+control arm, an empty widget; see `tracking/engagement.py`). A visitor's day counts once however
+many pages and widgets it had. It is engaged
 by an action when the visitor did it that day. Because a visit is a whole day, a day is rolled up
 (`DailyEngagement`, by `rollups.roll_up_day`) only once it has ended; the days that are not (today,
 and any day the task has not reached) are counted from the raw rows.
@@ -15,12 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db.models import Max
-from django.db.models.functions import TruncDate
 
 from ..models import DailyEngagement, EngagementEvent, Impression, RolledUpDay
 from ..tracking import engagement
 from . import stats
-from .days import day_bounds, days_between, merged
+from .days import day_bounds, days_between, merged, shop_day_of
 
 ANY = "any"  # a visit with at least one of the shop's actions
 ACTIONS = (*engagement.SHOP_ACTIONS, ANY)
@@ -53,7 +54,7 @@ def raw_visits(since: datetime, until: datetime) -> dict[tuple[date, str], ArmVi
         EngagementEvent.objects.filter(
             created_at__gte=since, created_at__lt=until, action__in=engagement.SHOP_ACTIONS
         )
-        .annotate(day=TruncDate("created_at"))
+        .annotate(day=shop_day_of("created_at"))
         .values_list("pseudonym", "day", "action")
         .distinct()
         .order_by()
@@ -122,8 +123,8 @@ def engagement_rows(day: date, counts: dict[tuple[date, str], ArmVisits]) -> lis
 
 
 def _visit_arms(since: datetime, until: datetime) -> dict[tuple[str, date], str]:
-    """Each visit's arm, keyed by (pseudonym, day): the widget arms' impressions, the control
-    arm's visit events."""
+    """Each visit's arm, keyed by (pseudonym, day): from the impressions of widgets that showed
+    items and the visit events of slots that showed nothing."""
     arm_of: dict[tuple[str, date], str] = {}
     sources = (
         Impression.objects.exclude(pseudonym=""),
@@ -132,7 +133,7 @@ def _visit_arms(since: datetime, until: datetime) -> dict[tuple[str, date], str]
     for rows in sources:
         grouped = (
             rows.filter(created_at__gte=since, created_at__lt=until)
-            .annotate(day=TruncDate("created_at"))
+            .annotate(day=shop_day_of("created_at"))
             .values_list("pseudonym", "day")
             # The greater name, should a share have changed during the day.
             .annotate(arm=Max("arm"))

@@ -163,6 +163,16 @@ def _product_changed(sender: Any, using: str | None = None, **kwargs: Any) -> No
         catalog_changed(using=using)
 
 
+def _new_lock_after_fork() -> None:
+    # The parent's lock may be held by one of its threads, which the child does not have.
+    global _lock
+    _lock = threading.Lock()
+    forget()
+
+
 local_state.register(
-    "product_snapshot", drop=forget, settings={"RECOMMENDATIONS", "CACHES", "DATABASES"}
+    "product_snapshot",
+    drop=forget,
+    settings={"RECOMMENDATIONS", "CACHES", "DATABASES"},
+    after_fork=_new_lock_after_fork,
 )

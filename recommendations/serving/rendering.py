@@ -134,7 +134,14 @@ def forget_cards(**kwargs: Any) -> None:
         _cards.clear()
 
 
-local_state.register("rendering", drop=forget_cards)
+def _new_lock_after_fork() -> None:
+    # The parent's lock may be held by one of its threads, which the child does not have.
+    global _lock
+    _lock = threading.Lock()
+    forget_cards()
+
+
+local_state.register("rendering", drop=forget_cards, after_fork=_new_lock_after_fork)
 
 
 def _card(item: RecommendedItem, seconds: float, token: str | None, language: str | None) -> str:

@@ -5,9 +5,10 @@ The widget's CTR compares arms that all see a widget; the control arm (`CONTROL_
 the visitors do on them:
 
 - a visit: a page that holds the widget's slot (the template tag, the fragment, the JSON API) was
-  rendered for a signed-in visitor. In the widget arms that is the widget's impression, which
-  `tracking.py` records anyway; the control arm has none, so `tracking.track_widget` records a
-  `visit` event for it (one event per page, as the impression is for the others).
+  rendered for a signed-in visitor, in any arm. A widget that shows items records its impression
+  anyway, and that is the page's visit; a slot that shows nothing (the control arm always, a
+  widget arm whose widget came out empty) records a `visit` event instead (`track_widget`), so
+  that every page of every arm leaves exactly one event that says it was a visit.
 - `product_view`, `add_to_cart`, `purchase`: sent by the shop with the `engagement` signal
   (`signals.py`) from its product page, its cart and its checkout.
 
@@ -79,18 +80,16 @@ def engagement_event(user_key: str, arm: str, action: str) -> dict[str, Any]:
 
 
 def record_visit(recommendations: Any, request: HttpRequest | None) -> bool:
-    """Record a signed-in control-arm visitor's page with the (empty) widget slot.
+    """Record a signed-in visitor's page whose widget slot shows nothing, in the visitor's arm.
 
-    The other arms' visits are their impressions. False when nothing was recorded.
+    A slot that shows items has its impression for a visit. False when nothing was recorded.
     """
-    if recommendations is None or recommendations.arm != arms.CONTROL:
-        return False
-    if not app_settings.TRACKING:
+    if recommendations is None or recommendations.items or not app_settings.TRACKING:
         return False
     user = _signed_in_user(request)
     if user is None:
         return False
-    return events.record(engagement_event(pseudonym(user.pk), arms.CONTROL, VISIT))
+    return events.record(engagement_event(pseudonym(user.pk), recommendations.arm, VISIT))
 
 
 def record_action(action: str, request_or_user: Any) -> bool:

@@ -10,6 +10,10 @@ A batch the database still refuses (IntegrityError, DataError, or a value the dr
 is inserted again event by event, each in a savepoint of its own: the good events are stored, the
 bad ones are counted and logged, and the batch is done either way. Any other error (the database is
 down) is raised: the flush leaves the batch where it is, and the next flush tries it all again.
+
+On PostgreSQL a batch's transaction first takes a transaction-level advisory lock, so that batches
+commit one at a time (click ids in the order they were handed out): the database releases it at
+commit, at rollback, and when the connection of a killed worker goes away.
 """
 
 import logging
@@ -19,7 +23,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from django.db import DataError, IntegrityError, models, transaction
+from django.db import DataError, IntegrityError, connection, models, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,11 @@ IMPRESSION = "impression"
 CLICK = "click"
 ENGAGEMENT = "engagement"
 ROWS_PER_INSERT = 1000
+# The advisory lock key of event inserts on PostgreSQL: any 64-bit number no other lock uses.
+INSERT_LOCK_ID = 0x7265636F6D6D656E  # "recommen"
+# The databases whose own locks put event inserts one after another: PostgreSQL's advisory lock,
+# SQLite's single writer.
+ORDERED_BY_DATABASE = ("postgresql", "sqlite")
 
 # What an event that cannot become a row raises on the way (a missing or unknown field, a time or
 # a number out of range), and what a database or its driver raises for a row it cannot store.
@@ -94,16 +103,20 @@ def insert_events(events: Iterable[dict[str, Any]]) -> Inserted:
         except UNBUILDABLE:
             unbuildable += 1
     offered = len(rows)
-    try:
-        with transaction.atomic():
-            _bulk_insert(rows)
-    except REFUSED as error:
-        logger.warning(
-            "Recommendations events batch refused by the database (%s); inserting one by one",
-            type(error).__name__,
-            extra={"error_class": type(error).__name__, "events": offered},
-        )
-        rows = _insert_one_by_one(rows)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INSERT_LOCK_ID])
+        try:
+            with transaction.atomic():
+                _bulk_insert(rows)
+        except REFUSED as error:
+            logger.warning(
+                "Recommendations events batch refused by the database (%s); inserting one by one",
+                type(error).__name__,
+                extra={"error_class": type(error).__name__, "events": offered},
+            )
+            rows = _insert_one_by_one(rows)
     clicks = sum(1 for row in rows if isinstance(row, Click))
     engagements = sum(1 for row in rows if isinstance(row, EngagementEvent))
     return Inserted(
@@ -112,6 +125,11 @@ def insert_events(events: Iterable[dict[str, Any]]) -> Inserted:
         rejected=unbuildable + offered - len(rows),
         engagements=engagements,
     )
+
+
+def database_orders_inserts() -> bool:
+    """Whether the database itself puts event inserts one after another (no cache lock needed)."""
+    return connection.vendor in ORDERED_BY_DATABASE
 
 
 def _bulk_insert(rows: list[models.Model]) -> None:

@@ -8,9 +8,11 @@
 3. A worker runs `record_events`: the batch is inserted with `bulk_create(ignore_conflicts=True)`
    (`event_rows.py`). The task is acknowledged late: a worker killed mid-insert leaves the message
    to be delivered again, and the unique event ids make the redo insert nothing twice. Inserts run
-   one at a time across workers (a `CacheLock`), so that click ids commit in order (the export's
-   watermark relies on it, see `export.py`); a task that finds the lock taken tries again a moment
-   later.
+   one at a time across workers, so that click ids commit in order (the export's watermark relies
+   on it, see `export.py`): on PostgreSQL and SQLite the database orders them (`event_rows.py`), and
+   a worker killed mid-insert holds up nobody; on other databases a `CacheLock` does, a task that
+   finds it taken tries again a moment later, and a killed worker's lock blocks the others until
+   it expires (INSERT_LOCK_SECONDS).
 
 What is lost, at most, when something fails:
 
@@ -24,11 +26,13 @@ What is lost, at most, when something fails:
 - the database down: each task retries with backoff for about half an hour
   (`tasks.RECORD_EVENTS_MAX_FAILURES`); a batch given up on is counted in `lost_batches_total()`.
 
-Dropped events are counted once: each process adds its drops to a cache counter at its next
-hand-off, and `dropped_total()` is that counter plus the drops this process has not added yet (so
-that its own show while the cache is down); `dropped_in_process()` is this process's own. Events
-the database refuses (see `event_rows.py`) are left out, counted in the same counter by the task
-and logged; the rest of their batch is stored.
+Dropped events are counted once, by reason (`DROP_REASONS`), in shared cache counters: each process
+adds its drops to them at its next hand-off, and `dropped_by_reason()` is those counters plus the
+drops this process has not added yet (so that its own show while the cache is down);
+`dropped_in_process()` is this process's own. Events the database refuses (see `event_rows.py`) are
+left out, counted by the task and logged; the rest of their batch is stored. The events of a
+process killed by SIGKILL are lost uncounted: nothing of it is left to count them (the bound above;
+bench/chaos.py holds the loss to it).
 
 This replaced batches kept in numbered cache slots of one-minute buckets and a `flush_events`
 task run by beat: a Celery message per batch costs the web process about 0.5 ms of CPU more per
@@ -50,14 +54,22 @@ from ..cache import local_state
 from ..cache.access import CacheUnavailable, get_cache
 from ..cache.lock import CacheLock
 from ..conf import app_settings
-from .event_rows import CLICK, IMPRESSION, Inserted, insert_events
+from .event_rows import CLICK, IMPRESSION, Inserted, database_orders_inserts, insert_events
 
 __all__ = ["CLICK", "IMPRESSION"]  # the kinds of event, named here for tracking.py and tests
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "recommendations:events:"
-DROPPED_KEY = f"{KEY_PREFIX}dropped"
+DROPPED_KEY = f"{KEY_PREFIX}dropped"  # one counter per reason: DROPPED_KEY:<reason>
+# Why an event was dropped: the buffer held EVENT_BUFFER_MAX events (the broker was unreachable
+# longer than the buffer lasts), the process exited while the broker was unreachable, the database
+# refused the event, or the database was down past record_events' retries (the batch's events).
+BUFFER_FULL = "buffer_full"
+BROKER_DOWN_AT_EXIT = "broker_down_at_exit"
+REFUSED = "refused"
+RETRIES_EXHAUSTED = "retries_exhausted"
+DROP_REASONS = (BUFFER_FULL, BROKER_DOWN_AT_EXIT, REFUSED, RETRIES_EXHAUSTED)
 LOST_BATCHES_KEY = f"{KEY_PREFIX}lost-batches"
 INSERT_LOCK_KEY = f"{KEY_PREFIX}insert-lock"
 INSERT_LOCK_SECONDS = 300  # an insert that died holding the lock blocks the others this long
@@ -213,7 +225,7 @@ class EventBuffer:
         if not count:
             return
         try:
-            _incr_or_create(get_cache().strict, DROPPED_KEY, count, None)
+            _incr_or_create(get_cache().strict, _dropped_key(BUFFER_FULL), count, None)
         except Exception:
             with self._lock:
                 self._dropped_unreported += count
@@ -277,15 +289,37 @@ def dropped_in_process() -> int:
     return _buffer.dropped
 
 
-def dropped_total() -> int:
-    """Events dropped by every process: the shared counter, and this process's drops not in it yet.
+def _dropped_key(reason: str) -> str:
+    return f"{DROPPED_KEY}:{reason}"
+
+
+def dropped_by_reason() -> dict[str, int]:
+    """Events dropped by every process, by reason: the shared counters, and this process's drops
+    not in them yet.
 
     Each drop is counted once: a process's drops move from its own count to the shared counter
     at its next hand-off. While the cache does not answer, this process's drops alone.
     """
-    value = get_cache().get(DROPPED_KEY)
-    shared = int(value) if isinstance(value, int) else 0
-    return shared + _buffer.dropped_unreported
+    values = get_cache().get_many([_dropped_key(reason) for reason in DROP_REASONS])
+    counts = {}
+    for reason in DROP_REASONS:
+        value = values.get(_dropped_key(reason))
+        counts[reason] = int(value) if isinstance(value, int) else 0
+    counts[BUFFER_FULL] += _buffer.dropped_unreported
+    return counts
+
+
+def dropped_total() -> int:
+    """Events dropped by every process (the events of lost batches are `lost_batches_total()`'s)."""
+    counts = dropped_by_reason()
+    return sum(n for reason, n in counts.items() if reason != RETRIES_EXHAUSTED)
+
+
+def _count_dropped_shared(reason: str, count: int) -> None:
+    """Add `count` drops of `reason` to the shared counter; a count the cache did not take is
+    not retried (nor doubled)."""
+    with contextlib.suppress(CacheUnavailable):
+        _incr_or_create(get_cache().strict, _dropped_key(reason), count, None)
 
 
 def lost_batches_total() -> int:
@@ -297,18 +331,22 @@ def lost_batches_total() -> int:
 def insert_batch(events: list[dict[str, Any]]) -> Inserted:
     """Insert one batch (see event_rows.py), one insert at a time across workers; safe to repeat.
 
-    Raises InsertBusy while another insert holds the lock, CacheUnavailable when the lock cannot
-    be taken, and the database's error when it is down (the batch is then not done).
+    Raises the database's error when it is down (the batch is then not done); where the database
+    does not order inserts itself, InsertBusy while another insert holds the cache lock and
+    CacheUnavailable when the lock cannot be taken.
     """
-    lock = CacheLock(INSERT_LOCK_KEY, INSERT_LOCK_SECONDS)
-    if not lock.acquire():
-        raise InsertBusy
-    try:
-        # Committed while the lock is held: click ids commit in the order they were handed out.
+    if database_orders_inserts():
         inserted = insert_events(events)
-    finally:
-        # Only this run's lock: an insert slower than INSERT_LOCK_SECONDS leaves the next one's.
-        lock.release()
+    else:
+        lock = CacheLock(INSERT_LOCK_KEY, INSERT_LOCK_SECONDS)
+        if not lock.acquire():
+            raise InsertBusy
+        try:
+            # Committed while the lock is held: click ids commit in the order they were handed out.
+            inserted = insert_events(events)
+        finally:
+            # Only this run's lock: an insert slower than INSERT_LOCK_SECONDS leaves the next one's.
+            lock.release()
     if inserted.rejected:
         _count_rejected(inserted.rejected)
     return inserted
@@ -322,6 +360,7 @@ def count_lost_batch(events: int) -> None:
     )
     with contextlib.suppress(CacheUnavailable):
         _incr_or_create(get_cache().strict, LOST_BATCHES_KEY, 1, None)
+    _count_dropped_shared(RETRIES_EXHAUSTED, events)
 
 
 def _count_rejected(count: int) -> None:
@@ -331,9 +370,8 @@ def _count_rejected(count: int) -> None:
         count,
         extra={"rejected": count},
     )
-    # The batch is done either way: a count the cache did not take is not retried (nor doubled).
-    with contextlib.suppress(CacheUnavailable):
-        _incr_or_create(get_cache().strict, DROPPED_KEY, count, None)
+    # The batch is done either way.
+    _count_dropped_shared(REFUSED, count)
 
 
 def _new_buffer_after_fork() -> None:
@@ -366,5 +404,6 @@ def _hand_off_at_exit() -> None:
         logger.warning(
             "Recommendations tracking lost %d events at exit: broker unavailable",
             len(_buffer),
-            extra={"dropped": len(_buffer)},
+            extra={"dropped": len(_buffer), "reason": BROKER_DOWN_AT_EXIT},
         )
+        _count_dropped_shared(BROKER_DOWN_AT_EXIT, len(_buffer))

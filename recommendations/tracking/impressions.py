@@ -81,7 +81,8 @@ def track_widget(
 ) -> Recommendations | None:
     """Record the impression of a widget about to be shown and give its items click links."""
     try:
-        # The control arm shows nothing, so no impression says it visited: a visit event does.
+        # A slot that shows nothing (the control arm, an empty widget) has no impression to say
+        # the visitor was here: a visit event does, so that every arm's visits count alike.
         engagement.record_visit(recommendations, request)
     except Exception:
         logger.exception("Recording a recommendations visit failed")

@@ -22,7 +22,8 @@ def queued_messages(
 ) -> list[tuple[list, dict]]:
     """Take every `record_events` message off the queue: (args, kwargs) of each, in order."""
     app = current_app
-    queue_name = queue_name or app.conf.task_default_queue
+    # The queue the shop's routes send `record_events` to (its default queue without any).
+    queue_name = queue_name or app.amqp.router.route({}, events.RECORD_EVENTS_TASK)["queue"].name
     connection = Connection(broker_url) if broker_url else app.connection_for_read()
     taken = []
     with connection:
