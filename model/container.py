@@ -5,7 +5,8 @@
 
 `serve` answers `GET /ping` and `POST /invocations` (no authentication: SageMaker's front door
 has already checked the caller) on 0.0.0.0:8080 with the model in /opt/ml/model. It honours
-SAGEMAKER_MODEL_SERVER_WORKERS (default: one per CPU), SAGEMAKER_MODEL_SERVER_TIMEOUT (seconds,
+SAGEMAKER_MODEL_SERVER_WORKERS (default: as many as the memory holds, at most one per CPU: see
+model/worker_sizing.py), SAGEMAKER_MODEL_SERVER_TIMEOUT (seconds,
 default 60) and SAGEMAKER_BIND_TO_PORT (what SageMaker sets for a container in an inference
 pipeline). There is no SigV4 route, no test controls and no model watcher: a SageMaker model is
 fixed for the container's life.
@@ -13,10 +14,12 @@ fixed for the container's life.
 `train` reads the channel /opt/ml/input/data/train (what `recommendations_export` writes) and
 /opt/ml/input/config/hyperparameters.json, whose values SageMaker always passes as strings: each
 becomes the option of `python -m model.train` of the same name (`half_life_days` is
-`--half-life-days`); "true"/"false" switch a flag such as `no_evaluate` on or off, and keys that
-start with `sagemaker_` (the SDK's own) are skipped. The model goes to /opt/ml/model and the
-metrics to /opt/ml/output/data. On failure the reason is written to /opt/ml/output/failure (which
-SageMaker shows as the job's FailureReason) and the exit status is non-zero.
+`--half-life-days`, never abbreviated); "true"/"false" switch a flag such as `no_evaluate` on or
+off, keys that start with `sagemaker_` (the SDK's own) are skipped, and one that would set the
+data or model folder (`train`, `model_dir`) fails the job before training. The model goes to
+/opt/ml/model and the metrics to /opt/ml/output/data. On failure the reason is written to
+/opt/ml/output/failure (which SageMaker shows as the job's FailureReason) and the exit status is
+non-zero.
 
 The root is `OPT_ML_ROOT` (default /opt/ml), so tests run both commands as the image would,
 against a temporary tree; `CONTAINER_BIND_HOST` (default 0.0.0.0) lets them stay on loopback.
@@ -34,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+from .hyperparameters import SDK_PREFIX, HyperparameterError, option_for
 
 ROOT_VARIABLE = "OPT_ML_ROOT"
 DEFAULT_ROOT = "/opt/ml"
@@ -96,17 +101,36 @@ class ServeSettings:
     port: int
     workers: int
     timeout_seconds: int
+    workers_reason: str = "SAGEMAKER_MODEL_SERVER_WORKERS"
 
 
-def serve_settings(environ: Mapping[str, str]) -> ServeSettings:
-    """Read SAGEMAKER_MODEL_SERVER_WORKERS/_TIMEOUT and SAGEMAKER_BIND_TO_PORT; ContainerError."""
+def serve_settings(environ: Mapping[str, str], model_dir: Path | None = None) -> ServeSettings:
+    """Read SAGEMAKER_MODEL_SERVER_WORKERS/_TIMEOUT and SAGEMAKER_BIND_TO_PORT; ContainerError.
+
+    Without SAGEMAKER_MODEL_SERVER_WORKERS, the workers are what the memory holds for the model
+    in `model_dir`, at most one per CPU.
+    """
+    from . import worker_sizing
+
+    if environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "").strip():
+        count = worker_sizing.WorkerCount(
+            _positive(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", 1),
+            "SAGEMAKER_MODEL_SERVER_WORKERS",
+        )
+    else:
+        count = worker_sizing.default_workers(
+            os.cpu_count() or 1,
+            worker_sizing.available_bytes(),
+            worker_sizing.model_bytes(model_dir) if model_dir else 0,
+        )
     return ServeSettings(
         host=environ.get("CONTAINER_BIND_HOST") or "0.0.0.0",  # noqa: S104 (the container's contract)
         port=_positive(environ, "SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT),
-        workers=_positive(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1),
+        workers=count.workers,
         timeout_seconds=_positive(
             environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", DEFAULT_TIMEOUT_SECONDS
         ),
+        workers_reason=count.reason,
     )
 
 
@@ -130,9 +154,9 @@ def serve(environ: Mapping[str, str]) -> int:
     from .wsgi import EndpointConfig
 
     paths = paths_from(environ)
-    settings = serve_settings(environ)
     if not (paths.model / METADATA_FILE).is_file():
         raise ContainerError(f"no model in {paths.model}")
+    settings = serve_settings(environ, paths.model)
     config = EndpointConfig(
         endpoint_name=environ.get("SAGEMAKER_ENDPOINT_NAME", "container"),
         secrets={},
@@ -149,7 +173,9 @@ def serve(environ: Mapping[str, str]) -> int:
         name="model-container",
     )
     logger.info(
-        "container serving",
+        "container serving with %d workers (%s)",
+        settings.workers,
+        settings.workers_reason,
         extra={"bind": options["bind"], "workers": settings.workers, "model_dir": str(paths.model)},
     )
     EndpointServer(options, config, paths.model, watch_interval=0).run()
@@ -157,17 +183,24 @@ def serve(environ: Mapping[str, str]) -> int:
 
 
 def hyperparameter_arguments(hyperparameters: Mapping[str, object]) -> list[str]:
-    """`python -m model.train` options from hyperparameters.json's (string) values."""
+    """`python -m model.train` options from hyperparameters.json's (string) values.
+
+    ContainerError for a hyperparameter that would set the data or model folder.
+    """
     arguments: list[str] = []
     for name, value in sorted(hyperparameters.items()):
-        if name.startswith("sagemaker_"):
+        if name.startswith(SDK_PREFIX):
             continue
-        option = "--" + name.replace("_", "-")
+        try:
+            option = option_for(name)
+        except HyperparameterError as exc:
+            raise ContainerError(str(exc)) from None
         text = value if isinstance(value, str) else json.dumps(value)
         if text in TRUE_WORDS:
             arguments.append(option)
         elif text not in FALSE_WORDS:
-            arguments += [option, text]
+            # One token, so a value that starts with "-" is never read as an option.
+            arguments.append(f"{option}={text}")
     return arguments
 
 

@@ -1,13 +1,19 @@
-"""SageMaker inference handler: the four functions a framework container calls.
+"""SageMaker inference handler: the functions a framework container calls.
 
-`model_fn(model_dir)` once per worker, then per request `input_fn(body, content_type)`,
-`predict_fn(data, model)` and `output_fn(prediction, accept)`. Bad input raises an
-`InferenceError` subclass (model/protocol.py), which carries the 4xx status to answer with.
+`model_fn(model_dir)` once per worker, then per request `transform_fn(model, body, content_type,
+accept)`, which runs `input_fn(body, content_type)`, `predict_fn(data, model)` and
+`output_fn(prediction, accept)`. Bad input raises an `InferenceError` subclass
+(model/protocol.py), which carries the 4xx status to answer with; `transform_fn` turns it into the
+answer the container's own server sends as that 4xx rather than a 500 (model/framework_errors.py).
 """
+
+from __future__ import annotations
 
 from pathlib import Path
 
+from .framework_errors import container_errors, error_response
 from .protocol import (
+    InferenceError,
     PredictionBatch,
     RequestBatch,
     UnsupportedAccept,
@@ -29,11 +35,12 @@ def model_fn(model_dir: str | Path) -> Recommender:
 
 def input_fn(body: bytes | str, content_type: str | None) -> RequestBatch:
     """Parse a JSON request body (single or {"instances": [...]})."""
-    if not is_json(content_type):
-        raise UnsupportedContentType(
-            f"content type {content_type or '(none)'!r} is not supported; send {JSON}"
-        )
-    return parse_body(body)
+    with container_errors():
+        if not is_json(content_type):
+            raise UnsupportedContentType(
+                f"content type {content_type or '(none)'!r} is not supported; send {JSON}"
+            )
+        return parse_body(body)
 
 
 def predict_fn(data: RequestBatch, model: Recommender) -> PredictionBatch:
@@ -48,9 +55,25 @@ def predict_fn(data: RequestBatch, model: Recommender) -> PredictionBatch:
 
 def output_fn(prediction_batch: PredictionBatch, accept: str | None) -> bytes:
     """Serialise to JSON, the only type offered (any Accept that allows JSON is fine)."""
-    if accept and not _accepts_json(accept):
-        raise UnsupportedAccept(f"accept {accept!r} is not supported; this model answers {JSON}")
+    with container_errors():
+        if accept and not _accepts_json(accept):
+            raise UnsupportedAccept(
+                f"accept {accept!r} is not supported; this model answers {JSON}"
+            )
     return render(prediction_batch)
+
+
+def transform_fn(
+    model: Recommender, body: bytes | str, content_type: str | None, accept: str | None
+) -> object:
+    """One request: the response body and its type, or the 4xx answer for bad input."""
+    try:
+        return output_fn(predict_fn(input_fn(body, content_type), model), accept), JSON
+    except InferenceError as error:
+        response = error_response(error)
+        if response is None:
+            raise
+        return response
 
 
 def _accepts_json(accept: str) -> bool:

@@ -10,6 +10,8 @@ Response, a batch:  {"predictions": [{...}, {...}]} in request order.
 Unknown keys are ignored, so clients may send more than a given model reads.
 """
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass, field
 from typing import Any

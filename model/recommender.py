@@ -7,6 +7,8 @@ model answers from user ids alone, as the wire protocol sends them). Saved as pl
 needs numpy only, not the training library.
 """
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,10 +130,9 @@ class Recommender:
             scores[excluded] = -np.inf
         top = _top_k_of_row(scores, num_results)
         item_ids = self._item_ids_list
-        items = [
-            (item_ids[j], round(s, 6))
-            for j, s in zip(top.tolist(), scores[top].tolist(), strict=True)
-        ]
+        top_scores = scores[top].tolist()
+        # Indexed rather than zip(strict=True), which Python 3.9 (the framework image) lacks.
+        items = [(item_ids[j], round(top_scores[n], 6)) for n, j in enumerate(top.tolist())]
         return Ranking(items=items, prior=False)
 
     def _popular(self, num_results: int, exclude: tuple[str, ...]) -> Ranking:
@@ -175,7 +176,7 @@ class Recommender:
         (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
 
     @classmethod
-    def load(cls, model_dir: Path | str) -> "Recommender":
+    def load(cls, model_dir: Path | str) -> Recommender:
         """Read a model written by `save`."""
         model_dir = Path(model_dir)
         metadata = json.loads((model_dir / METADATA_FILE).read_text())

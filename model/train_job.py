@@ -5,15 +5,16 @@
         --role arn:aws:iam::123456789012:role/recommender-sagemaker
 
 `--train` is the export's S3 prefix (`recommendations_export --to s3://...` writes there) or a
-local folder, uploaded first to `--upload-to`. The job's name comes from the data and the
-settings, so a re-run with nothing new finds the same job (finished or still running) instead
-of training again. Prints the model artefact's S3 URI on stdout; progress goes to stderr.
-Exit status: 0 done, 1 a failed job or an AWS error (one line), 2 bad usage.
+local folder, uploaded first to `--upload-to`. The job's name comes from the request, the data
+and the image's digest (model/training_request.py), so a re-run with nothing new finds the same
+job (finished or still running) instead of training again, and one after a failed or stopped
+job starts the next under a numbered name. Prints the model artefact's S3 URI on stdout;
+progress goes to stderr. Exit status: 0 done, 1 a failed job or an AWS error (one line), 2 bad
+usage (including what SageMaker would refuse).
 """
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,11 +27,15 @@ from .deploy.checks import check_image, check_role
 from .deploy.clients import Clients
 from .deploy.errors import CommandError, JobFailed, NotFound, explain
 from .deploy.plan import Call, Runner
-from .deploy.spec import resource_name
 from .deploy.waiting import DEFAULT_POLL, poll
+from .hyperparameters import HyperparameterError, check_hyperparameters
+from .training_request import job_name_for, numbered, training_request, usage_problem
 
 DEFAULT_TIMEOUT = 4 * 3600
 FINISHED = {"Completed", "Failed", "Stopped"}
+# A job of the name in one of these is the answer; in any other (Failed, Stopping, Stopped,
+# Deleting) it is followed by one under the next number.
+STANDING = {"InProgress", "Completed"}
 
 
 def parse_s3(uri: str) -> tuple[str, str]:
@@ -99,61 +104,6 @@ def data_fingerprint(runner: Runner, uri: str, folder: Path | None) -> str:
     return digest.hexdigest()
 
 
-def training_request(
-    arguments: argparse.Namespace, job_name: str, hyperparameters: dict[str, str]
-) -> dict[str, Any]:
-    """CreateTrainingJob's parameters."""
-    request: dict[str, Any] = {
-        "TrainingJobName": job_name,
-        "AlgorithmSpecification": {"TrainingImage": arguments.image, "TrainingInputMode": "File"},
-        "RoleArn": arguments.role,
-        "HyperParameters": hyperparameters,
-        "InputDataConfig": [
-            {
-                "ChannelName": "train",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": arguments.train_uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        ],
-        "OutputDataConfig": {"S3OutputPath": arguments.output},
-        "ResourceConfig": {
-            "InstanceType": arguments.instance_type,
-            "InstanceCount": arguments.instance_count,
-            "VolumeSizeInGB": arguments.volume_gb,
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": arguments.max_runtime},
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted(arguments.tags.items())],
-    }
-    if arguments.kms_key_id:
-        request["OutputDataConfig"]["KmsKeyId"] = arguments.kms_key_id
-        request["ResourceConfig"]["VolumeKmsKeyId"] = arguments.kms_key_id
-    if arguments.subnet or arguments.security_group:
-        request["VpcConfig"] = {
-            "Subnets": arguments.subnet,
-            "SecurityGroupIds": arguments.security_group,
-        }
-    return request
-
-
-def job_name_for(
-    arguments: argparse.Namespace, fingerprint: str, hyperparameters: dict[str, str]
-) -> str:
-    """The default job name: the same data and settings give the same name."""
-    settings = json.dumps(
-        [arguments.image, arguments.role, arguments.output, arguments.instance_type,
-         arguments.instance_count, hyperparameters, fingerprint],
-        sort_keys=True,
-    )  # fmt: skip
-    return resource_name(
-        arguments.base_job_name, hashlib.sha256(settings.encode()).hexdigest()[:16]
-    )
-
-
 def wait_for_job(
     runner: Runner, name: str, timeout_seconds: float, poll_seconds: float
 ) -> dict[str, Any]:
@@ -174,32 +124,63 @@ def wait_for_job(
     return answer
 
 
+def find_or_start(
+    runner: Runner, name: str, arguments: argparse.Namespace, hyperparameters: dict[str, str]
+) -> str:
+    """The job for `name`: the first of name, name-2, ... that runs, completed, or is new."""
+    number = 0
+    while True:
+        number += 1
+        candidate = numbered(name, number)
+        existing = runner.read_or_none(
+            "sagemaker", "DescribeTrainingJob", TrainingJobName=candidate
+        )
+        if existing is None:
+            start(runner, candidate, arguments, hyperparameters)
+            return candidate
+        status = existing["TrainingJobStatus"]
+        if status in STANDING:
+            runner.note(f"training job {candidate} exists ({status}): not starting another")
+            return candidate
+        secondary = existing.get("SecondaryStatus")
+        how = status.lower() + (f" ({secondary})" if secondary and secondary != status else "")
+        reason = existing.get("FailureReason") or "SageMaker gave no FailureReason"
+        runner.note(
+            f"training job {candidate} {how}: {reason}; trying {numbered(name, number + 1)}"
+        )
+
+
+def start(
+    runner: Runner, name: str, arguments: argparse.Namespace, hyperparameters: dict[str, str]
+) -> None:
+    """Check the role, upload a local export, and call CreateTrainingJob."""
+    check_role(runner, arguments.role)
+    if arguments.folder is not None:
+        upload_folder(runner, arguments.folder, arguments.upload_to)
+    request = training_request(arguments, name, hyperparameters)
+    runner.call(Call("sagemaker", "CreateTrainingJob", request, "train on the export"))
+
+
 def run(arguments: argparse.Namespace, runner: Runner, out: TextIO) -> int:
     """Upload if asked, start (or find) the job, wait, print the artefact's URI."""
-    folder = None
+    arguments.folder = None
     if arguments.train.startswith("s3://"):
         arguments.train_uri = arguments.train
     else:
-        folder = Path(arguments.train)
-        if not folder.is_dir():
-            raise NotFound(f"{folder} is not a folder (nor an s3:// URI)")
+        arguments.folder = Path(arguments.train)
+        if not arguments.folder.is_dir():
+            raise NotFound(f"{arguments.folder} is not a folder (nor an s3:// URI)")
         arguments.train_uri = arguments.upload_to
     hyperparameters = {k: str(v) for k, v in sorted(arguments.hyperparameters.items())}
+    # The digest, not the tag: an image pushed again under the same tag trains again.
+    image_identity = check_image(runner, arguments.image) or arguments.image
     name = arguments.job_name or job_name_for(
-        arguments, data_fingerprint(runner, arguments.train_uri, folder), hyperparameters
+        arguments,
+        hyperparameters,
+        data_fingerprint(runner, arguments.train_uri, arguments.folder),
+        image_identity,
     )
-    existing = runner.read_or_none("sagemaker", "DescribeTrainingJob", TrainingJobName=name)
-    if existing:
-        runner.note(
-            f"training job {name} exists ({existing['TrainingJobStatus']}): not starting another"
-        )
-    else:
-        check_role(runner, arguments.role)
-        check_image(runner, arguments.image)
-        if folder is not None:
-            upload_folder(runner, folder, arguments.upload_to)
-        request = training_request(arguments, name, hyperparameters)
-        runner.call(Call("sagemaker", "CreateTrainingJob", request, "train on the export"))
+    name = find_or_start(runner, name, arguments, hyperparameters)
     if runner.dry_run:
         runner.note(f"[dry-run] would wait for training job {name}")
         return 0
@@ -226,11 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--instance-count", type=int, default=1)
     add("--volume-gb", type=int, default=10)
     add("--max-runtime", type=int, default=3600, help="seconds before SageMaker stops the job")
+    add("--spot", action="store_true", help="managed Spot training")
+    add("--max-wait", type=int, help="with --spot: seconds for Spot capacity plus the run")
+    add("--checkpoint-s3", help="with --spot: default <output>/checkpoints/<job-name>/")
     add("--hyperparameter", action="append", default=[], metavar="KEY=VALUE")
-    add("--job-name", help="default: recommender-<hash of data and settings>")
+    add("--job-name", help="default: recommender-<hash of the request, data and image>")
     add("--base-job-name", default="recommender")
     add("--tag", action="append", default=[], metavar="KEY=VALUE")
-    add("--kms-key-id", help="KMS key for the output and the training volume")
+    add("--kms-key-id", help="KMS key for the job's output (the model artefact)")
+    add("--volume-kms-key-id", help="KMS key for the training volume (not on NVMe types)")
     add("--subnet", action="append", default=[])
     add("--security-group", action="append", default=[])
     add("--no-wait", action="store_true", help="print the job name and return at once")
@@ -266,6 +251,18 @@ def main(
             parser.error(f"--{option.replace('_', '-')} must be an s3://bucket/prefix URI")
     if not arguments.train.startswith("s3://") and not arguments.upload_to:
         parser.error("a local --train folder needs --upload-to s3://bucket/prefix")
+    problem = usage_problem(arguments)
+    if problem:
+        parser.error(problem)
+    if arguments.hyperparameters:
+        # model.train's options, known here without importing the trainer's numerical code
+        # when no hyperparameter is given.
+        from .train import option_names
+
+        try:
+            check_hyperparameters(arguments.hyperparameters, option_names())
+        except HyperparameterError as err:
+            parser.error(f"--hyperparameter: {err}")
     out = out or sys.stdout
     runner = Runner(Clients(session), dry_run=arguments.dry_run, out=sys.stderr)
     try:

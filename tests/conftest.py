@@ -149,6 +149,14 @@ def use_shop_endpoint(shop_endpoint):
     reset_clients()
 
 
+@pytest.fixture
+def aws(moto_url, monkeypatch, tmp_path):
+    """boto3's environment set to moto's server, with a role, an ECR image and a bucket there."""
+    from tests.support.sagemaker_on_moto import aws_on_moto
+
+    return aws_on_moto(moto_url, monkeypatch, tmp_path)
+
+
 @pytest.fixture(scope="module")
 def moto_url():
     """moto's server mode on a free loopback port: a real AWS-compatible HTTP server (S3,

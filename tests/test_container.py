@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from model import container, package
+from model import container, hyperparameters, package, train
 from model.data import write_jsonl
 from model.synthetic import taste_interactions
 from tests.support.model_server import REPO_ROOT, free_port, train_model
@@ -310,6 +310,17 @@ def test_train_writes_the_model_from_string_hyperparameters(workdir, opt_ml):
     assert not (opt_ml / "output" / "failure").exists()
 
 
+def test_train_writes_the_drift_baseline_into_the_model_artefact(workdir, opt_ml):
+    from model.drift_baseline import BASELINE_FILE, read_baseline
+
+    result = run_train(workdir, opt_ml, {"factors": "4", "iterations": "3", "no_evaluate": "true"})
+    assert result.returncode == 0, result.stderr
+    baseline = read_baseline(opt_ml / "model" / BASELINE_FILE)
+    model = json.loads((opt_ml / "model" / "model.json").read_text())
+    assert baseline["model_version"] == model["model_version"]
+    assert len(baseline["items"]) == model["num_items"]
+
+
 def test_train_without_hyperparameters_uses_the_defaults(workdir, opt_ml):
     result = run_train(workdir, opt_ml)
     assert result.returncode == 0, result.stderr
@@ -349,6 +360,30 @@ def test_missing_channel_writes_the_failure_file(workdir, tmp_path):
     assert "no such file or folder" in (tmp_path / "output" / "failure").read_text()
 
 
+@pytest.mark.parametrize(
+    ("hyperparameter", "reason"),
+    [
+        ("model_dir", "would set --model-dir"),
+        ("train", "would set --train"),
+        ("tra", "unrecognized arguments: --tra="),
+        ("model_d", "unrecognized arguments: --model-d="),
+    ],
+)
+def test_hyperparameters_that_reach_the_folders_fail_the_job_before_training(
+    workdir, opt_ml, tmp_path_factory, hyperparameter, reason
+):
+    # A folder that holds training data too, so only the refusal can stop the job.
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    shutil.copytree(opt_ml / "input" / "data" / "train", elsewhere, dirs_exist_ok=True)
+    result = run_train(
+        workdir, opt_ml, {hyperparameter: str(elsewhere), "factors": "4", "no_evaluate": "true"}
+    )
+    assert result.returncode != 0
+    assert reason in (opt_ml / "output" / "failure").read_text()
+    assert not (elsewhere / "model.json").exists()
+    assert not (opt_ml / "model" / "model.json").exists()
+
+
 def test_hyperparameters_become_train_options():
     assert container.hyperparameter_arguments(
         {
@@ -357,8 +392,30 @@ def test_hyperparameters_become_train_options():
             "dry_run": "false",
             "sagemaker_region": "eu-west-1",
             "factors": 8,
+            "model": "--train=/elsewhere",
         }
-    ) == ["--factors", "8", "--half-life-days", "7.5", "--no-evaluate"]
+    ) == [
+        "--factors=8",
+        "--half-life-days=7.5",
+        "--model=--train=/elsewhere",  # one token: a value, never an option
+        "--no-evaluate",
+    ]
+
+
+def test_the_refused_folder_options_are_all_of_train_pys_path_options():
+    path_options = {
+        option
+        for action in train.build_parser()._actions
+        if action.type is Path
+        for option in action.option_strings
+    }
+    assert path_options == set(hyperparameters.PATH_OPTIONS)
+
+
+def test_train_py_takes_no_abbreviated_option(capsys):
+    with pytest.raises(SystemExit):
+        train.build_parser().parse_args(["--tra", "/elsewhere"])
+    assert "unrecognized arguments: --tra" in capsys.readouterr().err
 
 
 def test_unknown_command_prints_usage(capsys):

@@ -5,19 +5,15 @@ implement: tests/sagemaker_on_moto.py answers that one call with botocore's Stub
 """
 
 import io
+import re
 import uuid
 
 import pytest
 
 from model.deploy.cli import main
-from tests.support.sagemaker_on_moto import aws_on_moto, stand_in_for_update_endpoint
+from tests.support.sagemaker_on_moto import stand_in_for_update_endpoint
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def aws(moto_url, monkeypatch, tmp_path):
-    return aws_on_moto(moto_url, monkeypatch, tmp_path)
+pytestmark = [pytest.mark.integration, pytest.mark.cloud]
 
 
 @pytest.fixture
@@ -57,6 +53,39 @@ def model_names(aws) -> set[str]:
     return {m["ModelName"] for m in aws.client("sagemaker").list_models()["Models"]}
 
 
+def is_read(call: str) -> bool:
+    """Whether a recorded call ("service:Operation") only reads."""
+    return call.split(":")[1].startswith(("Describe", "Get", "Head", "List"))
+
+
+def version_of(endpoint_name: str, name: str) -> str | None:
+    """The model version in a resource name `<endpoint>-<version>-<8 hex of the content>`."""
+    match = re.fullmatch(re.escape(endpoint_name) + r"-(.+)-[0-9a-f]{8}", name)
+    return match.group(1) if match else None
+
+
+def versions(endpoint_name: str, names) -> set[str]:
+    """The model versions among resource names."""
+    return {v for v in (version_of(endpoint_name, n) for n in names) if v}
+
+
+def model_versions(aws, endpoint_name: str) -> set[str]:
+    return versions(endpoint_name, model_names(aws))
+
+
+def config_versions(aws, endpoint_name: str) -> list[str]:
+    configs = aws.client("sagemaker").list_endpoint_configs(NameContains=endpoint_name)
+    return sorted(
+        versions(endpoint_name, [c["EndpointConfigName"] for c in configs["EndpointConfigs"]])
+    )
+
+
+def serving(aws, endpoint_name: str) -> str | None:
+    """The version the endpoint's config carries."""
+    endpoint, _ = created(aws, endpoint_name)
+    return version_of(endpoint_name, endpoint["EndpointConfigName"])
+
+
 def test_create_makes_an_in_service_endpoint_with_capture_and_autoscaling(
     aws, endpoint_name, capsys
 ):
@@ -74,14 +103,14 @@ def test_create_makes_an_in_service_endpoint_with_capture_and_autoscaling(
     endpoint, config = created(aws, endpoint_name)
     assert endpoint["EndpointStatus"] == "InService"
     # The version comes from the training job's output path: names are deterministic.
-    assert endpoint["EndpointConfigName"] == f"{endpoint_name}-train-v1"
+    assert version_of(endpoint_name, endpoint["EndpointConfigName"]) == "train-v1"
     variant = config["ProductionVariants"][0]
     assert variant["VariantName"] == "primary"
     assert variant["InstanceType"] == "ml.c5.large" and variant["InitialInstanceCount"] == 2
     assert endpoint["DataCaptureConfig"]["EnableCapture"] is True
     assert endpoint["DataCaptureConfig"]["DestinationS3Uri"] == f"s3://{aws.bucket}/capture"
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 25
-    model = aws.client("sagemaker").describe_model(ModelName=f"{endpoint_name}-train-v1")
+    model = aws.client("sagemaker").describe_model(ModelName=endpoint["EndpointConfigName"])
     assert model["PrimaryContainer"]["ModelDataUrl"] == data
     assert model["PrimaryContainer"]["Environment"] == {"LOG_LEVEL": "info"}
     assert model["ExecutionRoleArn"] == aws.role_arn
@@ -105,9 +134,17 @@ def test_create_makes_an_in_service_endpoint_with_capture_and_autoscaling(
             "MetricAlarms"
         ]
     }
-    latency = alarms[f"{endpoint_name}-model-latency-p99"]
+    latency = alarms[f"{endpoint_name}/model-latency-p99"]
     assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == 250_000.0
-    assert alarms[f"{endpoint_name}-invocation-5xx"]["MetricName"] == "Invocation5XXErrors"
+    rate = alarms[f"{endpoint_name}/invocation-5xx-rate"]
+    assert {
+        m["Id"]: m.get("MetricStat", {}).get("Metric", {}).get("MetricName")
+        for m in rate["Metrics"]
+    } == {
+        "errors": "Invocation5XXErrors",
+        "invocations": "Invocations",
+        "error_rate": None,
+    }
     assert f"endpoint {endpoint_name} is InService" in out
 
 
@@ -132,8 +169,8 @@ def test_create_refuses_an_endpoint_that_serves_something_else(aws, endpoint_nam
     assert f"endpoint {endpoint_name} already exists" in err and "--mode replace" in err
     assert "Traceback" not in err
     endpoint, _ = created(aws, endpoint_name)
-    assert endpoint["EndpointConfigName"] == f"{endpoint_name}-v1"
-    assert f"{endpoint_name}-v2" not in model_names(aws)
+    assert version_of(endpoint_name, endpoint["EndpointConfigName"]) == "v1"
+    assert "v2" not in model_versions(aws, endpoint_name)
 
 
 def test_ctrl_c_during_the_wait_then_a_rerun_finishes_without_making_anything_twice(
@@ -164,7 +201,7 @@ def test_ctrl_c_during_the_wait_then_a_rerun_finishes_without_making_anything_tw
     aws.calls.clear()
     status, _ = run(aws, *args)
     assert status == 0
-    writes = [c for c in aws.calls if not c.split(":")[1].startswith("Describe")]
+    writes = [c for c in aws.calls if not is_read(c)]
     assert writes == [
         "application-autoscaling:RegisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
@@ -221,7 +258,9 @@ def test_usage_errors_exit_2(aws, endpoint_name, capsys):
 
 def test_replace_with_canary_moves_to_the_new_config_and_deletes_the_old(aws, endpoint_name):
     old = aws.put_model_data("v1/model.tar.gz")
-    assert run(aws, *base_args(aws, endpoint_name, old, "--model-version", "v1"))[0] == 0
+    # Two instances: SageMaker refuses a canary or linear step above half the fleet.
+    args = base_args(aws, endpoint_name, old, "--model-version", "v1", "--instance-count", "2")
+    assert run(aws, *args)[0] == 0
     new = aws.put_model_data("v2/model.tar.gz")
     session = aws.session()
     update = stand_in_for_update_endpoint(session)
@@ -231,7 +270,7 @@ def test_replace_with_canary_moves_to_the_new_config_and_deletes_the_old(aws, en
     assert status == 0
     assert "calling sagemaker:UpdateEndpoint  # blue/green canary from" in out
     endpoint, _ = created(aws, endpoint_name)
-    assert endpoint["EndpointConfigName"] == f"{endpoint_name}-v2"
+    assert version_of(endpoint_name, endpoint["EndpointConfigName"]) == "v2"
     (request,) = update.requests
     policy = request["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"]["Type"] == "CANARY"
@@ -240,17 +279,15 @@ def test_replace_with_canary_moves_to_the_new_config_and_deletes_the_old(aws, en
         "Value": 10,
     }
     assert request["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
-        {"AlarmName": f"{endpoint_name}-invocation-5xx"},
-        {"AlarmName": f"{endpoint_name}-model-latency-p99"},
+        {"AlarmName": f"{endpoint_name}/invocation-5xx-rate"},
+        {"AlarmName": f"{endpoint_name}/model-latency-p99"},
     ]
     # The alarms existed before the update that rolls back on them.
     assert aws.calls.index("cloudwatch:PutMetricAlarm") < aws.calls.index(
         "sagemaker:UpdateEndpoint"
     )
-    names = model_names(aws)
-    assert f"{endpoint_name}-v2" in names and f"{endpoint_name}-v1" not in names
-    configs = aws.client("sagemaker").list_endpoint_configs(NameContains=endpoint_name)
-    assert [c["EndpointConfigName"] for c in configs["EndpointConfigs"]] == [f"{endpoint_name}-v2"]
+    assert model_versions(aws, endpoint_name) == {"v2"}
+    assert config_versions(aws, endpoint_name) == ["v2"]
 
 
 def test_replace_with_archive_keeps_the_old_config_and_model(aws, endpoint_name):
@@ -261,12 +298,14 @@ def test_replace_with_archive_keeps_the_old_config_and_model(aws, endpoint_name)
     new = aws.put_model_data("v2/model.tar.gz")
     args = base_args(aws, endpoint_name, new, "--model-version", "v2", "--mode", "replace")
     assert run(aws, *args, "--archive", session=session)[0] == 0
-    assert {f"{endpoint_name}-v1", f"{endpoint_name}-v2"} <= model_names(aws)
+    assert {"v1", "v2"} <= model_versions(aws, endpoint_name)
 
 
 def test_a_rollback_is_reported_in_one_line_and_the_old_model_stays(aws, endpoint_name, capsys):
     old = aws.put_model_data("v1/model.tar.gz")
-    assert run(aws, *base_args(aws, endpoint_name, old, "--model-version", "v1"))[0] == 0
+    # Two instances: SageMaker refuses a canary or linear step above half the fleet.
+    args = base_args(aws, endpoint_name, old, "--model-version", "v1", "--instance-count", "2")
+    assert run(aws, *args)[0] == 0
     session = aws.session()
     stand_in_for_update_endpoint(session, completes=False)
     new = aws.put_model_data("v2/model.tar.gz")
@@ -281,8 +320,8 @@ def test_a_rollback_is_reported_in_one_line_and_the_old_model_stays(aws, endpoin
     )
     assert "shop-5xx" in err[-1]
     endpoint, _ = created(aws, endpoint_name)
-    assert endpoint["EndpointConfigName"] == f"{endpoint_name}-v1"
-    assert f"{endpoint_name}-v1" in model_names(aws)  # not retired after a rollback
+    assert version_of(endpoint_name, endpoint["EndpointConfigName"]) == "v1"
+    assert "v1" in model_versions(aws, endpoint_name)  # not retired after a rollback
 
 
 def test_replace_of_a_missing_endpoint_says_to_create_it(aws, endpoint_name, capsys):
@@ -313,7 +352,7 @@ def test_add_a_variant_then_move_traffic_to_it(aws, endpoint_name):
     assert weights == {"primary": 1.0, "variant": 0.25}
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 10  # carried over
     # Both models serve: only the replaced config went.
-    assert {f"{endpoint_name}-v1", f"{endpoint_name}-v2"} <= model_names(aws)
+    assert {"v1", "v2"} <= model_versions(aws, endpoint_name)
 
     status, out = run(
         aws, "--endpoint-name", endpoint_name, "--mode", "weights",
@@ -340,7 +379,9 @@ def test_weights_for_an_unknown_variant_is_one_line(aws, endpoint_name, capsys):
 
 def test_dry_run_of_replace_prints_every_call_and_makes_none(aws, endpoint_name):
     old = aws.put_model_data("v1/model.tar.gz")
-    assert run(aws, *base_args(aws, endpoint_name, old, "--model-version", "v1"))[0] == 0
+    # Two instances: SageMaker refuses a canary or linear step above half the fleet.
+    args = base_args(aws, endpoint_name, old, "--model-version", "v1", "--instance-count", "2")
+    assert run(aws, *args)[0] == 0
     models = model_names(aws)
     new = aws.put_model_data("v2/model.tar.gz")
     args = base_args(aws, endpoint_name, new, "--model-version", "v2", "--mode", "replace")
@@ -363,12 +404,12 @@ def test_dry_run_of_replace_prints_every_call_and_makes_none(aws, endpoint_name)
     ]
     assert (
         '"Type": "CANARY"' in out
-        and '"AlarmName": "' + endpoint_name + '-model-latency-p99"' in out
+        and '"AlarmName": "' + endpoint_name + '/model-latency-p99"' in out
     )
     # Only reads reached AWS.
-    assert all(c.split(":")[1].startswith(("Describe", "Get", "Head")) for c in aws.calls)
+    assert all(is_read(c) for c in aws.calls)
     assert model_names(aws) == models
-    assert created(aws, endpoint_name)[0]["EndpointConfigName"] == f"{endpoint_name}-v1"
+    assert serving(aws, endpoint_name) == "v1"
 
 
 def test_replace_brings_up_a_fleet_as_large_as_the_one_it_replaces(aws, endpoint_name):
@@ -403,23 +444,22 @@ def test_ctrl_c_after_the_swap_then_a_rerun_retires_the_old_config_and_model(
     args = base_args(aws, endpoint_name, new, "--model-version", "v2", "--mode", "replace")
     assert run(aws, *args, session=session)[0] == 1
     assert "re-run the same command to resume" in capsys.readouterr().err
-    assert f"{endpoint_name}-v1" in model_names(aws)  # interrupted before retiring
+    assert "v1" in model_versions(aws, endpoint_name)  # interrupted before retiring
 
     aws.calls.clear()
     assert run(aws, *args)[0] == 0
     assert "sagemaker:UpdateEndpoint" not in aws.calls
-    assert f"{endpoint_name}-v1" not in model_names(aws)
-    configs = aws.client("sagemaker").list_endpoint_configs(NameContains=endpoint_name)
-    assert [c["EndpointConfigName"] for c in configs["EndpointConfigs"]] == [f"{endpoint_name}-v2"]
+    assert model_versions(aws, endpoint_name) == {"v2"}
+    assert config_versions(aws, endpoint_name) == ["v2"]
 
 
-def test_vpc_kms_key_and_async_output_reach_the_model_and_config(aws, endpoint_name):
+def test_vpc_and_kms_key_reach_the_model_and_config(aws, endpoint_name):
     data = aws.put_model_data("vpc/model.tar.gz")
     key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     status, _ = run(
         aws, *base_args(aws, endpoint_name, data),
         "--subnet", "subnet-0a1", "--subnet", "subnet-0b2", "--security-group", "sg-0c3",
-        "--kms-key-id", key, "--async-output-s3", f"s3://{aws.bucket}/async",
+        "--kms-key-id", key,
     )  # fmt: skip
     assert status == 0
     _, config = created(aws, endpoint_name)
@@ -431,6 +471,13 @@ def test_vpc_kms_key_and_async_output_reach_the_model_and_config(aws, endpoint_n
         "SecurityGroupIds": ["sg-0c3"],
     }
     assert config["KmsKeyId"] == key
-    assert (
-        config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"] == f"s3://{aws.bucket}/async"
-    )
+    assert "AsyncInferenceConfig" not in config
+
+
+def test_async_output_is_refused_with_the_reason(aws, endpoint_name, capsys):
+    data = aws.put_model_data("async/model.tar.gz")
+    args = base_args(aws, endpoint_name, data, "--async-output-s3", f"s3://{aws.bucket}/async")
+    status, _ = run(aws, *args)
+    assert status == 2
+    assert "the app calls InvokeEndpoint" in capsys.readouterr().err
+    assert not any(name.startswith(endpoint_name) for name in model_names(aws))

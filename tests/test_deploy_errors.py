@@ -20,6 +20,8 @@ from model.deploy.traffic import update_endpoint
 from model.deploy.waiting import wait_for_endpoint
 from tests.support.sagemaker_on_moto import StubbedClients, runner_for
 
+pytestmark = pytest.mark.cloud
+
 ARN = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop"
 
 

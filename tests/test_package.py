@@ -1,5 +1,6 @@
 """model.package: the framework container's model.tar.gz, loaded the way SageMaker loads it."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -25,8 +26,7 @@ LOAD_AND_ANSWER = textwrap.dedent(
     bundled = importlib.import_module("model")
     assert bundled.__file__.startswith(root), bundled.__file__
     model = handler.model_fn(root)
-    data = handler.input_fn(sys.argv[2].encode(), "application/json")
-    body = handler.output_fn(handler.predict_fn(data, model), "application/json")
+    body, _ = handler.transform_fn(model, sys.argv[2].encode(), "application/json", "application/json")
     print(json.dumps({"body": json.loads(body), "handler": handler.__file__}))
     """
 )
@@ -56,7 +56,8 @@ def test_archive_has_the_model_at_the_root_and_the_handler_code(tmp_path, fitted
     # Training-only modules stay out of the serving archive.
     assert "code/model/fitting.py" not in names
     assert "code/model/serve.py" not in names
-    assert any(line.startswith("numpy") for line in requirements.splitlines())
+    # The framework image's own numpy and scipy are never asked for (see model/package.py).
+    assert not [line for line in requirements.splitlines() if line.startswith(("numpy", "scipy"))]
 
 
 def test_fresh_interpreter_answers_from_the_unpacked_archive_only(tmp_path, fitted):
@@ -132,3 +133,28 @@ def test_import_closure_follows_modules_a_new_format_adds(tmp_path, monkeypatch)
     ]
     assert {"numpy", "scipy", "json"} <= external
     assert "implicit" not in external
+
+
+def test_imports_guarded_by_import_error_are_not_requirements(tmp_path, monkeypatch):
+    root = tmp_path / "model"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "inference.py").write_text(
+        "import numpy\ntry:\n    from sagemaker_inference import errors\nexcept ImportError:\n"
+        "    errors = None\n"
+    )
+    monkeypatch.setattr(package, "PACKAGE_DIR", root)
+    _, external = package.import_closure()
+    assert "numpy" in external
+    assert "sagemaker_inference" not in external
+
+
+def test_packaged_modules_compile_and_defer_annotations_for_the_images_python():
+    # The slow proof is tests/test_package_on_framework_image.py; this catches the usual slip (an
+    # annotation such as `str | None` evaluated at import on Python 3.9) in milliseconds.
+    files, _ = package.import_closure()
+    for path in files:
+        source = path.read_text()
+        if source.strip():
+            assert "from __future__ import annotations" in source, path.name
+        ast.parse(source, str(path), feature_version=(3, 9))  # `match` and the like are refused

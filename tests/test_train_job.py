@@ -1,7 +1,10 @@
 """`python -m model.train_job` against moto's server over HTTP (boto3 configured by AWS_ENDPOINT_URL).
 
-moto finishes every training job at once as `Completed`; the failed job is covered with botocore's
-Stubber standing for SageMaker (it checks the canned answer against the real response shape).
+moto finishes every training job at once as `Completed`; the wait for a failed job is covered with
+botocore's Stubber standing for SageMaker (it checks the canned answer against the real response
+shape), and a re-run after a failed or stopped job by setting that job's status on moto's backend,
+which runs in this process. moto checks none of SageMaker's documented limits on the request: the
+tests of those assert that the command refuses before any call.
 """
 
 import io
@@ -14,14 +17,9 @@ from botocore.stub import Stubber
 
 from model.deploy.errors import JobFailed
 from model.train_job import main, wait_for_job
-from tests.support.sagemaker_on_moto import aws_on_moto, runner_for
+from tests.support.sagemaker_on_moto import ACCOUNT, REGION, runner_for
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def aws(moto_url, monkeypatch, tmp_path):
-    return aws_on_moto(moto_url, monkeypatch, tmp_path)
+pytestmark = [pytest.mark.integration, pytest.mark.cloud]
 
 
 @pytest.fixture
@@ -71,7 +69,7 @@ def test_a_local_export_is_uploaded_trained_and_the_artefact_uri_printed(aws, ex
     source = job["InputDataConfig"][0]["DataSource"]["S3DataSource"]
     assert (job["InputDataConfig"][0]["ChannelName"], source["S3Uri"]) == (
         "train",
-        f"s3://{aws.bucket}/training",
+        f"s3://{aws.bucket}/training/",
     )
 
 
@@ -198,3 +196,187 @@ def test_a_failed_job_is_one_line_with_the_reason_and_exit_1(aws, export_folder,
     assert (status, out) == (1, "")
     assert err[-1].endswith("failed: AlgorithmError: ExecuteUserScriptError: exit code 1")
     assert not any("Traceback" in line for line in err)
+
+
+# --- re-runs: what names a job, and what happens after a failed one ------------------------------
+
+
+def end_job_on_moto(name: str, status: str, reason: str | None) -> None:
+    """Leave moto's job `name` as SageMaker leaves a job that failed or was stopped.
+
+    moto has no call that fails or stops a training job (it finishes each one as Completed at
+    once), and its server runs in this process, so the job's status is set on its backend.
+    """
+    from moto.sagemaker.models import sagemaker_backends
+
+    job = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
+    job.training_job_status = job.secondary_status = status
+    job.failure_reason = reason
+
+
+def s3_export(aws, prefix: str = "shop/training") -> list[str]:
+    aws.client("s3").put_object(
+        Bucket=aws.bucket, Key=f"{prefix}/interactions-1.jsonl", Body=b"{}\n"
+    )
+    return ["--train", f"s3://{aws.bucket}/{prefix}"]
+
+
+def job_of(artefact: str) -> str:
+    return artefact.split("/")[-3]
+
+
+def test_a_failed_job_is_followed_by_one_under_the_next_number_and_says_why(aws, capsys):
+    train = [*s3_export(aws), *common(aws)]
+    status, first = run(aws, *train)
+    name = job_of(first)
+    end_job_on_moto(name, "Failed", "AlgorithmError: out of memory")
+    capsys.readouterr()
+
+    status, second = run(aws, *train)
+    assert status == 0
+    assert job_of(second) == f"{name}-2"
+    assert (
+        f"training job {name} failed: AlgorithmError: out of memory; trying {name}-2"
+        in capsys.readouterr().err
+    )
+    end_job_on_moto(f"{name}-2", "Stopped", None)
+    assert job_of(run(aws, *train)[1]) == f"{name}-3"
+    # The next re-run finds the job that completed and starts nothing.
+    aws.calls.clear()
+    assert job_of(run(aws, *train)[1]) == f"{name}-3"
+    assert "sagemaker:CreateTrainingJob" not in aws.calls
+
+
+def test_a_numbered_name_stays_within_sagemakers_63_characters(aws):
+    base = "b" * 50
+    train = [*s3_export(aws), *common(aws), "--base-job-name", base]
+    name = job_of(run(aws, *train)[1])
+    assert len(name) == 63
+    end_job_on_moto(name, "Failed", "x")
+    again = job_of(run(aws, *train)[1])
+    assert len(again) <= 63 and again.endswith("-2") and again != name
+
+
+def test_an_image_pushed_again_under_the_same_tag_trains_again(aws):
+    train = [*s3_export(aws), *common(aws)]
+    first = run(aws, *train)[1]
+    repository = aws.image.split("/", 1)[1].split(":")[0]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": "sha256:" + "1" * 64},
+        # moto's digest hashes the layers' digests (ECR's hashes the manifest): a new layer.
+        "layers": [{"digest": "sha256:" + "2" * 64}],
+    }
+    aws.client("ecr").put_image(
+        repositoryName=repository, imageManifest=json.dumps(manifest), imageTag="1"
+    )
+    status, second = run(aws, *train)
+    assert status == 0 and job_of(second) != job_of(first)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ["--volume-gb", "30"],
+        ["--max-runtime", "7200"],
+        ["--kms-key-id", "arn:aws:kms:eu-west-1:123456789012:key/1"],
+        ["--volume-kms-key-id", "arn:aws:kms:eu-west-1:123456789012:key/2"],
+        ["--spot"],
+    ],
+)
+def test_any_change_to_the_request_trains_again(aws, change):
+    train = [*s3_export(aws), *common(aws)]
+    first = run(aws, *train)[1]
+    status, second = run(aws, *train, *change)
+    assert status == 0 and job_of(second) != job_of(first)
+
+
+def test_tags_alone_do_not_train_again(aws):
+    train = [*s3_export(aws), *common(aws)]
+    first = run(aws, *train, "--tag", "team=ml")[1]
+    assert run(aws, *train, "--tag", "team=recommendations")[1] == first
+
+
+# --- the request itself ---------------------------------------------------------------------------
+
+
+def test_the_training_channel_is_the_prefix_as_a_folder(aws):
+    # SageMaker takes every key that starts with S3Uri: without the "/", training-old/ too.
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=aws.bucket, Key="training-old/interactions-9.jsonl", Body=b"{}\n")
+    train = s3_export(aws, "training")
+    artefact = run(aws, *train, *common(aws))[1]
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=job_of(artefact))
+    source = job["InputDataConfig"][0]["DataSource"]["S3DataSource"]
+    assert source["S3Uri"] == f"s3://{aws.bucket}/training/"
+
+
+@pytest.mark.parametrize(
+    "hyperparameter",
+    ["model_dir=/elsewhere", "model-dir=/elsewhere", "train=/elsewhere", "tra=/elsewhere",
+     "train=x=true", "model_d=/elsewhere"],
+)  # fmt: skip
+def test_hyperparameters_that_reach_the_training_paths_are_refused_before_any_call(
+    aws, hyperparameter, capsys
+):
+    status, _ = run(aws, *s3_export(aws), *common(aws), "--hyperparameter", hyperparameter)
+    assert status == 2
+    assert "--hyperparameter" in capsys.readouterr().err
+    assert aws.calls == []
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "limit"),
+    [
+        ([f"k{i}=1" for i in range(101)], "at most 100"),
+        ([f"{'k' * 257}=1"], "256"),
+        ([f"factors={'1' * 2501}"], "2500"),
+    ],
+)
+def test_hyperparameters_past_sagemakers_limits_are_refused_before_any_call(
+    aws, hyperparameters, limit, capsys
+):
+    options = [arg for pair in hyperparameters for arg in ("--hyperparameter", pair)]
+    status, _ = run(aws, *s3_export(aws), *common(aws), *options)
+    assert status == 2
+    assert limit in capsys.readouterr().err
+    assert aws.calls == []
+
+
+def test_spot_training_sets_the_wait_and_a_checkpoint_path_per_job(aws):
+    train = [*s3_export(aws), *common(aws), "--max-runtime", "3600"]
+    artefact = run(aws, *train, "--spot", "--max-wait", "7200")[1]
+    name = job_of(artefact)
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=name)
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert job["CheckpointConfig"] == {"S3Uri": f"s3://{aws.bucket}/models/checkpoints/{name}/"}
+    other = run(aws, *train, "--spot", "--checkpoint-s3", f"s3://{aws.bucket}/ck")[1]
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=job_of(other))
+    assert job["CheckpointConfig"] == {"S3Uri": f"s3://{aws.bucket}/ck/"}
+    assert job["StoppingCondition"]["MaxWaitTimeInSeconds"] >= 3600
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--spot", "--max-runtime", "3600", "--max-wait", "3599"], "--max-wait"),
+        (["--max-wait", "7200"], "--spot"),
+        (["--checkpoint-s3", "s3://b/c"], "--spot"),
+        (["--spot", "--checkpoint-s3", "b/c"], "s3://"),
+        (["--max-runtime", "2419201"], "28 days"),
+        (["--job-name", "not_a_name"], "--job-name"),
+        (
+            ["--instance-type", "ml.m5d.xlarge", "--volume-kms-key-id", "alias/volume"],
+            "local NVMe storage",
+        ),
+    ],
+)
+def test_requests_sagemaker_refuses_are_usage_errors_before_any_call(
+    aws, arguments, message, capsys
+):
+    status, _ = run(aws, *s3_export(aws), *common(aws), *arguments)
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert aws.calls == []

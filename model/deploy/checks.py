@@ -27,11 +27,15 @@ def check_role(runner: Runner, role_arn: str) -> None:
         )
 
 
-def check_image(runner: Runner, image: str) -> None:
-    """NotFound unless an ECR image URI names an image in its repository (other URIs pass)."""
+def check_image(runner: Runner, image: str) -> str | None:
+    """The ECR image's digest (sha256:...); NotFound if absent; None for a URI outside ECR.
+
+    The digest, not the tag, says which image a resource runs: an image pushed again under the
+    same tag has a new digest.
+    """
     match = ECR_IMAGE.match(image)
     if not match:
-        return
+        return None
     image_id = (
         {"imageDigest": match["digest"]}
         if match["digest"]
@@ -49,10 +53,16 @@ def check_image(runner: Runner, image: str) -> None:
         raise NotFound(
             f"image {image} is not in ECR: build and push it first (see model/Dockerfile)"
         )
+    details = found.get("imageDetails") or [{}]
+    return details[0].get("imageDigest") or match["digest"]
 
 
-def check_model_data(runner: Runner, uri: str) -> None:
-    """NotFound unless the model.tar.gz object exists in S3."""
+def check_model_data(runner: Runner, uri: str) -> str:
+    """The model.tar.gz object's S3 version id, else its ETag; NotFound unless it exists.
+
+    Either changes when the object is uploaded again, so a retrained artefact under the same key
+    is told apart from the one a Model already serves.
+    """
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
         raise NotFound(f"model data {uri!r} is not an s3://bucket/key URI")
@@ -61,13 +71,17 @@ def check_model_data(runner: Runner, uri: str) -> None:
     )
     if head is None:
         raise NotFound(f"model data {uri} does not exist: upload model.tar.gz first")
+    return str(head.get("VersionId") or head.get("ETag", "")).strip('"')
 
 
-def check_inputs(runner: Runner, spec: DeploySpec) -> None:
-    """All checks that apply to `spec`, before the first write."""
+def check_inputs(runner: Runner, spec: DeploySpec) -> str:
+    """All checks that apply to `spec`, before the first write; what the model is made of.
+
+    That is the image's digest (its URI when not checked or outside ECR) and the artefact's
+    version or ETag: the names of the Model and EndpointConfig carry a hash of it.
+    """
     if spec.role_arn:
         check_role(runner, spec.role_arn)
-    if spec.image and spec.check_image:
-        check_image(runner, spec.image)
-    if spec.model_data:
-        check_model_data(runner, spec.model_data)
+    digest = check_image(runner, spec.image) if spec.image and spec.check_image else None
+    data_version = check_model_data(runner, spec.model_data) if spec.model_data else ""
+    return f"{digest or spec.image or ''} {spec.model_data or ''} {data_version}"

@@ -6,7 +6,10 @@ depends on what exists.
 """
 
 import json
+import random
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -15,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .clients import Clients
 from .errors import error_code, error_message, explain
+from .rules import check_against_service_model
 
 # SageMaker answers a describe of a missing resource with a ValidationException that says so.
 _MISSING_MARKERS = ("could not find", "not found", "does not exist")
@@ -42,6 +46,21 @@ class Call:
         return head + "\n" + "\n".join("  " + line for line in body.splitlines())
 
 
+@dataclass(frozen=True)
+class Retry:
+    """Retry a call while its error answer is one the service documents as passing."""
+
+    when: Callable[[ClientError], bool]
+    attempts: int = 6
+    base_seconds: float = 1.0
+    cap_seconds: float = 20.0
+
+
+def backoff_seconds(retry: Retry, attempt: int) -> float:
+    """Capped exponential backoff with full jitter before retry number `attempt` (1, 2, ...)."""
+    return random.uniform(0, min(retry.cap_seconds, retry.base_seconds * 2**attempt))
+
+
 class Runner:
     """Makes (or, in a dry run, only prints) calls; turns AWS errors into one-line messages."""
 
@@ -59,14 +78,37 @@ class Runner:
         self.progress = progress or sys.stderr
         self.made: list[Call] = []
 
-    def call(self, call: Call) -> dict[str, Any]:
-        """Print `call`, make it unless this is a dry run, and return the answer ({} when dry)."""
+    def call(self, call: Call, retry: Retry | None = None) -> dict[str, Any]:
+        """Print `call`, make it unless this is a dry run, and return the answer ({} when dry).
+
+        The request is first held to its operation's model (maximums, enums, patterns), in a
+        dry run too, so that a request the service would refuse is never printed as fine.
+        """
+        self.check(call)
         prefix = "[dry-run] would call " if self.dry_run else "calling "
         print(prefix + call.render(), file=self.out, flush=True)
         self.made.append(call)
         if self.dry_run:
             return {}
-        return self._invoke(call)
+        for attempt in range(1, (retry.attempts if retry else 1) + 1):
+            try:
+                return self._request(call)
+            except ClientError as err:
+                if retry is None or attempt == retry.attempts or not retry.when(err):
+                    raise explain(err, call.action) from None
+                delay = backoff_seconds(retry, attempt)
+                self.note(f"{call.action}: {error_message(err)}; retrying in {delay:.1f}s")
+                time.sleep(delay)
+            except BotoCoreError as err:
+                raise explain(err, call.action) from None
+        raise AssertionError("unreachable")
+
+    def check(self, call: Call) -> None:
+        """RefusedBySageMaker where `call` breaks a maximum, enum or pattern of its API model."""
+        client = self.clients.get(call.service, call.region)
+        check_against_service_model(
+            client.meta.service_model.operation_model(call.operation), call.params
+        )
 
     def read(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """A read-only call, made in dry runs too."""

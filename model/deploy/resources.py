@@ -4,15 +4,29 @@ import dataclasses
 from typing import Any
 
 from .plan import Call
-from .spec import DEFAULT_INSTANCE_TYPE, DeploySpec
+from .spec import DEFAULT_INSTANCE_TYPE, ENDPOINT_TAG, DeploySpec
 
 REPLACES_TAG = "replaces-endpoint-config"
+# SageMaker advises one model server worker on serverless: memory, not CPUs, is what it sells.
+SERVERLESS_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
 
 
 def tags(spec: DeploySpec, **extra: str) -> list[dict[str, str]]:
-    """The resources' tags: the ones asked for, plus the model version they carry."""
-    merged = {"model-version": spec.version, **spec.tags, **extra}
+    """The resources' tags: the ones asked for, the model version, and the endpoint they serve."""
+    merged = {
+        "model-version": spec.version,
+        **spec.tags,
+        **extra,
+        ENDPOINT_TAG: spec.endpoint_name,
+    }
     return [{"Key": key, "Value": value} for key, value in sorted(merged.items())]
+
+
+def model_environment(spec: DeploySpec) -> dict[str, str]:
+    """The container's environment: what was asked, plus one worker on serverless."""
+    if spec.serverless:
+        return {**SERVERLESS_ENVIRONMENT, **spec.env}
+    return dict(spec.env)
 
 
 def create_model(spec: DeploySpec) -> Call:
@@ -20,8 +34,9 @@ def create_model(spec: DeploySpec) -> Call:
     container: dict[str, Any] = {"Image": spec.image, "Mode": "SingleModel"}
     if spec.model_data:
         container["ModelDataUrl"] = spec.model_data
-    if spec.env:
-        container["Environment"] = dict(spec.env)
+    environment = model_environment(spec)
+    if environment:
+        container["Environment"] = environment
     params: dict[str, Any] = {
         "ModelName": spec.model_name,
         "ExecutionRoleArn": spec.role_arn,
@@ -36,12 +51,12 @@ def create_model(spec: DeploySpec) -> Call:
     return Call("sagemaker", "CreateModel", params, f"model version {spec.version}")
 
 
-def production_variant(spec: DeploySpec, weight: float | None = None) -> dict[str, Any]:
+def production_variant(spec: DeploySpec, weight: float) -> dict[str, Any]:
     """The new variant: instances (type, count) or serverless (memory, concurrency)."""
     variant: dict[str, Any] = {
-        "VariantName": spec.variant_name,
+        "VariantName": spec.variant,
         "ModelName": spec.model_name,
-        "InitialVariantWeight": spec.initial_weight if weight is None else weight,
+        "InitialVariantWeight": float(weight),
     }
     if spec.serverless:
         variant["ServerlessConfig"] = {
@@ -51,13 +66,17 @@ def production_variant(spec: DeploySpec, weight: float | None = None) -> dict[st
     else:
         variant["InstanceType"] = spec.instance_type or DEFAULT_INSTANCE_TYPE
         variant["InitialInstanceCount"] = spec.instance_count or 1
+    if spec.model_data_download_timeout:
+        variant["ModelDataDownloadTimeoutInSeconds"] = spec.model_data_download_timeout
+    if spec.container_startup_timeout:
+        variant["ContainerStartupHealthCheckTimeoutInSeconds"] = spec.container_startup_timeout
     return variant
 
 
 def create_endpoint_config(
     spec: DeploySpec, variants: list[dict[str, Any]], why: str = "", replaces: str | None = None
 ) -> Call:
-    """CreateEndpointConfig with `variants`, data capture, async output and KMS as asked.
+    """CreateEndpointConfig with `variants`, data capture and KMS as asked.
 
     `replaces` (the config the endpoint serves now) is kept as a tag, so that a run interrupted
     after the swap can still find and retire it.
@@ -81,13 +100,17 @@ def create_endpoint_config(
         if spec.data_capture.kms_key_id:
             capture["KmsKeyId"] = spec.data_capture.kms_key_id
         params["DataCaptureConfig"] = capture
-    if spec.async_output:
-        params["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": spec.async_output}}
     return Call("sagemaker", "CreateEndpointConfig", params, why)
 
 
-def existing_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The variants of a described EndpointConfig, as CreateEndpointConfig takes them."""
+def existing_variants(
+    config: dict[str, Any], endpoint: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The variants of a described EndpointConfig, as CreateEndpointConfig takes them.
+
+    With the described `endpoint`, each carries its current instance count and weight instead of
+    the initial ones: autoscaling and `--mode weights` have moved them since.
+    """
     keep = (
         "VariantName",
         "ModelName",
@@ -100,10 +123,17 @@ def existing_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
         "ModelDataDownloadTimeoutInSeconds",
         "ContainerStartupHealthCheckTimeoutInSeconds",
     )
-    return [
-        {key: variant[key] for key in keep if key in variant}
-        for variant in config.get("ProductionVariants", [])
-    ]
+    running = {v["VariantName"]: v for v in (endpoint or {}).get("ProductionVariants", [])}
+    variants = []
+    for variant in config.get("ProductionVariants", []):
+        kept = {key: variant[key] for key in keep if key in variant}
+        now = running.get(variant["VariantName"], {})
+        if "InitialInstanceCount" in kept and now.get("CurrentInstanceCount"):
+            kept["InitialInstanceCount"] = now["CurrentInstanceCount"]
+        if now.get("CurrentWeight") is not None:
+            kept["InitialVariantWeight"] = float(now["CurrentWeight"])
+        variants.append(kept)
+    return variants
 
 
 def with_current_capacity(
@@ -118,8 +148,8 @@ def with_current_capacity(
         return spec
     configured = config.get("ProductionVariants") or [{}]
     running = endpoint.get("ProductionVariants") or [{}]
-    old = next((v for v in configured if v.get("VariantName") == spec.variant_name), configured[0])
-    now = next((v for v in running if v.get("VariantName") == old.get("VariantName")), {})
+    old = next((v for v in configured if v.get("VariantName") == spec.variant), {})
+    now = next((v for v in running if v.get("VariantName") == spec.variant), {})
     return dataclasses.replace(
         spec,
         instance_type=spec.instance_type or old.get("InstanceType"),
@@ -132,10 +162,9 @@ def with_current_capacity(
 def kept_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What a new config keeps from the endpoint's current one unless given again.
 
-    Data capture above all: Model Monitor reads it, and a replace that silently dropped it
-    would leave the monitor without data.
+    Data capture above all: an audit trail that a replace silently dropped would stop there.
     """
-    keep = ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig")
+    keep = ("DataCaptureConfig", "KmsKeyId")
     return {key: config[key] for key in keep if config.get(key)}
 
 

@@ -32,15 +32,26 @@ def deployment_config(traffic: TrafficShift, alarm_names: list[str]) -> dict[str
 
 
 def update_endpoint(
-    spec: DeploySpec, alarm_names: list[str], *, shift: bool = True, why: str = ""
+    spec: DeploySpec,
+    alarm_names: list[str],
+    *,
+    shift: bool = True,
+    retain: bool = False,
+    why: str = "",
 ) -> Call:
-    """UpdateEndpoint to the new config; with the blue/green policy unless `shift` is False."""
+    """UpdateEndpoint to the new config; with the blue/green policy unless `shift` is False.
+
+    `retain` keeps every existing variant's running instance count and weight
+    (RetainAllVariantProperties, whose default is false).
+    """
     params: dict[str, Any] = {
         "EndpointName": spec.endpoint_name,
         "EndpointConfigName": spec.config_name,
     }
     if shift:
         params["DeploymentConfig"] = deployment_config(spec.traffic, alarm_names)
+    if retain:
+        params["RetainAllVariantProperties"] = True
     return Call("sagemaker", "UpdateEndpoint", params, why)
 
 
