@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-sqlite test-postgres test-pairs lint fmt docs bench browser-deps seed model retrain clean deploy
+.PHONY: install demo test test-sqlite test-postgres test-image test-pairs lint fmt docs bench browser-deps image-deps seed model retrain clean deploy
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will skip (fail under CI=true)"; }
 
+# Debian's buildah and mmdebstrap for tests/test_container_image.py, which builds model/Dockerfile
+# on a base image made from Debian's packages (no Docker daemon, no image registry here).
+image-deps:
+	@command -v buildah >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
+	  echo "Installing Debian's buildah and mmdebstrap for the image test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah mmdebstrap >/dev/null) \
+	  || echo "WARNING: could not install buildah and mmdebstrap; the image test will skip (fail under CI=true)"; }
+
 # The suite runs in parallel, one pytest-xdist worker per core (at most 4), a test file to a
 # worker so that a file's Celery worker and servers start once; PARALLEL= runs it in one process.
 PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
@@ -38,7 +46,12 @@ test-sqlite: install
 	$(BIN)/pytest $(PARALLEL)
 
 test-postgres: install
-	TEST_DB=postgres $(BIN)/pytest $(PARALLEL)
+	TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not image"
+
+# The container image built from model/Dockerfile and run (train, serve), in the foreground so
+# that the build, the training and the answers are in the log.
+test-image: install image-deps
+	$(BIN)/pytest -m image -s -rA -p no:cacheprovider tests/test_container_image.py
 
 # The documentation as HTML in docs/_build/html; a warning fails the build.
 docs: install
@@ -48,11 +61,11 @@ docs: install
 # interpreters are found only while their versions are active, hence PYENV_VERSION.
 test-pairs: install
 	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[1-3]\.[0-9]+$$' | paste -sd: -) \
-	  $(BIN)/nox --non-interactive -t other-pairs -- -m "not packaging" $(PARALLEL)
+	  $(BIN)/nox --non-interactive -t other-pairs -- -m "not packaging and not image" $(PARALLEL)
 
 # The full suite with the real services (PostgreSQL, Redis, Celery, chromium) on the main pair,
 # the SQLite suite on every other pair. The PostgreSQL pass runs every test the SQLite pass does.
-test: lint docs browser-deps test-postgres test-pairs
+test: lint docs browser-deps test-image test-postgres test-pairs
 
 seed: .env install
 	$(BIN)/python manage.py migrate --noinput
@@ -89,13 +102,17 @@ retrain: install
 	  --wait-for http://127.0.0.1:8080/ping
 
 # The cloud loop, once, on real AWS (never run by `make test`; docs/deploy.md): export what is new
-# to S3, train it as a SageMaker training job, and swap the new model in with a canary that
-# SageMaker rolls back if the 5xx or p99-latency alarm fires. AWS credentials, region and
-# endpoints come from boto3's chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL...).
+# to S3, train it as a SageMaker training job on all but the newest GATE_DAYS, register it in the
+# Model Registry, let the gate (model.promote) judge it against the live model and the fallback
+# on those days, and only if it passes swap it in with a canary that SageMaker rolls back if the
+# 5xx or p99-latency alarm fires. A candidate that loses stops here with exit status 0: the gate
+# did its job. AWS credentials, region and endpoints come from boto3's chain (AWS_PROFILE, ...).
 #   make deploy BUCKET=shop-ml ROLE=arn:aws:iam::...:role/... IMAGE=....dkr.ecr....:tag ENDPOINT=shop-recommender
 TRAINING_PREFIX ?= training
 MODELS_PREFIX ?= models
 CANARY_PERCENT ?= 10
+GATE_DAYS ?= 7
+GATE_MARGIN ?= 0
 deploy: install
 	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<the S3 bucket for the export and the models>" >&2; exit 2; }
 	@test -n "$(ROLE)" || { echo "make deploy: set ROLE=<ARN of the SageMaker execution role, see model/iam/>" >&2; exit 2; }
@@ -103,10 +120,22 @@ deploy: install
 	@test -n "$(ENDPOINT)" || { echo "make deploy: set ENDPOINT=<the endpoint name, the app's ENDPOINT_NAME>" >&2; exit 2; }
 	$(BIN)/python manage.py recommendations_export --to s3://$(BUCKET)/$(TRAINING_PREFIX)
 	artefact=$$($(BIN)/python -m model.train_job --train s3://$(BUCKET)/$(TRAINING_PREFIX) \
-	    --output s3://$(BUCKET)/$(MODELS_PREFIX) --image "$(IMAGE)" --role "$(ROLE)" $(TRAIN_FLAGS)) && \
+	    --output s3://$(BUCKET)/$(MODELS_PREFIX) --image "$(IMAGE)" --role "$(ROLE)" \
+	    --hyperparameter hold-out-days=$(GATE_DAYS) $(TRAIN_FLAGS)) || exit 1; \
+	package=$$($(BIN)/python -m model.register --endpoint-name "$(ENDPOINT)" --image "$(IMAGE)" \
+	    --model-data "$$artefact") || exit 1; \
+	$(BIN)/python -m model.promote --data s3://$(BUCKET)/$(TRAINING_PREFIX) \
+	    --model-package "$$package" --live-endpoint "$(ENDPOINT)" \
+	    --period-days $(GATE_DAYS) --margin $(GATE_MARGIN); gate=$$?; \
+	if [ $$gate -eq 3 ]; then echo "make deploy: stopped at the gate, nothing deployed:" \
+	    "the candidate did not beat the live model and the fallback ($$package is Rejected)"; \
+	    exit 0; fi; \
+	test $$gate -eq 0 || exit $$gate; \
 	$(BIN)/python -m model.deploy --mode replace --create-if-missing --endpoint-name "$(ENDPOINT)" \
-	    --image "$(IMAGE)" --role "$(ROLE)" --model-data "$$artefact" \
-	    --traffic canary --traffic-percent $(CANARY_PERCENT) --create-alarms $(DEPLOY_FLAGS)
+	    --role "$(ROLE)" --model-package "$$package" \
+	    --traffic canary --traffic-percent $(CANARY_PERCENT) --small-fleet all-at-once \
+	    --create-alarms $(if $(METRICS_NAMESPACE),--metrics-namespace "$(METRICS_NAMESPACE)") \
+	    $(if $(ALARM_TOPIC_ARN),--alarm-topic-arn "$(ALARM_TOPIC_ARN)") $(DEPLOY_FLAGS)
 
 # Every bench runs, even after one misses its target; the exit status says whether all passed.
 bench: install

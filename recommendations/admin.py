@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from .catalog import get_catalog
 from .models import Click, EngagementEvent, FallbackRanking, FallbackVersion, Impression
 from .reporting.chart import ctr_chart
+from .reporting.drift_table import drift_by_version
 from .reporting.engagement import build_engagement_report
 from .reporting.report import REPORT_DAYS, build_report
 
@@ -131,6 +132,7 @@ class ImpressionAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "report": report,
             "engagement": build_engagement_report(days=days),
+            "drift": drift_by_version(report.start, report.end),
             "days": days,
             "chart": ctr_chart(report.days, report.daily_by_arm),
         }

@@ -62,6 +62,7 @@ KINDS: dict[str, Kind] = {
     "BATCH_SIZE": Whole(),
     "PREFETCH_RETRY_BACKOFF": positive(),
     "ACTIVE_DAYS": Whole(),
+    "PREFETCH_PASS_LOCK_SECONDS": Whole(),
     "CATALOG": NameOrPath(
         base="recommendations.catalog.CatalogAdapter", check_id="recommendations.E006"
     ),
@@ -120,6 +121,11 @@ KINDS: dict[str, Kind] = {
     "TRACKING_RETENTION_DAYS": Whole(),
     "TRACKING_PURGE_BATCH_SIZE": Whole(),
     "TRACKING_PURGE_PAUSE": SECONDS,
+    "DRIFT_BASELINE": OPTIONAL_TEXT,
+    "DRIFT_ITEM_POPULARITY_MAX": share(),
+    "DRIFT_HISTORY_LENGTH_MAX": share(),
+    "UNSEEN_PRODUCT_SHARE_MAX": share(),
+    "MODEL_MAX_AGE_DAYS": positive(),
 }
 
 DEFAULTS: dict[str, object] = {
@@ -175,6 +181,9 @@ DEFAULTS: dict[str, object] = {
     "PREFETCH_RETRY_BACKOFF": 2.0,
     # Users who were active in the last ACTIVE_DAYS days are prefetched by beat.
     "ACTIVE_DAYS": 30,
+    # Seconds a prefetch pass holds its lock past its last page read: while a pass pages, beat's
+    # next one is skipped; a pass whose chain of tasks died stops blocking the next after this.
+    "PREFETCH_PASS_LOCK_SECONDS": 10 * 60,
     # Dotted path of the catalog adapter (a recommendations.catalog.CatalogAdapter subclass).
     "CATALOG": "recommendations.catalog.CatalogAdapter",
     # "app_label.ModelName" of the shop's product model, used by the default catalog adapter.
@@ -281,11 +290,23 @@ DEFAULTS: dict[str, object] = {
     # no widget by their visits' engagement (the top slice of the users' places, see arms.py).
     "CONTROL_SHARE": 0.0,
     # Days raw impressions, clicks and engagement events are kept; the purge_tracking task deletes
-    # older ones (clicks only once exported), their daily rollups stay. At least the report's window
-    # (14 days): a check refuses less.
+    # older ones once roll_up_tracking has counted their day (clicks only once exported), their daily
+    # rollups stay. At least the report's window (14 days): a check refuses less.
     "TRACKING_RETENTION_DAYS": 90,
     # Rows the purge deletes per transaction (one primary-key range each): small, short locks.
     "TRACKING_PURGE_BATCH_SIZE": 5000,
     # Seconds the purge sleeps between two batches, leaving the database to the pages.
     "TRACKING_PURGE_PAUSE": 0.05,
+    # Path or s3:// URI of the live model's drift baseline (the training job writes
+    # drift_baseline.json.gz next to the model); compute_drift loads each new version's once.
+    "DRIFT_BASELINE": None,
+    # Jensen-Shannon divergence (0 to 1) of the recommended items' popularity from the training
+    # data's above which compute_drift warns (docs/operations.md, "Drift").
+    "DRIFT_ITEM_POPULARITY_MAX": 0.2,
+    # Jensen-Shannon divergence (0 to 1) of the viewers' history lengths above which it warns.
+    "DRIFT_HISTORY_LENGTH_MAX": 0.2,
+    # Share of the available products the model never saw above which it warns.
+    "UNSEEN_PRODUCT_SHARE_MAX": 0.2,
+    # Days since the live model's newest training event after which a system check warns.
+    "MODEL_MAX_AGE_DAYS": 14,
 }

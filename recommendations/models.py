@@ -212,3 +212,58 @@ class RolledUpDay(models.Model):
 
     def __str__(self) -> str:
         return f"Rolled up {self.day}"
+
+
+class DriftBaseline(models.Model):
+    """A model version's training baseline (model/drift_baseline.py), loaded from DRIFT_BASELINE.
+
+    The file is kept as it came (gzip'd JSON): the daily drift task decodes it; the date range
+    has columns of its own, so the model age check reads two dates, not the catalogue.
+    """
+
+    model_version = models.CharField(max_length=128, unique=True)
+    data = models.BinaryField(help_text="The baseline file, gzip'd JSON.")
+    source = models.CharField(max_length=1024, help_text="The path or s3:// URI it came from.")
+    min_timestamp = models.DateTimeField(help_text="The oldest training event.")
+    max_timestamp = models.DateTimeField(help_text="The newest training event.")
+    items = models.PositiveIntegerField(help_text="Items in the catalogue the model saw.")
+    loaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-loaded_at"]
+
+    def __str__(self) -> str:
+        return f"Drift baseline of {self.model_version}"
+
+
+class DailyDrift(models.Model):
+    """One day's live traffic against one model version's training baseline (`drift/daily.py`)."""
+
+    day = models.DateField(help_text="The impressions' day, in the shop's time zone.")
+    model_version = models.CharField(max_length=128)
+    item_popularity = models.FloatField(
+        null=True, help_text="Jensen-Shannon divergence of the recommended items' popularity bins."
+    )
+    history_length = models.FloatField(
+        null=True, help_text="Jensen-Shannon divergence of the viewers' history lengths."
+    )
+    unseen_product_share = models.FloatField(
+        null=True, help_text="Share of the available products the model never saw."
+    )
+    model_age_days = models.FloatField(
+        help_text="Days from the newest training event to the day's end."
+    )
+    recommended_items = models.PositiveIntegerField(help_text="Model items shown that day.")
+    viewers = models.PositiveIntegerField(help_text="Signed-in viewers of the model's answers.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day", "model_version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "model_version"], name="recommendations_unique_daily_drift"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Drift of {self.model_version} on {self.day}"

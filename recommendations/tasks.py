@@ -66,7 +66,7 @@ def _prefetch_or_retry(
     task: Task, user_ids: list[int], single: bool = False, breaker_waits: int = 0
 ) -> int:
     try:
-        return prefetch.prefetch_users(user_ids).users
+        return prefetch.prefetch_users(user_ids, skip_fresh=True).users
     except prefetch.PrefetchInterrupted as interrupted:
         error = interrupted.error
         # Only the users not yet written are retried: a retry does no work twice.
@@ -135,19 +135,29 @@ def prefetch_user(self: Task, user_id: int, breaker_waits: int = 0) -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def prefetch_active_users(days: int | None = None, since: str | None = None, after: int = 0) -> int:
+def prefetch_active_users(
+    days: int | None = None, since: str | None = None, after: int = 0, pass_token: str | None = None
+) -> int:
     """Fan one page of active users out into `prefetch_users` batches, then queue the next page.
 
-    Beat calls it with no arguments; each next page carries the first page's cutoff (`since`)
-    and the last user id done (`after`). Returns the users of this page (see `fan_out.py`).
+    Beat calls it with no arguments; each next page carries the first page's cutoff (`since`),
+    the last user id done (`after`) and the pass's lock (`pass_token`). Returns the users of this
+    page, 0 when another pass is paging (see `fan_out.py`).
     """
+    lock = fan_out.hold_pass(pass_token)
+    if lock is None:
+        return 0
     page = fan_out.read_page(fan_out.active_since(days, since), int(after))
     for batch in prefetch.batches(page.user_ids, int(app_settings.BATCH_SIZE)):
         prefetch_users.delay(batch)
     if page.next_after is not None:
         # Published after this page's batches: a worker lost mid-page runs the page again
-        # (acks_late), which publishes some batches twice, and prefetching is idempotent.
-        prefetch_active_users.delay(since=page.since.isoformat(), after=page.next_after)
+        # (acks_late), which publishes some batches twice; their users' entries are fresh by then.
+        prefetch_active_users.delay(
+            since=page.since.isoformat(), after=page.next_after, pass_token=lock.token
+        )
+    else:
+        lock.release()
     return len(page.user_ids)
 
 
@@ -256,3 +266,23 @@ def publish_cloudwatch_metrics(window_seconds: int = 300) -> int:
     if not app_settings.CLOUDWATCH_NAMESPACE:
         return 0
     return cloudwatch.publish(recent_figures(window_seconds))
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=60, max_retries=3, ignore_result=True)
+def compute_drift(day: str | None = None) -> int:
+    """Compare a day's model traffic with the training baselines (daily in beat, yesterday by
+    default; `day` as YYYY-MM-DD); publish the figures to CloudWatch; model versions computed.
+
+    Idempotent: each day's figures are replaced.
+    """
+    from datetime import date
+
+    from .drift import daily
+    from .ops import cloudwatch, drift_metrics
+
+    rows = daily.compute_drift(date.fromisoformat(day) if day else None)
+    if rows and not day:
+        drift_metrics.remember(rows)  # /metrics shows the newest day, not a recomputed old one
+    if rows and app_settings.CLOUDWATCH_NAMESPACE:
+        cloudwatch.put_points(cloudwatch.drift_metric_data(rows))
+    return len(rows)

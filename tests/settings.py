@@ -47,6 +47,9 @@ RECOMMENDATIONS = {
     "TRACKING": False,
     "HOLDOUT_SHARE": 0.0,
     "CONTROL_SHARE": 0.0,
+    # Pseudonyms keyed with SECRET_KEY whatever the demo's default or a checkout's .env says, the
+    # same as under a test's own RECOMMENDATIONS, which names no key.
+    "PSEUDONYM_KEY": None,
 }
 
 # Each test starts from an empty in-process cache; tests that need Redis switch to it explicitly.

@@ -199,3 +199,94 @@ def test_a_setting_added_without_a_kind_yet_is_read_and_checked_without_error(mo
     with override_settings(RECOMMENDATIONS={**GOOD, "NEW_SETTING": "anything"}):
         assert app_settings.NEW_SETTING == "anything"
         assert check_settings() == []
+
+
+# --- the beat schedule: the rollup and the purge that make the retention true ----------------
+
+PREFETCH = {"task": "recommendations.tasks.prefetch_active_users", "schedule": 600}
+ROLL_UP = {"task": "recommendations.tasks.roll_up_tracking", "schedule": 3600}
+PURGE = {"task": "recommendations.tasks.purge_tracking", "schedule": 86400}
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ({"prefetch": PREFETCH}, ["recommendations.W003"]),
+        ({"prefetch": PREFETCH, "roll-up": ROLL_UP}, ["recommendations.W003"]),
+        ({"prefetch": PREFETCH, "purge": PURGE}, ["recommendations.W003"]),
+        ({"prefetch": PREFETCH, "roll-up": ROLL_UP, "purge": PURGE}, []),
+    ],
+)
+def test_a_beat_schedule_without_the_rollup_or_the_purge_is_warned_about(schedule, expected):
+    with override_settings(CELERY_BEAT_SCHEDULE=schedule):
+        assert ids(TRACKING=True) == expected
+        assert ids(TRACKING_RETENTION_DAYS=30) == expected  # a retention set, tracking or not
+
+
+def test_the_warning_names_the_missing_task_and_the_retention():
+    with override_settings(
+        CELERY_BEAT_SCHEDULE={"roll-up": ROLL_UP},
+        RECOMMENDATIONS={**GOOD, "TRACKING": True, "TRACKING_RETENTION_DAYS": 30},
+    ):
+        (message,) = check_settings()
+    assert "recommendations.tasks.purge_tracking" in message.msg
+    assert "roll_up_tracking" not in message.msg
+    assert "TRACKING_RETENTION_DAYS (30 days)" in message.msg
+    assert "docs/installation.md" in message.hint
+
+
+def test_without_tracking_or_a_retention_of_its_own_the_schedule_is_not_checked():
+    with override_settings(CELERY_BEAT_SCHEDULE={"prefetch": PREFETCH}):
+        assert ids() == []
+
+
+def test_a_database_scheduler_is_not_second_guessed():
+    # django-celery-beat keeps its entries in the database: this check cannot see them.
+    with override_settings(
+        CELERY_BEAT_SCHEDULE={"prefetch": PREFETCH},
+        CELERY_BEAT_SCHEDULER="django_celery_beat.schedulers:DatabaseScheduler",
+    ):
+        assert ids(TRACKING=True) == []
+
+
+@pytest.fixture
+def shop_celery_app(settings):
+    """A shop whose Celery app holds the beat schedule in code (`app.conf.beat_schedule`), with
+    no CELERY_BEAT_SCHEDULE setting; the app is current, as the shop's is once imported."""
+    from celery import Celery, current_app
+
+    del settings.CELERY_BEAT_SCHEDULE
+    previous = current_app._get_current_object()
+    app = Celery("shop", set_as_current=True)
+    yield app
+    previous.set_current()
+
+
+def test_the_current_celery_apps_schedule_is_read_without_the_setting(shop_celery_app):
+    shop_celery_app.conf.beat_schedule = {"prefetch": PREFETCH, "roll-up": ROLL_UP}
+    assert ids(TRACKING=True) == ["recommendations.W003"]
+    shop_celery_app.conf.beat_schedule = {"roll-up": ROLL_UP, "purge": PURGE}
+    assert ids(TRACKING=True) == []
+
+
+def test_no_schedule_in_sight_says_nothing(shop_celery_app):
+    # Beat may get its entries where the app cannot look (a command line, another process).
+    assert ids(TRACKING=True) == []
+
+
+def test_the_installation_guides_schedule_holds_every_periodic_task_and_passes_the_check(
+    settings,
+):
+    from pathlib import Path
+
+    guide = (Path(settings.BASE_DIR) / "docs" / "installation.md").read_text()
+    (snippet,) = [
+        block for block in guide.split("```python\n") if "CELERY_BEAT_SCHEDULE = {" in block
+    ]
+    names: dict = {}
+    exec(snippet.split("```")[0], names)  # noqa: S102 - the guide's own code
+    schedule = names["CELERY_BEAT_SCHEDULE"]
+    demo_tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert demo_tasks <= {entry["task"] for entry in schedule.values()}
+    with override_settings(CELERY_BEAT_SCHEDULE=schedule):
+        assert ids(TRACKING=True) == []

@@ -4,12 +4,14 @@ Runs from a Celery task (beat, off the request path) when `CLOUDWATCH_NAMESPACE`
 per PUT_BATCH data points. The client follows boto3's credential chain like the endpoint's.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from ..conf import app_settings
+from ..models import DailyDrift
 from .recent_figures import RecentFigures
 
 PUT_BATCH = 20
@@ -52,8 +54,51 @@ def metric_data(figures: RecentFigures) -> list[dict[str, Any]]:
     return points
 
 
+# CloudWatch name of each DailyDrift figure; alarms (model.deploy --create-alarms) use these names.
+DRIFT_SCORE = "DriftScore"
+DIVERGENCES = ("DriftItemPopularity", "DriftHistoryLength")
+DRIFT_METRICS = (
+    ("item_popularity", "DriftItemPopularity"),
+    ("history_length", "DriftHistoryLength"),
+    ("unseen_product_share", "UnseenProductShare"),
+    ("model_age_days", "ModelAgeDays"),
+)
+
+
+def drift_metric_data(rows: Iterable[DailyDrift]) -> list[dict[str, Any]]:
+    """CloudWatch data points of daily drift rows, with a `ModelVersion` dimension.
+
+    Beside each figure, `DriftScore`: the larger of the two divergences, which the deploy tool's
+    quality alarm watches (model/deploy/quality_alarms.py).
+    """
+    points = []
+    for row in rows:
+        values = {name: getattr(row, field) for field, name in DRIFT_METRICS}
+        divergences = [
+            value for name, value in values.items() if name in DIVERGENCES and value is not None
+        ]
+        if divergences:
+            values[DRIFT_SCORE] = max(divergences)
+        for name, value in values.items():
+            if value is not None:
+                points.append(
+                    {
+                        "MetricName": name,
+                        "Dimensions": [{"Name": "ModelVersion", "Value": row.model_version}],
+                        "Value": float(value),
+                        "Unit": "None",
+                    }
+                )
+    return points
+
+
 def publish(figures: RecentFigures) -> int:
     """Send `figures` to CloudWatch in batches; the number of data points sent."""
+    return put_points(metric_data(figures))
+
+
+def put_points(points: list[dict[str, Any]]) -> int:
+    """Send data points to CLOUDWATCH_NAMESPACE in batches; the number sent (0 when unset)."""
     namespace = app_settings.CLOUDWATCH_NAMESPACE
     if not namespace:
         return 0
@@ -62,7 +107,6 @@ def publish(figures: RecentFigures) -> int:
         endpoint_url=app_settings.CLOUDWATCH_ENDPOINT_URL or None,
         config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard"}),
     )
-    points = metric_data(figures)
     for start in range(0, len(points), PUT_BATCH):
         client.put_metric_data(Namespace=namespace, MetricData=points[start : start + PUT_BATCH])
     return len(points)
