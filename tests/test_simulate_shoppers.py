@@ -1,9 +1,11 @@
-"""manage.py simulate_shoppers: seeded customers through the real stack, clicks by their latent
-tastes (the ones seed_demo drew their orders from), events flushed."""
+"""manage.py simulate_shoppers: seeded customers through the real stack, clicks by the purchase
+generator's chance that an item is their next purchase (or, with --click-model topics, by their
+latent tastes), events flushed."""
 
 import re
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -60,7 +62,7 @@ def run(*args: str) -> str:
 
 
 def test_every_visit_records_an_impression_and_clicks_reach_the_database(demo_shop):
-    output = run("--visits", "60", "--seed", "3", "--taste-rate", "0.3", "--base-rate", "0.1")
+    output = run("--visits", "60", "--seed", "3")
     assert Impression.objects.count() == 60
     assert set(Impression.objects.values_list("arm", flat=True)) == {"model", "holdout"}
     clicks = Click.objects.count()
@@ -73,16 +75,73 @@ def test_every_visit_records_an_impression_and_clicks_reach_the_database(demo_sh
 
 
 def test_the_same_seed_gives_the_same_visits_and_clicks(demo_shop):
-    run("--visits", "30", "--seed", "9", "--taste-rate", "0.3")
+    run("--visits", "30", "--seed", "9")
     first = sorted(Click.objects.values_list("item_id", "position"))
     Click.objects.all().delete()
     Impression.objects.all().delete()
-    run("--visits", "30", "--seed", "9", "--taste-rate", "0.3")
+    run("--visits", "30", "--seed", "9")
+    assert first
     assert sorted(Click.objects.values_list("item_id", "position")) == first
 
 
-def test_clicks_follow_the_latent_tastes_the_orders_came_from(demo_shop):
-    run("--visits", "80", "--seed", "4", "--taste-rate", "0.5", "--base-rate", "0.0")
+def test_clicks_go_to_what_the_generator_would_have_the_shopper_buy_next(demo_shop):
+    run("--visits", "80", "--seed", "4")
+    customers = list(seeded_customers())
+    tastes = shopper_tastes(customers)
+    by_pseudonym = {pseudonym(c.pk): c.pk for c in customers}
+    clicks = list(Click.objects.all())
+
+    assert clicks
+    for click in clicks:
+        # Every click is on an item the generator gives a chance of being the next purchase.
+        user_id = by_pseudonym[click.pseudonym]
+        assert tastes.next_purchase(user_id, [int(click.item_id)]) > [0.0]
+
+
+def test_a_follow_up_of_the_last_order_is_likelier_to_be_clicked_than_an_unrelated_product(
+    demo_shop,
+):
+    customers = list(seeded_customers())
+    tastes = shopper_tastes(customers)
+    data = tastes.data
+    pk_of = {index: pk for pk, index in tastes.product_index.items()}
+    model = ClickModel()
+    compared = 0
+    for customer in customers:
+        index = tastes.users[customer.pk]
+        last = tastes.last_order_of[index]
+        bought = data.line_product[data.order_first_line[last] : data.order_first_line[last + 1]]
+        follow_ups = [f for f in data.tastes.follow_up[bought].tolist() if f >= 0]
+        unrelated = [
+            p
+            for p in range(len(data.product_slugs))
+            if data.tastes.fit(index, np.array([p]))[0] == 0 and not data.tastes.consumable[p]
+        ]
+        if not follow_ups or not unrelated:
+            continue
+        follow_up, other = pk_of[follow_ups[0]], pk_of[unrelated[0]]
+        # Either at the top of the list: the follow-up's chance is the higher.
+        assert (
+            model.probabilities(tastes, customer.pk, [follow_up])[0]
+            > (model.probabilities(tastes, customer.pk, [other])[0])
+        )
+        compared += 1
+    assert compared >= 3
+
+
+def test_with_the_topics_model_clicks_follow_the_latent_tastes(demo_shop):
+    run(
+        "--visits",
+        "80",
+        "--seed",
+        "4",
+        "--click-model",
+        "topics",
+        "--taste-rate",
+        "0.5",
+        "--base-rate",
+        "0.0",
+    )
     customers = list(seeded_customers())
     tastes = shopper_tastes(customers)
     by_pseudonym = {pseudonym(c.pk): c.pk for c in customers}
@@ -122,17 +181,8 @@ def test_without_a_seed_record_shoppers_fall_back_to_their_most_bought_categorie
 
     assert isinstance(tastes, CategoryShopperTastes)
     assert "most bought categories" in caplog.text
-    run("--visits", "20", "--seed", "4", "--taste-rate", "0.5", "--base-rate", "0.0")
+    run("--visits", "20", "--seed", "4")  # the next-purchase model falls back to the categories
     assert Impression.objects.count() == 20
-
-
-def test_click_probability_grows_with_fit_and_falls_down_the_list():
-    model = ClickModel(base_rate=0.01, taste_rate=0.06, position_decay=0.5)
-
-    assert model.probability(0.0, 1) == pytest.approx(0.01)
-    assert model.probability(1.0, 1) == pytest.approx(0.06)
-    assert model.probability(0.5, 1) == pytest.approx(0.035)
-    assert model.probability(1.0, 3) == pytest.approx(0.015)
 
 
 def test_spreading_over_days_backdates_the_runs_events(demo_shop):
@@ -166,6 +216,8 @@ def test_control_visitors_see_no_widget_and_both_lifts_are_printed(demo_shop):
             "120",
             "--seed",
             "6",
+            "--click-model",
+            "topics",
             "--taste-rate",
             "0.4",
             "--base-rate",
@@ -210,6 +262,11 @@ def test_spreading_over_days_backdates_the_engagement_events_too(demo_shop):
     run("--visits", "40", "--seed", "2", "--days", "4", "--control-share", "0.5")
     days = {d.date() for d in EngagementEvent.objects.values_list("created_at", flat=True)}
     assert len(days) == 4
+
+
+def test_a_position_decay_outside_0_to_1_is_refused(demo_shop):
+    with pytest.raises(CommandError, match="position-decay"):
+        run("--visits", "5", "--position-decay", "1.5")
 
 
 def test_a_control_share_that_leaves_no_room_is_refused(demo_shop):

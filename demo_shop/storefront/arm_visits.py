@@ -5,7 +5,7 @@ Every visitor does the same thing, minus what their arm does not show:
 1. the home page (in the control arm its widget slot stays empty, but the visit is counted);
 2. the widget, if their arm shows one: `shoppers.visit_home` looks down it and may click through;
 3. without a click yet, the home page's "New in the shop" list, the same for every visitor: the
-   same click model (tastes, place in the list) decides whether they open one of its products;
+   same click model (attraction, place in the list) decides whether they open one of its products;
 4. on a product page (which sends the `product_view` engagement signal), maybe add it to the
    cart (`cart_rate`, through the cart view: `add_to_cart`), and maybe check out (`buy_rate`,
    through the real checkout: `purchase`, which also takes stock and writes an order).
@@ -89,9 +89,9 @@ class ArmAwareVisit:
         self, client: Client, user_id: int, tastes: Tastes, model: ClickModel, rng: random.Random
     ) -> int | None:
         """Look down the shelf; open the first product the click model picks. Its pk, or None."""
-        fits = tastes.fit(user_id, [pk for pk, _, _ in self.shelf_items])
-        for position, ((pk, _, url), fit) in enumerate(zip(self.shelf_items, fits, strict=True), 1):
-            if rng.random() < model.probability(fit, position):
+        chances = model.probabilities(tastes, user_id, [pk for pk, _, _ in self.shelf_items])
+        for (pk, _, url), chance in zip(self.shelf_items, chances, strict=True):
+            if rng.random() < chance:
                 self.shelf_clicks += 1
                 return pk if client.get(url).status_code == 200 else None
         return None

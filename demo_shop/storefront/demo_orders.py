@@ -16,6 +16,12 @@ def lines_per_customer(customers: int, lines: int, rng: np.random.Generator) -> 
     return rng.multinomial(lines, activity)
 
 
+def expected_line_share() -> float:
+    """The chance that one line picked at random from an order is a given one: E[1 / size]."""
+    weights = ORDER_SIZE_WEIGHTS / ORDER_SIZE_WEIGHTS.sum()
+    return float((weights / ORDER_SIZES).sum())
+
+
 def order_boundaries(
     customer_lines: np.ndarray, products: int, rng: np.random.Generator
 ) -> np.ndarray:

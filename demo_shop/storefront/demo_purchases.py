@@ -20,6 +20,27 @@ class Draws:
     popularity_cdf: np.ndarray
     taste_share: float
 
+    def topic_entries(self, topic: int) -> tuple[np.ndarray, np.ndarray]:
+        """The products of `topic` and the chance `draw_products` picks each within the topic.
+
+        The topic's keys run from `topic` to `topic + 1`; a uniform number lands on an entry
+        with the chance of the gap below its key, which is that entry's share."""
+        low, high = np.searchsorted(self.topic_keys, [topic, topic + 1], side="right")
+        keys = self.topic_keys[low:high]
+        return self.entry_product[low:high], np.diff(keys, prepend=float(topic))
+
+    def line_chances(self, customer: int) -> np.ndarray:
+        """The chance that `draw_products` gives each product for one line of `customer`."""
+        tastes = self.tastes
+        chances = (1.0 - self.taste_share) * np.diff(self.popularity_cdf, prepend=0.0)
+        topics = tastes.customer_topics[customer].tolist()
+        weights = tastes.customer_weights[customer].tolist()
+        for topic, weight in zip(topics, weights, strict=True):
+            if weight > 0:
+                products, shares = self.topic_entries(topic)
+                chances[products] += self.taste_share * weight * shares
+        return chances
+
 
 def draws_for(tastes: LatentTastes, taste_share: float) -> Draws:
     """The lookup tables that draw products for `tastes`."""
@@ -136,3 +157,47 @@ def redraw_duplicates(
     return line_product, demo_orders.duplicates(line_product, group, products) & counted[
         line_product
     ]
+
+
+def next_line_chances(
+    draws: Draws,
+    customer: int,
+    history: np.ndarray,
+    last_order: np.ndarray,
+    repeat_share: float,
+    follow_up_rate: float,
+) -> np.ndarray:
+    """The chance that one line of `customer`'s next order buys each product, as `generate`
+    draws lines: a draw from their tastes (`Draws.line_chances`) with the durables they have
+    left out (`redraw_duplicates`), the follow-ups of their last order planted into the order
+    (`plant_follow_ups`), and with `repeat_share` an earlier consumable bought again
+    (`add_repeat_purchases`). `history` holds the products of their lines, `last_order` those
+    of their newest order. To first order: the within-order redraw of a product that is
+    already in the same order is left out.
+    """
+    tastes = draws.tastes
+    products = len(draws.popularity_cdf)
+    chances = draws.line_chances(customer)
+    owned = np.zeros(products, dtype=bool)
+    owned[history] = True
+    chances[owned & ~tastes.consumable] = 0.0
+    total = chances.sum()
+    if total > 0:
+        chances /= total
+    # Each follow-up of the last order is planted with `follow_up_rate` into one line of the
+    # next order, picked uniformly: a given line holds it with follow_up_rate * E[1 / size].
+    follow_ups = tastes.follow_up[last_order]
+    follow_ups = follow_ups[follow_ups >= 0]
+    if len(follow_ups):
+        planted = np.bincount(follow_ups, minlength=products) * (
+            follow_up_rate * demo_orders.expected_line_share()
+        )
+        kept = max(0.0, 1.0 - planted.sum())
+        chances = kept * chances + np.minimum(planted, 1.0)
+        chances /= chances.sum()
+    bought_again = history[tastes.consumable[history]]
+    if len(bought_again):
+        # A repeat copies one of the earlier consumable lines, each as likely.
+        repeats = np.bincount(bought_again, minlength=products) / len(bought_again)
+        chances = (1.0 - repeat_share) * chances + repeat_share * repeats
+    return chances

@@ -1,13 +1,17 @@
-"""Synthetic shoppers for the demo: seeded customers who look at the home page and click what suits
-their tastes, through the real stack (middleware, template tag, service, cache, endpoint, the
-signed click redirect), so that the measurement report has something true to say.
+"""Synthetic shoppers for the demo: seeded customers who look at the home page and click what they
+would buy, through the real stack (middleware, template tag, service, cache, endpoint, the signed
+click redirect), so that the measurement report has something true to say.
 
-A customer's tastes are the latent ones seed_demo drew their orders from (shopper_tastes.py): a
-mix of topics that span categories, and the follow-ups of what they bought. Each visit renders the
-home page; the visitor looks down the widget and clicks an item with probability
-`base_rate + (taste_rate - base_rate) * fit`, where fit (0..1) is how well the item suits their
-tastes, times `position_decay` per place below the first; the first click ends the visit, which
-then lands on the product page.
+The click model is a position-based one (the examination hypothesis): a shopper examines the
+item at position p with chance `position_decay ** (p - 1)` and, having examined it, clicks it
+with the item's attraction. By default (`NEXT_PURCHASE`) the attraction is the purchase
+generator's own chance that the item is the customer's next purchase, given the orders seed_demo
+drew for them (shopper_tastes.py, demo_purchases.next_line_chances): so a list that ranks the
+next purchase first is clicked more. The older `TOPICS` model is kept for comparison: the
+attraction is `base_rate + (taste_rate - base_rate) * fit`, fit (0..1) being how well the item
+suits the customer's topics. Either way the visitor looks down the list from the top, the first
+click ends the visit, which then lands on the product page. docs/demo-data.md, "The simulated
+shoppers", says why these parameters.
 """
 
 import random
@@ -23,7 +27,17 @@ from django.test import Client
 
 from .shopper_tastes import Tastes, favourite_categories, shopper_tastes
 
-__all__ = ["ClickModel", "Simulation", "Visit", "favourite_categories", "simulate", "visit_home"]
+__all__ = [
+    "CLICK_MODELS",
+    "NEXT_PURCHASE",
+    "TOPICS",
+    "ClickModel",
+    "Simulation",
+    "Visit",
+    "favourite_categories",
+    "simulate",
+    "visit_home",
+]
 
 WIDGET = re.compile(
     r'<section class="recommendations"[^>]*data-source="(?P<source>\w+)"'
@@ -33,18 +47,41 @@ WIDGET = re.compile(
 ITEM = re.compile(r'data-item-id="(?P<item_id>[^"]+)"[^>]*>\s*<a href="(?P<href>[^"]+)"')
 
 
+NEXT_PURCHASE = "next-purchase"
+TOPICS = "topics"
+CLICK_MODELS = (NEXT_PURCHASE, TOPICS)
+
+
 @dataclass(frozen=True)
 class ClickModel:
-    """How likely a shopper is to click an item: by taste, and less so further down the list."""
+    """How likely a shopper is to click an item: examination by position times attraction."""
 
-    base_rate: float = 0.01  # an item that does not suit the shopper at all (fit 0)
-    taste_rate: float = 0.06  # an item squarely in their tastes (fit 1)
-    position_decay: float = 0.85  # each place down the list multiplies the chance by this
+    kind: str = NEXT_PURCHASE  # NEXT_PURCHASE or TOPICS: where the attraction comes from
+    position_decay: float = 0.85  # each place down the list multiplies the examination by this
+    base_rate: float = 0.01  # TOPICS: the attraction of an item that does not suit (fit 0)
+    taste_rate: float = 0.06  # TOPICS: the attraction of an item squarely in the tastes (fit 1)
 
-    def probability(self, fit: float, position: int) -> float:
-        """The chance of a click on an item of `fit` (0..1) at `position` (1 = first)."""
-        rate = self.base_rate + (self.taste_rate - self.base_rate) * fit
-        return rate * self.position_decay ** (position - 1)
+    def examination(self, position: int) -> float:
+        """The chance that the shopper looks at the item at `position` (1 = first)."""
+        return self.position_decay ** (position - 1)
+
+    def attraction(self, tastes: Tastes, user_id: int, item_ids: list[int]) -> list[float]:
+        """Each item's chance of a click once examined. Tastes without a generator behind them
+        (no seed record) have no next-purchase chances: the TOPICS formula stands in."""
+        if self.kind == NEXT_PURCHASE:
+            chances = tastes.next_purchase(user_id, item_ids)
+            if chances is not None:
+                return chances
+        spread = self.taste_rate - self.base_rate
+        return [self.base_rate + spread * fit for fit in tastes.fit(user_id, item_ids)]
+
+    def probabilities(self, tastes: Tastes, user_id: int, item_ids: list[int]) -> list[float]:
+        """The chance of a click on each item of a list shown in this order."""
+        attractions = self.attraction(tastes, user_id, item_ids)
+        return [
+            attraction * self.examination(position)
+            for position, attraction in enumerate(attractions, start=1)
+        ]
 
 
 @dataclass
@@ -117,9 +154,9 @@ def visit_home(
         return Visit(request_id=None, source=None)
     items = ITEM.findall(widget.group(0))
     visit = Visit(widget.group("request_id"), widget.group("source"), items=len(items))
-    fits = tastes.fit(user_id, [int(item_id) for item_id, _ in items])
-    for position, ((item_id, href), fit) in enumerate(zip(items, fits, strict=True), start=1):
-        if rng.random() < model.probability(fit, position):
+    chances = model.probabilities(tastes, user_id, [int(item_id) for item_id, _ in items])
+    for position, ((item_id, href), chance) in enumerate(zip(items, chances, strict=True), start=1):
+        if rng.random() < chance:
             redirect = client.get(href.replace("&amp;", "&"))
             visit.clicked_item, visit.clicked_position = item_id, position
             if redirect.status_code in (301, 302):

@@ -1,5 +1,6 @@
 """manage.py seed_demo: fill the demo shop with a believable, reproducible data set."""
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -57,6 +58,13 @@ class Command(BaseCommand):
                 help=f"{description} Default {default}.",
             )
         parser.add_argument(
+            "--history-ends-days-ago",
+            type=int,
+            default=0,
+            help="Place the orders so that the newest is this many days old (a shop whose model "
+            "was trained that long ago: simulate_week). Default 0.",
+        )
+        parser.add_argument(
             "--reset", action="store_true", help="Delete the shop's data and demo customers first."
         )
         parser.add_argument(
@@ -104,6 +112,8 @@ class Command(BaseCommand):
         if options["reset"] and options["if_empty"]:
             raise CommandError("--reset and --if-empty contradict each other; pass one of them.")
         size = self._size(options)
+        if options["history_ends_days_ago"] < 0:
+            raise CommandError("--history-ends-days-ago must be 0 or more.")
 
         existing = existing_shop_data()
         if existing and options["if_empty"]:
@@ -127,7 +137,7 @@ class Command(BaseCommand):
             )
             summary = load(
                 data,
-                timezone.now(),
+                timezone.now() - timedelta(days=options["history_ends_days_ago"]),
                 settings.DEMO_PASSWORD,
                 progress=self._progress,
                 parameters=size,

@@ -1,4 +1,5 @@
-"""manage.py simulate_shoppers: seeded customers visit the home page and click by their tastes."""
+"""manage.py simulate_shoppers: seeded customers visit the home page and click what they would buy
+next (the purchase generator's own chances, examined down the list: shoppers.ClickModel)."""
 
 from datetime import timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from django.test import override_settings
 
 from demo_shop.storefront.arm_visits import ArmAwareVisit, backdate_engagement
 from demo_shop.storefront.demo_loader import seeded_customers
-from demo_shop.storefront.shoppers import ClickModel, Simulation, simulate
+from demo_shop.storefront.shoppers import CLICK_MODELS, ClickModel, Simulation, simulate
 from recommendations.backends.base import get_backend
 from recommendations.conf import app_settings
 from recommendations.models import Click, Impression
@@ -28,7 +29,8 @@ class Command(BaseCommand):
     help = (
         "Synthetic visits by the seeded customers (customer1..N) to the home page, through the "
         "real stack; each clicks widget items (or, without a click, the home page's new "
-        "products) by taste, and may add to the cart. Customers in the control arm see no "
+        "products) with the generator's chance that the item is their next purchase, less "
+        "further down the list, and may add to the cart. Customers in the control arm see no "
         "widget. Then flushes the events and prints the model's lift over the holdout and the "
         "widget's lift over no widget, with their 95% intervals."
     )
@@ -45,9 +47,31 @@ class Command(BaseCommand):
             default=1,
             help="Spread the visits' events over the last N days (backdated), for the daily chart.",
         )
-        parser.add_argument("--base-rate", type=float, default=DEFAULTS.base_rate)
-        parser.add_argument("--taste-rate", type=float, default=DEFAULTS.taste_rate)
-        parser.add_argument("--position-decay", type=float, default=DEFAULTS.position_decay)
+        parser.add_argument(
+            "--click-model",
+            choices=CLICK_MODELS,
+            default=DEFAULTS.kind,
+            help="next-purchase: the generator's chance that the item is the next purchase; "
+            "topics: the older model, by topic fit (--base-rate, --taste-rate).",
+        )
+        parser.add_argument(
+            "--position-decay",
+            type=float,
+            default=DEFAULTS.position_decay,
+            help="Each place down a list multiplies the chance the shopper looks at it by this.",
+        )
+        parser.add_argument(
+            "--base-rate",
+            type=float,
+            default=DEFAULTS.base_rate,
+            help="topics: the chance of a click on an item that does not suit (fit 0).",
+        )
+        parser.add_argument(
+            "--taste-rate",
+            type=float,
+            default=DEFAULTS.taste_rate,
+            help="topics: the chance of a click on an item squarely in the tastes (fit 1).",
+        )
         parser.add_argument(
             "--control-share",
             type=float,
@@ -75,7 +99,14 @@ class Command(BaseCommand):
             )
         if options["visits"] < 1 or options["days"] < 1:
             raise CommandError("--visits and --days must be at least 1.")
-        for name in ("control_share", "cart_rate", "buy_rate"):
+        for name in (
+            "control_share",
+            "cart_rate",
+            "buy_rate",
+            "position_decay",
+            "base_rate",
+            "taste_rate",
+        ):
             value = options[name]
             if value is not None and not 0 <= value <= 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be between 0 and 1.")
@@ -85,6 +116,7 @@ class Command(BaseCommand):
         if not customers:
             raise CommandError("No seeded customers: run `manage.py seed_demo` first.")
         model = ClickModel(
+            kind=options["click_model"],
             base_rate=options["base_rate"],
             taste_rate=options["taste_rate"],
             position_decay=options["position_decay"],
