@@ -7,9 +7,10 @@ import re
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from demo_shop.catalog.models import Product
 from demo_shop.orders.models import OrderLine
 from model.data import Interactions
 from model.deploy.alarm_evaluation import ALARM, INSUFFICIENT_DATA, OK, alarm_state
@@ -111,6 +112,7 @@ def test_a_changing_week_shows_drift_rising_and_the_age_alarm_firing(stale_demo)
         str(MAX_AGE_DAYS),
         "--baseline",
         str(stale_demo),
+        "--force",
         stdout=out,
     )
     output = out.getvalue()
@@ -132,3 +134,11 @@ def test_a_changing_week_shows_drift_rising_and_the_age_alarm_firing(stale_demo)
     assert "off sale" in days[1]
     assert re.search(r"CTR by arm: .*model \d+\.\d\d%", days[0])
     assert "recommendations.W010" in output  # the real check, at the week's end
+
+
+@pytest.mark.django_db
+def test_with_debug_off_the_week_refuses_to_change_the_catalogue():
+    products = Product.objects.count()
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        call_command("simulate_week", stdout=StringIO())
+    assert Product.objects.count() == products

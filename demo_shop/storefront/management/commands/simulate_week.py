@@ -75,8 +75,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--baseline", help="The model's drift_baseline.json.gz (default: DRIFT_BASELINE)."
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even with DEBUG off (the week changes the catalogue for good).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "DEBUG is off, so this looks like a real deployment: simulate_week adds products, "
+                "takes a category off sale and fakes a week of visits. Pass --force if you really "
+                "want that here."
+            )
         if not app_settings.TRACKING:
             raise CommandError("RECOMMENDATIONS['TRACKING'] is off: nothing would be measured.")
         if options["days"] < 1 or options["visits_per_day"] < 1:
