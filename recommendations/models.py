@@ -78,6 +78,17 @@ class Impression(models.Model):
     items = models.JSONField(
         default=list, help_text='[{"item_id": "12", "position": 1, "source": "model"}, ...]'
     )
+    # What the model answered (the quality figures, reporting/quality.py). The model version and
+    # variant above are the answering model's whenever it answered, even with nothing shown.
+    prior = models.BooleanField(
+        default=False, help_text="The model did not know the viewer: its popularity prior answered."
+    )
+    model_checked = models.PositiveSmallIntegerField(
+        default=0, help_text="The model's items whose availability was looked at."
+    )
+    model_dropped = models.PositiveSmallIntegerField(
+        default=0, help_text="Of those, the ones the availability filter dropped (stale)."
+    )
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
