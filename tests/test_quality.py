@@ -1,0 +1,142 @@
+"""The quality figures per day, model version and variant (reporting/quality.py), computed from
+rollups that the real rollup code made of raw impressions, clicks and visits counted by hand."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from recommendations.models import DailyModelAnswers, Impression, RolledUpDay
+from recommendations.reporting import rollups, stats
+from recommendations.reporting.days import shop_day
+from recommendations.reporting.quality import build_quality
+from tests.support.quality_data import act, people, serve
+from tests.support.shop_data import NUM_ITEMS, make_shop
+
+pytestmark = pytest.mark.django_db
+
+
+def noon(days_ago: int):
+    local = timezone.localtime().replace(hour=12, minute=0, second=0, microsecond=0)
+    return local - timedelta(days=days_ago)
+
+
+@pytest.fixture
+def yesterday():
+    """Yesterday, counted by hand in the tests below; v1 also served the day before."""
+    make_shop()  # NUM_ITEMS available products
+    when = noon(1)
+    # v1 in the model arm: ten page views of its items, four clicked, two viewers it did not
+    # know; half showed items 1-8, half 5-12 (twelve distinct); the filter looked at ten items
+    # each time and dropped one in five of the page views.
+    viewers = people("u", 10)
+    serve(when, viewers[:5], arm="model", source="model", version="v1", variant="AllTraffic",
+          clicked=4, cold=2, checked=10, dropped=1)  # fmt: skip
+    serve(when, viewers[5:], arm="model", source="model", version="v1", variant="AllTraffic",
+          items=range(5, 13), checked=10)  # fmt: skip
+    # The model arm's fallbacks: two timeouts and a wholly stale answer of v1 (all items dropped).
+    serve(when, people("f", 2), arm="model", source="fallback", reason="timeout")
+    serve(when, ["s0"], arm="model", source="fallback", version="v1", variant="AllTraffic",
+          reason="unknown_items", checked=3, dropped=3)  # fmt: skip
+    # v2 as the second variant: four page views, one clicked, no fallback.
+    serve(when, people("w", 4), arm="variant", source="model", version="v2", variant="challenger",
+          clicked=1, items=range(20, 24), checked=8)  # fmt: skip
+    # The holdout: twenty page views, four clicked.
+    serve(when, people("h", 20), arm="holdout", source="fallback", reason="holdout", clicked=4)
+    # Engagement: six of the model arm's thirteen visitors viewed a product; two of ten in control.
+    act(when, people("c", 10), arm="control", action="visit")
+    act(when, viewers[:6] + people("c", 2), arm="x", action="product_view")
+    # The day before: v1 served one page view at 09:00.
+    serve(noon(2) - timedelta(hours=3), ["u0"], arm="model", source="model", version="v1",
+          variant="AllTraffic", checked=8)  # fmt: skip
+    rollups.roll_up()
+    return shop_day(when)
+
+
+def figures(report, version, variant, day):
+    return next(row for row in report.series[version, variant] if row.day == day)
+
+
+def test_every_figure_of_a_version_comes_from_the_rollups(yesterday):
+    report = build_quality(yesterday - timedelta(days=6), yesterday)
+    v1 = figures(report, "v1", "AllTraffic", yesterday)
+
+    assert (v1.impressions, v1.clicked, v1.ctr) == (10, 4, 0.4)
+    assert v1.lift_vs_holdout.estimate == pytest.approx(0.4 / 0.2 - 1)
+    assert v1.lift_vs_holdout == stats.lift_interval(4, 10, 4, 20)
+    assert v1.lift_vs_holdout.low < v1.lift_vs_holdout.estimate < v1.lift_vs_holdout.high
+    assert v1.coverage == pytest.approx(12 / NUM_ITEMS)
+    assert v1.stale_share == pytest.approx((5 * 1 + 3) / (10 * 10 + 3))
+    assert v1.cold_start_share == pytest.approx(2 / 11)  # u0..u9 and s0; u0, u1 cold
+    # 13 page views in the model arm, three served wholly by the fallback, each for a reason.
+    assert v1.fallback_share == pytest.approx(3 / 13)
+    assert v1.fallback_reasons == pytest.approx({"timeout": 2 / 13, "unknown_items": 1 / 13})
+    assert v1.engagement_lift.estimate == pytest.approx((6 / 13) / (2 / 10) - 1)
+
+
+def test_a_version_in_another_arm_gets_that_arms_figures(yesterday):
+    v2 = figures(build_quality(yesterday, yesterday), "v2", "challenger", yesterday)
+
+    assert (v2.impressions, v2.clicked) == (4, 1)
+    assert v2.lift_vs_holdout == stats.lift_interval(1, 4, 4, 20)
+    assert (v2.fallback_share, v2.fallback_reasons, v2.stale_share) == (0.0, {}, 0.0)
+    assert v2.coverage == pytest.approx(4 / NUM_ITEMS)
+    assert v2.engagement_lift is None  # none of its four visitors did anything
+
+
+def test_a_version_went_live_at_its_first_impression_even_before_the_window(yesterday):
+    report = build_quality(yesterday, yesterday)
+    first = {
+        version: Impression.objects.filter(model_version=version).earliest("created_at").created_at
+        for version in ("v1", "v2")
+    }
+
+    assert report.went_live == first
+    assert first["v1"] < first["v2"] - timedelta(days=1)
+    assert [row.day for row in report.series["v1", "AllTraffic"]] == [yesterday]
+    assert {(row.model_version, row.variant) for row in report.newest()} == {
+        ("v1", "AllTraffic"),
+        ("v2", "challenger"),
+    }
+
+
+def test_a_rerun_of_the_rollups_adds_nothing_twice(yesterday):
+    before = build_quality(yesterday - timedelta(days=3), yesterday)
+    rows = DailyModelAnswers.objects.count()
+
+    rollups.roll_up()
+    for day in (yesterday, yesterday - timedelta(days=1)):
+        rollups.roll_up_day(day)
+
+    assert DailyModelAnswers.objects.count() == rows == 3
+    assert build_quality(yesterday - timedelta(days=3), yesterday) == before
+
+
+def test_the_catalogue_a_day_is_measured_against_is_the_one_while_it_ran(yesterday):
+    RolledUpDay.objects.filter(day=yesterday).update(available_items=24)
+    from demo_shop.catalog.models import Product
+
+    Product.objects.filter(pk__gt=6).update(stock=0)  # after the day ended
+    rollups.roll_up_day(yesterday)
+
+    v1 = figures(build_quality(yesterday, yesterday), "v1", "AllTraffic", yesterday)
+    assert v1.coverage == pytest.approx(12 / 24)
+
+
+def test_only_whole_days_count_and_the_queries_are_bounded(
+    yesterday, django_assert_max_num_queries
+):
+    today = shop_day()
+    serve(timezone.now(), ["u0"], arm="model", source="model", version="v3", checked=8)
+    rollups.roll_up()  # today is rolled up so far, not whole
+
+    with django_assert_max_num_queries(5):
+        report = build_quality(yesterday - timedelta(days=30), today)
+
+    assert today not in report.days and yesterday in report.days
+    assert ("v3", "") not in report.series
+
+
+def test_no_rollups_no_figures():
+    report = build_quality(shop_day() - timedelta(days=13), shop_day())
+    assert (report.days, report.series, report.went_live, report.newest()) == ([], {}, {}, [])
