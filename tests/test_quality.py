@@ -140,3 +140,23 @@ def test_only_whole_days_count_and_the_queries_are_bounded(
 def test_no_rollups_no_figures():
     report = build_quality(shop_day() - timedelta(days=13), shop_day())
     assert (report.days, report.series, report.went_live, report.newest()) == ([], {}, {}, [])
+
+
+def test_the_admin_report_charts_each_figure_with_the_versions_went_live_marks(
+    yesterday, admin_client
+):
+    response = admin_client.get("/admin/recommendations/impression/report/")
+
+    page = response.content.decode()
+    assert page.count('<figure class="quality-chart"') == 7
+    # v1 went live the day before yesterday, v2 yesterday: both inside the 14 days.
+    assert page.count('<g class="went-live" data-model-version="v1">') == 7
+    assert page.count('<g class="went-live" data-model-version="v2">') == 7
+    assert page.count('<g class="series" data-model-version="v2" data-variant="challenger">') == 7
+    row = page.split('<tr data-model-version="v1" data-variant="AllTraffic">')[1].split("</tr>")[0]
+    assert "(timeout 15.38%, unknown_items 7.69%)" in row
+
+
+def test_without_figures_the_report_says_where_they_come_from(admin_client):
+    response = admin_client.get("/admin/recommendations/impression/report/")
+    assert b'id="quality-none"' in response.content

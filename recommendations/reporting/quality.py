@@ -76,6 +76,10 @@ class QualityReport:
         last = max((rows[-1].day for rows in self.series.values()), default=None)
         return [rows[-1] for rows in self.series.values() if rows[-1].day == last]
 
+    def newest_with_went_live(self) -> list[tuple[DayQuality, datetime | None]]:
+        """The newest day's figures, each with when its version went live (for the template)."""
+        return [(row, self.went_live.get(row.model_version)) for row in self.newest()]
+
 
 @dataclass
 class _Counts:
