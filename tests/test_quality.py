@@ -1,15 +1,21 @@
 """The quality figures per day, model version and variant (reporting/quality.py), computed from
 rollups that the real rollup code made of raw impressions, clicks and visits counted by hand."""
 
+import uuid
 from datetime import timedelta
 
+import boto3
 import pytest
+from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from recommendations.models import DailyModelAnswers, Impression, RolledUpDay
+from recommendations.ops import cloudwatch, quality_metrics
 from recommendations.reporting import rollups, stats
 from recommendations.reporting.days import shop_day
 from recommendations.reporting.quality import build_quality
+from recommendations.tasks import compute_quality
 from tests.support.quality_data import act, people, serve
 from tests.support.shop_data import NUM_ITEMS, make_shop
 
@@ -160,3 +166,85 @@ def test_the_admin_report_charts_each_figure_with_the_versions_went_live_marks(
 def test_without_figures_the_report_says_where_they_come_from(admin_client):
     response = admin_client.get("/admin/recommendations/impression/report/")
     assert b'id="quality-none"' in response.content
+
+
+# --- /metrics and CloudWatch ----------------------------------------------------------------------
+
+
+def test_the_deploy_tools_lift_alarm_watches_what_the_app_publishes(yesterday):
+    from model.deploy import quality_alarms
+    from model.deploy.spec import QualityAlarms
+
+    # recommendations/ may not import model/: the names are spelled twice and must agree.
+    assert cloudwatch.LIFT_VS_HOLDOUT == quality_alarms.LIFT_VS_HOLDOUT
+    assert cloudwatch.MODEL_VERSION_DIMENSION == quality_alarms.MODEL_VERSION_DIMENSION
+    assert cloudwatch.VARIANT_DIMENSION == quality_alarms.VARIANT_DIMENSION
+    report = build_quality(yesterday, yesterday)
+    points = cloudwatch.quality_metric_data(row.figures() for row in report.newest())
+    published = {(p["MetricName"], tuple(d["Name"] for d in p["Dimensions"])) for p in points}
+    calls = quality_alarms.quality_alarm_calls(
+        "shop", "AllTraffic", QualityAlarms(namespace="Shop", model_version="v1"), None
+    )
+    lift = next(c.params for c in calls if c.params["MetricName"] == "LiftVsHoldout")
+    assert (lift["MetricName"], tuple(d["Name"] for d in lift["Dimensions"])) in published
+    v1_lift = next(
+        p
+        for p in points
+        if p["MetricName"] == "LiftVsHoldout"
+        and {d["Value"] for d in p["Dimensions"]} == {d["Value"] for d in lift["Dimensions"]}
+    )
+    assert v1_lift["Value"] == pytest.approx(1.0)
+
+
+def test_a_figure_not_defined_that_day_is_not_published(yesterday):
+    report = build_quality(yesterday, yesterday)
+    v2 = report.series["v2", "challenger"][-1].figures()
+    names = [p["MetricName"] for p in cloudwatch.quality_metric_data([v2])]
+    assert "EngagementLift" not in names and "LiftVsHoldout" in names
+    reasons = [
+        p for p in cloudwatch.quality_metric_data([report.series["v1", "AllTraffic"][-1].figures()])
+        if any(d["Name"] == "Reason" for d in p["Dimensions"])
+    ]  # fmt: skip
+    assert {(p["Dimensions"][2]["Value"], round(p["Value"], 4)) for p in reasons} == {
+        ("timeout", round(2 / 13, 4)),
+        ("unknown_items", round(1 / 13, 4)),
+    }
+
+
+def test_the_daily_task_publishes_to_cloudwatch_and_leaves_the_figures_for_metrics(
+    yesterday, moto_url, monkeypatch, client
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    namespace = f"Shop/Recommendations/{uuid.uuid4().hex[:8]}"
+    settings = {
+        "CLOUDWATCH_NAMESPACE": namespace,
+        "CLOUDWATCH_ENDPOINT_URL": moto_url,
+        "REGION": "eu-west-1",
+        "METRICS_ALLOWED_IPS": ["127.0.0.1"],
+    }
+    with override_settings(RECOMMENDATIONS=settings):
+        assert compute_quality.apply().result == 2  # yesterday: v1 and v2
+        text = client.get(reverse("recommendations:metrics")).content.decode()
+
+    cw = boto3.session.Session(region_name="eu-west-1").client("cloudwatch", endpoint_url=moto_url)
+    metrics = cw.list_metrics(Namespace=namespace, MetricName="LiftVsHoldout")["Metrics"]
+    assert {tuple((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in metrics} == {
+        (("ModelVersion", "v1"), ("Variant", "AllTraffic")),
+        (("ModelVersion", "v2"), ("Variant", "challenger")),
+    }
+    labels = 'model_version="v1",variant="AllTraffic"'
+    assert f"recommendations_quality_ctr{{{labels}}} 0.4" in text
+    assert f"recommendations_quality_lift_vs_holdout{{{labels}}} 1.0" in text
+    reason = 'model_version="v1",reason="timeout",variant="AllTraffic"'  # labels sorted by name
+    assert f"recommendations_quality_fallback_reason_share{{{reason}}} {2 / 13}" in text
+    assert 'recommendations_quality_engagement_lift{model_version="v2"' not in text
+
+
+def test_a_recomputed_old_day_leaves_metrics_alone(yesterday, client):
+    quality_metrics.remember([{"model_version": "v9", "variant": "", "ctr": 0.5}])
+    compute_quality.apply(kwargs={"day": yesterday.isoformat()})
+    with override_settings(RECOMMENDATIONS={"METRICS_ALLOWED_IPS": ["127.0.0.1"]}):
+        text = client.get(reverse("recommendations:metrics")).content.decode()
+    assert 'recommendations_quality_ctr{model_version="v9",variant=""} 0.5' in text
+    assert 'model_version="v1"' not in text

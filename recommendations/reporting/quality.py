@@ -62,6 +62,22 @@ class DayQuality:
     stale_share: float | None
     cold_start_share: float | None
 
+    def figures(self) -> dict[str, object]:
+        """The day's figures as plain values (the lifts' estimates), for /metrics and CloudWatch
+        (ops/quality_metrics.py, ops/cloudwatch.py): JSON-ready."""
+        return {
+            "model_version": self.model_version,
+            "variant": self.variant,
+            "ctr": self.ctr,
+            "lift_vs_holdout": self.lift_vs_holdout and self.lift_vs_holdout.estimate,
+            "engagement_lift": self.engagement_lift and self.engagement_lift.estimate,
+            "coverage": self.coverage,
+            "fallback_share": self.fallback_share,
+            "fallback_reasons": dict(self.fallback_reasons),
+            "stale_share": self.stale_share,
+            "cold_start_share": self.cold_start_share,
+        }
+
 
 @dataclass
 class QualityReport:
