@@ -232,6 +232,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "recommendations.tasks.compute_drift",
         "schedule": crontab(hour=0, minute=30),
     },
+    # Yesterday's quality per model version, once the roll-up has counted it (docs/measuring.md).
+    "recommendations-compute-quality": {
+        "task": "recommendations.tasks.compute_quality",
+        "schedule": crontab(hour=0, minute=40),
+    },
 }
 
 # CloudWatch: publish the shop-wide figures every 5 minutes when a namespace is configured.

@@ -17,6 +17,8 @@ from .models import Click, EngagementEvent, FallbackRanking, FallbackVersion, Im
 from .reporting.chart import ctr_chart
 from .reporting.drift_table import drift_by_version
 from .reporting.engagement import build_engagement_report
+from .reporting.quality import build_quality
+from .reporting.quality_chart import quality_charts
 from .reporting.report import REPORT_DAYS, build_report
 
 MAX_REPORT_DAYS = 366
@@ -126,6 +128,7 @@ class ImpressionAdmin(ReadOnlyAdmin):
         except ValueError:
             days = REPORT_DAYS
         report = build_report(days=days)
+        quality = build_quality(report.start, report.end)
         context = {
             **self.admin_site.each_context(request),
             "title": "Recommendations report",
@@ -135,6 +138,8 @@ class ImpressionAdmin(ReadOnlyAdmin):
             "drift": drift_by_version(report.start, report.end),
             "days": days,
             "chart": ctr_chart(report.days, report.daily_by_arm),
+            "quality": quality,
+            "quality_charts": quality_charts(report.days, quality),
         }
         return TemplateResponse(request, "admin/recommendations/report.html", context)
 

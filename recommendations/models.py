@@ -78,6 +78,17 @@ class Impression(models.Model):
     items = models.JSONField(
         default=list, help_text='[{"item_id": "12", "position": 1, "source": "model"}, ...]'
     )
+    # What the model answered (the quality figures, reporting/quality.py). The model version and
+    # variant above are the answering model's whenever it answered, even with nothing shown.
+    prior = models.BooleanField(
+        default=False, help_text="The model did not know the viewer: its popularity prior answered."
+    )
+    model_checked = models.PositiveSmallIntegerField(
+        default=0, help_text="The model's items whose availability was looked at."
+    )
+    model_dropped = models.PositiveSmallIntegerField(
+        default=0, help_text="Of those, the ones the availability filter dropped (stale)."
+    )
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -204,7 +215,11 @@ class RolledUpDay(models.Model):
     # current hour for today (the report reads today's later rows raw).
     through = models.DateTimeField()
     engagement = models.BooleanField(
-        default=False, help_text="DailyEngagement holds this whole day's visits."
+        default=False,
+        help_text="DailyEngagement and DailyModelAnswers hold this whole day's visits and answers.",
+    )
+    available_items = models.PositiveIntegerField(
+        null=True, help_text="Products available at the day's last roll-up while it ran."
     )
 
     class Meta:
@@ -212,6 +227,35 @@ class RolledUpDay(models.Model):
 
     def __str__(self) -> str:
         return f"Rolled up {self.day}"
+
+
+class DailyModelAnswers(models.Model):
+    """What one model version and production variant answered on one whole day (`model_rollups.py`):
+    the counts the quality figures need that do not add up over the other rollups' groups."""
+
+    day = models.DateField(help_text="The impressions' day, in the shop's time zone.")
+    model_version = models.CharField(max_length=128)
+    variant = models.CharField(max_length=64, blank=True)
+    items_shown = models.PositiveIntegerField(help_text="Distinct model items shown.")
+    viewers = models.PositiveIntegerField(help_text="Distinct signed-in viewers it answered.")
+    cold_viewers = models.PositiveIntegerField(help_text="Of those, the ones its prior answered.")
+    checked = models.PositiveBigIntegerField(
+        help_text="Its items whose availability was looked at."
+    )
+    dropped = models.PositiveBigIntegerField(help_text="Of those, the ones found unavailable.")
+    first_served = models.DateTimeField(help_text="Its first impression of the day.")
+
+    class Meta:
+        ordering = ["day", "model_version", "variant"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "model_version", "variant"],
+                name="recommendations_unique_daily_model_answers",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model_version} {self.variant}".strip()
 
 
 class DriftBaseline(models.Model):

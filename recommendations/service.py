@@ -31,7 +31,7 @@ from .prefetch.refresh_queue import enqueue_refresh
 from .serving import exclusions, inline_calls, product_snapshot
 
 # The answer types live below the service (rendering and tracking read them); importable from here too.
-from .serving.answers import Recommendations, RecommendedItem
+from .serving.answers import ModelAnswered, Recommendations, RecommendedItem
 from .serving.page_clock import page_started
 from .tracking import arms
 from .tracking.pseudonyms import pseudonym
@@ -54,6 +54,7 @@ class _ModelAnswer:
     inline: bool = False  # fresh from the endpoint on this request (not from the cache)
     variant: str | None = None  # the production variant that answered
     catalog_version: int | None = None  # read with the entry: the products snapshot to use
+    prior: bool = False  # the model did not know the user: it answered with its popularity prior
 
 
 def _user_of(request_or_user: Any) -> Any:
@@ -96,7 +97,9 @@ def recommend(
             # The holdout measures the shop without the model: not even its cached answers.
             answer = _ModelAnswer(reason="holdout")
 
-    items = _assemble(catalog, user_id, answer.item_ids, limit, answer.catalog_version)
+    items, checked, dropped = _assemble(
+        catalog, user_id, answer.item_ids, limit, answer.catalog_version
+    )
     from_model = sum(1 for item in items if item.source == "model")
     if items and from_model == len(items):
         source = "model"
@@ -133,6 +136,10 @@ def recommend(
         timings={"total_ms": (time.monotonic() - started) * 1000},
         arm=arm.name,
         variant=answer.variant if from_model else None,
+        # The model answered unless a reason says why not (holdout, anonymous, an endpoint error).
+        answered=None
+        if answer.reason
+        else ModelAnswered(answer.model_version, answer.variant, answer.prior, checked, dropped),
     )
 
 
@@ -154,6 +161,7 @@ def _model_answer(
             entry.item_ids,
             entry.model_version,
             variant=entry.variant,
+            prior=entry.prior,
             catalog_version=product_snapshot.version_for_page(
                 others.get(product_snapshot.VERSION_KEY)
             ),
@@ -207,6 +215,7 @@ def _model_answer(
             answer.model_version,
             answer.variant,
             target_variant=arm.target_variant,
+            prior=answer.prior,
         )
         model_versions.note_version(answer.model_version, arm.target_variant)
 
@@ -230,6 +239,7 @@ def _model_answer(
         prediction.model_version,
         inline=True,
         variant=prediction.variant,
+        prior=prediction.prior,
     )
 
 
@@ -259,9 +269,12 @@ def _assemble(
     model_ids: tuple[str, ...],
     limit: int,
     catalog_version: int | None = None,
-) -> list[RecommendedItem]:
+) -> tuple[list[RecommendedItem], int, int]:
     """Model items first, padded from the fallback; available products only, in one query (none
-    when the process's snapshot of this catalog version knows them all)."""
+    when the process's snapshot of this catalog version knows them all).
+
+    With the items: how many of the model's items the availability filter looked at, and how
+    many of those it dropped (stale: the model recommends what the shop no longer offers)."""
     ranked: list[tuple[str, str]] = []
     seen: set[str] = set()
     for item_id in model_ids:
@@ -279,6 +292,7 @@ def _assemble(
     products: dict[str, Any] = {}
     chosen: list[tuple[str, str]] = []
     step = limit + max(2, limit // 4)
+    checked = dropped = 0
     for start in range(0, len(ranked), step):
         candidates = ranked[start : start + step]
         products.update(
@@ -287,6 +301,9 @@ def _assemble(
             )
         )
         chosen.extend((item_id, source) for item_id, source in candidates if item_id in products)
+        from_model = [item_id for item_id, source in candidates if source == "model"]
+        checked += len(from_model)
+        dropped += sum(1 for item_id in from_model if item_id not in products)
         if len(chosen) >= limit:
             break
     chosen = chosen[:limit]
@@ -304,7 +321,7 @@ def _assemble(
                     break
 
     shown = [products[item_id] for item_id, _ in chosen]
-    return [
+    items = [
         RecommendedItem(
             product=product, item_id=item_id, position=position, source=source, **described
         )
@@ -312,3 +329,4 @@ def _assemble(
             zip(chosen, shown, catalog.describe_all(shown), strict=True), start=1
         )
     ]
+    return items, checked, dropped

@@ -28,6 +28,7 @@ QUEUE_OF_TASK = {
     "recommendations.tasks.export_interactions": MAINTENANCE_QUEUE,
     "recommendations.tasks.publish_cloudwatch_metrics": MAINTENANCE_QUEUE,
     "recommendations.tasks.compute_drift": MAINTENANCE_QUEUE,
+    "recommendations.tasks.compute_quality": MAINTENANCE_QUEUE,
 }
 
 

@@ -286,3 +286,26 @@ def compute_drift(day: str | None = None) -> int:
     if rows and app_settings.CLOUDWATCH_NAMESPACE:
         cloudwatch.put_points(cloudwatch.drift_metric_data(rows))
     return len(rows)
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=60, max_retries=3, ignore_result=True)
+def compute_quality(day: str | None = None) -> int:
+    """A day's quality figures per model version and variant, from the rollups (daily in beat after
+    the roll-up has counted the day, yesterday by default; `day` as YYYY-MM-DD): kept for /metrics
+    and published to CloudWatch; the versions and variants with figures.
+
+    Idempotent: it only reads the rollups.
+    """
+    from datetime import date, timedelta
+
+    from .ops import cloudwatch, quality_metrics
+    from .reporting.days import shop_day
+    from .reporting.quality import build_quality
+
+    when = date.fromisoformat(day) if day else shop_day() - timedelta(days=1)
+    figures = [row.figures() for rows in build_quality(when, when).series.values() for row in rows]
+    if not day:
+        quality_metrics.remember(figures)  # /metrics shows the newest day, not a recomputed old one
+    if figures and app_settings.CLOUDWATCH_NAMESPACE:
+        cloudwatch.put_points(cloudwatch.quality_metric_data(figures))
+    return len(figures)

@@ -224,10 +224,13 @@ def test_a_foreign_message_on_the_near_cache_channel_drops_what_is_kept(redis_se
 
 @pytest.mark.django_db
 def test_entries_written_one_by_one_or_in_a_batch_read_back_whole():
-    written = prefetched.write_entry(7, ["1", "2"], "v1", variant="A")
-    prefetched.write_entries([(8, ["3"], "v2", None), (9, [], None, "B")], target_variant="B")
+    written = prefetched.write_entry(7, ["1", "2"], "v1", variant="A", prior=True)
+    prefetched.write_entries(
+        [(8, ["3"], "v2", None, False), (9, [], None, "B", False)], target_variant="B"
+    )
 
     assert prefetched.read_entry(7) == written
+    assert written.prior and not prefetched.read_entry(8, "B").prior
     eight, nine = prefetched.read_entry(8, "B"), prefetched.read_entry(9, "B")
     assert (eight.item_ids, eight.model_version, eight.variant) == (("3",), "v2", None)
     assert (nine.item_ids, nine.model_version, nine.variant) == ((), None, "B")

@@ -258,7 +258,7 @@ def test_the_deploy_tools_drift_and_age_alarms_watch_what_the_app_publishes():
     watched = {
         (a["MetricName"], tuple(d["Name"] for d in a["Dimensions"]))
         for a in alarms
-        if a["MetricName"] != "LiftVsHoldout"  # the quality figures of #24's item 1, not built yet
+        if a["MetricName"] != "LiftVsHoldout"  # published with the quality figures: test_quality.py
     }
     assert watched == {("DriftScore", ("ModelVersion",)), ("ModelAgeDays", ("ModelVersion",))}
     assert watched <= published

@@ -34,13 +34,14 @@ def test_a_batch_of_entries_is_one_announcement_and_replaces_kept_copies(redis_s
     published = command_calls(redis_server, "publish")
 
     prefetched.write_entries(
-        [(7, ["4", "5"], "v2", "A"), (8, ["6"], "v2", "A"), (9, [], "v2", None)]
+        [(7, ["4", "5"], "v2", "A", False), (8, ["6"], "v2", "A", True), (9, [], "v2", None, False)]
     )
 
     assert command_calls(redis_server, "publish") == published + 1
     assert (items(7), items(8), items(9)) == (("4", "5"), ("6",), ())
     entry = prefetched.read_entry(7)
     assert (entry.model_version, entry.variant, entry.is_fresh()) == ("v2", "A", True)
+    assert (entry.prior, prefetched.read_entry(8).prior) == (False, True)
 
 
 def test_an_empty_batch_writes_nothing(redis_server):

@@ -30,6 +30,7 @@ QUEUE_OF_TASK = {
     "recommendations.tasks.export_interactions": "recommendations.maintenance",
     "recommendations.tasks.publish_cloudwatch_metrics": "recommendations.maintenance",
     "recommendations.tasks.compute_drift": "recommendations.maintenance",
+    "recommendations.tasks.compute_quality": "recommendations.maintenance",
 }
 
 

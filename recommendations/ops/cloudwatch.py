@@ -92,6 +92,47 @@ def drift_metric_data(rows: Iterable[DailyDrift]) -> list[dict[str, Any]]:
     return points
 
 
+# CloudWatch name of each quality figure (`DayQuality.figures()`), with the `ModelVersion` and
+# `Variant` dimensions; the deploy tool's lift alarm reads LIFT_VS_HOLDOUT by these names.
+LIFT_VS_HOLDOUT = "LiftVsHoldout"
+MODEL_VERSION_DIMENSION = "ModelVersion"
+VARIANT_DIMENSION = "Variant"
+QUALITY_METRICS = (
+    ("ctr", "ModelCTR"),
+    ("lift_vs_holdout", LIFT_VS_HOLDOUT),
+    ("engagement_lift", "EngagementLift"),
+    ("coverage", "CatalogueCoverage"),
+    ("fallback_share", "FallbackShare"),
+    ("stale_share", "StaleItemShare"),
+    ("cold_start_share", "ColdStartShare"),
+)
+
+
+def quality_metric_data(figures: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CloudWatch data points of a day's quality figures per model version and variant.
+
+    `FallbackShare` comes once more per reason, with a `Reason` dimension as well. A figure that
+    is not defined that day (None) is left out: no data is no evidence (the alarms say so too).
+    """
+    points = []
+    for row in figures:
+        dimensions = [
+            {"Name": MODEL_VERSION_DIMENSION, "Value": str(row["model_version"])},
+            {"Name": VARIANT_DIMENSION, "Value": str(row["variant"])},
+        ]
+        values = [(name, dimensions, row.get(field)) for field, name in QUALITY_METRICS]
+        values += [
+            ("FallbackShare", [*dimensions, {"Name": "Reason", "Value": reason}], share)
+            for reason, share in sorted(row.get("fallback_reasons", {}).items())
+        ]
+        points += [
+            {"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": "None"}
+            for name, dims, value in values
+            if value is not None
+        ]
+    return points
+
+
 def publish(figures: RecentFigures) -> int:
     """Send `figures` to CloudWatch in batches; the number of data points sent."""
     return put_points(metric_data(figures))

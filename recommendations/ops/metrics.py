@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from ..cache.access import CacheUnavailable, get_cache
 from .drift_metrics import drift_collector
+from .quality_metrics import quality_collector
 
 PREFETCH_LAG_KEY = "recommendations:metrics:prefetch-lag"
 PASSES_SKIPPED_KEY = "recommendations:metrics:prefetch-passes-skipped"
@@ -143,6 +144,7 @@ class SharedStateCollector(Collector):
 _shared_collector = SharedStateCollector()
 REGISTRY.register(_shared_collector)
 REGISTRY.register(drift_collector)
+REGISTRY.register(quality_collector)
 
 
 def scrape_registry(multiprocess_dir: str | None) -> CollectorRegistry:
@@ -155,4 +157,5 @@ def scrape_registry(multiprocess_dir: str | None) -> CollectorRegistry:
     multiprocess.MultiProcessCollector(registry)
     registry.register(_shared_collector)
     registry.register(drift_collector)
+    registry.register(quality_collector)
     return registry

@@ -28,6 +28,7 @@ class PrefetchedEntry:
     created_at: float
     fresh_until: float
     variant: str | None = None
+    prior: bool = False  # the model did not know the user (its popularity prior answered)
 
     def is_fresh(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) < self.fresh_until
@@ -41,6 +42,7 @@ class PrefetchedEntry:
             "created_at": self.created_at,
             "fresh_until": self.fresh_until,
             "variant": self.variant,
+            "prior": self.prior,
         }
 
 
@@ -77,6 +79,7 @@ def entry_from(raw: Any) -> PrefetchedEntry | None:
             created_at=float(raw["created_at"]),
             fresh_until=float(raw["fresh_until"]),
             variant=raw.get("variant"),
+            prior=raw.get("prior") is True,
         )
     except (KeyError, TypeError, ValueError):
         return None  # an entry from an older layout is a miss, not an error
@@ -88,9 +91,10 @@ def write_entry(
     model_version: str | None,
     variant: str | None = None,
     target_variant: str | None = None,
+    prior: bool = False,
 ) -> PrefetchedEntry:
     """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL."""
-    entry = _fresh_entry(item_ids, model_version, variant, time.time())
+    entry = _fresh_entry(item_ids, model_version, variant, time.time(), prior)
     near_cache.store(
         user_key(user_id, target_variant), entry.as_value(), timeout=int(app_settings.STALE_TTL)
     )
@@ -98,25 +102,29 @@ def write_entry(
 
 
 def write_entries(
-    answers: Iterable[tuple[object, Sequence[str], str | None, str | None]],
+    answers: Iterable[tuple[object, Sequence[str], str | None, str | None, bool]],
     target_variant: str | None = None,
 ) -> None:
-    """`write_entry` for many (user id, item ids, model version, variant) in one cache write.
+    """`write_entry` for many (user id, item ids, model version, variant, prior) in one cache write.
 
     A prefetch batch writes its 50 entries in one round trip and one announcement instead of 100.
     """
     now = time.time()
     values = {
         user_key(user_id, target_variant): _fresh_entry(
-            item_ids, model_version, variant, now
+            item_ids, model_version, variant, now, prior
         ).as_value()
-        for user_id, item_ids, model_version, variant in answers
+        for user_id, item_ids, model_version, variant, prior in answers
     }
     near_cache.store_many(values, timeout=int(app_settings.STALE_TTL))
 
 
 def _fresh_entry(
-    item_ids: Sequence[str], model_version: str | None, variant: str | None, now: float
+    item_ids: Sequence[str],
+    model_version: str | None,
+    variant: str | None,
+    now: float,
+    prior: bool = False,
 ) -> PrefetchedEntry:
     return PrefetchedEntry(
         # Ids the database cannot hold are dropped here, so that no cached answer holds one.
@@ -125,6 +133,7 @@ def _fresh_entry(
         created_at=now,
         fresh_until=now + float(app_settings.FRESH_TTL),
         variant=variant,
+        prior=prior,
     )
 
 

@@ -195,6 +195,7 @@ class _BatchCall:
                         exclusions.without_bought(prediction.item_ids, bought.get(user_id, ())),
                         prediction.model_version,
                         prediction.variant,
+                        prediction.prior,
                     )
                     for user_id, prediction in zip(users, predictions, strict=True)
                 ),

@@ -2,7 +2,8 @@
 
 Per day (in the shop's time zone), arm, source, variant, model version and fallback reason: the
 impressions, the impressions with a click, and the clicks. Per ended day and arm: the visits, and
-the visits each action engaged (`visits.py`). A click counts on its impression's day,
+the visits each action engaged (`visits.py`); per ended day, model version and variant: what the
+model answered (`model_rollups.py`), and per day the products available. A click counts on its impression's day,
 as in the report. `roll_up` (the `roll_up_tracking` task, hourly in beat) computes each day that
 has ended and whose rollups are not final yet, and computes again the days a late click or a late
 flush can still change (`reopened_days`): every computation replaces the day's rows in one
@@ -29,12 +30,13 @@ from ..conf import app_settings
 from ..models import (
     Click,
     DailyEngagement,
+    DailyModelAnswers,
     DailyRollup,
     EngagementEvent,
     Impression,
     RolledUpDay,
 )
-from . import visits
+from . import model_rollups, visits
 from .days import day_bounds, days_between, merged, shop_day, shop_day_of, shop_zone
 
 logger = logging.getLogger(__name__)
@@ -127,13 +129,20 @@ def roll_up_day(day: date, through: datetime | None = None, now: datetime | None
     since, until = day_bounds(day)
     through = min(through or until, until)
     counts = raw_counts(since, through)
-    # A visit is a whole day: its visits are rolled up once it has ended, never in part.
+    # A visit is a whole day: its visits are rolled up once it has ended, never in part; so are
+    # the model's answers, whose distinct items and viewers do not add up over hours.
     whole_day = through >= until
     engagement = visits.engagement_rows(day, visits.raw_visits(since, until)) if whole_day else []
+    answers = model_rollups.model_answer_rows(day, since, until) if whole_day else []
     computed_at = now or timezone.now()
+    # The catalogue while the day ran: counted at each run during it, kept once it has ended.
+    earlier = RolledUpDay.objects.filter(day=day).values_list("available_items", flat=True).first()
+    available = earlier if whole_day and earlier is not None else model_rollups.available_items()
     with transaction.atomic():
         DailyEngagement.objects.filter(day=day).delete()
         DailyEngagement.objects.bulk_create(engagement)
+        DailyModelAnswers.objects.filter(day=day).delete()
+        DailyModelAnswers.objects.bulk_create(answers)
         DailyRollup.objects.filter(day=day).delete()
         DailyRollup.objects.bulk_create(
             DailyRollup(
@@ -147,7 +156,12 @@ def roll_up_day(day: date, through: datetime | None = None, now: datetime | None
         )
         RolledUpDay.objects.update_or_create(
             day=day,
-            defaults={"computed_at": computed_at, "through": through, "engagement": whole_day},
+            defaults={
+                "computed_at": computed_at,
+                "through": through,
+                "engagement": whole_day,
+                "available_items": available,
+            },
         )
     return len(counts)
 

@@ -30,6 +30,21 @@ class RecommendedItem:
         return self.click_url or self.url
 
 
+@dataclass(frozen=True, slots=True)
+class ModelAnswered:
+    """What the model answered for one page view, and what the availability filter left of it.
+
+    For the quality figures (`reporting/quality.py`): kept even when none of the model's items
+    could be shown, so that a fully stale answer still counts against the version that gave it.
+    """
+
+    model_version: str | None
+    variant: str | None = None  # the production variant that answered
+    prior: bool = False  # the model did not know the viewer: it answered with its popularity prior
+    checked: int = 0  # the model's items whose availability was looked at
+    dropped: int = 0  # of those, the ones the availability filter dropped (stale items)
+
+
 @dataclass
 class Recommendations:
     """The answer for one page view: items, where they came from, and why (if not the model)."""
@@ -43,6 +58,7 @@ class Recommendations:
     arm: str = "model"  # tracking.arms.MODEL; or "holdout", "variant", "control", "anonymous"
     variant: str | None = None  # the production variant whose answer is shown, when known
     click_token: str | None = None  # the impression's signed token in the click links (tracking)
+    answered: ModelAnswered | None = None  # None when the model was not asked or did not answer
 
     def __iter__(self):
         return iter(self.items)

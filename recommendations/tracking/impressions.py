@@ -21,6 +21,8 @@ from .pseudonyms import pseudonym
 
 logger = logging.getLogger(__name__)
 
+MAX_COUNT = 32_767  # what a PositiveSmallIntegerField holds on every database
+
 
 def is_on() -> bool:
     """Whether impressions and clicks are recorded."""
@@ -36,7 +38,12 @@ def _user_pseudonym(request: HttpRequest | None) -> str:
 
 def impression_event(recommendations: Recommendations, user_key: str) -> dict[str, Any]:
     """The impression event of a rendered widget (fields of `models.Impression`, fitted to them:
-    the variant and model version come from the endpoint)."""
+    the variant and model version come from the endpoint).
+
+    The model version and variant are the answering model's whenever it answered, also when the
+    availability filter left none of its items (a fallback impression then still counts against
+    the version whose answer was stale)."""
+    answered = recommendations.answered
     return fit_to_columns(
         Impression,
         {
@@ -45,13 +52,18 @@ def impression_event(recommendations: Recommendations, user_key: str) -> dict[st
             "pseudonym": user_key,
             "arm": recommendations.arm,
             "source": recommendations.source,
-            "model_version": recommendations.model_version or "",
-            "variant": recommendations.variant or "",
+            "model_version": recommendations.model_version
+            or (answered and answered.model_version)
+            or "",
+            "variant": recommendations.variant or (answered and answered.variant) or "",
             "fallback_reason": recommendations.fallback_reason or "",
             "items": [
                 {"item_id": item.item_id, "position": item.position, "source": item.source}
                 for item in recommendations.items
             ],
+            "prior": bool(answered and answered.prior),
+            "model_checked": min(answered.checked, MAX_COUNT) if answered else 0,
+            "model_dropped": min(answered.dropped, MAX_COUNT) if answered else 0,
             "created_at": time.time(),
         },
     )
