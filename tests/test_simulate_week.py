@@ -133,6 +133,10 @@ def test_a_changing_week_shows_drift_rising_and_the_age_alarm_firing(stale_demo)
     assert "quality-model-age ALARM" in days[2] and "W010 rule" in days[2]
     assert "off sale" in days[1]
     assert re.search(r"CTR by arm: .*model \d+\.\d\d%", days[0])
+    # Each day's quality figures come from the rollups, as compute_quality publishes them, and
+    # the lift alarm is judged on the published LiftVsHoldout.
+    assert all(re.search(r"quality of \S+: CTR \d+\.\d\d%, LiftVsHoldout ", day) for day in days)
+    assert all("quality-lift-vs-holdout " in day for day in days)
     assert "recommendations.W010" in output  # the real check, at the week's end
 
 

@@ -32,17 +32,15 @@ from recommendations.conf import app_settings
 from recommendations.drift import daily
 from recommendations.drift.baseline import BaselineError, load_baseline
 from recommendations.models import DailyDrift
-from recommendations.ops.cloudwatch import drift_metric_data
+from recommendations.ops.cloudwatch import drift_metric_data, quality_metric_data
 from recommendations.reporting.days import shop_day
+from recommendations.reporting.quality import DayQuality, build_quality
 from recommendations.reporting.report import build_report
 from recommendations.reporting.rollups import roll_up_day
 from recommendations.tasks import compute_drift
 from recommendations.tracking import events
 
 from .simulate_shoppers import control_share, percent
-
-# The app publishes no LiftVsHoldout yet: the day's model-vs-holdout lift from the report stands in.
-LIFT_VS_HOLDOUT = "LiftVsHoldout"
 
 
 class Command(BaseCommand):
@@ -139,14 +137,11 @@ class Command(BaseCommand):
             compute_drift(day.isoformat())
             rows = list(DailyDrift.objects.filter(day=day).order_by("model_version"))
             report = build_report(days=1, today=day)
-            lift = next(
-                (
-                    c.lift.estimate
-                    for c in report.comparisons
-                    if c.lift is not None and (c.treated, c.reference) == ("model", "holdout")
-                ),
-                None,
-            )
+            quality = {
+                row.model_version: row
+                for rows in build_quality(day, day).series.values()
+                for row in rows
+            }
             on_sale = Product.objects.available().count()
             self.stdout.write(f"\nday {number} ({day}): {changes}; {on_sale} products on sale")
             self.stdout.write(
@@ -158,13 +153,20 @@ class Command(BaseCommand):
                     f"{arm} {percent(counts.ctr)} ({counts.clicked}/{counts.impressions})"
                     for arm, counts in report.by_arm.items()
                 )
-                + (f"; model vs holdout lift {lift:+.1%}" if lift is not None else "")
             )
             if not rows:
                 self.stdout.write("  drift: no model impressions with a baseline on this day")
             for row in rows:
-                published = {p["MetricName"]: p["Value"] for p in drift_metric_data([row])}
-                published[LIFT_VS_HOLDOUT] = lift
+                # What compute_drift and compute_quality publish for the version that day.
+                day_quality = quality.get(row.model_version)
+                points = drift_metric_data([row])
+                if day_quality is not None:
+                    points += quality_metric_data([day_quality.figures()])
+                published = {
+                    p["MetricName"]: p["Value"]
+                    for p in points
+                    if not any(d["Name"] == "Reason" for d in p["Dimensions"])
+                }
                 judge = judges.setdefault(
                     row.model_version, AlarmJudge(row.model_version, max_age_days=max_age)
                 )
@@ -175,6 +177,10 @@ class Command(BaseCommand):
                     f"{percent(row.unseen_product_share)}, model age {row.model_age_days:.2f} days "
                     f"(DriftScore {fmt(published.get('DriftScore'))})"
                 )
+                if day_quality is not None:
+                    self.stdout.write(
+                        f"  quality of {row.model_version}: {quality_line(day_quality)}"
+                    )
                 crossed = (
                     [f"W010 rule: age {row.model_age_days:.2f} > MODEL_MAX_AGE_DAYS {max_age:g}"]
                     if row.model_age_days > max_age
@@ -212,3 +218,22 @@ class Command(BaseCommand):
 
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def quality_line(row: DayQuality) -> str:
+    """A day's quality figures of one version, as the admin report's table shows them."""
+
+    def interval(value: object) -> str:
+        if value is None:
+            return "n/a"
+        return f"{value.estimate:+.1%} [{value.low:+.1%}, {value.high:+.1%}]"
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else percent(value)
+
+    return (
+        f"CTR {share(row.ctr)}, LiftVsHoldout {interval(row.lift_vs_holdout)}, engagement lift "
+        f"{interval(row.engagement_lift)}, coverage {share(row.coverage)}, fallback "
+        f"{share(row.fallback_share)}, stale items {share(row.stale_share)}, cold start "
+        f"{share(row.cold_start_share)}"
+    )
