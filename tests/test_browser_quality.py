@@ -2,7 +2,8 @@
 visits, the second model version going live mid-way, rolled up by the real rollup code; staff
 see both versions in every chart and the moment the second went live.
 
-The full-page screenshot goes to $QUALITY_SCREENSHOT when set (docs), else to the test's tmp_path.
+The section's screenshot goes to $QUALITY_SCREENSHOT when set (docs/measuring.md shows one), else to
+the test's tmp_path.
 """
 
 import os
@@ -99,6 +100,5 @@ def test_staff_see_each_figure_per_version_and_when_the_second_went_live(
     assert page.locator('#quality-newest tr[data-model-version="v1"]').count() == 0
 
     path = Path(os.environ.get("QUALITY_SCREENSHOT") or tmp_path / "quality-over-time.png")
-    page.locator("#quality").scroll_into_view_if_needed()
-    page.screenshot(path=str(path), full_page=True)
+    page.locator("#quality-over-time").screenshot(path=str(path))
     assert path.stat().st_size > 0
