@@ -20,9 +20,9 @@ from django.http import HttpRequest
 
 from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
 from .backends.breaker import breaker_for
-from .backends.exceptions import EndpointError
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
+from .exceptions import EndpointError
 from .fallback import store as fallback
 from .ops import metrics
 from .prefetch import entries as prefetched

@@ -12,9 +12,9 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from .backends.exceptions import BreakerOpen, EndpointError, ExportError
 from .cache.access import CacheUnavailable
 from .conf import app_settings
+from .exceptions import BreakerOpen, EndpointError, ExportError
 from .export import retention
 from .export import run as export
 from .fallback import store as fallback

@@ -14,10 +14,10 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from recommendations.backends.breaker import CircuitBreaker
-from recommendations.backends.exceptions import EndpointUnavailable
 from recommendations.cache import near as near_cache
 from recommendations.cache.access import get_cache
 from recommendations.cache.values import MISSING, decode, encode
+from recommendations.exceptions import EndpointUnavailable
 from recommendations.fallback import store as fallback
 from recommendations.ops import latency_window, metrics
 from recommendations.prefetch import entries as prefetched

@@ -17,7 +17,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from recommendations import service
-from recommendations.backends.exceptions import EndpointThrottled, EndpointTimeout
+from recommendations.exceptions import EndpointThrottled, EndpointTimeout
 from recommendations.prefetch import entries as prefetched
 from recommendations.serving import inline_calls
 from recommendations.serving.page_clock import META_KEY, page_started

@@ -5,7 +5,7 @@ from django.urls import reverse
 from prometheus_client import REGISTRY
 
 from recommendations.backends.breaker import get_breaker
-from recommendations.backends.exceptions import EndpointTimeout
+from recommendations.exceptions import EndpointTimeout
 from recommendations.ops import latency_window
 from recommendations.prefetch import entries as prefetched
 from tests.support.shop_data import make_shop

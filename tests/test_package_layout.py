@@ -17,8 +17,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MOVED = [
     ("recommendations.codecs", "Codec", "recommendations.backends.codecs"),
     ("recommendations.codecs", "BUILTIN_CODECS", "recommendations.backends.codecs"),
-    ("recommendations.exceptions", "EndpointError", "recommendations.backends.exceptions"),
-    ("recommendations.exceptions", "ExportError", "recommendations.backends.exceptions"),
     (
         "recommendations.product_snapshot",
         "catalog_changed",

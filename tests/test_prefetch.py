@@ -189,7 +189,7 @@ def test_task_failures_open_the_breaker_and_then_the_task_stops_calling(use_shop
 
 def test_a_task_makes_no_call_while_the_breaker_is_open(use_shop_endpoint):
     from recommendations.backends.breaker import OPEN, get_breaker
-    from recommendations.backends.exceptions import EndpointTimeout
+    from recommendations.exceptions import EndpointTimeout
 
     endpoint = use_shop_endpoint(BREAKER_FAILURES=3)
     _, users = make_shop()
@@ -202,7 +202,7 @@ def test_a_task_makes_no_call_while_the_breaker_is_open(use_shop_endpoint):
 
 def test_a_task_success_counts_for_the_breaker(use_shop_endpoint):
     from recommendations.backends.breaker import CLOSED, get_breaker
-    from recommendations.backends.exceptions import EndpointTimeout
+    from recommendations.exceptions import EndpointTimeout
 
     endpoint = use_shop_endpoint(BREAKER_FAILURES=3, BREAKER_MIN_CALLS=1000)
     _, users = make_shop()

@@ -177,7 +177,7 @@ def test_a_worker_killed_mid_task_runs_the_task_again_with_the_right_result(stac
 
 def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack, worker):
     from recommendations.backends.breaker import CLOSED, OPEN, get_breaker
-    from recommendations.backends.exceptions import EndpointUnavailable
+    from recommendations.exceptions import EndpointUnavailable
 
     _, users = make_shop()
     ids = [user.pk for user in users[:5]]

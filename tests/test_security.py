@@ -25,7 +25,7 @@ from django.views.debug import technical_500_response
 from demo_shop.orders.checkout import place_order
 from recommendations.backends import get_backend
 from recommendations.backends.base import PredictionRequest
-from recommendations.backends.exceptions import EndpointError
+from recommendations.exceptions import EndpointError
 from recommendations.prefetch import entries as prefetched
 from recommendations.prefetch.users import prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym

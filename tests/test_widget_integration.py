@@ -297,7 +297,7 @@ def test_a_process_without_a_client_yet_serves_the_fallback_and_builds_it_meanwh
 
 def test_with_the_breaker_open_the_page_touches_no_network(client, endpoint, shop, monkeypatch):
     from recommendations.backends.breaker import get_breaker
-    from recommendations.backends.exceptions import EndpointTimeout
+    from recommendations.exceptions import EndpointTimeout
     from recommendations.prefetch import refresh_queue
 
     # A recorder instead of the broker: the point is that nothing is published at all.

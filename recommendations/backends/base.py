@@ -3,7 +3,7 @@
 `Backend.recommend_many` encodes the requests with the codec, calls the `invoke` hook of the
 concrete backend (SageMaker Runtime, an API Gateway URL, ...) within timeouts that fit the page's
 latency budget, then decodes and validates the answer. Backends raise only
-`recommendations.backends.exceptions` errors; nothing outside `backends/` knows botocore or requests.
+`recommendations.exceptions` errors; nothing outside `backends/` knows botocore or requests.
 """
 
 import logging
@@ -16,8 +16,8 @@ from django.utils.module_loading import import_string
 
 from ..cache import local_state
 from ..conf import app_settings
+from ..exceptions import BadResponse, EndpointError, EndpointMisconfigured
 from .codecs import Codec, get_codec
-from .exceptions import BadResponse, EndpointError, EndpointMisconfigured
 from .predictions import Prediction, PredictionRequest
 
 __all__ = [

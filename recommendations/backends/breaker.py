@@ -11,8 +11,8 @@ There is one breaker per endpoint and production variant (`breaker_for`): a requ
 TargetVariant (the experiment's SECOND_VARIANT, or TARGET_VARIANT) has a breaker of its own, so a
 broken variant stops calls to itself only. Requests the endpoint routes have the endpoint's.
 
-Only errors with a true `trips_breaker` attribute count (see `exceptions.py`): a request the
-endpoint rejects as invalid says nothing about the endpoint's health.
+Only errors with a true `trips_breaker` attribute count (see `recommendations/exceptions.py`): a
+request the endpoint rejects as invalid says nothing about the endpoint's health.
 
 While the cache is unavailable each breaker keeps the same state in its own process memory
 (a private `LocMemCache`), so a Redis outage degrades the breaker to per-process, never off.

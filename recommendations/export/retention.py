@@ -26,8 +26,8 @@ from django.db import connections, models, router, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from ..backends.exceptions import ExportError
 from ..conf import app_settings
+from ..exceptions import ExportError
 from ..models import Click, EngagementEvent, Impression
 from ..reporting.rollups import final_until
 from .destinations import destination_for

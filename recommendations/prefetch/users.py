@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from ..backends.base import PredictionRequest, get_backend
 from ..backends.breaker import CircuitBreaker, breaker_for
-from ..backends.exceptions import BreakerOpen, EndpointError
 from ..cache.access import get_cache
 from ..catalog import get_catalog
 from ..conf import app_settings
+from ..exceptions import BreakerOpen, EndpointError
 from ..ops import metrics
 from ..serving import exclusions
 from ..tracking import arms
