@@ -23,10 +23,9 @@ from .backends.breaker import breaker_for
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
 from .exceptions import EndpointError
-from .fallback import store as fallback
+from .fallback import store
 from .ops import metrics
-from .prefetch import entries as prefetched
-from .prefetch import model_versions
+from .prefetch import entries, model_versions
 from .prefetch.refresh_queue import enqueue_refresh
 from .serving import exclusions, inline_calls, product_snapshot
 
@@ -148,7 +147,7 @@ def _model_answer(
 ) -> _ModelAnswer:
     # The one cache read: the entry, and the catalog version that tells which products this
     # process may show without a query (product_snapshot.py).
-    entry, others = prefetched.read_entry_with(
+    entry, others = entries.read_entry_with(
         user.pk, arm.target_variant, product_snapshot.VERSION_KEY
     )
     if entry is not None:
@@ -209,7 +208,7 @@ def _model_answer(
     def keep(answer: Prediction) -> None:
         """Store the answer for this and the user's next page views (also when it comes late)."""
         metrics.record_endpoint_call("page", "ok", time.monotonic() - call_started)
-        prefetched.write_entry(
+        entries.write_entry(
             user.pk,
             exclusions.without_bought(answer.item_ids, bought),
             answer.model_version,
@@ -282,7 +281,7 @@ def _assemble(
             seen.add(item_id)
             ranked.append((item_id, "model"))
     if len(ranked) < limit * OVERFETCH:
-        for item_id in fallback.ranked_item_ids(user_id, limit * OVERFETCH, exclude=seen):
+        for item_id in store.ranked_item_ids(user_id, limit * OVERFETCH, exclude=seen):
             if item_id not in seen:
                 seen.add(item_id)
                 ranked.append((item_id, "fallback"))

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from recommendations import service
 from recommendations.exceptions import EndpointThrottled, EndpointTimeout
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.serving import inline_calls
 from recommendations.serving.page_clock import META_KEY, page_started
 from tests.support.celery_worker import wait_for
@@ -146,7 +146,7 @@ def test_a_slow_answer_ends_the_wait_at_the_deadline_and_fills_the_cache(client,
     assert WIDGET.search(response.content.decode()).group(1) == "fallback"
     assert elapsed_ms < 1000  # the answer took 1 s; the page did not wait for it
     # The late answer is kept: the next page view is a cache hit with the model's items.
-    wait_for(lambda: prefetched.read_entry(users[3].pk) is not None, timeout=10)
+    wait_for(lambda: entries.read_entry(users[3].pk) is not None, timeout=10)
     response = client.get(reverse("home"))
     assert WIDGET.search(response.content.decode()).group(1) == "model"
     assert len(scripted.received) == 1

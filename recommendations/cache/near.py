@@ -12,8 +12,8 @@ Why: on a cache hit, the round trip to Redis was the largest part of the widget'
 0.25 ms of CPU on a 5 ms page, in process; `bench/page.py`), more than the rest of the widget.
 
 What changes a kept key goes through this module's `store`, `add` and `delete_many`, which write and
-then publish: `prefetched.write_entry` and `delete_entry` (the prefetch tasks, an inline answer, a
-purchase) and a new catalog version (`product_snapshot`).
+then publish: `prefetch.entries.write_entry` and `delete_entry` (the prefetch tasks, an inline
+answer, a purchase) and a new catalog version (`product_snapshot`).
 A change made behind the app's back (`cache.clear()`, writing the keys by hand, an entry that
 expires in Redis) is seen within NEAR_CACHE_SECONDS. A reader that raced with a change does not
 keep what it read: every dropped key moves a generation count, and a read keeps its values only

@@ -31,8 +31,7 @@ from ..ops import metrics
 from ..serving import exclusions
 from ..tracking import arms
 from ..tracking.pseudonyms import pseudonym
-from . import entries as prefetched
-from . import model_versions
+from . import entries, model_versions
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ def prefetch_users(
 
 
 def still_fresh(
-    entry: prefetched.PrefetchedEntry | None,
+    entry: entries.PrefetchedEntry | None,
     user_id: int,
     target_variant: str | None,
     now: float,
@@ -131,10 +130,10 @@ def _without_fresh(
     remaining: list[int] = []
     skipped = 0
     for batch in batches(users, batch_size):
-        keys = {user_id: prefetched.user_key(user_id, target_variant) for user_id in batch}
+        keys = {user_id: entries.user_key(user_id, target_variant) for user_id in batch}
         values = cache.get_many(keys.values())  # a cache that is down: everybody is asked for
         for user_id in batch:
-            entry = prefetched.entry_from(values.get(keys[user_id]))
+            entry = entries.entry_from(values.get(keys[user_id]))
             if still_fresh(entry, user_id, target_variant, now):
                 done.append(user_id)  # done, not retried
                 skipped += 1
@@ -188,7 +187,7 @@ class _BatchCall:
                 continue
             served += len(users)
             result.invocations += 1
-            prefetched.write_entries(
+            entries.write_entries(
                 (
                     (
                         user_id,
