@@ -287,7 +287,7 @@ DEFAULTS: dict[str, object] = {
     # dropped from its answer instead. Keep it within the model's own limit (model/: 1,000).
     "EXCLUDE_MAX": 200,
     # Share (0..1) of users who see no widget at all (arm "control"), to measure the widget against
-    # no widget by their visits' engagement (the top slice of the users' places, see arms.py).
+    # no widget by their visits' engagement (the top slice of the users' places, see tracking/arms.py).
     "CONTROL_SHARE": 0.0,
     # Days raw impressions, clicks and engagement events are kept; the purge_tracking task deletes
     # older ones once roll_up_tracking has counted their day (clicks only once exported), their daily

@@ -1,6 +1,6 @@
 """Where an answer comes from: the one place that decides between cache, endpoint and fallback.
 
-0. the user's arm (see `arms.py`): the control arm gets nothing (no widget) and the holdout the
+0. the user's arm (see `tracking/arms.py`): the control arm gets nothing (no widget) and the holdout the
    fallback, both at once with no cache or endpoint work; the second variant's arm asks (and
    caches answers of) that production variant
 1. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 MIN_INLINE_MS = 10
 # Ask the model for more than the widget shows, so that filtering still leaves enough.
 OVERFETCH = 2
-# The source of the control arm's empty answer: it sees no widget (arms.py).
+# The source of the control arm's empty answer: it sees no widget (tracking/arms.py).
 NO_WIDGET = "none"
 
 
@@ -67,7 +67,7 @@ def recommend(
 ) -> Recommendations:
     """Recommendations for the current user (or a user object) within the latency budget.
 
-    The budget counts from the start of the page's request when it is known (page_clock.py).
+    The budget counts from the start of the page's request when it is known (serving/page_clock.py).
     """
     started = page_started(request_or_user, default=time.monotonic())
     limit = int(limit or app_settings.NUM_ITEMS)
@@ -146,7 +146,7 @@ def _model_answer(
     user: Any, limit: int, context: Mapping[str, Any], started: float, arm: arms.Arm
 ) -> _ModelAnswer:
     # The one cache read: the entry, and the catalog version that tells which products this
-    # process may show without a query (product_snapshot.py).
+    # process may show without a query (serving/product_snapshot.py).
     entry, others = entries.read_entry_with(
         user.pk, arm.target_variant, product_snapshot.VERSION_KEY
     )

@@ -1,5 +1,5 @@
-"""The page's endpoint call bounded by a deadline (inline_calls.py) that counts from the start of
-the page's request (page_clock.py), and a late answer kept for the next page view.
+"""The page's endpoint call bounded by a deadline (serving/inline_calls.py) that counts from the start of
+the page's request (serving/page_clock.py), and a late answer kept for the next page view.
 
 The unit tests call plain functions that sleep or raise: they test the hand-off between the page
 and the pool thread, which no endpoint is needed for. The integration tests go through real boto3

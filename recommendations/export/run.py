@@ -2,7 +2,7 @@
 
 Each run writes only what is new since the last one, into a local folder or an S3 prefix:
 
-1. read the watermark at the destination (`export_watermark.py`): per source, the last id exported,
+1. read the watermark at the destination (`watermark.py`): per source, the last id exported,
    and a file that a crashed run may have left half-done;
 2. a pending file is written again, same id range, same name: the object is replaced, never
    duplicated;
@@ -16,7 +16,7 @@ Why "settled": ids are handed out when a row is inserted, but a transaction can 
 later one, so a row with a smaller id may still be invisible when a bigger one is exported, and a
 watermark past it would skip it for good. A run therefore stops at the first order line from the
 last EXPORT_SETTLE_SECONDS: it assumes that no checkout's transaction stays open that long.
-Clicks are inserted one batch at a time under a lock (see `events.py`), so their ids commit in
+Clicks are inserted one batch at a time under a lock (see `tracking/events.py`), so their ids commit in
 order and they need no such margin.
 """
 

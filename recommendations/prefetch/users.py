@@ -70,7 +70,7 @@ def prefetch_users(
 ) -> PrefetchResult:
     """Prefetch these users, one invoke_endpoint per batch; raises PrefetchInterrupted on failure.
 
-    Each user is asked for in their arm (see `arms.py`): holdout users are skipped, users of the
+    Each user is asked for in their arm (see `tracking/arms.py`): holdout users are skipped, users of the
     second variant's arm go in batches of their own that target that variant. With `skip_fresh`,
     so are users whose entry is still fresh (see `still_fresh`).
     """

@@ -9,7 +9,7 @@
    (`event_rows.py`). The task is acknowledged late: a worker killed mid-insert leaves the message
    to be delivered again, and the unique event ids make the redo insert nothing twice. Inserts run
    one at a time across workers, so that click ids commit in order (the export's watermark relies
-   on it, see `export.py`): on PostgreSQL and SQLite the database orders them (`event_rows.py`), and
+   on it, see `export/run.py`): on PostgreSQL and SQLite the database orders them (`event_rows.py`), and
    a worker killed mid-insert holds up nobody; on other databases a `CacheLock` does, a task that
    finds it taken tries again a moment later, and a killed worker's lock blocks the others until
    it expires (INSERT_LOCK_SECONDS).
@@ -56,7 +56,7 @@ from ..cache.lock import CacheLock
 from ..conf import app_settings
 from .event_rows import CLICK, IMPRESSION, Inserted, database_orders_inserts, insert_events
 
-__all__ = ["CLICK", "IMPRESSION"]  # the kinds of event, named here for tracking.py and tests
+__all__ = ["CLICK", "IMPRESSION"]  # the kinds of event, named here for impressions.py and tests
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def buffer() -> EventBuffer:
 
 
 def record(event: dict[str, Any]) -> bool:
-    """Buffer one event (a dict made by `tracking.py`); False when it had to be dropped."""
+    """Buffer one event (a dict made by `impressions.py`); False when it had to be dropped."""
     return _buffer.append(event)
 
 
