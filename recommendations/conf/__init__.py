@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .cache import local_state
+from ..cache import local_state
 from .defaults import DEFAULTS
 
 
