@@ -189,8 +189,8 @@ def _model_answer(
     except EndpointError as error:
         return _endpoint_failed(error, breaker=None, started=time.monotonic())
     if not backend.is_warm("page"):
-        # Building a boto3 client takes about 100 ms: more than a page can spare. The first page
-        # in a process builds it in the background and is served from the cache or fallback.
+        # Building a boto3 client takes longer than a page can spare (docs/page-view.md). The first
+        # page in a process builds it in the background and is served from the cache or fallback.
         backend.warm_up_in_background("page")
         enqueue_refresh(user.pk)
         return _ModelAnswer(reason="client_warming")

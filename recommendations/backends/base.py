@@ -40,8 +40,8 @@ CONNECT_SHARE = 1 / 3
 # The socket timeouts of all page attempts together take this share of the budget, and the page's
 # wait for the endpoint ends this share of the budget after its request started (service.py).
 # The rest is headroom for what follows the wait within the budget: a thread that wakes late on a
-# busy machine, the failure's bookkeeping and the fallback (bench/outage.py: about 25 ms at p50
-# under load; 20% of a 150 ms budget did not cover its tail, 30% does).
+# busy machine, the failure's bookkeeping and the fallback (measured by bench/outage.py:
+# docs/performance.md, "When the endpoint fails").
 TIMEOUT_SHARE = 0.7
 MIN_TIMEOUT = 0.001
 # Errors worth an immediate second attempt while a page waits: a dropped pooled connection or a
