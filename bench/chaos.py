@@ -33,7 +33,7 @@ and clicks lost and duplicated, drops with a reason (`/recommendations/metrics/`
 `recommendations_events_dropped{reason=...}`) and without one, 5xx answers, and the report (after
 `roll_up_tracking`) against the raw rows. A web process killed by SIGKILL loses the events still in
 its memory: the `X-Served-By` header (bench/harness/served_by.py) tells which pages it served, and
-those losses are counted apart and held to the bound in events.py (fewer than 2 x EVENT_BATCH_SIZE
+those losses are counted apart and held to the bound in recommendations/tracking/events.py (fewer than 2 x EVENT_BATCH_SIZE
 events per killed process, none older than EVENT_FLUSH_INTERVAL plus one hand-off).
 
 Ends with `TARGET chaos_events_lost`, `chaos_events_duplicated`, `chaos_report_matches_raw`,

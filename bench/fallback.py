@@ -127,11 +127,11 @@ def measure(lookups: int) -> dict:
     from django.db import connection, reset_queries
 
     from demo_shop.orders.models import Order
-    from recommendations.fallback import store as fallback
+    from recommendations.fallback import store
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    version = fallback.refresh()
+    version = store.refresh()
     refresh_seconds = time.perf_counter() - started
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -145,11 +145,11 @@ def measure(lookups: int) -> dict:
         cache.clear()
         reset_queries()
         t0 = time.perf_counter()
-        ranked = fallback.ranked_item_ids(user_id, 12)
+        ranked = store.ranked_item_ids(user_id, 12)
         cold.append(time.perf_counter() - t0)
         queries.append(len(connection.queries))
         t0 = time.perf_counter()
-        assert fallback.ranked_item_ids(user_id, 12) == ranked
+        assert store.ranked_item_ids(user_id, 12) == ranked
         warm.append(time.perf_counter() - t0)
     return {
         "lines": version.interactions,

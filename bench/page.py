@@ -12,7 +12,7 @@ scenario. Every request is a logged-in customer's home page:
     hit-quiet  the same with RECOMMENDATIONS_TRACKING=false: no impression event, no signed
                click links (what tracking costs a page)
     hit-read   the hit page with RECOMMENDATIONS_NEAR_CACHE_SECONDS=0: the cache is read on every
-               page instead of the process keeping the entries it read (what near_cache.py saves)
+               page instead of the process keeping the entries it read (what cache/near.py saves)
     miss       the widget, every request a customer with no cache entry (entries deleted
                before each round), answered inline by the endpoint
     hang       the widget on cache misses, the endpoint hanging (default breaker: it opens

@@ -231,14 +231,14 @@ def _instrument() -> _Parts:
     from recommendations import service
     from recommendations.serving import product_snapshot
     from recommendations.templatetags import recommendations as tags
-    from recommendations.tracking import impressions as tracking
+    from recommendations.tracking import impressions
 
     parts = _Parts()
     parts.wrap(tags, "recommend", "service.recommend")
     parts.wrap(service.prefetched, "read_entry_with", "  the cache read")
     parts.wrap(product_snapshot, "products", "  the products")
     parts.wrap(tags, "track_widget", "tracking (impression, signed links)")
-    parts.wrap(tracking.clicks, "sign", "  signing")
+    parts.wrap(impressions.clicks, "sign", "  signing")
     parts.wrap(tags, "render_widget", "rendering")
     return parts
 

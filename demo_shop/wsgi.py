@@ -25,7 +25,7 @@ def _prepare_process() -> None:
     from django.urls import get_resolver
 
     from recommendations.backends import get_backend
-    from recommendations.backends.exceptions import EndpointError
+    from recommendations.exceptions import EndpointError
 
     get_resolver().url_patterns  # noqa: B018 - imports and compiles the URL patterns
     try:

@@ -8,6 +8,6 @@ class RecommendationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their system checks and signal receivers.
-        from . import checks, security_checks, signals  # noqa: F401
+        from . import checks, signals  # noqa: F401
         from .prefetch import queue_lag  # noqa: F401
         from .serving import page_clock, product_snapshot  # noqa: F401

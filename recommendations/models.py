@@ -141,7 +141,7 @@ class EngagementEvent(models.Model):
     event_id = models.CharField(max_length=32, unique=True)
     pseudonym = models.CharField(max_length=64, db_index=True)
     arm = models.CharField(max_length=16)
-    # Not "kind": that name is taken by the event pipeline's type of event (event_rows.py).
+    # Not "kind": that name is taken by the event pipeline's type of event (tracking/event_rows.py).
     action = models.CharField(max_length=16, choices=Action.choices)
     created_at = models.DateTimeField(db_index=True)
 

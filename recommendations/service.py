@@ -1,6 +1,6 @@
 """Where an answer comes from: the one place that decides between cache, endpoint and fallback.
 
-0. the user's arm (see `arms.py`): the control arm gets nothing (no widget) and the holdout the
+0. the user's arm (see `tracking/arms.py`): the control arm gets nothing (no widget) and the holdout the
    fallback, both at once with no cache or endpoint work; the second variant's arm asks (and
    caches answers of) that production variant
 1. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
@@ -20,13 +20,12 @@ from django.http import HttpRequest
 
 from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
 from .backends.breaker import breaker_for
-from .backends.exceptions import EndpointError
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
-from .fallback import store as fallback
+from .exceptions import EndpointError
+from .fallback import store
 from .ops import metrics
-from .prefetch import entries as prefetched
-from .prefetch import model_versions
+from .prefetch import entries, model_versions
 from .prefetch.refresh_queue import enqueue_refresh
 from .serving import exclusions, inline_calls, product_snapshot
 
@@ -42,7 +41,7 @@ logger = logging.getLogger(__name__)
 MIN_INLINE_MS = 10
 # Ask the model for more than the widget shows, so that filtering still leaves enough.
 OVERFETCH = 2
-# The source of the control arm's empty answer: it sees no widget (arms.py).
+# The source of the control arm's empty answer: it sees no widget (tracking/arms.py).
 NO_WIDGET = "none"
 
 
@@ -68,7 +67,7 @@ def recommend(
 ) -> Recommendations:
     """Recommendations for the current user (or a user object) within the latency budget.
 
-    The budget counts from the start of the page's request when it is known (page_clock.py).
+    The budget counts from the start of the page's request when it is known (serving/page_clock.py).
     """
     started = page_started(request_or_user, default=time.monotonic())
     limit = int(limit or app_settings.NUM_ITEMS)
@@ -147,8 +146,8 @@ def _model_answer(
     user: Any, limit: int, context: Mapping[str, Any], started: float, arm: arms.Arm
 ) -> _ModelAnswer:
     # The one cache read: the entry, and the catalog version that tells which products this
-    # process may show without a query (product_snapshot.py).
-    entry, others = prefetched.read_entry_with(
+    # process may show without a query (serving/product_snapshot.py).
+    entry, others = entries.read_entry_with(
         user.pk, arm.target_variant, product_snapshot.VERSION_KEY
     )
     if entry is not None:
@@ -190,8 +189,8 @@ def _model_answer(
     except EndpointError as error:
         return _endpoint_failed(error, breaker=None, started=time.monotonic())
     if not backend.is_warm("page"):
-        # Building a boto3 client takes about 100 ms: more than a page can spare. The first page
-        # in a process builds it in the background and is served from the cache or fallback.
+        # Building a boto3 client takes longer than a page can spare (docs/page-view.md). The first
+        # page in a process builds it in the background and is served from the cache or fallback.
         backend.warm_up_in_background("page")
         enqueue_refresh(user.pk)
         return _ModelAnswer(reason="client_warming")
@@ -209,7 +208,7 @@ def _model_answer(
     def keep(answer: Prediction) -> None:
         """Store the answer for this and the user's next page views (also when it comes late)."""
         metrics.record_endpoint_call("page", "ok", time.monotonic() - call_started)
-        prefetched.write_entry(
+        entries.write_entry(
             user.pk,
             exclusions.without_bought(answer.item_ids, bought),
             answer.model_version,
@@ -282,7 +281,7 @@ def _assemble(
             seen.add(item_id)
             ranked.append((item_id, "model"))
     if len(ranked) < limit * OVERFETCH:
-        for item_id in fallback.ranked_item_ids(user_id, limit * OVERFETCH, exclude=seen):
+        for item_id in store.ranked_item_ids(user_id, limit * OVERFETCH, exclude=seen):
             if item_id not in seen:
                 seen.add(item_id)
                 ranked.append((item_id, "fallback"))

@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import Signal, receiver
 
-from .prefetch import entries as prefetched
+from .prefetch import entries
 from .prefetch.refresh_queue import enqueue_on_commit, safe_enqueue
 
 logger = logging.getLogger(__name__)
@@ -39,14 +39,14 @@ def refresh_after_purchase(sender: Any, user: Any, item_ids: Any = (), **kwargs:
     A checkout takes stock, most often with `QuerySet.update()` (no `post_save`), so the
     processes' product snapshots start again too.
     """
-    from .fallback import store as fallback
+    from .fallback import store
     from .serving import product_snapshot
     from .tasks import prefetch_user
 
     user_id = getattr(user, "pk", user)
     product_snapshot.catalog_changed()
-    prefetched.delete_entry(user_id)
-    fallback.forget_user(user_id)
+    entries.delete_entry(user_id)
+    store.forget_user(user_id)
     enqueue_on_commit(lambda: safe_enqueue(prefetch_user, user_id))
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the app: thin wrappers that call `fallback`, `prefetch`, `events` and `export`.
+"""The app's Celery tasks: thin wrappers over `fallback.store`, `prefetch.users`, `export.run`...
 
 Tasks carry only ids. Prefetch tasks are acknowledged late (a worker killed mid-task leaves the
 message to be delivered again) and idempotent (running one twice writes the same entries). They
@@ -12,14 +12,12 @@ import random
 from celery import Task, shared_task
 from django.db import DatabaseError
 
-from .backends.exceptions import BreakerOpen, EndpointError, ExportError
 from .cache.access import CacheUnavailable
 from .conf import app_settings
-from .export import retention
-from .export import run as export
-from .fallback import store as fallback
-from .prefetch import fan_out
-from .prefetch import users as prefetch
+from .exceptions import BreakerOpen, EndpointError, ExportError
+from .export import retention, run
+from .fallback import store
+from .prefetch import fan_out, users
 from .reporting import rollups
 from .tracking import events
 
@@ -35,7 +33,7 @@ logger = logging.getLogger(__name__)
 )
 def refresh_fallback() -> int | None:
     """Recompute the local fallback ranking (hourly in beat); the new version's id, or None if skipped."""
-    version = fallback.refresh_exclusive()
+    version = store.refresh_exclusive()
     return version.pk if version is not None else None
 
 
@@ -66,8 +64,8 @@ def _prefetch_or_retry(
     task: Task, user_ids: list[int], single: bool = False, breaker_waits: int = 0
 ) -> int:
     try:
-        return prefetch.prefetch_users(user_ids, skip_fresh=True).users
-    except prefetch.PrefetchInterrupted as interrupted:
+        return users.prefetch_users(user_ids, skip_fresh=True).users
+    except users.PrefetchInterrupted as interrupted:
         error = interrupted.error
         # Only the users not yet written are retried: a retry does no work twice.
         args = [interrupted.remaining[0] if single else interrupted.remaining]
@@ -148,7 +146,7 @@ def prefetch_active_users(
     if lock is None:
         return 0
     page = fan_out.read_page(fan_out.active_since(days, since), int(after))
-    for batch in prefetch.batches(page.user_ids, int(app_settings.BATCH_SIZE)):
+    for batch in users.batches(page.user_ids, int(app_settings.BATCH_SIZE)):
         prefetch_users.delay(batch)
     if page.next_after is not None:
         # Published after this page's batches: a worker lost mid-page runs the page again
@@ -216,7 +214,7 @@ def export_interactions(self: Task) -> int | None:
         logger.info("Export skipped: EXPORT_DESTINATION is not set", extra={"reason": "off"})
         return None
     try:
-        result = export.export_exclusive(destination, file_format=app_settings.EXPORT_FORMAT)
+        result = run.export_exclusive(destination, file_format=app_settings.EXPORT_FORMAT)
     except (ExportError, DatabaseError, OSError) as error:
         # OSError: a local destination's disk is full or unmounted, which an operator may fix.
         if isinstance(error, ExportError) and not error.retryable:

@@ -10,8 +10,7 @@ from django.views.decorators.http import require_GET
 
 from .service import recommend
 from .serving.rendering import render_widget
-from .tracking import clicks
-from .tracking import impressions as tracking
+from .tracking import clicks, impressions
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def widget_fragment(request: HttpRequest) -> HttpResponse:
     except BadParameter as error:
         return _error(str(error))
     title = request.GET.get("title", "Recommended for you")[:80]
-    recommendations = tracking.track_widget(recommend(request, limit), request)
+    recommendations = impressions.track_widget(recommend(request, limit), request)
     return _private(HttpResponse(render_widget(recommendations, title)))
 
 
@@ -84,7 +83,7 @@ def recommendations_json(request: HttpRequest) -> HttpResponse:
         limit = _parse_limit(request)
     except BadParameter as error:
         return _error(str(error))
-    recommendations = tracking.track_widget(recommend(request, limit), request)
+    recommendations = impressions.track_widget(recommend(request, limit), request)
     return _private(
         JsonResponse(
             {
@@ -132,7 +131,7 @@ def click(request: HttpRequest, token: str, position: int) -> HttpResponse:
         # interest in what was shown to someone else, so it must not count or train the model.
         logger.info("Click link shown to someone else", extra={"reason": "other_viewer"})
     else:
-        counted = tracking.record_click(target, request)
+        counted = impressions.record_click(target, request)
     response = HttpResponseRedirect(url)
     # Never cached: each click must reach the server to be counted.
     add_never_cache_headers(response)

@@ -18,8 +18,8 @@ import pytest
 from recommendations.backends import get_backend, reset_clients
 from recommendations.backends.base import PredictionRequest
 from recommendations.backends.codecs import JSONCodec
-from recommendations.backends.exceptions import BadResponse, EndpointUnavailable
 from recommendations.backends.sagemaker import read_only_the_start_of_error_answers
+from recommendations.exceptions import BadResponse, EndpointUnavailable
 from tests.support.scripted_endpoint import (
     Answer,
     QuietHTTPServer,

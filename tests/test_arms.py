@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from recommendations import service
 from recommendations.backends.base import get_backend, reset_clients
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.tasks import prefetch_users
 from recommendations.tracking import arms
 from recommendations.tracking.pseudonyms import pseudonym
@@ -87,7 +87,7 @@ def test_holdout_users_get_the_fallback_with_no_endpoint_call_even_when_prefetch
     with override_settings(RECOMMENDATIONS=settings):
         get_backend().warm_up()
         user = held_out[0]
-        prefetched.write_entry(user.pk, [str(pk) for pk in range(1, 30)], "v-cached")
+        entries.write_entry(user.pk, [str(pk) for pk in range(1, 30)], "v-cached")
         answer = service.recommend(user)
         assert (answer.arm, answer.source, answer.fallback_reason) == (
             "holdout",
@@ -121,8 +121,8 @@ def test_the_second_variants_users_reach_it_as_target_variant(endpoint, client):
 
         answer = service.recommend(challengers[0])  # now from the cache, per variant
         assert (answer.arm, answer.variant, answer.source) == ("variant", CHALLENGER, "model")
-        assert prefetched.read_entry(challengers[0].pk, CHALLENGER) is not None
-        assert prefetched.read_entry(challengers[0].pk) is None
+        assert entries.read_entry(challengers[0].pk, CHALLENGER) is not None
+        assert entries.read_entry(challengers[0].pk) is None
 
         regular = service.recommend(regulars[0])
         assert regular.arm == "model"
@@ -137,7 +137,7 @@ def test_the_second_variants_users_reach_it_as_target_variant(endpoint, client):
 def test_a_cached_answer_of_one_variant_is_never_served_to_the_other(endpoint):
     _, users = make_shop()
     user = users[0]
-    prefetched.write_entry(user.pk, [str(pk) for pk in range(1, 30)], "v-default", "AllTraffic")
+    entries.write_entry(user.pk, [str(pk) for pk in range(1, 30)], "v-default", "AllTraffic")
     share = {"SECOND_VARIANT": CHALLENGER, "SECOND_VARIANT_SHARE": 1.0}
     with override_settings(RECOMMENDATIONS=endpoint_settings(endpoint, **share)):
         get_backend().warm_up()
@@ -166,11 +166,11 @@ def test_prefetch_skips_the_holdout_and_asks_each_variant_for_its_own_users(endp
         assert stats["invocations"] == 2  # one batch per variant
         assert stats["instances"] == len(ids) - len(held_out)
         assert stats["by_variant"][CHALLENGER] == 1
-        assert all(prefetched.read_entry(u.pk) is None for u in held_out)
-        assert all(prefetched.read_entry(u.pk, CHALLENGER) for u in challengers)
-        assert all(prefetched.read_entry(u.pk) is None for u in challengers)
+        assert all(entries.read_entry(u.pk) is None for u in held_out)
+        assert all(entries.read_entry(u.pk, CHALLENGER) for u in challengers)
+        assert all(entries.read_entry(u.pk) is None for u in challengers)
 
     # A purchase drops both of a user's entries.
     with override_settings(RECOMMENDATIONS=settings):
-        prefetched.delete_entry(challengers[0].pk)
-        assert prefetched.read_entry(challengers[0].pk, CHALLENGER) is None
+        entries.delete_entry(challengers[0].pk)
+        assert entries.read_entry(challengers[0].pk, CHALLENGER) is None

@@ -13,15 +13,15 @@ from recommendations.backends.base import (
     call_policy,
 )
 from recommendations.backends.codecs import JSONCodec, SageMakerJSONCodec
-from recommendations.backends.exceptions import (
+from recommendations.backends.http import HTTPBackend
+from recommendations.backends.sagemaker import SageMakerBackend
+from recommendations.exceptions import (
     BadResponse,
     EndpointMisconfigured,
     EndpointThrottled,
     EndpointTimeout,
     EndpointUnavailable,
 )
-from recommendations.backends.http import HTTPBackend
-from recommendations.backends.sagemaker import SageMakerBackend
 from tests.support.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
 
 REQUEST = PredictionRequest(user_key="p-1", num_results=2)
@@ -212,7 +212,7 @@ def test_an_unknown_target_variant_is_not_found_not_a_bad_request(scripted_endpo
     # SageMaker (and model/serve.py) answer a TargetVariant the endpoint lacks with this
     # ValidationError; every call to that variant fails until it is deployed, so it must count
     # for the variant's breaker rather than pass as one request's bad input.
-    from recommendations.backends.exceptions import EndpointNotFound
+    from recommendations.exceptions import EndpointNotFound
     from tests.support.scripted_endpoint import app_pointed_at, aws_error
 
     scripted_endpoint.script(

@@ -9,7 +9,8 @@ import requests
 
 from recommendations.backends import get_backend, reset_clients
 from recommendations.backends.base import PredictionRequest
-from recommendations.backends.exceptions import (
+from recommendations.backends.http import HTTPBackend, signing_region
+from recommendations.exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -21,7 +22,6 @@ from recommendations.backends.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from recommendations.backends.http import HTTPBackend, signing_region
 from tests.support.scripted_endpoint import (
     Answer,
     aws_error,

@@ -11,7 +11,8 @@ import pytest
 from recommendations.backends import get_backend, reset_clients
 from recommendations.backends.base import TIMEOUT_SHARE, PredictionRequest, call_policy
 from recommendations.backends.codecs import JSONCodec
-from recommendations.backends.exceptions import (
+from recommendations.backends.sagemaker import SageMakerBackend, runtime_client
+from recommendations.exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -23,7 +24,6 @@ from recommendations.backends.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from recommendations.backends.sagemaker import SageMakerBackend, runtime_client
 from tests.support.scripted_endpoint import (
     Answer,
     aws_error,

@@ -9,12 +9,12 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.test import override_settings
 
 from recommendations.backends.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, get_breaker
-from recommendations.backends.exceptions import (
+from recommendations.cache.access import ResilientCache
+from recommendations.exceptions import (
     EndpointRejected,
     EndpointTimeout,
     EndpointUnavailable,
 )
-from recommendations.cache.access import ResilientCache
 
 BREAKER_SETTINGS = {
     "BREAKER_FAILURES": 3,
@@ -396,7 +396,7 @@ def test_shared_state_through_real_redis(redis_cache_settings, clock, caplog):
 
 
 def test_a_model_error_for_one_requests_input_does_not_count(two_processes):
-    from recommendations.backends.exceptions import EndpointModelError
+    from recommendations.exceptions import EndpointModelError
 
     breaker, _ = two_processes
     # SageMaker's ModelError when the container answered 400 (e.g. an exclude list too long).
@@ -407,7 +407,7 @@ def test_a_model_error_for_one_requests_input_does_not_count(two_processes):
 
 
 def test_a_model_error_of_a_failing_container_counts(two_processes):
-    from recommendations.backends.exceptions import EndpointModelError
+    from recommendations.exceptions import EndpointModelError
 
     breaker, _ = two_processes
     for _ in range(BREAKER_SETTINGS["BREAKER_FAILURES"]):

@@ -16,9 +16,9 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.test import override_settings
 
 from recommendations.backends.breaker import CLOSED, OPEN, CircuitBreaker
-from recommendations.backends.exceptions import EndpointTimeout
 from recommendations.cache.access import CacheUnavailable, ResilientCache, get_cache
 from recommendations.conf import app_settings
+from recommendations.exceptions import EndpointTimeout
 from tests.support.redis_process import (  # noqa: F401 (fixture "redis_server")
     redis_caches,
     redis_server_fixture,

@@ -14,14 +14,13 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from recommendations.backends.breaker import CircuitBreaker
-from recommendations.backends.exceptions import EndpointUnavailable
 from recommendations.cache import near as near_cache
 from recommendations.cache.access import get_cache
 from recommendations.cache.values import MISSING, decode, encode
-from recommendations.fallback import store as fallback
+from recommendations.exceptions import EndpointUnavailable
+from recommendations.fallback import store
 from recommendations.ops import latency_window, metrics
-from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch import model_versions
+from recommendations.prefetch import entries, model_versions
 from recommendations.serving import product_snapshot
 from tests.support.celery_worker import wait_for
 from tests.support.redis_process import redis_caches, redis_server_fixture  # noqa: F401
@@ -64,23 +63,23 @@ def test_a_value_json_cannot_hold_is_the_callers_error():
 @pytest.mark.django_db
 def test_the_apps_own_entries_are_stored_as_json_text(settings):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "BREAKER_FAILURES": 1}
-    prefetched.write_entry(7, ["1", "2"], "v1")
+    entries.write_entry(7, ["1", "2"], "v1")
     model_versions.note_version("v1")
     metrics.record_prefetch_lag(1.5)
     breaker = CircuitBreaker("endpoint")
     breaker.record_failure(EndpointUnavailable())
-    fallback.popular_item_ids(5)  # caches the (empty) pointer
+    store.popular_item_ids(5)  # caches the (empty) pointer
     written = [
-        prefetched.user_key(7),
+        entries.user_key(7),
         model_versions.KEY_PREFIX + "default",
         metrics.PREFETCH_LAG_KEY,
         "recommendations:breaker:endpoint:opened_at",
-        fallback.CURRENT_KEY,
+        store.CURRENT_KEY,
     ]
     for key in written:
         assert isinstance(raw(key), str), key
         assert is_app_format(raw(key)), key
-    assert json.loads(raw(prefetched.user_key(7)))["item_ids"] == ["1", "2"]
+    assert json.loads(raw(entries.user_key(7)))["item_ids"] == ["1", "2"]
 
 
 # --- values the app did not write are misses --------------------------------------------------
@@ -104,25 +103,25 @@ WRONG_SHAPES = [
     "value", [*NOT_THE_APPS, *WRONG_SHAPES, pytest.param("12", id="a-json-number")]
 )
 def test_a_planted_prefetched_entry_is_a_miss(value):
-    plant(prefetched.user_key(7), value)
-    assert prefetched.read_entry(7) is None
-    assert prefetched.read_entry_with(7, None, "other")[0] is None
+    plant(entries.user_key(7), value)
+    assert entries.read_entry(7) is None
+    assert entries.read_entry_with(7, None, "other")[0] is None
 
 
 def test_a_good_entry_in_the_apps_format_is_read():
-    plant(prefetched.user_key(7), json.dumps(GOOD_ENTRY))
-    assert prefetched.read_entry(7).item_ids == ("1", "2")
+    plant(entries.user_key(7), json.dumps(GOOD_ENTRY))
+    assert entries.read_entry(7).item_ids == ("1", "2")
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("value", NOT_THE_APPS + WRONG_SHAPES)
 def test_planted_fallback_values_are_misses(value):
-    for key in (fallback.CURRENT_KEY, fallback._user_key(7), fallback._category_key("c")):
+    for key in (store.CURRENT_KEY, store._user_key(7), store._category_key("c")):
         plant(key, value)
-    assert fallback.ranked_item_ids(7, 5) == []  # no version computed: nothing, and no error
-    assert fallback.ranked_item_ids(None, 5) == []
-    assert fallback.popular_item_ids(5, category="c") == []
-    assert is_app_format(raw(fallback.CURRENT_KEY))  # replaced by a good value
+    assert store.ranked_item_ids(7, 5) == []  # no version computed: nothing, and no error
+    assert store.ranked_item_ids(None, 5) == []
+    assert store.popular_item_ids(5, category="c") == []
+    assert is_app_format(raw(store.CURRENT_KEY))  # replaced by a good value
 
 
 @pytest.mark.parametrize("value", NOT_THE_APPS + WRONG_SHAPES)
@@ -150,11 +149,11 @@ def test_planted_model_versions_latencies_and_figures_are_misses(value):
 def test_a_value_the_backend_cannot_unpickle_is_a_miss_not_an_outage(redis_server):
     # A Redis cache with the default (pickle) serializer, and text that is no pickle at the key.
     client = redis.Redis(port=redis_server.port, db=15)
-    client.set(caches["default"].make_key(prefetched.user_key(7)), b"\x80\x05garbage")
-    assert prefetched.read_entry(7) is None
+    client.set(caches["default"].make_key(entries.user_key(7)), b"\x80\x05garbage")
+    assert entries.read_entry(7) is None
     assert get_cache().available  # the cache is not taken for down
-    prefetched.write_entry(8, ["3"], "v")
-    assert prefetched.read_entry(8).item_ids == ("3",)
+    entries.write_entry(8, ["3"], "v")
+    assert entries.read_entry(8).item_ids == ("3",)
     client.close()
 
 
@@ -184,8 +183,8 @@ def test_the_app_works_on_a_cache_that_never_unpickles(redis_server):
         "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
     }
     with override_settings(CACHES=caches_settings):
-        prefetched.write_entry(7, ["1", "2"], "v1")
-        assert prefetched.read_entry(7).item_ids == ("1", "2")
+        entries.write_entry(7, ["1", "2"], "v1")
+        assert entries.read_entry(7).item_ids == ("1", "2")
         breaker = CircuitBreaker("endpoint")
         for _ in range(5):
             breaker.record_failure(EndpointUnavailable())
@@ -199,24 +198,24 @@ def test_the_app_works_on_a_cache_that_never_unpickles(redis_server):
         # A malicious pickle planted at a user's key is never unpickled: it is a miss.
         Tripwire.fired = False
         client = redis.Redis(port=redis_server.port, db=15)
-        client.set(caches["default"].make_key(prefetched.user_key(9)), pickle.dumps(Tripwire()))
-        assert prefetched.read_entry(9) is None
+        client.set(caches["default"].make_key(entries.user_key(9)), pickle.dumps(Tripwire()))
+        assert entries.read_entry(9) is None
         assert not Tripwire.fired
         client.close()
 
 
 @pytest.mark.redis
 def test_a_foreign_message_on_the_near_cache_channel_drops_what_is_kept(redis_server, caplog):
-    prefetched.write_entry(7, ["1"], "v1")
-    prefetched.read_entry_with(7, None)
+    entries.write_entry(7, ["1"], "v1")
+    entries.read_entry_with(7, None)
     wait_for(lambda: near_cache.near_cache().live, timeout=5, interval=0.01)
-    prefetched.read_entry_with(7, None)  # kept now
+    entries.read_entry_with(7, None)  # kept now
     client = redis.Redis(port=redis_server.port, db=15)
     # Changed behind the app's back, then a message that is not the app's announcement.
-    client.delete(caches["default"].make_key(prefetched.user_key(7)))
+    client.delete(caches["default"].make_key(entries.user_key(7)))
     channel = near_cache.channel_name("default", near_cache.redis_client("default"))
     client.publish(channel, b"\x80 not json")
-    wait_for(lambda: prefetched.read_entry_with(7, None)[0] is None, timeout=5, interval=0.01)
+    wait_for(lambda: entries.read_entry_with(7, None)[0] is None, timeout=5, interval=0.01)
     assert near_cache.near_cache().live
     assert "lost its Redis channel" not in caplog.text
     client.close()
@@ -224,15 +223,15 @@ def test_a_foreign_message_on_the_near_cache_channel_drops_what_is_kept(redis_se
 
 @pytest.mark.django_db
 def test_entries_written_one_by_one_or_in_a_batch_read_back_whole():
-    written = prefetched.write_entry(7, ["1", "2"], "v1", variant="A", prior=True)
-    prefetched.write_entries(
+    written = entries.write_entry(7, ["1", "2"], "v1", variant="A", prior=True)
+    entries.write_entries(
         [(8, ["3"], "v2", None, False), (9, [], None, "B", False)], target_variant="B"
     )
 
-    assert prefetched.read_entry(7) == written
-    assert written.prior and not prefetched.read_entry(8, "B").prior
-    eight, nine = prefetched.read_entry(8, "B"), prefetched.read_entry(9, "B")
+    assert entries.read_entry(7) == written
+    assert written.prior and not entries.read_entry(8, "B").prior
+    eight, nine = entries.read_entry(8, "B"), entries.read_entry(9, "B")
     assert (eight.item_ids, eight.model_version, eight.variant) == (("3",), "v2", None)
     assert (nine.item_ids, nine.model_version, nine.variant) == ((), None, "B")
     assert eight.created_at == nine.created_at < eight.fresh_until
-    assert prefetched.read_entry(8) is None  # the batch went under variant B's keys
+    assert entries.read_entry(8) is None  # the batch went under variant B's keys

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from demo_shop.catalog.recommendations import DemoCatalog
 from recommendations.backends import get_backend, reset_clients
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.prefetch.users import prefetch_users
 from recommendations.service import recommend
 from tests.support.scripted_endpoint import (
@@ -83,7 +83,7 @@ def test_a_prefetch_asks_the_endpoint_without_what_the_user_bought(literal_shop)
 def test_the_last_resort_leaves_out_what_the_user_bought(rf, literal_shop):
     user, _ = literal_shop
     # Nothing from the model or the fallback: the newest products fill the widget.
-    prefetched.write_entry(user.pk, [], "v1")
+    entries.write_entry(user.pk, [], "v1")
     request = rf.get("/")
     request.user = user
     shown = [item.item_id for item in recommend(request, 8)]

@@ -117,9 +117,9 @@ def test_overrides_are_read_when_used():
     assert app_settings.BUDGET_MS != 321
 
 
-# --- every setting, from its declaration in recommendations/defaults.py ----------------------
+# --- every setting, from its declaration in recommendations/conf/defaults.py ------------------
 
-from recommendations.defaults import DEFAULTS, KINDS  # noqa: E402
+from recommendations.conf.defaults import DEFAULTS, KINDS  # noqa: E402
 
 SETTINGS = sorted(DEFAULTS)
 

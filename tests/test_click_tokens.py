@@ -14,7 +14,7 @@ from django.urls import reverse
 from demo_shop.catalog.models import Product
 from recommendations.export.rows import click_rows
 from recommendations.models import Click
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.shop_data import make_shop
@@ -39,7 +39,7 @@ def tracked():
 def users():
     _, users = make_shop()
     for user in users[:3]:
-        prefetched.write_entry(user.pk, [str(pk) for pk in range(20, 40)], "v1")
+        entries.write_entry(user.pk, [str(pk) for pk in range(20, 40)], "v1")
     return users
 
 

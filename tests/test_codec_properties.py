@@ -15,8 +15,8 @@ from recommendations.backends.codecs import (
     JSONCodec,
     SageMakerJSONCodec,
 )
-from recommendations.backends.exceptions import BadResponse, EndpointRejected
 from recommendations.backends.predictions import Prediction, PredictionRequest
+from recommendations.exceptions import BadResponse, EndpointRejected
 
 CODECS = [JSONCodec(), SageMakerJSONCodec()]
 PROPERTIES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,8 +13,8 @@ from recommendations.backends.codecs import (
     SageMakerJSONCodec,
     get_codec,
 )
-from recommendations.backends.exceptions import BadResponse, EndpointMisconfigured
 from recommendations.backends.predictions import Prediction, PredictionRequest
+from recommendations.exceptions import BadResponse, EndpointMisconfigured
 
 
 def wire(payload: object) -> bytes:

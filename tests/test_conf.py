@@ -1,10 +1,10 @@
-"""`app_settings` keeps the merged RECOMMENDATIONS until Django says they changed (conf.py)."""
+"""`app_settings` keeps the merged RECOMMENDATIONS until Django says they changed (`recommendations.conf`)."""
 
 import pytest
 from django.test import override_settings
 
 from recommendations.conf import app_settings
-from recommendations.defaults import DEFAULTS
+from recommendations.conf.defaults import DEFAULTS
 
 
 def test_overrides_and_defaults_are_read_again_after_a_change(settings):

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from recommendations import service
 from recommendations.models import EngagementEvent, Impression
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.tasks import prefetch_users
 from recommendations.tracking import arms, events
 from recommendations.tracking.pseudonyms import pseudonym
@@ -107,7 +107,7 @@ def test_a_control_user_gets_no_widget_and_no_cache_or_endpoint_work(
     control, model = split(users, settings.RECOMMENDATIONS)
     assert control and model
     user = control[0]
-    prefetched.write_entry(user.pk, [str(pk) for pk in range(1, 30)], "v-cached")
+    entries.write_entry(user.pk, [str(pk) for pk in range(1, 30)], "v-cached")
     counting_cache.clear()
 
     answer = service.recommend(user)
@@ -163,4 +163,4 @@ def test_prefetch_skips_the_control_arm(use_shop_endpoint):
     endpoint.reset_stats()
     prefetch_users.apply(args=[[u.pk for u in users]])
     assert endpoint.stats()["instances"] == len(users) - len(control)
-    assert all(prefetched.read_entry(u.pk) is None for u in control)
+    assert all(entries.read_entry(u.pk) is None for u in control)

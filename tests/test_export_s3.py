@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from recommendations.backends.exceptions import ExportError
 from recommendations.catalog import CatalogAdapter, InteractionChunk, KeyedInteractionChunk
+from recommendations.exceptions import ExportError
 from recommendations.export.destinations import S3Destination
 from recommendations.export.run import export_new
 from recommendations.export.watermark import WATERMARK_NAME

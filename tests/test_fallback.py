@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import caches
 
 from recommendations.conf import app_settings
-from recommendations.fallback import store as fallback
+from recommendations.fallback import store
 from recommendations.models import FallbackRanking
 from tests.support.fallback_shop import HandMadeShop
 
@@ -40,12 +40,12 @@ def test_popularity_follows_weighted_time_decayed_counts(shop, settings):
     shop.buy("dan", "fresh", days_ago=0)
     shop.buy("eve", "dusty", days_ago=120, quantity=4)
 
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
-    assert fallback.popular_item_ids(10) == shop.ids("steady", "fresh", "old-hit", "dusty")
+    assert store.popular_item_ids(10) == shop.ids("steady", "fresh", "old-hit", "dusty")
     row = FallbackRanking.objects.get(version__is_current=True, kind=FallbackRanking.Kind.POPULAR)
     assert row.scores == pytest.approx([1.5, 1.0, 0.5, 0.25], rel=1e-5)
-    assert fallback.popular_item_ids(2) == shop.ids("steady", "fresh")
+    assert store.popular_item_ids(2) == shop.ids("steady", "fresh")
 
 
 def test_a_longer_half_life_lets_volume_win_over_recency(shop, settings):
@@ -53,9 +53,9 @@ def test_a_longer_half_life_lets_volume_win_over_recency(shop, settings):
     shop.buy("ann", "old-hit", days_ago=90, quantity=4)
     shop.buy("dan", "fresh", days_ago=0)
 
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
-    assert fallback.popular_item_ids(10) == shop.ids("old-hit", "fresh")
+    assert store.popular_item_ids(10) == shop.ids("old-hit", "fresh")
 
 
 def test_popularity_per_category(shop):
@@ -65,12 +65,12 @@ def test_popularity_per_category(shop):
     shop.buy("bob", "a2", "b1")
     shop.buy("cat", "a2")
 
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
     category_a = shop.products["a1"].category_id
-    assert fallback.popular_item_ids(10, category=category_a) == shop.ids("a2", "a1")
-    assert fallback.popular_item_ids(10, category=shop.products["b1"].category_id) == shop.ids("b1")
-    assert fallback.popular_item_ids(10, category=999_999) == []
+    assert store.popular_item_ids(10, category=category_a) == shop.ids("a2", "a1")
+    assert store.popular_item_ids(10, category=shop.products["b1"].category_id) == shop.ids("b1")
+    assert store.popular_item_ids(10, category=999_999) == []
 
 
 def test_neighbours_of_an_item_are_the_items_bought_with_it(shop):
@@ -81,7 +81,7 @@ def test_neighbours_of_an_item_are_the_items_bought_with_it(shop):
     shop.buy("dan", "novel", "bookmark")
     shop.buy("eve", "novel", "bookmark", "lamp")
 
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
     # stove and mat each share 2 of tent's 3 buyers (cosine 2/sqrt(3*2) both); nothing that was
     # never bought with a tent appears.
@@ -98,7 +98,7 @@ def test_cosine_damps_best_sellers(shop):
     shop.buy("u1", "tent", "stove")
     shop.buy("u2", "tent", "stove")
 
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
     # Raw co-occurrence ties bread and stove (2 common buyers each); cosine prefers the stove.
     assert neighbours_of(shop, "tent") == shop.ids("stove", "bread")
@@ -122,22 +122,22 @@ def two_taste_shop(shop) -> HandMadeShop:
 
 def test_a_user_who_bought_from_a_category_gets_its_items_first(two_taste_shop):
     shop = two_taste_shop
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
-    ranked = fallback.ranked_item_ids(shop.user("newcomer").pk, limit=6)
+    ranked = store.ranked_item_ids(shop.user("newcomer").pk, limit=6)
 
     assert set(ranked[:3]) == set(shop.ids("a2", "a3", "a4"))
     assert set(ranked[3:6]) <= set(shop.ids("b1", "b2", "b3", "b4"))
     # Plain popularity puts B first: the personalised list really differs from it.
-    assert set(fallback.popular_item_ids(4)) == set(shop.ids("b1", "b2", "b3", "b4"))
+    assert set(store.popular_item_ids(4)) == set(shop.ids("b1", "b2", "b3", "b4"))
 
 
 def test_bought_items_are_excluded(two_taste_shop):
     shop = two_taste_shop
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
     fan = shop.user("a-fan0").pk
-    ranked = fallback.ranked_item_ids(fan, limit=10)
+    ranked = store.ranked_item_ids(fan, limit=10)
 
     assert not set(ranked) & set(shop.ids("a1", "a2", "a3", "a4"))
     assert set(ranked) == set(shop.ids("b1", "b2", "b3", "b4"))
@@ -145,65 +145,65 @@ def test_bought_items_are_excluded(two_taste_shop):
 
 def test_exclude_is_left_out_and_the_limit_still_filled(two_taste_shop):
     shop = two_taste_shop
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     user = shop.user("newcomer").pk
-    full = fallback.ranked_item_ids(user, limit=5)
+    full = store.ranked_item_ids(user, limit=5)
 
-    ranked = fallback.ranked_item_ids(user, limit=4, exclude=full[:2])
+    ranked = store.ranked_item_ids(user, limit=4, exclude=full[:2])
 
-    assert ranked == [*full[2:5], fallback.ranked_item_ids(user, limit=6)[5]]
+    assert ranked == [*full[2:5], store.ranked_item_ids(user, limit=6)[5]]
     assert (
-        fallback.ranked_item_ids(None, limit=3, exclude=[shop.id("b1")])
-        == [i for i in fallback.popular_item_ids(4) if i != shop.id("b1")][:3]
+        store.ranked_item_ids(None, limit=3, exclude=[shop.id("b1")])
+        == [i for i in store.popular_item_ids(4) if i != shop.id("b1")][:3]
     )
 
 
 def test_anonymous_and_new_users_get_popularity(two_taste_shop):
     shop = two_taste_shop
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     stranger = shop.user("stranger").pk  # an account with no orders
 
-    popular = fallback.popular_item_ids(5)
+    popular = store.popular_item_ids(5)
     assert len(popular) == 5
-    assert fallback.ranked_item_ids(None, limit=5) == popular
-    assert fallback.ranked_item_ids(stranger, limit=5) == popular
+    assert store.ranked_item_ids(None, limit=5) == popular
+    assert store.ranked_item_ids(stranger, limit=5) == popular
 
 
 def test_empty_shop_gives_empty_lists_without_errors(shop):
     user = shop.user("ann").pk
-    assert fallback.ranked_item_ids(user, limit=5) == []  # before any refresh
-    assert fallback.popular_item_ids(5) == []
+    assert store.ranked_item_ids(user, limit=5) == []  # before any refresh
+    assert store.popular_item_ids(5) == []
 
-    version = fallback.refresh(now=shop.now)
+    version = store.refresh(now=shop.now)
 
     assert version.is_current and version.interactions == 0 and version.items == 0
-    assert fallback.ranked_item_ids(None, limit=5) == []
-    assert fallback.ranked_item_ids(user, limit=5) == []
-    assert fallback.popular_item_ids(5, category=1) == []
+    assert store.ranked_item_ids(None, limit=5) == []
+    assert store.ranked_item_ids(user, limit=5) == []
+    assert store.popular_item_ids(5, category=1) == []
 
 
 def test_a_new_version_replaces_a_users_cached_list(shop):
     shop.buy("ann", "tent", "stove")
     shop.buy("bob", "tent")
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     bob = shop.user("bob").pk
-    assert fallback.ranked_item_ids(bob, limit=5) == shop.ids("stove")
+    assert store.ranked_item_ids(bob, limit=5) == shop.ids("stove")
 
     shop.buy("cat", "tent", "lantern")
     shop.buy("dan", "tent", "lantern")
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
 
-    assert fallback.ranked_item_ids(bob, limit=5) == shop.ids("lantern", "stove")
+    assert store.ranked_item_ids(bob, limit=5) == shop.ids("lantern", "stove")
 
 
 def test_forget_user_drops_what_they_just_bought(shop):
     shop.buy("ann", "tent", "stove", "mat")
     shop.buy("bob", "tent")
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     bob = shop.user("bob").pk
-    assert shop.id("stove") in fallback.ranked_item_ids(bob, limit=5)
+    assert shop.id("stove") in store.ranked_item_ids(bob, limit=5)
 
     shop.buy("bob", "stove", days_ago=0)
-    fallback.forget_user(bob)
+    store.forget_user(bob)
 
-    assert shop.id("stove") not in fallback.ranked_item_ids(bob, limit=5)
+    assert shop.id("stove") not in store.ranked_item_ids(bob, limit=5)

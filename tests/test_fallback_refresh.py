@@ -12,7 +12,7 @@ from django.urls import reverse
 from recommendations import tasks
 from recommendations.catalog import get_catalog
 from recommendations.conf import app_settings
-from recommendations.fallback import store as fallback
+from recommendations.fallback import store
 from recommendations.models import FallbackRanking, FallbackVersion
 from tests.support.fallback_shop import HandMadeShop
 
@@ -37,15 +37,15 @@ def shop() -> HandMadeShop:
 
 
 def test_refresh_that_fails_while_writing_leaves_the_previous_version(shop, monkeypatch):
-    first = fallback.refresh(now=shop.now)
+    first = store.refresh(now=shop.now)
     dan = shop.user("dan").pk
-    before = fallback.ranked_item_ids(dan, limit=5)
+    before = store.ranked_item_ids(dan, limit=5)
     rows_before = FallbackRanking.objects.count()
     shop.buy("eve", "tent", "lantern")
     shop.buy("fay", "tent", "lantern")
 
     # A database error on the second batch of rows: the first batch has already been inserted.
-    monkeypatch.setattr(fallback, "WRITE_BATCH", 2)
+    monkeypatch.setattr(store, "WRITE_BATCH", 2)
     real_bulk_create = FallbackRanking.objects.bulk_create
     calls = []
 
@@ -57,18 +57,18 @@ def test_refresh_that_fails_while_writing_leaves_the_previous_version(shop, monk
 
     monkeypatch.setattr(FallbackRanking.objects, "bulk_create", failing_bulk_create)
     with pytest.raises(RuntimeError, match="disk full"):
-        fallback.refresh(now=shop.now)
+        store.refresh(now=shop.now)
 
     assert len(calls) == 2
     assert list(FallbackVersion.objects.values_list("pk", "is_current")) == [(first.pk, True)]
     assert FallbackRanking.objects.count() == rows_before
     caches[app_settings.CACHE_ALIAS].clear()  # a cold page after the failure reads the database
-    assert fallback.ranked_item_ids(dan, limit=5) == before
+    assert store.ranked_item_ids(dan, limit=5) == before
     assert shop.id("lantern") not in before
 
 
 def test_refresh_that_fails_while_reading_history_leaves_the_previous_version(shop, monkeypatch):
-    first = fallback.refresh(now=shop.now)
+    first = store.refresh(now=shop.now)
     catalog_class = type(get_catalog())
     real_chunks = catalog_class.interaction_chunks
 
@@ -79,17 +79,17 @@ def test_refresh_that_fails_while_reading_history_leaves_the_previous_version(sh
     # One line per chunk, then the connection drops: the history is read half way.
     monkeypatch.setattr(catalog_class, "interaction_chunks", broken_chunks)
     with pytest.raises(ConnectionError):
-        fallback.refresh(now=shop.now)
+        store.refresh(now=shop.now)
 
-    assert fallback.current_version() == first
+    assert store.current_version() == first
     assert FallbackVersion.objects.count() == 1
 
 
 def test_a_new_version_replaces_the_old_one_and_removes_it(shop):
-    first = fallback.refresh(now=shop.now)
-    second = fallback.refresh(now=shop.now)
+    first = store.refresh(now=shop.now)
+    second = store.refresh(now=shop.now)
 
-    assert fallback.current_version() == second
+    assert store.current_version() == second
     assert not FallbackVersion.objects.filter(pk=first.pk).exists()
     assert set(FallbackRanking.objects.values_list("version_id", flat=True)) == {second.pk}
     assert second.interactions == 8 and second.users == 4 and second.items == 5
@@ -99,7 +99,7 @@ def test_progress_reports_every_line_read(shop, settings):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "FALLBACK_CHUNK_SIZE": 3}
     reported: list[int] = []
 
-    fallback.refresh(progress=reported.append, now=shop.now)
+    store.refresh(progress=reported.append, now=shop.now)
 
     assert reported == [3, 3, 2]
 
@@ -107,80 +107,80 @@ def test_progress_reports_every_line_read(shop, settings):
 def test_personalised_fallback_costs_two_queries_cold_and_none_warm(
     shop, django_assert_num_queries
 ):
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     dan = shop.user("dan").pk
     caches[app_settings.CACHE_ALIAS].clear()
 
     with django_assert_num_queries(2):
-        cold = fallback.ranked_item_ids(dan, limit=4)
+        cold = store.ranked_item_ids(dan, limit=4)
     with django_assert_num_queries(0):
-        warm = fallback.ranked_item_ids(dan, limit=4, exclude=cold[:1])
+        warm = store.ranked_item_ids(dan, limit=4, exclude=cold[:1])
 
     assert cold[0] == shop.id("stove")
     assert warm == [i for i in cold if i != cold[0]][:4]
     # Another user while the version is cached: still two queries, then none.
     with django_assert_num_queries(2):
-        fallback.ranked_item_ids(shop.user("ann").pk, limit=4)
+        store.ranked_item_ids(shop.user("ann").pk, limit=4)
     with django_assert_num_queries(0):
-        fallback.ranked_item_ids(shop.user("ann").pk, limit=4)
+        store.ranked_item_ids(shop.user("ann").pk, limit=4)
 
 
 def test_popularity_costs_one_query_cold_and_none_warm(shop, django_assert_num_queries):
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     stranger = shop.user("stranger").pk
     caches[app_settings.CACHE_ALIAS].clear()
 
     with django_assert_num_queries(1):
-        anonymous = fallback.ranked_item_ids(None, limit=3)
+        anonymous = store.ranked_item_ids(None, limit=3)
     with django_assert_num_queries(0):
-        assert fallback.ranked_item_ids(None, limit=3) == anonymous
+        assert store.ranked_item_ids(None, limit=3) == anonymous
     with django_assert_num_queries(1):  # the stranger's (empty) history
-        assert fallback.ranked_item_ids(stranger, limit=3) == anonymous
+        assert store.ranked_item_ids(stranger, limit=3) == anonymous
     with django_assert_num_queries(0):
-        assert fallback.ranked_item_ids(stranger, limit=3) == anonymous
+        assert store.ranked_item_ids(stranger, limit=3) == anonymous
     category = shop.products["tent"].category_id
     with django_assert_num_queries(1):
-        by_category = fallback.popular_item_ids(3, category=category)
+        by_category = store.popular_item_ids(3, category=category)
     with django_assert_num_queries(0):
-        assert fallback.popular_item_ids(3, category=category) == by_category
+        assert store.popular_item_ids(3, category=category) == by_category
 
 
 def test_no_version_yet_is_remembered_briefly(shop, django_assert_num_queries):
     with django_assert_num_queries(1):
-        assert fallback.ranked_item_ids(None, limit=3) == []
+        assert store.ranked_item_ids(None, limit=3) == []
     with django_assert_num_queries(0):
-        assert fallback.ranked_item_ids(None, limit=3) == []
-    fallback.refresh(now=shop.now)  # publishes the new version to the cache at once
+        assert store.ranked_item_ids(None, limit=3) == []
+    store.refresh(now=shop.now)  # publishes the new version to the cache at once
     with django_assert_num_queries(0):
-        assert len(fallback.ranked_item_ids(None, limit=3)) == 3
+        assert len(store.ranked_item_ids(None, limit=3)) == 3
 
 
 def test_lists_survive_a_cache_flush(shop):
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     dan = shop.user("dan").pk
-    before = fallback.ranked_item_ids(dan, limit=4)
+    before = store.ranked_item_ids(dan, limit=4)
 
     caches[app_settings.CACHE_ALIAS].clear()
 
-    assert fallback.ranked_item_ids(dan, limit=4) == before
+    assert store.ranked_item_ids(dan, limit=4) == before
     assert before
 
 
 def test_refresh_task_computes_a_version(shop):
     version_id = tasks.refresh_fallback.apply().get()
 
-    assert fallback.current_version().pk == version_id
+    assert store.current_version().pk == version_id
 
 
 def test_refresh_is_skipped_while_another_one_runs(shop):
     cache = caches[app_settings.CACHE_ALIAS]
-    cache.set(fallback.LOCK_KEY, "another-worker", 60)
+    cache.set(store.LOCK_KEY, "another-worker", 60)
 
     assert tasks.refresh_fallback.apply().get() is None
     with pytest.raises(CommandError, match="running"):
         call_command("recommendations_refresh_fallback", "--no-progress")
-    assert fallback.current_version() is None
-    assert cache.get(fallback.LOCK_KEY) == "another-worker"
+    assert store.current_version() is None
+    assert cache.get(store.LOCK_KEY) == "another-worker"
 
 
 def test_management_command_refreshes_and_reports(shop):
@@ -188,9 +188,9 @@ def test_management_command_refreshes_and_reports(shop):
 
     call_command("recommendations_refresh_fallback", stdout=out, stderr=err)
 
-    version = fallback.current_version()
+    version = store.current_version()
     assert f"Fallback version {version.pk}: 8 lines, 4 users, 5 items" in out.getvalue()
-    assert fallback.LOCK_KEY not in caches[app_settings.CACHE_ALIAS]
+    assert store.LOCK_KEY not in caches[app_settings.CACHE_ALIAS]
 
 
 def test_beat_refreshes_the_fallback_hourly(settings):
@@ -203,7 +203,7 @@ def test_beat_refreshes_the_fallback_hourly(settings):
 
 
 def test_admin_shows_the_current_popularity_list_and_neighbours(shop, admin_client):
-    version = fallback.refresh(now=shop.now)
+    version = store.refresh(now=shop.now)
     popular = FallbackRanking.objects.get(kind=FallbackRanking.Kind.POPULAR)
 
     listing = admin_client.get(
@@ -228,9 +228,9 @@ def test_a_page_during_a_refresh_sees_the_previous_ranking(monkeypatch):
     shop = HandMadeShop()
     shop.buy("ann", "tent", "stove")
     shop.buy("bob", "tent", days_ago=0.5)
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     bob = shop.user("bob").pk
-    before = fallback.ranked_item_ids(bob, limit=5)
+    before = store.ranked_item_ids(bob, limit=5)
     shop.buy("cat", "tent", "lantern")
     shop.buy("dan", "tent", "lantern")
     real_bulk_create = FallbackRanking.objects.bulk_create
@@ -240,7 +240,7 @@ def test_a_page_during_a_refresh_sees_the_previous_ranking(monkeypatch):
         # Another web process: its own database connection and a cold cache.
         try:
             caches[app_settings.CACHE_ALIAS].clear()
-            seen_mid_refresh.append(fallback.ranked_item_ids(bob, limit=5))
+            seen_mid_refresh.append(store.ranked_item_ids(bob, limit=5))
         finally:
             connection.close()
 
@@ -251,12 +251,12 @@ def test_a_page_during_a_refresh_sees_the_previous_ranking(monkeypatch):
         thread.join(timeout=30)
         return created
 
-    monkeypatch.setattr(fallback, "WRITE_BATCH", 1)
+    monkeypatch.setattr(store, "WRITE_BATCH", 1)
     monkeypatch.setattr(FallbackRanking.objects, "bulk_create", bulk_create_then_look)
-    fallback.refresh(now=shop.now)
+    store.refresh(now=shop.now)
     monkeypatch.undo()
 
     assert len(seen_mid_refresh) > 3  # one look after every row written
     assert all(seen == before for seen in seen_mid_refresh)
     caches[app_settings.CACHE_ALIAS].clear()
-    assert fallback.ranked_item_ids(bob, limit=5) == shop.ids("lantern", "stove")
+    assert store.ranked_item_ids(bob, limit=5) == shop.ids("lantern", "stove")

@@ -14,7 +14,7 @@ from demo_shop.orders.models import Order, OrderLine
 from model.protocol import MAX_EXCLUDE
 from recommendations import service
 from recommendations.backends.breaker import CLOSED, get_breaker
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.tasks import prefetch_users
 from tests.support.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
 from tests.support.shop_data import make_shop
@@ -67,7 +67,7 @@ def test_heavy_buyer_page_views_are_served_by_the_model_and_leave_the_breaker_cl
     heavy, others = users[0], users[1:4]
     make_heavy_buyer(heavy)
     for _ in range(2 * BREAKER["BREAKER_FAILURES"]):
-        prefetched.delete_entry(heavy.pk)  # every view reaches the endpoint
+        entries.delete_entry(heavy.pk)  # every view reaches the endpoint
         assert service.recommend(heavy, 4).source == "model"
     assert get_breaker(endpoint.endpoint_name).state == CLOSED
     for user in others:
@@ -103,8 +103,8 @@ def test_a_rejected_user_in_a_prefetch_batch_does_not_fail_the_others(use_shop_e
     result = prefetch_users.apply(args=[batch])
     assert result.state == "SUCCESS"
     assert result.result == len(batch) - 1
-    assert prefetched.read_entry(heavy.pk) is None
-    assert all(prefetched.read_entry(pk) for pk in batch if pk != heavy.pk)
+    assert entries.read_entry(heavy.pk) is None
+    assert all(entries.read_entry(pk) for pk in batch if pk != heavy.pk)
     assert get_breaker(endpoint.endpoint_name).state == CLOSED
     # Split in halves down to the one user: a handful of calls, not one per user.
     assert endpoint.invocations() <= 1 + 2 * 3
@@ -116,7 +116,7 @@ def test_a_heavy_buyer_in_a_prefetch_batch_is_prefetched_with_the_others(use_sho
     make_heavy_buyer(users[3])
     batch = [user.pk for user in users[:8]]
     assert prefetch_users.apply(args=[batch]).result == len(batch)
-    assert all(prefetched.read_entry(pk) for pk in batch)
+    assert all(entries.read_entry(pk) for pk in batch)
     assert endpoint.invocations() == 1
 
 
@@ -146,7 +146,7 @@ def test_exclude_holds_the_most_recent_purchases_up_to_exclude_max(scripted_endp
     # Bought items past the bound are dropped from the answer before it is kept or shown.
     assert answer.source == "model"
     assert oldest not in [item.item_id for item in answer]
-    assert oldest not in prefetched.read_entry(users[0].pk).item_ids
+    assert oldest not in entries.read_entry(users[0].pk).item_ids
 
 
 def test_exclude_max_must_be_a_whole_number(settings):

@@ -1,5 +1,5 @@
-"""The page's endpoint call bounded by a deadline (inline_calls.py) that counts from the start of
-the page's request (page_clock.py), and a late answer kept for the next page view.
+"""The page's endpoint call bounded by a deadline (serving/inline_calls.py) that counts from the start of
+the page's request (serving/page_clock.py), and a late answer kept for the next page view.
 
 The unit tests call plain functions that sleep or raise: they test the hand-off between the page
 and the pool thread, which no endpoint is needed for. The integration tests go through real boto3
@@ -17,8 +17,8 @@ from django.test import override_settings
 from django.urls import reverse
 
 from recommendations import service
-from recommendations.backends.exceptions import EndpointThrottled, EndpointTimeout
-from recommendations.prefetch import entries as prefetched
+from recommendations.exceptions import EndpointThrottled, EndpointTimeout
+from recommendations.prefetch import entries
 from recommendations.serving import inline_calls
 from recommendations.serving.page_clock import META_KEY, page_started
 from tests.support.celery_worker import wait_for
@@ -146,7 +146,7 @@ def test_a_slow_answer_ends_the_wait_at_the_deadline_and_fills_the_cache(client,
     assert WIDGET.search(response.content.decode()).group(1) == "fallback"
     assert elapsed_ms < 1000  # the answer took 1 s; the page did not wait for it
     # The late answer is kept: the next page view is a cache hit with the model's items.
-    wait_for(lambda: prefetched.read_entry(users[3].pk) is not None, timeout=10)
+    wait_for(lambda: entries.read_entry(users[3].pk) is not None, timeout=10)
     response = client.get(reverse("home"))
     assert WIDGET.search(response.content.decode()).group(1) == "model"
     assert len(scripted.received) == 1

@@ -5,9 +5,9 @@ from django.urls import reverse
 from prometheus_client import REGISTRY
 
 from recommendations.backends.breaker import get_breaker
-from recommendations.backends.exceptions import EndpointTimeout
+from recommendations.exceptions import EndpointTimeout
 from recommendations.ops import latency_window
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,7 @@ def test_a_failed_call_is_counted_by_reason_and_the_open_breaker_shows(client, u
     breaker = get_breaker(endpoint.endpoint_name)
     for _ in range(10):
         breaker.record_failure(EndpointTimeout())
-    prefetched.delete_entry(users[1].pk)
+    entries.delete_entry(users[1].pk)
     client.get(reverse("home"))
     assert sample("recommendations_breaker_open", endpoint=endpoint.endpoint_name) == 1.0
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from recommendations import metrics_view as metrics_view_module
-from recommendations.security_checks import check_metrics_access
+from recommendations.checks.security import check_metrics_access
 
 pytestmark = pytest.mark.django_db
 

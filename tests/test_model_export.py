@@ -22,8 +22,8 @@ from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
 from model.data import read_interactions
 from model.fitting import TrainingParams, fit
-from recommendations.backends.exceptions import ExportError
 from recommendations.cache.access import get_cache
+from recommendations.exceptions import ExportError
 from recommendations.export.destinations import FolderDestination
 from recommendations.export.run import LOCK_PREFIX, export_new
 from recommendations.export.watermark import WATERMARK_NAME

@@ -9,8 +9,7 @@ from django.test import override_settings
 
 from recommendations import service
 from recommendations.cache.access import get_cache
-from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch import model_versions, refresh_queue
+from recommendations.prefetch import entries, model_versions, refresh_queue
 from recommendations.prefetch.entries import PrefetchedEntry
 from recommendations.prefetch.model_versions import (
     LATEST_CHECK_SECONDS,
@@ -123,7 +122,7 @@ def enqueued(monkeypatch):
 
 def _store_entry(user_id: int, version: str, created_at: float, item_ids: tuple) -> None:
     value = PrefetchedEntry(item_ids, version, created_at, fresh_until=time.time() + 900)
-    get_cache().set(prefetched.user_key(user_id), asdict(value), timeout=3600)
+    get_cache().set(entries.user_key(user_id), asdict(value), timeout=3600)
 
 
 @pytest.mark.django_db

@@ -18,7 +18,7 @@ from django.test import override_settings
 
 from recommendations.cache import near as near_cache
 from recommendations.cache.access import get_cache
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.serving import product_snapshot
 from tests.support.celery_worker import wait_for
 from tests.support.redis_process import redis_server_fixture  # noqa: F401
@@ -30,8 +30,8 @@ def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     wait_for(condition, timeout=seconds, interval=0.01)
 
 
-def read(user_id: int = 7) -> tuple[prefetched.PrefetchedEntry | None, dict]:
-    return prefetched.read_entry_with(user_id, None, VERSION)
+def read(user_id: int = 7) -> tuple[entries.PrefetchedEntry | None, dict]:
+    return entries.read_entry_with(user_id, None, VERSION)
 
 
 def items(user_id: int = 7) -> tuple[str, ...] | None:
@@ -55,7 +55,7 @@ def key_of(name: str) -> str:
 @pytest.fixture
 def kept(redis_server):
     """User 7's entry and the catalog version, read once and kept by this process."""
-    prefetched.write_entry(7, ["1", "2", "3"], "v1")
+    entries.write_entry(7, ["1", "2", "3"], "v1")
     get_cache().set(VERSION, 111, None)
     read()
     wait_until(lambda: near_cache.near_cache().live)
@@ -76,17 +76,17 @@ def test_a_kept_entry_is_read_without_a_round_trip(kept):
 @pytest.mark.redis
 def test_a_change_behind_the_apps_back_waits_for_the_time_bound(kept):
     client = redis.Redis(port=kept.port, db=15)
-    client.delete(key_of(prefetched.user_key(7)))  # no announcement: nobody can know
+    client.delete(key_of(entries.user_key(7)))  # no announcement: nobody can know
     assert items() == ("1", "2", "3")
     # Long enough for the next line to run first on a loaded machine; short enough to wait out.
     with override_settings(RECOMMENDATIONS={**settings.RECOMMENDATIONS, "NEAR_CACHE_SECONDS": 2}):
-        prefetched.write_entry(8, ["9"], "v1")
-        prefetched.read_entry_with(8, None)
+        entries.write_entry(8, ["9"], "v1")
+        entries.read_entry_with(8, None)
         wait_until(lambda: near_cache.near_cache().live)
-        prefetched.read_entry_with(8, None)
-        client.delete(key_of(prefetched.user_key(8)))
-        assert prefetched.read_entry_with(8, None)[0] is not None  # kept
-        wait_until(lambda: prefetched.read_entry_with(8, None)[0] is None, 6.0)
+        entries.read_entry_with(8, None)
+        client.delete(key_of(entries.user_key(8)))
+        assert entries.read_entry_with(8, None)[0] is not None  # kept
+        wait_until(lambda: entries.read_entry_with(8, None)[0] is None, 6.0)
     client.close()
 
 
@@ -94,11 +94,11 @@ def test_a_change_behind_the_apps_back_waits_for_the_time_bound(kept):
 def test_an_entry_written_by_another_process_replaces_the_kept_one(kept):
     other = near_cache.NearCache()
     get_cache().set(
-        prefetched.user_key(7),
+        entries.user_key(7),
         {"item_ids": ["4"], "model_version": "v2", "created_at": 1.0, "fresh_until": 2.0},
     )
     assert items() == ("1", "2", "3")  # not announced yet
-    other.changed([prefetched.user_key(7)])
+    other.changed([entries.user_key(7)])
     wait_until(lambda: items() == ("4",))
 
 
@@ -106,8 +106,8 @@ def test_an_entry_written_by_another_process_replaces_the_kept_one(kept):
 def test_an_entry_deleted_by_another_process_is_gone_from_this_one(kept):
     """A purchase deletes the buyer's entry wherever the checkout ran; no process shows it on."""
     other = near_cache.NearCache()
-    get_cache().delete(prefetched.user_key(7))
-    other.changed([prefetched.user_key(7)])
+    get_cache().delete(entries.user_key(7))
+    other.changed([entries.user_key(7)])
     wait_until(lambda: items() is None)
 
 
@@ -121,9 +121,9 @@ def test_a_new_catalog_version_from_another_process_is_read_at_once(kept):
 
 @pytest.mark.redis
 def test_this_process_own_writes_show_on_its_next_read(kept):
-    prefetched.write_entry(7, ["5", "6"], "v3")
+    entries.write_entry(7, ["5", "6"], "v3")
     assert items() == ("5", "6")  # no wait: the writer forgets its own copy first
-    prefetched.delete_entry(7)
+    entries.delete_entry(7)
     assert items() is None
 
 
@@ -173,7 +173,7 @@ def test_a_read_raced_by_a_change_is_not_kept(kept):
 @pytest.mark.redis
 def test_switched_off_every_read_goes_to_redis(redis_server):
     with override_settings(RECOMMENDATIONS={**settings.RECOMMENDATIONS, "NEAR_CACHE_SECONDS": 0}):
-        prefetched.write_entry(7, ["1"], "v1")
+        entries.write_entry(7, ["1"], "v1")
         before = reads_sent(redis_server)
         for _ in range(5):
             assert items() == ("1",)
@@ -183,23 +183,23 @@ def test_switched_off_every_read_goes_to_redis(redis_server):
         client = near_cache.redis_client("default")
         listener = client.pubsub(ignore_subscribe_messages=True)
         listener.subscribe(near_cache.channel_name("default", client))
-        prefetched.write_entry(7, ["2"], "v2")
+        entries.write_entry(7, ["2"], "v2")
         message = None
         for _ in range(50):
             message = message or listener.get_message(timeout=0.1)
         assert message is not None
-        assert json.loads(message["data"]) == [prefetched.user_key(7)]
+        assert json.loads(message["data"]) == [entries.user_key(7)]
         listener.close()
 
 
 def test_other_cache_backends_are_read_every_time():
     """The tests' default cache is LocMemCache: no channel, so nothing is kept."""
     assert near_cache.redis_client("default") is None
-    prefetched.write_entry(7, ["1"], "v1")
+    entries.write_entry(7, ["1"], "v1")
     assert items() == ("1",)
     # Edited by hand behind the app's back, in the app's format (JSON text).
     caches["default"].set(
-        prefetched.user_key(7),
+        entries.user_key(7),
         json.dumps(
             {"item_ids": ["2"], "model_version": "v", "created_at": 1.0, "fresh_until": 2.0}
         ),

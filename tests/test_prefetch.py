@@ -12,8 +12,7 @@ from django.test import override_settings
 from demo_shop.celery import app as celery_app
 from recommendations import service
 from recommendations.backends.base import reset_clients
-from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch import refresh_queue
+from recommendations.prefetch import entries, refresh_queue
 from recommendations.tasks import prefetch_active_users, prefetch_users
 from tests.support.scripted_endpoint import aws_error, model_answer, ok, scripted_endpoint_fixture  # noqa: F401
 from tests.support.shop_data import make_shop
@@ -41,9 +40,9 @@ def test_a_task_that_runs_twice_does_the_same_as_once(endpoint):
     _, users = make_shop()
     ids = [user.pk for user in users[:5]]
     prefetch_users.apply(args=[ids])
-    first = {pk: prefetched.read_entry(pk).item_ids for pk in ids}
+    first = {pk: entries.read_entry(pk).item_ids for pk in ids}
     prefetch_users.apply(args=[ids])
-    assert {pk: prefetched.read_entry(pk).item_ids for pk in ids} == first
+    assert {pk: entries.read_entry(pk).item_ids for pk in ids} == first
 
 
 def test_prefetch_sends_one_invocation_per_batch(endpoint):
@@ -63,7 +62,7 @@ def test_throttling_is_retried_until_the_retries_run_out(use_shop_endpoint):
     result = prefetch_users.apply(args=[[users[0].pk]])
     assert result.state == "FAILURE"
     assert endpoint.invocations() == 1 + MAX_RETRIES
-    assert prefetched.read_entry(users[0].pk) is None
+    assert entries.read_entry(users[0].pk) is None
 
 
 def test_a_validation_error_is_not_retried(scripted_endpoint):
@@ -107,7 +106,7 @@ def test_only_the_users_not_yet_written_are_retried(scripted_endpoint):
         reset_clients()
         result = prefetch_users.apply(args=[ids])
     assert result.state == "SUCCESS"
-    assert [prefetched.read_entry(pk).item_ids for pk in ids] == [
+    assert [entries.read_entry(pk).item_ids for pk in ids] == [
         ("1", "2"),
         ("3", "4"),
         ("5", "6"),
@@ -127,12 +126,12 @@ def test_prefetch_active_users_fans_out_in_batches(endpoint, monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     assert prefetch_active_users.apply().result == 23
     assert endpoint.invocations() == math.ceil(23 / 10)
-    assert all(prefetched.read_entry(user.pk) for user in users[:23])
+    assert all(entries.read_entry(user.pk) for user in users[:23])
 
 
 def test_a_fresh_entry_is_used_without_a_refresh(endpoint, enqueued, rf):
     _, users = make_shop()
-    prefetched.write_entry(users[0].pk, [str(i) for i in range(1, 20)], "v1")
+    entries.write_entry(users[0].pk, [str(i) for i in range(1, 20)], "v1")
     request = rf.get("/")
     request.user = users[0]
     assert service.recommend(request, 4).source == "model"
@@ -142,8 +141,8 @@ def test_a_fresh_entry_is_used_without_a_refresh(endpoint, enqueued, rf):
 def test_a_stale_entry_is_used_and_refreshed_once(endpoint, enqueued, rf):
     _, users = make_shop()
     with override_settings(RECOMMENDATIONS={"CATALOG": CATALOG, "FRESH_TTL": 1}):
-        prefetched.write_entry(users[0].pk, [str(i) for i in range(1, 20)], "v-old")
-    entry = prefetched.read_entry(users[0].pk)
+        entries.write_entry(users[0].pk, [str(i) for i in range(1, 20)], "v-old")
+    entry = entries.read_entry(users[0].pk)
     assert entry.is_fresh(now=time.time() + 2) is False
     request = rf.get("/")
     request.user = users[0]
@@ -163,7 +162,7 @@ def test_prefetch_command_fills_the_cache(endpoint):
     out = StringIO()
     call_command("recommendations_prefetch", "--user", *[str(u.pk) for u in users[:12]], stdout=out)
     assert "Prefetched 12 users in 2 invocations" in out.getvalue()
-    assert all(prefetched.read_entry(u.pk) for u in users[:12])
+    assert all(entries.read_entry(u.pk) for u in users[:12])
 
 
 def test_prefetch_command_rejects_nonsense(endpoint):
@@ -184,12 +183,12 @@ def test_task_failures_open_the_breaker_and_then_the_task_stops_calling(use_shop
     # Three failures opened it; the retries that followed met the open breaker, not the endpoint.
     assert endpoint.invocations() == 3
     assert result.state == "SUCCESS"
-    assert prefetched.read_entry(users[0].pk) is None
+    assert entries.read_entry(users[0].pk) is None
 
 
 def test_a_task_makes_no_call_while_the_breaker_is_open(use_shop_endpoint):
     from recommendations.backends.breaker import OPEN, get_breaker
-    from recommendations.backends.exceptions import EndpointTimeout
+    from recommendations.exceptions import EndpointTimeout
 
     endpoint = use_shop_endpoint(BREAKER_FAILURES=3)
     _, users = make_shop()
@@ -202,7 +201,7 @@ def test_a_task_makes_no_call_while_the_breaker_is_open(use_shop_endpoint):
 
 def test_a_task_success_counts_for_the_breaker(use_shop_endpoint):
     from recommendations.backends.breaker import CLOSED, get_breaker
-    from recommendations.backends.exceptions import EndpointTimeout
+    from recommendations.exceptions import EndpointTimeout
 
     endpoint = use_shop_endpoint(BREAKER_FAILURES=3, BREAKER_MIN_CALLS=1000)
     _, users = make_shop()
@@ -246,4 +245,4 @@ def test_an_endpoint_that_refuses_every_request_is_not_asked_user_by_user(script
         result = prefetch_users.apply(args=[[user.pk for user in users[:16]]])
     assert result.state == "SUCCESS"
     assert len(scripted_endpoint.received) == 6  # 16, 8, 4, 2, then two users alone
-    assert not any(prefetched.read_entry(user.pk) for user in users[:16])
+    assert not any(entries.read_entry(user.pk) for user in users[:16])

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from demo_shop.orders.models import Order
 from recommendations.backends.base import reset_clients
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.prefetch.refresh_queue import PREFETCH_USER_TASK, enqueue_refresh, reset_pause
 from recommendations.tasks import prefetch_user, prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym
@@ -99,7 +99,7 @@ def shown_items(response) -> list[str]:
 def test_after_a_login_the_entry_is_prefetched_and_the_home_page_costs_no_call(client, stack):
     _, users = make_shop()
     assert client.login(username=users[0].username, password="pw")
-    entry = wait_for(lambda: prefetched.read_entry(users[0].pk))
+    entry = wait_for(lambda: entries.read_entry(users[0].pk))
     assert stack.invocations() == 1
     items = shown_items(client.get(reverse("home")))
     assert items == list(entry.item_ids[:8])
@@ -110,7 +110,7 @@ def test_after_a_purchase_the_bought_item_is_gone_from_the_widget(client, stack)
     _, users = make_shop()
     user = users[1]
     assert client.login(username=user.username, password="pw")
-    bought = wait_for(lambda: prefetched.read_entry(user.pk)).item_ids[0]
+    bought = wait_for(lambda: entries.read_entry(user.pk)).item_ids[0]
     assert bought in shown_items(client.get(reverse("home")))
 
     client.post(reverse("cart_add", args=[int(bought)]))
@@ -118,7 +118,7 @@ def test_after_a_purchase_the_bought_item_is_gone_from_the_widget(client, stack)
     assert Order.objects.filter(user=user).exists()
 
     assert bought not in shown_items(client.get(reverse("home")))
-    refreshed = wait_for(lambda: prefetched.read_entry(user.pk))
+    refreshed = wait_for(lambda: entries.read_entry(user.pk))
     assert bought not in refreshed.item_ids
     assert bought not in shown_items(client.get(reverse("home")))
 
@@ -126,11 +126,11 @@ def test_after_a_purchase_the_bought_item_is_gone_from_the_widget(client, stack)
 def test_a_refresh_enqueued_by_task_name_reaches_the_worker(stack):
     # The refresh queue names the task instead of importing tasks.py (it sits below the edges).
     _, users = make_shop()
-    assert prefetched.read_entry(users[2].pk) is None
+    assert entries.read_entry(users[2].pk) is None
 
     assert enqueue_refresh(users[2].pk) is True
 
-    assert wait_for(lambda: prefetched.read_entry(users[2].pk)).item_ids
+    assert wait_for(lambda: entries.read_entry(users[2].pk)).item_ids
     assert stack.invocations() == 1
 
 
@@ -139,7 +139,7 @@ def test_prefetching_120_users_makes_3_invocations(stack):
     users = User.objects.bulk_create(User(username=f"bulk{i}") for i in range(120))
     ids = [user.pk for user in users]
     prefetch_users.delay(ids)
-    wait_for(lambda: all(prefetched.read_entry(pk) for pk in ids), timeout=30)
+    wait_for(lambda: all(entries.read_entry(pk) for pk in ids), timeout=30)
     assert stack.invocations() == 3
     # The worker measured how long the task waited in the broker (for the metrics view).
     from recommendations.cache.access import get_cache
@@ -156,7 +156,7 @@ def test_throttling_during_a_batch_is_retried_then_succeeds(stack, worker):
     prefetch_users.delay(ids)
     wait_for(lambda: stack.invocations() >= 1)
     stack.set_fault("none")
-    wait_for(lambda: all(prefetched.read_entry(pk) for pk in ids), timeout=30)
+    wait_for(lambda: all(entries.read_entry(pk) for pk in ids), timeout=30)
     assert stack.invocations() >= 2
     assert "Retry in" in worker.log()
 
@@ -169,7 +169,7 @@ def test_a_worker_killed_mid_task_runs_the_task_again_with_the_right_result(stac
     wait_for(lambda: stack.invocations() >= 1)
     worker.kill_child()
     stack.set_fault("none")
-    entry = wait_for(lambda: prefetched.read_entry(user.pk), timeout=40)
+    entry = wait_for(lambda: entries.read_entry(user.pk), timeout=40)
     expected = stack.invoke({"user_id": pseudonym(user.pk), "num_results": 16, "exclude": []})
     assert list(entry.item_ids) == [item["item_id"] for item in expected["recommendations"]]
     assert stack.invocations() >= 3  # killed attempt, the rerun, and the check above
@@ -177,7 +177,7 @@ def test_a_worker_killed_mid_task_runs_the_task_again_with_the_right_result(stac
 
 def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack, worker):
     from recommendations.backends.breaker import CLOSED, OPEN, get_breaker
-    from recommendations.backends.exceptions import EndpointUnavailable
+    from recommendations.exceptions import EndpointUnavailable
 
     _, users = make_shop()
     ids = [user.pk for user in users[:5]]
@@ -190,7 +190,7 @@ def test_while_the_breaker_is_open_the_worker_waits_for_it_then_prefetches(stack
     wait_for(lambda: worker.log().count("BreakerOpen") > waits_before)
     assert stack.invocations() == 0, "the worker called an endpoint the breaker holds open"
     # After the cool-down the retried task is the probe: it succeeds and closes the breaker.
-    wait_for(lambda: all(prefetched.read_entry(pk) for pk in ids), timeout=30)
+    wait_for(lambda: all(entries.read_entry(pk) for pk in ids), timeout=30)
     assert stack.invocations() == 1
     assert breaker.state == CLOSED
 

@@ -12,8 +12,7 @@ from demo_shop.catalog.recommendations import DemoCatalog
 from demo_shop.celery import app as celery_app
 from demo_shop.orders.models import Order
 from recommendations.catalog import CatalogAdapter
-from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch import fan_out
+from recommendations.prefetch import entries, fan_out
 from recommendations.tasks import prefetch_active_users
 from tests.support.shop_data import make_shop
 
@@ -60,8 +59,8 @@ def test_every_active_user_is_prefetched_page_by_page(
     active, inactive = shop_with_activity
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     assert prefetch_active_users.apply().result == 10  # the first page; the others ran after it
-    assert all(prefetched.read_entry(pk) for pk in active)
-    assert not any(prefetched.read_entry(pk) for pk in inactive)
+    assert all(entries.read_entry(pk) for pk in active)
+    assert not any(entries.read_entry(pk) for pk in inactive)
     assert endpoint.invocations() == math.ceil(23 / 10)
     assert [len(page) for _, _, page in page_reads] == [10, 10, 3]
     assert all(limit == 10 for _, limit, _ in page_reads)
@@ -142,8 +141,8 @@ def test_the_prefetch_command_reads_active_users_page_by_page(
     out = StringIO()
     call_command("recommendations_prefetch", "--active-days", "30", "--batch-size", "4", stdout=out)
     assert "Prefetched 23 users in 6 invocations" in out.getvalue()
-    assert all(prefetched.read_entry(pk) for pk in active)
-    assert not any(prefetched.read_entry(pk) for pk in inactive)
+    assert all(entries.read_entry(pk) for pk in active)
+    assert not any(entries.read_entry(pk) for pk in inactive)
     assert [len(page) for _, _, page in page_reads] == [4, 4, 4, 4, 4, 3]
 
 
@@ -160,4 +159,4 @@ def test_the_prefetch_command_pages_through_every_user_account(
     out = StringIO()
     call_command("recommendations_prefetch", "--all", "--batch-size", "4", stdout=out)
     assert f"Prefetched {len(accounts)} users" in out.getvalue()
-    assert all(prefetched.read_entry(pk) for pk in accounts)
+    assert all(entries.read_entry(pk) for pk in accounts)

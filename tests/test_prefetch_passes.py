@@ -10,8 +10,7 @@ from django.test import Client
 
 from demo_shop.celery import app as celery_app
 from recommendations.cache.access import get_cache
-from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch import fan_out, model_versions
+from recommendations.prefetch import entries, fan_out, model_versions
 from recommendations.tasks import prefetch_active_users, prefetch_users
 from tests.support.shop_data import make_shop
 
@@ -133,7 +132,7 @@ def test_prefetch_skips_users_whose_entry_is_still_fresh(use_shop_endpoint, acti
     endpoint = use_shop_endpoint(BATCH_SIZE=10)
     users = active_shop[:10]
     for user_id in users[:6]:
-        prefetched.write_entry(user_id, ["1", "2"], "v-cached")
+        entries.write_entry(user_id, ["1", "2"], "v-cached")
 
     assert prefetch_users.apply(args=[users]).result == 4
     assert endpoint.stats()["instances"] == 4  # only the four without an entry were asked for
@@ -152,7 +151,7 @@ def test_prefetch_asks_again_for_stale_and_outdated_entries(use_shop_endpoint, a
 
     def plant(user_id: int, version: str, made: float) -> None:
         entry = {"item_ids": ["1"], "model_version": version, "created_at": made}
-        get_cache().set(prefetched.user_key(user_id), {**entry, "fresh_until": made + 900})
+        get_cache().set(entries.user_key(user_id), {**entry, "fresh_until": made + 900})
 
     plant(stale, "v2", now - 10_000)
     plant(outdated, "v1", now - 60)  # fresh for 14 more minutes, but by the older model
@@ -169,11 +168,11 @@ def test_an_entry_half_way_through_its_freshness_is_asked_for_again(use_shop_end
     endpoint = use_shop_endpoint(BATCH_SIZE=10, FRESH_TTL=900)
     aging, young = active_shop[:2]
     for user_id in (aging, young):
-        prefetched.write_entry(user_id, ["1"], "v-cached")
-    entry = prefetched.read_entry(aging)
+        entries.write_entry(user_id, ["1"], "v-cached")
+    entry = entries.read_entry(aging)
     made = entry.created_at - 600  # ten minutes old: fresh for five more
     get_cache().set(
-        prefetched.user_key(aging),
+        entries.user_key(aging),
         {**entry.as_value(), "created_at": made, "fresh_until": made + 900},
     )
     assert prefetch_users.apply(args=[[aging, young]]).result == 1

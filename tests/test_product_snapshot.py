@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from demo_shop.catalog.models import Product
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.service import recommend
 from recommendations.serving import product_snapshot
 from recommendations.signals import purchase_completed
@@ -23,7 +23,7 @@ RANKING = [str(pk) for pk in range(1, 17)]
 def customer(rf):
     """A customer with a prefetched entry, and a request of theirs."""
     _, users = make_shop()
-    prefetched.write_entry(users[0].pk, RANKING, "v-cached")
+    entries.write_entry(users[0].pk, RANKING, "v-cached")
     request = rf.get("/")
     request.user = users[0]
     return request
@@ -97,7 +97,7 @@ def test_a_purchase_starts_the_snapshots_again(customer, django_capture_on_commi
         Product.objects.filter(pk=6).update(stock=0)
         purchase_completed.send(sender=None, user=customer.user, item_ids=["6"])
     assert cache.get(product_snapshot.VERSION_KEY) != version
-    prefetched.write_entry(customer.user.pk, RANKING, "v-cached")  # the purchase dropped it
+    entries.write_entry(customer.user.pk, RANKING, "v-cached")  # the purchase dropped it
     assert "6" not in shown(customer)
 
 
@@ -159,7 +159,7 @@ def test_a_new_snapshot_loads_what_the_old_one_knew_in_one_query(
 
     other = rf.get("/")
     other.user = get_user_model().objects.exclude(pk=customer.user.pk).first()
-    prefetched.write_entry(other.user.pk, RANKING[8:] + RANKING[:8], "v-cached")
+    entries.write_entry(other.user.pk, RANKING[8:] + RANKING[:8], "v-cached")
     shown(customer)
     shown(customer)
     shown(other)

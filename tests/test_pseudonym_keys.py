@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from recommendations.security_checks import check_pseudonym_key
+from recommendations.checks.security import check_pseudonym_key
 from recommendations.tracking import pseudonyms
 
 GOOD = {

@@ -5,7 +5,7 @@ at and dropped (stale items), through the real service and a prefetched answer."
 import pytest
 
 from demo_shop.catalog.models import Product
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.service import recommend
 from recommendations.tracking.impressions import impression_event
 from tests.support.shop_data import make_shop
@@ -26,7 +26,7 @@ def shop(rf):
 def test_items_the_availability_filter_drops_are_counted_against_the_answer(shop):
     ranking = [str(pk) for pk in range(1, 17)]
     Product.objects.filter(pk__in=[2, 5, 7]).update(stock=0)
-    prefetched.write_entry(shop.user.pk, ranking, "v1", variant="AllTraffic")
+    entries.write_entry(shop.user.pk, ranking, "v1", variant="AllTraffic")
 
     answer = recommend(shop, LIMIT)
 
@@ -40,7 +40,7 @@ def test_items_the_availability_filter_drops_are_counted_against_the_answer(shop
 
 def test_a_wholly_stale_answer_still_names_the_version_that_gave_it(shop):
     Product.objects.filter(pk__in=[1, 2, 3]).update(stock=0)
-    prefetched.write_entry(shop.user.pk, ["1", "2", "3"], "v1", variant="AllTraffic")
+    entries.write_entry(shop.user.pk, ["1", "2", "3"], "v1", variant="AllTraffic")
 
     answer = recommend(shop, LIMIT)
 
@@ -55,7 +55,7 @@ def test_a_wholly_stale_answer_still_names_the_version_that_gave_it(shop):
 
 
 def test_an_answer_from_the_models_prior_is_recorded_as_cold_start(shop):
-    prefetched.write_entry(shop.user.pk, [str(pk) for pk in range(1, 17)], "v1", prior=True)
+    entries.write_entry(shop.user.pk, [str(pk) for pk in range(1, 17)], "v1", prior=True)
 
     event = impression_event(recommend(shop, LIMIT), "someone")
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from demo_shop.catalog.models import Product
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.tracking import clicks
 from tests.support.shop_data import make_shop
 from tests.support.tracking import OFFLINE_TRACKED, tracking_with
@@ -55,7 +55,7 @@ def visitor(request, client):
     """The test client, anonymous or logged in as a customer with prefetched recommendations."""
     _, users = make_shop()
     if request.param == "customer":
-        prefetched.write_entry(users[0].pk, [str(pk) for pk in range(20, 40)], "v1")
+        entries.write_entry(users[0].pk, [str(pk) for pk in range(20, 40)], "v1")
         client.force_login(users[0])
     return client
 

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from recommendations.backends import reset_clients
-from recommendations.backends.exceptions import (
+from recommendations.exceptions import (
     BadResponse,
     EndpointModelError,
     EndpointRejected,

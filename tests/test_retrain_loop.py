@@ -15,9 +15,8 @@ from model.fitting import TrainingParams
 from model.release import release, wait_until_served
 from recommendations import service
 from recommendations.backends.base import reset_clients
-from recommendations.prefetch import entries as prefetched
-from recommendations.prefetch import model_versions, refresh_queue
-from recommendations.prefetch import users as prefetch
+from recommendations.prefetch import entries, model_versions, refresh_queue
+from recommendations.prefetch.users import prefetch_users
 from tests.support.factories import make_order
 from tests.support.model_server import running_model_server
 from tests.support.shop_data import NUM_CATEGORIES, make_shop
@@ -78,7 +77,7 @@ def test_export_train_serve_swap_and_refresh(tmp_path, enqueued):
                 json.loads(line)["user_id"]
                 for line in next(training.glob("interactions-*")).read_text().splitlines()
             }
-            prefetch.prefetch_users([u.pk for u in users])
+            prefetch_users([u.pk for u in users])
             first, second = users[0], users[1]
             page = service.recommend(first, limit=4)
             assert page.source == "model" and page.model_version == old
@@ -98,16 +97,16 @@ def test_export_train_serve_swap_and_refresh(tmp_path, enqueued):
 
             # One prefetch brings an answer of the new model: the app notices the version.
             model_versions.forget_local()
-            prefetch.prefetch_users([first.pk])
+            prefetch_users([first.pk])
             assert model_versions.latest().version == new
 
             # The second customer's entry is the old model's: still shown, and refreshed.
-            assert prefetched.read_entry(second.pk).model_version == old
+            assert entries.read_entry(second.pk).model_version == old
             model_versions.forget_local()  # as a web process would after LATEST_CHECK_SECONDS
             page = service.recommend(second, limit=4)
             assert page.model_version == old
             assert enqueued == [(second.pk,)]
-            prefetch.prefetch_users([second.pk])  # what the enqueued task does
+            prefetch_users([second.pk])  # what the enqueued task does
             page = service.recommend(second, limit=4)
             assert page.model_version == new
             assert enqueued == [(second.pk,)]  # nothing more to refresh

@@ -25,8 +25,8 @@ from django.views.debug import technical_500_response
 from demo_shop.orders.checkout import place_order
 from recommendations.backends import get_backend
 from recommendations.backends.base import PredictionRequest
-from recommendations.backends.exceptions import EndpointError
-from recommendations.prefetch import entries as prefetched
+from recommendations.exceptions import EndpointError
+from recommendations.prefetch import entries
 from recommendations.prefetch.users import prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
@@ -73,8 +73,8 @@ def widget_items(html: str) -> list[str]:
 def test_home_page_shows_only_the_logged_in_customers_entry(client, shop):
     _, users = shop
     alice, bob = users[0], users[1]
-    prefetched.write_entry(alice.pk, [str(pk) for pk in range(1, 17)], "v1")
-    prefetched.write_entry(bob.pk, [str(pk) for pk in range(31, 47)], "v1")
+    entries.write_entry(alice.pk, [str(pk) for pk in range(1, 17)], "v1")
+    entries.write_entry(bob.pk, [str(pk) for pk in range(31, 47)], "v1")
     client.force_login(alice)
     with override_settings(RECOMMENDATIONS=OFFLINE):
         html = client.get(reverse("home")).content.decode()
@@ -86,7 +86,7 @@ def test_home_page_shows_only_the_logged_in_customers_entry(client, shop):
 @pytest.mark.parametrize("parameter", ["user", "user_id", "uid", "customer", "customer_id"])
 def test_the_fragment_refuses_a_user_named_in_the_query(client, shop, parameter):
     _, users = shop
-    prefetched.write_entry(users[1].pk, ["31", "32", "33"], "v-other")
+    entries.write_entry(users[1].pk, ["31", "32", "33"], "v-other")
     client.force_login(users[0])
     with override_settings(RECOMMENDATIONS=OFFLINE):
         response = client.get(reverse("recommendations:widget"), {parameter: users[1].pk})
@@ -96,7 +96,7 @@ def test_the_fragment_refuses_a_user_named_in_the_query(client, shop, parameter)
 
 def test_an_anonymous_visitor_cannot_name_a_customer_either(client, shop):
     _, users = shop
-    prefetched.write_entry(users[1].pk, ["31", "32", "33"], "v-other")
+    entries.write_entry(users[1].pk, ["31", "32", "33"], "v-other")
     with override_settings(RECOMMENDATIONS=OFFLINE):
         for name in ("recommendations:api", "recommendations:widget"):
             response = client.get(reverse(name), {"user_id": users[1].pk})
@@ -106,8 +106,8 @@ def test_an_anonymous_visitor_cannot_name_a_customer_either(client, shop):
 def test_the_tag_uses_the_request_user_not_a_user_in_the_context(rf: RequestFactory, shop):
     _, users = shop
     alice, bob = users[0], users[1]
-    prefetched.write_entry(alice.pk, [str(pk) for pk in range(1, 17)], "v1")
-    prefetched.write_entry(bob.pk, [str(pk) for pk in range(31, 47)], "v1")
+    entries.write_entry(alice.pk, [str(pk) for pk in range(1, 17)], "v1")
+    entries.write_entry(bob.pk, [str(pk) for pk in range(31, 47)], "v1")
     request = rf.get("/")
     request.user = alice
     request.session = SessionStore()  # the shop's cart context processor reads it

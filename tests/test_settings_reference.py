@@ -1,9 +1,9 @@
-"""docs/settings.md is generated from recommendations/defaults.py and must not drift from it."""
+"""docs/settings.md is generated from recommendations/conf/defaults.py and must not drift from it."""
 
 from pathlib import Path
 
-from recommendations.defaults import DEFAULTS
-from recommendations.settings_reference import doc_lines, render
+from recommendations.conf.defaults import DEFAULTS
+from recommendations.conf.reference import doc_lines, render
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 
@@ -11,7 +11,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 def test_the_settings_reference_is_up_to_date():
     assert DOC.read_text(encoding="utf-8") == render(), (
         "docs/settings.md is out of date: "
-        "python -m recommendations.settings_reference > docs/settings.md"
+        "python -m recommendations.conf.reference > docs/settings.md"
     )
 
 

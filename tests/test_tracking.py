@@ -22,7 +22,7 @@ from demo_shop.catalog.models import Product
 from recommendations import tasks
 from recommendations.catalog import CatalogAdapter
 from recommendations.models import Click, Impression
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.event_delivery import deliver_events, queued_messages, unreachable_broker
@@ -70,7 +70,7 @@ def flush() -> int:
 def test_each_rendered_widget_records_one_impression_with_a_pseudonym(client, shop):
     _, users = shop
     user = users[0]
-    prefetched.write_entry(user.pk, [str(pk) for pk in range(20, 40)], "v7", "AllTraffic")
+    entries.write_entry(user.pk, [str(pk) for pk in range(20, 40)], "v7", "AllTraffic")
     client.force_login(user)
     first = widget_links(client.get(reverse("home")))
     widget_links(client.get(reverse("home")))
@@ -111,7 +111,7 @@ def test_fragment_and_json_api_record_impressions_and_give_click_links(client, s
 def test_a_click_through_the_signed_redirect_is_counted_and_lands_on_the_product(client, shop):
     _, users = shop
     user = users[2]
-    prefetched.write_entry(user.pk, [str(pk) for pk in range(20, 40)], "v7")
+    entries.write_entry(user.pk, [str(pk) for pk in range(20, 40)], "v7")
     client.force_login(user)
     links = widget_links(client.get(reverse("home")))
     item_id, href = links[2]

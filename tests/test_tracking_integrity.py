@@ -21,8 +21,7 @@ from recommendations.cache.access import get_cache
 from recommendations.models import Click, Impression
 from recommendations.ops import metrics, recent_figures
 from recommendations.reporting import report
-from recommendations.tracking import events
-from recommendations.tracking import impressions as tracking
+from recommendations.tracking import events, impressions
 from tests.support.event_delivery import unreachable_broker
 from tests.support.model_server import free_port
 from tests.support.scripted_endpoint import (
@@ -102,8 +101,8 @@ def test_a_variant_name_longer_than_its_column_reaches_the_database_cut_to_fit(
 
 
 def test_events_are_built_to_fit_their_columns():
-    event = tracking.impression_event(
-        tracking.Recommendations(
+    event = impressions.impression_event(
+        impressions.Recommendations(
             items=[],
             source="model",
             model_version="m" * 300,
@@ -279,7 +278,7 @@ def test_a_click_keeps_an_item_id_as_long_as_an_answer_may_hold():
 
     item_id = "sku-" + "9" * (MAX_ITEM_ID_CHARS - 4)
     target = clicks.ClickTarget("a" * 32, item_id, 1, "model", "model", LONG_VARIANT)
-    assert events.insert_batch([tracking.click_event(target, "p")]).clicks == 1
+    assert events.insert_batch([impressions.click_event(target, "p")]).clicks == 1
     stored = Click.objects.get()
     assert stored.item_id == item_id
     assert stored.variant == LONG_VARIANT[:VARIANT_COLUMN]

@@ -18,7 +18,7 @@ from django.urls import reverse
 from demo_shop.catalog.recommendations import DemoCatalog
 from recommendations.backends import get_backend, reset_clients
 from recommendations.cache import values as cache_values
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from recommendations.prefetch.users import prefetch_users
 from recommendations.tracking import clicks
 from tests.support.scripted_endpoint import (
@@ -63,7 +63,7 @@ def cache_raw_entry(user_id, item_ids):
     """An entry as an older version of the app (or another process) may have left it: unchecked."""
     now = time.time()
     cache.set(
-        prefetched.user_key(user_id),
+        entries.user_key(user_id),
         cache_values.encode(
             {
                 "item_ids": list(item_ids),
@@ -152,7 +152,7 @@ def test_a_fresh_answer_with_such_ids_shows_the_others_and_caches_none_of_them(
     assert response.status_code == 200
     payload = response.json()
     assert [item["item_id"] for item in payload["items"]] == GOOD[:4]
-    entry = prefetched.read_entry(customer.pk)
+    entry = entries.read_entry(customer.pk)
     assert entry is not None
     assert entry.item_ids == tuple(GOOD)
 
@@ -161,7 +161,7 @@ def test_a_prefetch_caches_none_of_such_ids(customer, endpoint_answering):
     endpoint_answering([HUGE, *UNHOLDABLE, *GOOD])
     result = prefetch_users([customer.pk])
     assert result.users == 1
-    entry = prefetched.read_entry(customer.pk)
+    entry = entries.read_entry(customer.pk)
     assert entry is not None
     assert entry.item_ids == tuple(GOOD)
 

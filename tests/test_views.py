@@ -7,7 +7,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from demo_shop.catalog.models import Product
-from recommendations.prefetch import entries as prefetched
+from recommendations.prefetch import entries
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def shop():
 
 def test_json_api_answers_for_the_logged_in_user(client, shop):
     _, users = shop
-    prefetched.write_entry(users[0].pk, [str(pk) for pk in range(20, 40)], "v1")
+    entries.write_entry(users[0].pk, [str(pk) for pk in range(20, 40)], "v1")
     client.force_login(users[0])
     response = client.get(reverse("recommendations:api"), {"limit": 5})
     assert response.status_code == 200
@@ -63,7 +63,7 @@ def test_an_invalid_limit_is_a_400_with_a_json_error(client, shop, limit):
 @pytest.mark.parametrize("parameter", ["user", "user_id"])
 def test_another_users_id_in_the_query_is_refused(client, shop, parameter):
     _, users = shop
-    prefetched.write_entry(users[1].pk, ["31", "32", "33"], "v-other")
+    entries.write_entry(users[1].pk, ["31", "32", "33"], "v-other")
     client.force_login(users[0])
     response = client.get(reverse("recommendations:api"), {parameter: users[1].pk})
     assert response.status_code == 400
@@ -77,7 +77,7 @@ def test_a_body_cannot_name_another_user_the_views_are_get_only(client, shop):
 
 def test_fragment_renders_the_widget_for_the_current_user(client, shop):
     _, users = shop
-    prefetched.write_entry(users[2].pk, [str(pk) for pk in range(1, 30)], "v2")
+    entries.write_entry(users[2].pk, [str(pk) for pk in range(1, 30)], "v2")
     client.force_login(users[2])
     response = client.get(reverse("recommendations:widget"), {"limit": 4})
     html = response.content.decode()
@@ -90,7 +90,7 @@ def test_product_names_with_markup_are_escaped_in_widget_and_fragment(client, sh
     _, users = shop
     hostile = '<script>alert(1)</script>"onmouseover="alert(2)'
     Product.objects.filter(pk=3).update(name=hostile, description=hostile)
-    prefetched.write_entry(users[3].pk, ["3", "4", "5"], "v3")
+    entries.write_entry(users[3].pk, ["3", "4", "5"], "v3")
     client.force_login(users[3])
     for url in (reverse("home"), reverse("recommendations:widget")):
         html = client.get(url).content.decode()

@@ -249,11 +249,11 @@ def test_an_answer_shorter_than_the_limit_is_padded_from_the_fallback(
 def test_a_cached_hit_costs_one_query_for_the_products(
     rf, endpoint, shop, django_assert_num_queries
 ):
-    from recommendations.prefetch import entries as prefetched
+    from recommendations.prefetch import entries
     from recommendations.service import recommend
 
     _, users = shop
-    prefetched.write_entry(users[9].pk, [str(pk) for pk in range(1, 17)], "v-cached")
+    entries.write_entry(users[9].pk, [str(pk) for pk in range(1, 17)], "v-cached")
     request = rf.get("/")
     request.user = users[9]
     with django_assert_num_queries(1):
@@ -297,7 +297,7 @@ def test_a_process_without_a_client_yet_serves_the_fallback_and_builds_it_meanwh
 
 def test_with_the_breaker_open_the_page_touches_no_network(client, endpoint, shop, monkeypatch):
     from recommendations.backends.breaker import get_breaker
-    from recommendations.backends.exceptions import EndpointTimeout
+    from recommendations.exceptions import EndpointTimeout
     from recommendations.prefetch import refresh_queue
 
     # A recorder instead of the broker: the point is that nothing is published at all.

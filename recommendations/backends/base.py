@@ -3,7 +3,7 @@
 `Backend.recommend_many` encodes the requests with the codec, calls the `invoke` hook of the
 concrete backend (SageMaker Runtime, an API Gateway URL, ...) within timeouts that fit the page's
 latency budget, then decodes and validates the answer. Backends raise only
-`recommendations.backends.exceptions` errors; nothing outside `backends/` knows botocore or requests.
+`recommendations.exceptions` errors; nothing outside `backends/` knows botocore or requests.
 """
 
 import logging
@@ -16,8 +16,8 @@ from django.utils.module_loading import import_string
 
 from ..cache import local_state
 from ..conf import app_settings
+from ..exceptions import BadResponse, EndpointError, EndpointMisconfigured
 from .codecs import Codec, get_codec
-from .exceptions import BadResponse, EndpointError, EndpointMisconfigured
 from .predictions import Prediction, PredictionRequest
 
 __all__ = [
@@ -40,8 +40,8 @@ CONNECT_SHARE = 1 / 3
 # The socket timeouts of all page attempts together take this share of the budget, and the page's
 # wait for the endpoint ends this share of the budget after its request started (service.py).
 # The rest is headroom for what follows the wait within the budget: a thread that wakes late on a
-# busy machine, the failure's bookkeeping and the fallback (bench/outage.py: about 25 ms at p50
-# under load; 20% of a 150 ms budget did not cover its tail, 30% does).
+# busy machine, the failure's bookkeeping and the fallback (measured by bench/outage.py:
+# docs/performance.md, "When the endpoint fails").
 TIMEOUT_SHARE = 0.7
 MIN_TIMEOUT = 0.001
 # Errors worth an immediate second attempt while a page waits: a dropped pooled connection or a

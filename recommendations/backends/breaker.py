@@ -7,24 +7,12 @@ open --(BREAKER_COOLDOWN seconds)--> half_open: one caller in the whole fleet wi
 probe key and calls the endpoint; everybody else is refused.
 half_open --probe succeeds--> closed;  half_open --probe fails--> open for another cool-down.
 
-There is one breaker per endpoint and production variant (`breaker_for`): a request that names a
-TargetVariant (the experiment's SECOND_VARIANT, or TARGET_VARIANT) has a breaker of its own, so a
-broken variant stops calls to itself only. Requests the endpoint routes have the endpoint's.
-
-Only errors with a true `trips_breaker` attribute count (see `exceptions.py`): a request the
-endpoint rejects as invalid says nothing about the endpoint's health.
-
-While the cache is unavailable each breaker keeps the same state in its own process memory
-(a private `LocMemCache`), so a Redis outage degrades the breaker to per-process, never off.
-
-Why not pybreaker: its shared storage wants a raw redis client (the app only knows Django's cache
-alias, which may be Memcached or a database), it counts only consecutive failures, and its
-half-open state lets every caller through instead of a single probe across processes.
-
-Cost: `allow()` while closed is one cache read, and while open none once this process has seen
-the opening (it stays open for its whole cool-down everywhere; an operator's `reset()` reaches
-other processes when that cool-down ends); recording a result is a few counter updates.
-Times are wall-clock (`time.time`) because they are compared across processes and machines.
+One breaker per endpoint and production variant (`breaker_for`). Only errors with a true
+`trips_breaker` count (`recommendations/exceptions.py`). While the cache is unavailable each
+process keeps the same state in a private `LocMemCache`: per-process, never off. Not pybreaker: its
+shared storage wants a raw redis client, it counts only consecutive failures, and its half-open
+state lets every caller through. Times are wall-clock (`time.time`): they are compared across
+machines. More in docs/availability.md, "The circuit breaker".
 """
 
 import logging

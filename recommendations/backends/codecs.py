@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import import_string
 
 from ..conf import app_settings
-from .exceptions import BadResponse, EndpointMisconfigured, EndpointRejected
+from ..exceptions import BadResponse, EndpointMisconfigured, EndpointRejected
 from .predictions import Prediction, PredictionRequest
 
 logger = logging.getLogger(__name__)

@@ -38,9 +38,7 @@ from urllib3.response import HTTPResponse
 
 from ..cache import local_state
 from ..conf import app_settings
-from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
-from .errors import ERROR_BODY_BYTES, error_for_answer
-from .exceptions import (
+from ..exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -49,6 +47,8 @@ from .exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
+from .aws_error_codes import ERROR_BODY_BYTES, error_for_answer
+from .base import Backend, CallPolicy, EndpointResponse, call_policy, register_client_resetter
 
 logger = logging.getLogger(__name__)
 

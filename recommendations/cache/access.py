@@ -11,7 +11,7 @@ than one per call (the socket timeouts themselves belong in the cache's OPTIONS,
 Callers that must tell an outage from a miss (the circuit breaker falls back to a per-process
 state) use `get_cache().strict`, whose methods raise `CacheUnavailable` instead.
 
-Values go in and come out in the app's own format (`cache_values`): JSON text, or a whole number.
+Values go in and come out in the app's own format (`cache/values.py`): JSON text, or a whole number.
 A value read back in any other form is a miss.
 """
 

@@ -10,7 +10,7 @@ what it guards is dropped (the holder may have been half-way through changing it
 data without a lock stay valid in a child and register no `after_fork`.
 Tests call `drop_all()` between tests instead of resetting modules by hand.
 
-This module imports nothing from the app: `conf.py` registers here too.
+This module imports nothing from the app: `recommendations.conf` registers here too.
 """
 
 import os

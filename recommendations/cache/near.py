@@ -1,26 +1,17 @@
 """Prefetched entries and the catalog version kept in each web process until they change, so that a
-user's further pages in a process read no cache at all.
+user's further pages in a process read no cache at all (on a cache hit, the round trip to Redis is
+the largest part of the widget's cost: docs/performance.md).
 
-On a Redis cache (django-redis, or Django's own RedisCache) every change to a kept key is
-published on a Redis channel, and each web process that keeps keys listens on it from a daemon
-thread and drops what changed. A key is kept for NEAR_CACHE_SECONDS at most (300 s by default),
-and only while the thread is subscribed: it starts empty, and empties again whenever its
-connection drops, since it may have missed messages then. A page whose keys are not all kept
-reads the cache as before, in one round trip, and keeps what it read.
+On a Redis cache every change to a kept key is published on a Redis channel; each web process
+that keeps keys listens from a daemon thread and drops what changed. A key is kept for
+NEAR_CACHE_SECONDS at most, and only while the thread is subscribed (the copy empties whenever the
+connection drops, since messages may have been missed). A page whose keys are not all kept reads
+the cache in one round trip and keeps what it read.
 
-Why: on a cache hit, the round trip to Redis was the largest part of the widget's cost (about
-0.25 ms of CPU on a 5 ms page, in process; `bench/page.py`), more than the rest of the widget.
-
-What changes a kept key goes through this module's `store`, `add` and `delete_many`, which write and
-then publish: `prefetched.write_entry` and `delete_entry` (the prefetch tasks, an inline answer, a
-purchase) and a new catalog version (`product_snapshot`).
-A change made behind the app's back (`cache.clear()`, writing the keys by hand, an entry that
-expires in Redis) is seen within NEAR_CACHE_SECONDS. A reader that raced with a change does not
-keep what it read: every dropped key moves a generation count, and a read keeps its values only
-if the count did not move while it was in flight.
-
-Other cache backends (file, database, memcached, locmem) have no channel: every page reads the
-cache, as with NEAR_CACHE_SECONDS = 0.
+Changes go through this module's `store`, `add` and `delete_many`, which write and then publish.
+A change made behind the app's back is seen within NEAR_CACHE_SECONDS. A read keeps its values
+only if no key was dropped while it was in flight (a generation count). Other cache backends have
+no channel: every page reads the cache, as with NEAR_CACHE_SECONDS = 0.
 """
 
 import contextlib

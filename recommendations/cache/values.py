@@ -1,6 +1,6 @@
 """The format of the app's own values in the cache: JSON text, and whole numbers as they are.
 
-Every value the app writes goes through `encode` (in `cache_access`), every value it reads
+Every value the app writes goes through `encode` (in `cache/access.py`), every value it reads
 through `decode`. A whole number stays a number, because the cache's atomic `incr` works only on
 the numbers Redis backends store as digits; anything else becomes compact JSON text. A value read
 back that is neither (a pickled object someone else wrote, text that is not JSON) is a miss: the

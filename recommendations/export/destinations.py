@@ -21,8 +21,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..backends.exceptions import ExportError
 from ..conf import app_settings
+from ..exceptions import ExportError
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ smallest id and stops at the first range whose rows are all too young to go: ids
 in about the order rows are flushed, so everything after it is younger too (a row flushed a few
 minutes out of order is caught by the next run).
 
-Clicks are training data (`export.py`): while an export destination is set and clicks are
+Clicks are training data (`export/run.py`): while an export destination is set and clicks are
 exported, no click past the destination's watermark is deleted, and none at all when the
 watermark cannot be read. Impressions and engagement events are not exported.
 """
@@ -26,8 +26,8 @@ from django.db import connections, models, router, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from ..backends.exceptions import ExportError
 from ..conf import app_settings
+from ..exceptions import ExportError
 from ..models import Click, EngagementEvent, Impression
 from ..reporting.rollups import final_until
 from .destinations import destination_for

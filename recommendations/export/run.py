@@ -2,22 +2,13 @@
 
 Each run writes only what is new since the last one, into a local folder or an S3 prefix:
 
-1. read the watermark at the destination (`export_watermark.py`): per source, the last id exported,
-   and a file that a crashed run may have left half-done;
-2. a pending file is written again, same id range, same name: the object is replaced, never
-   duplicated;
-3. the rows after the watermark are streamed into a staging file, stopping at the first row too
-   recent to be settled (see below); the file is named by its id range,
-   `interactions-<first id>-<last id>.jsonl`;
-4. the planned name and range go into the watermark, the file is published (renamed into the
-   folder, or uploaded to S3, multipart when large), and only then the watermark moves past it.
-
-Why "settled": ids are handed out when a row is inserted, but a transaction can commit after a
-later one, so a row with a smaller id may still be invisible when a bigger one is exported, and a
-watermark past it would skip it for good. A run therefore stops at the first order line from the
-last EXPORT_SETTLE_SECONDS: it assumes that no checkout's transaction stays open that long.
-Clicks are inserted one batch at a time under a lock (see `events.py`), so their ids commit in
-order and they need no such margin.
+1. read the watermark at the destination (`watermark.py`): per source, the last id exported,
+   and a file that a crashed run may have left half-done, which is written again under its name;
+2. stream the rows after the watermark into `interactions-<first id>-<last id>.jsonl`, stopping at
+   the first order line from the last EXPORT_SETTLE_SECONDS (a transaction may commit after a later
+   id's, and a watermark past an invisible row would skip it for good; clicks commit in id order,
+   see `tracking/events.py`, and need no margin);
+3. record the planned file in the watermark, publish the file, and only then move the watermark.
 """
 
 import logging

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..backends.exceptions import ExportError
+from ..exceptions import ExportError
 
 WATERMARK_NAME = "_watermark.json"  # a leading "_": model/train.py skips it like Hadoop's _SUCCESS
 FORMAT = 1

@@ -1,7 +1,7 @@
 """The local fallback ranking: computed ahead of time, stored as versions, read through the cache.
 
 `refresh()` computes popularity and co-purchase neighbours from the catalog adapter's history
-(`fallback_compute`), writes them as a new `FallbackVersion` and makes it current in one short
+(`fallback/compute.py`), writes them as a new `FallbackVersion` and makes it current in one short
 transaction, so a page sees the old or the new ranking, never a half-written one.
 
 At page time `ranked_item_ids()` costs at most two queries on a cold cache (the user's history
@@ -179,7 +179,7 @@ def _pointer(version_id: int, ids: list[str], scores: list[float]) -> dict[str, 
     return {"version": version_id, "popular": ids, "scores": scores}
 
 
-# The cache's values are read back as JSON of any shape (cache_values.py): each reader checks it
+# The cache's values are read back as JSON of any shape (cache/values.py): each reader checks it
 # has the shape this module writes, and treats anything else as a miss.
 
 

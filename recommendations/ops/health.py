@@ -4,7 +4,8 @@ wrong when they fail.
 
 The check calls the backend directly, past the circuit breaker: it must see the endpoint as it
 is now, even while the breaker keeps pages away from it. Nothing here prints or logs a credential:
-findings are built from the app's error types and their sanitised details (see `exceptions.py`).
+findings are built from the app's error types and their sanitised details
+(see `recommendations/exceptions.py`).
 """
 
 import math
@@ -20,7 +21,8 @@ from ..backends.base import (
     call_policy,
     get_backend,
 )
-from ..backends.exceptions import (
+from ..conf import app_settings
+from ..exceptions import (
     BadResponse,
     EndpointAuthError,
     EndpointError,
@@ -32,7 +34,6 @@ from ..backends.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
-from ..conf import app_settings
 from ..tracking.pseudonyms import pseudonym
 
 # A variant is usable when at least this share of its calls succeed within the page timeouts.

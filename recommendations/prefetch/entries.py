@@ -2,7 +2,7 @@
 
 An entry is written by the Celery prefetch tasks (or by an inline endpoint call on a cache miss)
 and read by `service.recommend` on every page view: the one cache read a page normally costs.
-Users of the second production variant's arm (see `arms.py`) have their entries under a key of
+Users of the second production variant's arm (see `tracking/arms.py`) have their entries under a key of
 their own that names the variant, so an answer of one variant is never served as the other's.
 """
 
@@ -62,7 +62,7 @@ def read_entry_with(
     user_id: object, target_variant: str | None, *other_keys: str
 ) -> tuple[PrefetchedEntry | None, dict[str, Any]]:
     """The user's entry and the values of `other_keys` that are present, in one cache round trip
-    (none when this process keeps them all, see near_cache.py)."""
+    (none when this process keeps them all, see cache/near.py)."""
     key = user_key(user_id, target_variant)
     values = near_cache.get_many([key, *other_keys])
     return entry_from(values.pop(key, None)), values

@@ -1,23 +1,12 @@
 """Noticing a new model version in the endpoint's answers, and refreshing what the old one made.
 
-Every answer carries the `model_version` that made it. When a prefetch batch or an inline call
-gets a version other than the one last seen (for its production variant), the shared cache
-records it with the time it was first seen: `{"version": ..., "since": ...}`.
-
-A prefetched entry made by another version before `since` is then outdated. It is not thrown
-away: the page keeps showing it (it was a good answer a moment ago), and a refresh is enqueued,
-as for a stale entry. Not all at once, though: each user's refresh is due at `since` plus a share
-of MODEL_VERSION_REFRESH_SPREAD picked by a hash of the user id, so the extra endpoint calls
-of a new model are spread evenly over that window instead of arriving as one stampede with the
-next page views. Beat's prefetch_active_users, which asks for every active user each cycle,
-rewrites their entries in its next cycles in any case; the spread covers everybody else.
-
-An entry made after `since` by the other version is left alone: both versions answer during a
-rollout (SageMaker shifting traffic between variants), and asking again would not help. If
-versions alternate for a while, `since` moves with each change, which only delays refreshes.
-
-Pages read the record from a per-process copy refreshed at most every LATEST_CHECK_SECONDS, so
-noticing costs no cache read per page view.
+When a prefetch batch or an inline call gets a `model_version` other than the one last seen for
+its production variant, the shared cache records `{"version": ..., "since": ...}`. An entry made by
+another version before `since` is outdated: the page keeps showing it and a refresh is enqueued,
+due at `since` plus a share of MODEL_VERSION_REFRESH_SPREAD picked by a hash of the user id, so the
+new model's extra calls are spread over that window, not one stampede. An entry made after `since`
+by the other version is left alone: both answer during a rollout. Pages read the record from a
+per-process copy refreshed at most every LATEST_CHECK_SECONDS.
 """
 
 import hashlib

@@ -23,16 +23,15 @@ from django.utils import timezone
 
 from ..backends.base import PredictionRequest, get_backend
 from ..backends.breaker import CircuitBreaker, breaker_for
-from ..backends.exceptions import BreakerOpen, EndpointError
 from ..cache.access import get_cache
 from ..catalog import get_catalog
 from ..conf import app_settings
+from ..exceptions import BreakerOpen, EndpointError
 from ..ops import metrics
 from ..serving import exclusions
 from ..tracking import arms
 from ..tracking.pseudonyms import pseudonym
-from . import entries as prefetched
-from . import model_versions
+from . import entries, model_versions
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def prefetch_users(
 ) -> PrefetchResult:
     """Prefetch these users, one invoke_endpoint per batch; raises PrefetchInterrupted on failure.
 
-    Each user is asked for in their arm (see `arms.py`): holdout users are skipped, users of the
+    Each user is asked for in their arm (see `tracking/arms.py`): holdout users are skipped, users of the
     second variant's arm go in batches of their own that target that variant. With `skip_fresh`,
     so are users whose entry is still fresh (see `still_fresh`).
     """
@@ -104,7 +103,7 @@ def prefetch_users(
 
 
 def still_fresh(
-    entry: prefetched.PrefetchedEntry | None,
+    entry: entries.PrefetchedEntry | None,
     user_id: int,
     target_variant: str | None,
     now: float,
@@ -131,10 +130,10 @@ def _without_fresh(
     remaining: list[int] = []
     skipped = 0
     for batch in batches(users, batch_size):
-        keys = {user_id: prefetched.user_key(user_id, target_variant) for user_id in batch}
+        keys = {user_id: entries.user_key(user_id, target_variant) for user_id in batch}
         values = cache.get_many(keys.values())  # a cache that is down: everybody is asked for
         for user_id in batch:
-            entry = prefetched.entry_from(values.get(keys[user_id]))
+            entry = entries.entry_from(values.get(keys[user_id]))
             if still_fresh(entry, user_id, target_variant, now):
                 done.append(user_id)  # done, not retried
                 skipped += 1
@@ -188,7 +187,7 @@ class _BatchCall:
                 continue
             served += len(users)
             result.invocations += 1
-            prefetched.write_entries(
+            entries.write_entries(
                 (
                     (
                         user_id,

@@ -2,15 +2,8 @@
 
 `products_by_pks(catalog, pks)` is `catalog.widget_products().filter(pk__in=pks)`: one query, with
 whatever the adapter's `widget_products()` selects (`.only(...)`, its availability filter).
-
-Keys are checked against the primary key field first (`product_keys.py`): one that its column
-cannot hold (an endpoint's id past 64 bits, text for an integer key) is left out, never sent.
-
-This module used to compile the query once per process and run its SQL with the page's keys put
-in, through the ORM's compiler internals. That saved about 0.4 ms of CPU on each page whose
-products were not all in the process's snapshot (`product_snapshot.py`), and nothing on the
-pages the snapshot serves (most cached pages); it depended on undocumented Django internals, so
-the plain query is used and its cost accepted (figures in docs/performance.md).
+Keys are checked against the primary key field first (`keys.py`): one that its column cannot hold
+(an endpoint's id past 64 bits, text for an integer key) is left out, never sent.
 """
 
 from collections.abc import Sequence
@@ -24,7 +17,7 @@ from .keys import product_pks
 def products_by_pks(catalog: Any, pks: Sequence[Any]) -> list[models.Model]:
     """`catalog.widget_products()` with these primary keys, in one query (unordered).
 
-    Keys the primary key column cannot hold (see product_keys.py) are left out, like unknown ones.
+    Keys the primary key column cannot hold (see keys.py) are left out, like unknown ones.
     """
     pks = list(dict.fromkeys(product_pks(catalog.get_product_model(), pks)))
     if not pks:

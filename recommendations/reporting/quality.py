@@ -1,32 +1,13 @@
 """The model's quality per day, model version and production variant, from the daily rollups only.
 
-Only whole days that are rolled up count (`RolledUpDay.engagement`): the figures of a day are
-the same however often it is read, and their cost does not grow with the raw rows. For each day
-on which a version and variant answered (the ones with `DailyModelAnswers`):
-
-- CTR: clicked impressions over impressions that showed the version's items (source model or
-  mixed). Unlike the report's arm comparison (intent to treat), these are the impressions as
-  served: the model arm's page views that fell back are in the fallback share instead;
-- lift over the holdout: that CTR over the holdout arm's CTR of the same day, minus 1, with its
-  log-ratio interval (`stats.lift_interval`); the figure CloudWatch gets as `LiftVsHoldout`;
-- engagement lift over the control arm: the share of visits with any of the shop's actions in
-  the arms the version served that day, over the control arm's, minus 1, with its interval.
-  Engagement is recorded per arm, not per version: a day's visits of an arm are attributed to
-  every version that served that arm that day (on the day a version replaces another, both get
-  the arm's whole day);
-- coverage: distinct model items the version showed over the products available that day
-  (`RolledUpDay.available_items`, counted by the day's last roll-up while it ran);
-- fallback share: the page views of the arms the version served that day that the fallback
-  served entirely (source fallback), over all their page views; and the same per fallback reason
-  (they add up to the share). Attributed per arm like the engagement: a page view that fell back
-  has no version, as the model did not answer (or none of its items could be shown);
-- stale share: the version's items the availability filter dropped over those it looked at
-  (`service._assemble`; an answer's items past what filled the widget are never looked at);
-- cold-start share: distinct signed-in viewers the version answered with its popularity prior
-  (it did not know them) over the distinct viewers it answered.
-
-A version went live at its first impression ever (the earliest `DailyModelAnswers.first_served`,
-also before the report's window): the moment it first served a page, not when it was deployed.
+Only whole days that are rolled up count (`RolledUpDay.engagement`), so a day's figures are the
+same however often it is read and cost no more as raw rows grow. For each day on which a version
+and variant answered (`DailyModelAnswers`): CTR and its lift over the holdout (the `LiftVsHoldout`
+CloudWatch gets), engagement lift over the control arm, coverage, fallback share and its reasons,
+stale share and cold-start share; and when each version went live (its first impression ever).
+Engagement and fallbacks are recorded per arm, not per version: a day of an arm is attributed to
+every version that served that arm that day. The formulas and how to read them: docs/measuring.md,
+"Quality over time".
 """
 
 from collections import defaultdict

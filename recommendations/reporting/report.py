@@ -14,7 +14,7 @@ from ..tracking import arms, events
 from . import rollups, stats
 from .days import day_bounds, shop_day
 
-# The report's default window in days; raw rows are kept at least this long (checks.py).
+# The report's default window in days; raw rows are kept at least this long (checks/settings.py).
 REPORT_DAYS = 14
 
 # (treated arm, reference arm): the comparisons the report makes when both arms have data.

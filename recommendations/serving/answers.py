@@ -22,7 +22,8 @@ class RecommendedItem:
     url: str | None
     price: Any
     image_url: str | None
-    click_url: str | None = None  # the signed tracking link, when TRACKING is on (see tracking.py)
+    # The signed tracking link, when TRACKING is on (see tracking/impressions.py).
+    click_url: str | None = None
 
     @property
     def link(self) -> str | None:

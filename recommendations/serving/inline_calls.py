@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from ..backends.exceptions import EndpointTimeout
 from ..cache import local_state
 from ..conf import app_settings
+from ..exceptions import EndpointTimeout
 
 logger = logging.getLogger(__name__)
 

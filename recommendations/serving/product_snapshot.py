@@ -2,25 +2,16 @@
 usually runs no SQL at all.
 
 A page served from a prefetched entry reads the entry and the catalog's version in one cache
-round trip (`get_many`). The products it shows are looked up in this process's snapshot: the
-products earlier pages loaded (and the ids found not available) while the catalog had that same
-version. Ids the snapshot does not know are loaded in one query, as before, and added to it.
+round trip (`get_many`), and looks its products up in this process's snapshot: those earlier pages
+loaded (and the ids found not available) under that same version. Unknown ids are loaded in one
+query and added.
 
-The version changes, for every process at once, when the catalog does:
-
-- a product is saved or deleted (`post_save`/`post_delete` of the adapter's product model);
-- the shop sends `purchase_completed` (its checkout took stock);
-- the shop calls `catalog_changed()`, after changing availability in a way that sends no signal
-  (`QuerySet.update()`, raw SQL, another service writing the table, a stock model of its own).
-
-The new version is written when the change commits, so no process can snapshot the old rows
-under it; the process that made the change drops its own snapshot at once. A change that nobody
-reports is shown at most `PRODUCT_SNAPSHOT_SECONDS` late (10 s by default): a snapshot is never
-older than that. `PRODUCT_SNAPSHOT_SECONDS = 0` loads the products on every page.
-
-Pages without a cache read (anonymous visitors, the holdout) and pages whose cache is down load
-their products as before: with no version, nothing here is trusted. The products are shared by
-the pages of a process, so templates should treat `item.product` as read-only.
+The version changes for every process when a product is saved or deleted, when the shop sends
+`purchase_completed`, or when it calls `catalog_changed()` (after `QuerySet.update()`, raw SQL, a
+stock model of its own). It is written when the change commits, so no process snapshots the old
+rows under it. A change nobody reports shows at most PRODUCT_SNAPSHOT_SECONDS late (0: load on
+every page). Pages without a version (no cache read, the cache down) load their products.
+The products are shared by a process's pages: templates treat `item.product` as read-only.
 """
 
 import secrets

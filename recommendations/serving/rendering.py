@@ -1,25 +1,16 @@
-"""The widget's HTML: the frame and each product's card rendered once per process, then reused.
+"""The widget's HTML: the frame and each product's card rendered once per process, then reused
+(most cards repeat across users and pages).
 
-`recommendations/widget.html` is the frame (the labelled section, its heading, the list); it gets
-`recommendations`, `title` and `cards` (the rendered items, one safe string). It is kept like a
-card, keyed by the title, the answer's source, model version, arm, variant, fallback reason and
-number of items, and the language; it is rendered with markers in place of the request id and
-the cards, which each page puts in. A frame that shows more of `recommendations` (the items
-themselves, the timings) should run with `CARD_CACHE_SECONDS = 0`; one that does not show
-`cards` exactly once as given is rendered on every page.
-Each item is rendered with `recommendations/card.html` (context: `item`), and the result is kept
-in this process for CARD_CACHE_SECONDS, keyed by everything the card shows of the item as the
-catalog adapter describes it (id, position, source, name, URL, price, image URL) and the active
-language. Rendering eight cards through the template engine cost a cached page about 0.7 ms, more
-than the rest of the widget; most cards repeat across users and pages.
-
-The click link is the one part of a card that changes with every impression (it carries the
-impression's signed token): a card is rendered with a marker in place of the token, and the
-marker is replaced by the page's token when the card is used.
-
-A product's change that the key sees (a new price, name or slug) shows at once; a card template
-that shows more of `item.product` than the adapter describes shows it up to CARD_CACHE_SECONDS
-late. `CARD_CACHE_SECONDS = 0` renders every card every time.
+Each item is rendered with `recommendations/card.html` (context: `item`) and kept for
+CARD_CACHE_SECONDS, keyed by everything the card shows of the item as the catalog adapter describes
+it (id, position, source, name, URL, price, image URL) and the language. The frame,
+`recommendations/widget.html` (`recommendations`, `title`, `cards`), is kept the same way, keyed by
+the title, the answer's source, model version, arm, variant, fallback reason, number of items and
+the language. The parts that change with every page (the request id, the click token, the cards
+in the frame) are rendered as markers and put in per page. A frame that shows more of
+`recommendations` should run with CARD_CACHE_SECONDS = 0; one that does not show `cards` exactly
+once is rendered on every page. A card template that shows more of `item.product` than the
+adapter describes shows a change up to CARD_CACHE_SECONDS late.
 """
 
 import re

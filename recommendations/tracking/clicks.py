@@ -1,23 +1,15 @@
 """Signed click links: what a widget link carries, and where a click may lead.
 
-Each impression gets one `django.core.signing` token (an HMAC keyed with SECRET_KEY, a salt of its
-own and a timestamp) that carries the impression's request id, arm, source, variant and the ids of
-the items it showed; each item's link is `recommendations:click` with that token and the item's
-position. One signature per widget, not one per item, keeps the page's cost down; changing the
-position in a link only picks another item that the same impression did show.
+Each impression gets one `django.core.signing` token (its own salt, a timestamp) carrying the
+impression's request id, arm, source, variant and the ids of the items it showed; each item's
+link is `recommendations:click` with that token and the item's position. One signature per widget
+keeps the page's cost down; another position only picks another item the impression showed.
 
-The token is bound to whom the widget was shown: it carries a hash of the request id and the
-viewer's pseudonym (never the pseudonym itself, so links in logs and browser histories name
-nobody), or an empty binding for an anonymous visitor. A click counts only when the clicker is
-that viewer (`shown_to`): a signed-in user whose pseudonym under the current key or a fallback key
-gives the same hash, or any anonymous visitor for an anonymous impression (anonymous clicks have no
-pseudonym, so they feed the report's anonymous arm and never a training row). Anyone else is led
-to the product all the same, uncounted.
-
-The token carries no URL: the destination is the product's own URL from the catalog adapter, and it
-must be on this site (`url_has_allowed_host_and_scheme`), so no link, forged or genuine, can send
-anyone elsewhere. The link is a plain GET: it changes nothing but a counter and nobody can make one
-up (it is signed), so it needs no CSRF token and works from any page, cached or not.
+The token is bound to its viewer by a hash of the request id and the viewer's pseudonym (never the
+pseudonym itself), or an empty binding for an anonymous visitor; a click counts only when the
+clicker is that viewer (`shown_to`), and anyone else is led to the product uncounted. The token
+carries no URL: the destination is the product's own URL, which must be on this site. See
+docs/security.md, "Click links are bound to their viewer".
 """
 
 import base64

@@ -1,29 +1,16 @@
 """Engagement per visitor and arm: what measures the widget against no widget at all.
 
-The widget's CTR compares arms that all see a widget; the control arm (`CONTROL_SHARE`, see
-`arms.py`) sees none, so it has no impressions to click. What every arm has is visits, and what
-the visitors do on them:
+The control arm (`CONTROL_SHARE`, see `arms.py`) sees no widget, so it has no impressions to click;
+every arm has visits, and what the visitors do on them:
 
-- a visit: a page that holds the widget's slot (the template tag, the fragment, the JSON API) was
-  rendered for a signed-in visitor, in any arm. A widget that shows items records its impression
-  anyway, and that is the page's visit; a slot that shows nothing (the control arm always, a
-  widget arm whose widget came out empty) records a `visit` event instead (`track_widget`), so
-  that every page of every arm leaves exactly one event that says it was a visit.
-- `product_view`, `add_to_cart`, `purchase`: sent by the shop with the `engagement` signal
-  (`signals.py`) from its product page, its cart and its checkout.
+- a visit: a signed-in visitor's calendar day on which a page held the widget's slot. A widget
+  that shows items records its impression, which is the visit; a slot that shows nothing records
+  a `visit` event instead (`track_widget`), so every page of every arm leaves exactly one event.
+- `product_view`, `add_to_cart`, `purchase`: sent by the shop with the `engagement` signal.
 
-A visit is a visitor's calendar day (in the current time zone): it needs no session state and no
-write on the page, it is the same in every process, and the report finds it with grouped
-queries. A visit counts as engaged by an action when the visitor did it on a day they were in the
-widget's slot; actions on days without a visit are stored but not counted, since those visitors
-were never shown (or denied) the widget. Two visits on one day count as one; a visitor's days
-are the unit, not their page views, so a visitor who reloads the home page ten times does not
-count ten times.
-
-Anonymous visitors are left out: arms are slices of the pseudonym's hash, and without a signed-in
-user there is no arm to compare (their widget is the fallback ranking for all of them).
-
-Events go through the same buffer as impressions (`events.py`): no database write on the page.
+A visit counts as engaged by an action the visitor did that day. Anonymous visitors are left out:
+without a pseudonym there is no arm. Events go through the same buffer as impressions
+(`events.py`). More in docs/measuring.md, "Engagement: visits, and what the visitors did".
 """
 
 import logging

@@ -1,7 +1,7 @@
 """Events become rows of the impressions, clicks and engagement tables: fitted to their columns,
 inserted in bulk, and event by event when the database refuses a batch.
 
-The app makes the events (`tracking.py`), but part of what they carry comes from outside: the
+The app makes the events (`impressions.py`), but part of what they carry comes from outside: the
 production variant an endpoint names in a header, the model version in its answer. Strings are cut
 to their column's length, and NUL characters (which PostgreSQL text cannot hold) removed, where the
 events are made and again here, for events an older process left in the cache.

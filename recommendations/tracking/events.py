@@ -1,43 +1,18 @@
-"""Impression and click events on their way to the database, without slowing the page.
+"""Impression, click and engagement events on their way to the database, without slowing the page.
 
 1. `record(event)` appends the event to this process's buffer: a deque append under a lock, no I/O.
-2. A daemon thread of the process hands the buffer to Celery, one `record_events` task message per
-   batch of EVENT_BATCH_SIZE events: as soon as a batch is full (the page that fills it only wakes
-   the thread, so no page waits on the broker), and when its oldest event is EVENT_FLUSH_INTERVAL
-   seconds old. The task is sent by name, so this module imports no edge.
-3. A worker runs `record_events`: the batch is inserted with `bulk_create(ignore_conflicts=True)`
-   (`event_rows.py`). The task is acknowledged late: a worker killed mid-insert leaves the message
-   to be delivered again, and the unique event ids make the redo insert nothing twice. Inserts run
-   one at a time across workers, so that click ids commit in order (the export's watermark relies
-   on it, see `export.py`): on PostgreSQL and SQLite the database orders them (`event_rows.py`), and
-   a worker killed mid-insert holds up nobody; on other databases a `CacheLock` does, a task that
-   finds it taken tries again a moment later, and a killed worker's lock blocks the others until
-   it expires (INSERT_LOCK_SECONDS).
+2. A daemon thread hands the buffer to Celery, one `record_events` message (sent by name) per batch
+   of EVENT_BATCH_SIZE events, as soon as a batch is full and when its oldest event is
+   EVENT_FLUSH_INTERVAL seconds old; while the broker is unreachable batches wait, up to
+   EVENT_BUFFER_MAX events, and newer ones are dropped and counted.
+3. A worker inserts the batch (`event_rows.py`, `bulk_create(ignore_conflicts=True)`), acknowledged
+   late, so unique event ids make a redelivered batch insert nothing twice. Inserts run one at a
+   time across workers, so that click ids commit in order for the export's watermark: the database
+   orders them on PostgreSQL and SQLite, a `CacheLock` (INSERT_LOCK_SECONDS) elsewhere.
 
-What is lost, at most, when something fails:
-
-- a web process killed: the events in its memory. While the broker answers that is fewer than
-  EVENT_BATCH_SIZE events waiting plus one batch being sent (so fewer than 2 x 100 events with the
-  defaults), none older than EVENT_FLUSH_INTERVAL (5 s) plus one hand-off. While the broker is
-  unreachable, batches stay in the buffer (retried every interval), up to EVENT_BUFFER_MAX events
-  (5,000); past that new events are dropped and counted.
-- the broker lost (Redis restarted without persistence): the messages no worker had taken yet;
-  with workers running, a few seconds of events.
-- the database down: each task retries with backoff for about half an hour
-  (`tasks.RECORD_EVENTS_MAX_FAILURES`); a batch given up on is counted in `lost_batches_total()`.
-
-Dropped events are counted once, by reason (`DROP_REASONS`), in shared cache counters: each process
-adds its drops to them at its next hand-off, and `dropped_by_reason()` is those counters plus the
-drops this process has not added yet (so that its own show while the cache is down);
-`dropped_in_process()` is this process's own. Events the database refuses (see `event_rows.py`) are
-left out, counted by the task and logged; the rest of their batch is stored. The events of a
-process killed by SIGKILL are lost uncounted: nothing of it is left to count them (the bound above;
-bench/chaos.py holds the loss to it).
-
-This replaced batches kept in numbered cache slots of one-minute buckets and a `flush_events`
-task run by beat: a Celery message per batch costs the web process about 0.5 ms of CPU more per
-batch of 100 events (5 us a page), and needs no slots, marks, lost-slot accounting or beat entry
-(figures in docs/performance.md).
+Drops are counted once, by reason (`DROP_REASONS`), in shared cache counters that each process adds
+to at its next hand-off. What each failure can lose: docs/measuring.md, "Writes never touch the
+page's budget"; how drops are counted: docs/tracking-integrity.md.
 """
 
 import atexit
@@ -56,7 +31,7 @@ from ..cache.lock import CacheLock
 from ..conf import app_settings
 from .event_rows import CLICK, IMPRESSION, Inserted, database_orders_inserts, insert_events
 
-__all__ = ["CLICK", "IMPRESSION"]  # the kinds of event, named here for tracking.py and tests
+__all__ = ["CLICK", "IMPRESSION"]  # the kinds of event, named here for impressions.py and tests
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +242,7 @@ def buffer() -> EventBuffer:
 
 
 def record(event: dict[str, Any]) -> bool:
-    """Buffer one event (a dict made by `tracking.py`); False when it had to be dropped."""
+    """Buffer one event (a dict made by `impressions.py`); False when it had to be dropped."""
     return _buffer.append(event)
 
 

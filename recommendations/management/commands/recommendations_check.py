@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommendations.backends.base import get_backend
 from recommendations.backends.breaker import breaker_for
-from recommendations.backends.exceptions import EndpointError
 from recommendations.conf import app_settings
+from recommendations.exceptions import EndpointError
 from recommendations.ops import health
 from recommendations.ops.recent_figures import recent_figures
 

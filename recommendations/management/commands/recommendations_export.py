@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
-from recommendations.backends.exceptions import ExportError
+from recommendations.exceptions import ExportError
 from recommendations.export.rows import FORMATS
 from recommendations.export.run import export_exclusive
 

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from recommendations.conf import app_settings
 from recommendations.prefetch import fan_out
-from recommendations.prefetch import users as prefetch
+from recommendations.prefetch.users import PrefetchInterrupted, batches, prefetch_users
 
 
 class Command(BaseCommand):
@@ -35,8 +35,8 @@ class Command(BaseCommand):
         with tqdm(total=total, unit="user", disable=options["verbosity"] == 0) as bar:
             for batch in user_batches:
                 try:
-                    result = prefetch.prefetch_users(batch, batch_size=batch_size)
-                except prefetch.PrefetchInterrupted as interrupted:
+                    result = prefetch_users(batch, batch_size=batch_size)
+                except PrefetchInterrupted as interrupted:
                     raise CommandError(
                         f"Stopped after {done} users: the endpoint failed with "
                         f"{type(interrupted.error).__name__} ({interrupted.error})."
@@ -57,7 +57,7 @@ class Command(BaseCommand):
             return _keyset_batches(users, batch_size), users.count()
         if options["active_days"] is not None:
             return _active_batches(options["active_days"], batch_size), None
-        return prefetch.batches(options["users"], batch_size), len(options["users"])
+        return batches(options["users"], batch_size), len(options["users"])
 
 
 def _keyset_batches(users: QuerySet, batch_size: int) -> Iterator[list[int]]:
@@ -68,7 +68,7 @@ def _keyset_batches(users: QuerySet, batch_size: int) -> Iterator[list[int]]:
         if after is not None:
             page_users = page_users.filter(pk__gt=after)
         page = list(page_users.values_list("pk", flat=True)[: batch_size * fan_out.PAGE_BATCHES])
-        yield from prefetch.batches(page, batch_size)
+        yield from batches(page, batch_size)
         if len(page) < batch_size * fan_out.PAGE_BATCHES:
             return
         after = page[-1]
@@ -79,7 +79,7 @@ def _active_batches(days: int, batch_size: int) -> Iterator[list[int]]:
     since, after = fan_out.active_since(days), 0
     while True:
         page = fan_out.read_page(since, after, batch_size * fan_out.PAGE_BATCHES)
-        yield from prefetch.batches(page.user_ids, batch_size)
+        yield from batches(page.user_ids, batch_size)
         if page.next_after is None:
             return
         after = page.next_after

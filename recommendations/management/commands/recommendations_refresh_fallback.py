@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommendations.fallback import store as fallback
+from recommendations.fallback import store
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         with tqdm(
             desc="interaction lines", unit=" lines", unit_scale=True, disable=not show
         ) as bar:
-            version = fallback.refresh_exclusive(progress=bar.update)
+            version = store.refresh_exclusive(progress=bar.update)
         if version is None:
             raise CommandError("Another refresh of the fallback ranking is running; try later.")
         self.stdout.write(

@@ -1,4 +1,4 @@
-"""An endpoint's error answer (AWS error code and HTTP status) as one of the app's error types.
+"""AWS error codes (and HTTP statuses) of an endpoint's error answer, mapped to the app's error types.
 
 Shared by the SageMaker and the HTTP backend: SageMaker Runtime and API Gateway use the same AWS
 error codes, and a Lambda in between usually passes SageMaker's through.
@@ -6,7 +6,7 @@ error codes, and a Lambda in between usually passes SageMaker's through.
 
 import re
 
-from .exceptions import (
+from ..exceptions import (
     EndpointAuthError,
     EndpointError,
     EndpointModelError,

@@ -1,16 +1,16 @@
 """System checks of the app's secrets and exposure: the pseudonym key and the metrics view.
 
-Ids continue the app's sequence well above `checks.py`'s: recommendations.E101... and W101....
+Ids continue the app's sequence well above the settings checks': recommendations.E101... and W101....
 A key is never shown in a message: the messages say which setting is wrong and why.
 """
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Warning
 
-from .conf import app_settings
-from .tracking import pseudonyms
+from ..conf import app_settings
+from ..tracking import pseudonyms
 
 SETTING = "settings.RECOMMENDATIONS"
 # Keys published in this repository or marked insecure by Django's startproject: anyone can
@@ -41,7 +41,6 @@ def is_weak(key: str) -> bool:
     return len(key) < MIN_KEY_LENGTH or len(set(key)) < MIN_UNIQUE_CHARACTERS
 
 
-@register(Tags.security)
 def check_pseudonym_key(app_configs: Any = None, **kwargs: Any) -> list:
     """Check PSEUDONYM_KEY and PSEUDONYM_KEY_FALLBACKS."""
     messages: list = []
@@ -66,7 +65,7 @@ def check_pseudonym_key(app_configs: Any = None, **kwargs: Any) -> list:
                 id="recommendations.E102",
             )
         )
-    # PSEUDONYM_KEY_FALLBACKS' type is checked with every other setting's (defaults.KINDS: E103).
+    # PSEUDONYM_KEY_FALLBACKS' type is checked with every other setting's (conf.defaults.KINDS: E103).
     # The same key under its own name is still SECRET_KEY: one leak gives both away.
     if borrowed or key == str(settings.SECRET_KEY):
         messages.append(
@@ -82,7 +81,6 @@ def check_pseudonym_key(app_configs: Any = None, **kwargs: Any) -> list:
     return messages
 
 
-@register(Tags.security, deploy=True)
 def check_metrics_access(app_configs: Any = None, **kwargs: Any) -> list:
     """Check how the metrics view is protected (a deploy check: behind a proxy, addresses are not)."""
     messages: list = []

@@ -1,6 +1,6 @@
 """System checks for the RECOMMENDATIONS settings: every mistake a shop can make, with a hint.
 
-Every setting is checked against its kind in `defaults.KINDS` (type and range), under the kind's
+Every setting is checked against its kind in `conf.defaults.KINDS` (type and range), under the kind's
 id; then the rules that tie settings together (a backend's required setting, timeouts within the
 budget, fresh before stale, ...) run for the settings that passed.
 
@@ -9,16 +9,15 @@ Ids: recommendations.E001... (errors) and recommendations.W001... (warnings).
 
 from typing import Any
 
-from celery import current_app
-from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 from django.utils.module_loading import import_string
 
-from .conf import app_settings
-from .defaults import DEFAULTS, KINDS
-from .setting_kinds import Kind
+from ..conf import app_settings
+from ..conf.defaults import DEFAULTS, KINDS
+from ..conf.kinds import Kind
+from .beat_schedule import check_beat_schedule
 
 SETTING = "settings.RECOMMENDATIONS"
 
@@ -28,7 +27,6 @@ def kind_of(name: str) -> Kind:
     return KINDS.get(name, Kind())
 
 
-@register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the RECOMMENDATIONS dict."""
     user_settings = getattr(settings, "RECOMMENDATIONS", None)
@@ -47,7 +45,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_relations(wrong)
     errors += _check_product_model(wrong)
     errors += _check_retention(wrong)
-    errors += _check_beat_schedule(user_settings or {})
+    errors += check_beat_schedule(user_settings or {})
     unknown = app_settings.unknown_keys()
     if unknown:
         errors.append(
@@ -224,7 +222,7 @@ def _check_retention(wrong: set[str]) -> list[CheckMessage]:
     if "TRACKING_RETENTION_DAYS" in wrong:
         return []
     # The report window's days must be rolled up (rollups.py) long before their raw rows go.
-    from .reporting.report import REPORT_DAYS
+    from ..reporting.report import REPORT_DAYS
 
     days = app_settings.TRACKING_RETENTION_DAYS
     if days < REPORT_DAYS:
@@ -237,102 +235,3 @@ def _check_retention(wrong: set[str]) -> list[CheckMessage]:
             )
         ]
     return []
-
-
-# The tasks that make TRACKING_RETENTION_DAYS true: the rollups count the days, then the purge
-# deletes their raw rows (never before: see export/retention.py).
-TRACKING_JOBS = ("recommendations.tasks.roll_up_tracking", "recommendations.tasks.purge_tracking")
-
-
-def _check_beat_schedule(user_settings: dict) -> list[CheckMessage]:
-    """Warn when the beat schedule the app can see lacks the rollup or the purge."""
-    if not (app_settings.TRACKING or "TRACKING_RETENTION_DAYS" in user_settings):
-        return []
-    schedule = visible_beat_schedule()
-    if not schedule:
-        return []
-    tasks = {entry.get("task") for entry in schedule.values() if isinstance(entry, dict)}
-    missing = [name for name in TRACKING_JOBS if name not in tasks]
-    if not missing:
-        return []
-    return [
-        Warning(
-            f"The Celery beat schedule has no {' or '.join(missing)} entry: raw impressions, "
-            "clicks and engagement events are never deleted, whatever TRACKING_RETENTION_DAYS "
-            f"({app_settings.TRACKING_RETENTION_DAYS} days) says.",
-            hint="The purge deletes only days the rollups have counted, so it needs both: "
-            "schedule roll_up_tracking hourly and purge_tracking daily in CELERY_BEAT_SCHEDULE "
-            "(docs/installation.md shows the whole schedule).",
-            id="recommendations.W003",
-        )
-    ]
-
-
-@register(Tags.database)
-def check_live_model_drift(
-    app_configs: Any = None, databases: Any = None, **kwargs: Any
-) -> list[CheckMessage]:
-    """Warn when the live model is older than MODEL_MAX_AGE_DAYS or its newest drift is over a
-    threshold (a database check: `manage.py check --database default`)."""
-    if not databases:
-        return []
-    from django.db import DatabaseError
-
-    from .drift import daily, live
-
-    try:
-        model = live.live_model()
-    except DatabaseError:
-        return []  # before migrate: nothing to say yet
-    if model is None:
-        return []
-    warnings: list[CheckMessage] = []
-    limit = app_settings.MODEL_MAX_AGE_DAYS
-    if model.age_days is not None and model.age_days > limit:
-        warnings.append(
-            Warning(
-                f"The live model {model.version} was trained on data whose newest event is "
-                f"{model.age_days:.1f} days old, more than MODEL_MAX_AGE_DAYS ({limit}).",
-                hint="Retrain on a fresh export (make retrain, or make deploy on AWS); "
-                'docs/operations.md, "Drift".',
-                id="recommendations.W010",
-            )
-        )
-    if model.latest is not None:
-        over = [
-            f"{name} {getattr(model.latest, name):.3f} > {setting} {getattr(app_settings, setting)}"
-            for setting, name in daily.THRESHOLDS
-            if name != "model_age_days"
-            and getattr(model.latest, name) is not None
-            and getattr(model.latest, name) > getattr(app_settings, setting)
-        ]
-        if over:
-            warnings.append(
-                Warning(
-                    f"The live model {model.version} drifted from its training data on "
-                    f"{model.latest.day}: {'; '.join(over)}.",
-                    hint='docs/operations.md, "Drift", says what each figure means and what to do.',
-                    id="recommendations.W011",
-                )
-            )
-    return warnings
-
-
-def visible_beat_schedule() -> dict | None:
-    """The beat schedule this process can see: settings.CELERY_BEAT_SCHEDULE, else the current
-    Celery app's; None when there is none, or when beat's scheduler keeps its entries elsewhere
-    (django-celery-beat's database, any scheduler not Celery's own)."""
-    if apps.is_installed("django_celery_beat"):
-        return None  # its entries live in the database (`beat -S django` cannot be seen)
-    # The shop's app is current once its module is imported (Celery's Django layout); without
-    # one, Celery's stand-in app holds no schedule.
-    conf = current_app.conf
-    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
-    if schedule is None:
-        schedule = conf.beat_schedule
-    scheduler = getattr(settings, "CELERY_BEAT_SCHEDULER", None) or conf.beat_scheduler
-    if isinstance(scheduler, type):
-        scheduler = f"{scheduler.__module__}.{scheduler.__qualname__}"
-    if not str(scheduler).startswith("celery.beat"):
-        return None
-    return dict(schedule or {}) or None

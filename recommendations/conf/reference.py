@@ -2,7 +2,7 @@
 
 Each setting's documentation is the comment above its default in DEFAULTS (a setting right below
 another with no comment of its own shares that one's), its kind comes from KINDS. Regenerate with
-`python -m recommendations.settings_reference > docs/settings.md`; `tests/test_settings_reference.py`
+`python -m recommendations.conf.reference > docs/settings.md`; `tests/test_settings_reference.py`
 fails when the file differs from what this prints.
 """
 
@@ -21,8 +21,8 @@ must be, and what it does. `python manage.py check` reports a value that is not 
 naming the setting (ids `recommendations.E0xx`); unknown keys are a warning
 (`recommendations.W001`).
 
-This page is generated from `recommendations/defaults.py`:
-`python -m recommendations.settings_reference > docs/settings.md`
+This page is generated from `recommendations/conf/defaults.py`:
+`python -m recommendations.conf.reference > docs/settings.md`
 (`tests/test_settings_reference.py` fails when it is out of date).
 
 | setting | default | must be (check id) | what it does |
@@ -31,7 +31,7 @@ This page is generated from `recommendations/defaults.py`:
 
 
 FOOTER = """
-Checks that tie settings together (`recommendations/checks.py`), run once each setting they read
+Checks that tie settings together (`recommendations/checks/settings.py`), run once each setting they read
 has the right kind:
 
 | id | when |

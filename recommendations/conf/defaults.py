@@ -1,15 +1,16 @@
 """The `RECOMMENDATIONS` settings: for each one its kind (type and range) in `KINDS`, and its
 default in `DEFAULTS` under a comment that is its documentation.
 
-`conf.py` reads these lazily; a shop overrides any of them in `settings.RECOMMENDATIONS`.
-`checks.py` checks every setting against its kind, and `docs/settings.md` is generated from this
-module (`python -m recommendations.settings_reference`; a test fails when it drifts).
+`app_settings` (this package's `__init__.py`) reads these lazily; a shop overrides any of them in
+`settings.RECOMMENDATIONS`. The system checks test every setting against its kind, and
+`docs/settings.md` is generated from this module (`python -m recommendations.conf.reference`; a
+test fails when it drifts).
 
 To add a setting: its comment and default at the end of DEFAULTS, and one line in KINDS
 (`tests/test_checks.py` fails for a setting without a kind).
 """
 
-from .setting_kinds import (
+from .kinds import (
     Choice,
     Destination,
     Flag,
@@ -287,7 +288,7 @@ DEFAULTS: dict[str, object] = {
     # dropped from its answer instead. Keep it within the model's own limit (model/: 1,000).
     "EXCLUDE_MAX": 200,
     # Share (0..1) of users who see no widget at all (arm "control"), to measure the widget against
-    # no widget by their visits' engagement (the top slice of the users' places, see arms.py).
+    # no widget by their visits' engagement (the top slice of the users' places, see tracking/arms.py).
     "CONTROL_SHARE": 0.0,
     # Days raw impressions, clicks and engagement events are kept; the purge_tracking task deletes
     # older ones once roll_up_tracking has counted their day (clicks only once exported), their daily
