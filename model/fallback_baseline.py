@@ -18,7 +18,7 @@ CO_PURCHASE_BLEND = "fallback: co-purchase blend"
 
 def _app_default(name: str, fallback: float) -> float:
     try:
-        from recommendations.defaults import DEFAULTS
+        from recommendations.conf.defaults import DEFAULTS
     except ImportError:  # model/ installed without the app (a training container)
         return fallback
     return float(DEFAULTS.get(name, fallback))  # type: ignore[arg-type]
