@@ -15,11 +15,11 @@ from .prefetch.refresh_queue import enqueue_on_commit, safe_enqueue
 
 logger = logging.getLogger(__name__)
 
-# Sent by the shop's checkout after an order is saved: kwargs `user` and `item_ids` (list of str).
+#: Sent by the shop's checkout after an order is saved: kwargs `user` and `item_ids` (list of str).
 purchase_completed = Signal()
 
-# Sent by the shop when a visitor engages: kwargs `kind` ("product_view", "add_to_cart" or
-# "purchase") and `request` (or `user`). Counted per visit and arm (engagement.py).
+#: Sent by the shop when a visitor engages: kwargs `kind` ("product_view", "add_to_cart" or
+#: "purchase") and `request` (or `user`). Counted per visit and arm (engagement.py).
 engagement = Signal()
 
 

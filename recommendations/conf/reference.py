@@ -1,7 +1,8 @@
 """The settings reference (`docs/settings.md`), generated from `defaults.py`.
 
 Each setting's documentation is the comment above its default in DEFAULTS (a setting right below
-another with no comment of its own shares that one's), its kind comes from KINDS. Regenerate with
+another with no comment of its own shares that one's), its kind comes from KINDS, and the page
+lists the settings in the topics of GROUPS below, each with a paragraph. Regenerate with
 `python -m recommendations.conf.reference > docs/settings.md`; `tests/test_settings_reference.py`
 fails when the file differs from what this prints.
 """
@@ -14,23 +15,152 @@ from pathlib import Path
 from . import defaults
 
 HEADER = """\
-# Settings reference
+# Settings
 
-Every key of the `RECOMMENDATIONS` dict in the shop's settings, with its default, what a value
-must be, and what it does. `python manage.py check` reports a value that is not what it must be,
-naming the setting (ids `recommendations.E0xx`); unknown keys are a warning
-(`recommendations.W001`).
+The app's settings live in one dict, `RECOMMENDATIONS`, in the shop's Django settings: a shop
+sets only the keys it changes, and every other one has the default below. The app reads them
+through `recommendations.conf.app_settings`, which notices a change, so
+`override_settings(RECOMMENDATIONS={...})` works in tests ([testing your shop](testing-your-shop.md)).
+`python manage.py check` reports a value that is not what it must be, naming the setting (ids
+`recommendations.E0xx`); unknown keys are a warning (`recommendations.W001`).
 
-This page is generated from `recommendations/conf/defaults.py`:
+Most shops set `ENDPOINT_NAME`, `REGION`, `PRODUCT_MODEL` and `AVAILABLE_FILTER` (or `CATALOG`),
+and `PSEUDONYM_KEY` ([installation](installation.md)); the defaults suit the rest. AWS credentials
+are never settings: boto3 finds them in its own chain (environment, profile, instance or task
+role; {boto3}`boto3's credentials guide <guide/credentials.html>`).
+
+This page is generated from `recommendations/conf/defaults.py` and the groups in
+`recommendations/conf/reference.py`:
 `python -m recommendations.conf.reference > docs/settings.md`
 (`tests/test_settings_reference.py` fails when it is out of date).
+"""
 
+TABLE_HEAD = """\
 | setting | default | must be (check id) | what it does |
 | --- | --- | --- | --- |
 """
 
+# The sections of the page: a title, a paragraph, and the settings in it (a name, or a prefix
+# ending in `_*` that takes every setting starting with it). A setting no group names is listed
+# under "Other settings" at the end: give a new one its group here.
+GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
+    (
+        "Where predictions come from",
+        "The `sagemaker` backend calls SageMaker Runtime's `invoke_endpoint`, the `http` backend an "
+        "API Gateway URL (signed with SigV4 when there is no API key); a dotted path names a "
+        "`Backend` of your own ([API reference](api.md)). The codec is the wire format.",
+        (
+            "BACKEND",
+            "ENDPOINT_NAME",
+            "ENDPOINT_URL",
+            "REGION",
+            "TARGET_VARIANT",
+            "CUSTOM_ATTRIBUTES",
+            "HTTP_URL",
+            "HTTP_API_KEY",
+            "CODEC",
+            "MAX_POOL_CONNECTIONS",
+        ),
+    ),
+    (
+        "Your shop",
+        "How the app finds the shop's products, purchases and history: the default catalog "
+        "adapter reads the first two, a `CatalogAdapter` subclass of your own does the rest "
+        "([installation](installation.md), [API reference](api.md)).",
+        ("CATALOG", "PRODUCT_MODEL", "AVAILABLE_FILTER"),
+    ),
+    (
+        "The page and its latency budget",
+        "What a page shows and how long it may wait for the endpoint on a cache miss "
+        "([how a page view is served](page-view.md)).",
+        (
+            "NUM_ITEMS",
+            "BUDGET_MS",
+            "CONNECT_TIMEOUT",
+            "READ_TIMEOUT",
+            "MAX_ATTEMPTS",
+            "INLINE_CALL_THREADS",
+            "EXCLUDE_MAX",
+        ),
+    ),
+    (
+        "What each web process keeps",
+        "Copies a process reuses between pages; 0 turns each one off.",
+        ("CARD_CACHE_SECONDS", "PRODUCT_SNAPSHOT_SECONDS", "NEAR_CACHE_SECONDS"),
+    ),
+    (
+        "The cache and prefetching",
+        "The shared cache that holds the prefetched entries, and the Celery tasks that fill it "
+        "([prefetching](prefetching.md)).",
+        (
+            "CACHE_ALIAS",
+            "FRESH_TTL",
+            "STALE_TTL",
+            "CACHE_RETRY_INTERVAL",
+            "BATCH_SIZE",
+            "ACTIVE_DAYS",
+            "PREFETCH_*",
+            "MODEL_VERSION_REFRESH_SPREAD",
+            "TASK_*",
+        ),
+    ),
+    (
+        "The fallback ranking",
+        "Popularity and co-purchases from the shop's own orders, for the pages the model cannot "
+        "serve ([the fallback ranking](fallback.md)).",
+        ("FALLBACK_*",),
+    ),
+    (
+        "The circuit breaker",
+        "When the pages stop calling a failing endpoint, and for how long "
+        "([availability](availability.md)).",
+        ("BREAKER_*",),
+    ),
+    (
+        "Measuring the widget",
+        "Impressions and clicks, the arms that compare the model with the fallback and with no "
+        "widget, and how long the raw rows are kept ([measuring the widget](measuring.md)).",
+        (
+            "TRACKING",
+            "HOLDOUT_SHARE",
+            "SECOND_VARIANT",
+            "SECOND_VARIANT_SHARE",
+            "CONTROL_SHARE",
+            "CLICK_MAX_AGE",
+            "EVENT_*",
+            "TRACKING_*",
+        ),
+    ),
+    (
+        "Pseudonyms",
+        "The key of the keyed hash that stands for a user id wherever one leaves the shop "
+        "([security and privacy](security.md)).",
+        ("PSEUDONYM_*",),
+    ),
+    (
+        "The export for retraining",
+        "The daily `export_interactions` task and its S3 uploads ([retraining](retraining.md)).",
+        ("EXPORT_*",),
+    ),
+    (
+        "Metrics, alerts and CloudWatch",
+        "Who may read `/recommendations/metrics/`, when `recommendations_check --alert` pages "
+        "someone, and the figures published to CloudWatch ([operations](operations.md)).",
+        ("METRICS_*", "ALERT_*", "CLOUDWATCH_*"),
+    ),
+    (
+        "Drift and the model's age",
+        "The daily `compute_drift` task's baseline and the thresholds of the system checks "
+        "`recommendations.W010` and `W011` ([operations](operations.md)).",
+        ("DRIFT_*", "UNSEEN_PRODUCT_SHARE_MAX", "MODEL_MAX_AGE_DAYS"),
+    ),
+]
+OTHER = ("Other settings", "Settings no group in `recommendations/conf/reference.py` names yet.")
+
 
 FOOTER = """
+## Checks across settings
+
 Checks that tie settings together (`recommendations/checks/settings.py`), run once each setting they read
 has the right kind:
 
@@ -89,19 +219,46 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def in_group(name: str, members: tuple[str, ...]) -> bool:
+    """Whether `members` (names, and prefixes ending in `_*`) take the setting `name`."""
+    return any(
+        name.startswith(member[:-1]) if member.endswith("_*") else name == member
+        for member in members
+    )
+
+
+def grouped() -> list[tuple[str, str, list[str]]]:
+    """Each group's title, paragraph and settings (in DEFAULTS order); "Other settings" last."""
+    groups = [
+        (title, text, [name for name in defaults.DEFAULTS if in_group(name, members)])
+        for title, text, members in GROUPS
+    ]
+    placed = {name for _, _, names in groups for name in names}
+    others = [name for name in defaults.DEFAULTS if name not in placed]
+    if others:
+        groups.append((*OTHER, others))
+    return groups
+
+
+def _row(name: str, doc: str) -> str:
+    kind = defaults.KINDS.get(name)
+    must_be = (
+        f"{kind.describe()} ({kind.check_id})" if kind is not None else "(no kind declared yet)"
+    )
+    default = repr(defaults.DEFAULTS[name])
+    return f"| `{name}` | `{_cell(default)}` | {_cell(must_be)} | {_cell(doc)} |"
+
+
 def render() -> str:
     """The Markdown of docs/settings.md."""
     docs = doc_lines()
-    rows = []
-    for name, default in defaults.DEFAULTS.items():
-        kind = defaults.KINDS.get(name)
-        must_be = (
-            f"{kind.describe()} ({kind.check_id})" if kind is not None else "(no kind declared yet)"
-        )
-        rows.append(
-            f"| `{name}` | `{_cell(repr(default))}` | {_cell(must_be)} | {_cell(docs.get(name, ''))} |"
-        )
-    return HEADER + "\n".join(rows) + "\n" + FOOTER
+    sections = [
+        f"## {title}\n\n{text}\n\n{TABLE_HEAD}"
+        + "\n".join(_row(name, docs.get(name, "")) for name in names)
+        + "\n"
+        for title, text, names in grouped()
+    ]
+    return HEADER + "\n" + "\n".join(sections) + FOOTER
 
 
 if __name__ == "__main__":
