@@ -149,7 +149,7 @@ def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def serve(environ: Mapping[str, str]) -> int:
     """Run the container's model server in the foreground (gunicorn, until SIGTERM)."""
-    from .recommender import METADATA_FILE
+    from .inference.recommender import METADATA_FILE
     from .serve import EndpointServer, gunicorn_options
     from .wsgi import EndpointConfig
 

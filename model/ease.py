@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from .data import DataError, Interactions
 from .fitting import data_digest, decayed_popularity, encode
-from .recommender import FORMAT, Recommender
+from .inference.recommender import FORMAT, Recommender
 
 logger = logging.getLogger(__name__)
 

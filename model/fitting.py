@@ -15,7 +15,7 @@ from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
 from .data import Interactions
-from .recommender import FORMAT, Recommender
+from .inference.recommender import FORMAT, Recommender
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from scipy.stats import bootstrap
 
 from .data import Interactions
 from .fallback_baseline import fallback_available, fallback_rankings
+from .inference.recommender import METADATA_FILE, Recommender
 from .metrics import HeldOut, held_out, popularity_rankings, ranking_scores
-from .recommender import METADATA_FILE, Recommender
 
 DAY = 86_400.0
 CANDIDATE = "candidate"

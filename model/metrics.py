@@ -11,7 +11,7 @@ import numpy as np
 
 from .data import Interactions
 from .fitting import encode
-from .recommender import Recommender
+from .inference.recommender import Recommender
 
 
 @dataclass(frozen=True)

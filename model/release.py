@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .data import DataError
 from .evaluate import add_param_arguments, params_from_arguments
-from .recommender import METADATA_FILE
+from .inference.recommender import METADATA_FILE
 from .train import train
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from .data import DataError, Interactions
 from .ease import EaseParams, check_memory, fit_ease
 from .fitting import TrainingParams, encode, fit
+from .inference.recommender import Recommender
 from .metrics import Scores, held_out, score_model, time_split
-from .recommender import Recommender
 
 SELECTION_METRIC = "ndcg"
 MODELS = ("als", "ease")

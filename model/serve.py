@@ -30,8 +30,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from .inference import model_fn
-from .recommender import METADATA_FILE
+from .inference.handlers import model_fn
+from .inference.recommender import METADATA_FILE
 from .reloading import ModelHolder
 from .shared_state import FAULT_MODES, MAX_FAULT_LATENCY_MS, SharedState
 from .wsgi import EndpointApp, EndpointConfig

@@ -26,9 +26,9 @@ from .aws_errors import AwsError
 from .bodies import MAX_BODY_BYTES, LimitedRequest, read_body
 from .controls import json_response as _json
 from .controls import only as _only
-from .inference import input_fn, output_fn, predict_fn
-from .protocol import InferenceError
-from .recommender import Recommender
+from .inference.handlers import input_fn, output_fn, predict_fn
+from .inference.protocol import InferenceError
+from .inference.recommender import Recommender
 from .reloading import ModelHolder
 from .shared_state import SharedState
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from model import container, hyperparameters, package, train
+from model import container, hyperparameters, train
+from model.aws import imports
 from model.data import write_jsonl
 from model.synthetic import taste_interactions
 from tests.support.model_server import REPO_ROOT, free_port, train_model
@@ -98,13 +99,13 @@ def test_dockerfile_copies_model_into_its_workdir_as_the_tests_assume():
 
 
 def test_image_requirements_are_what_the_entrypoint_imports():
-    _, imported = package.import_closure("container")
+    _, imported = imports.import_closure("container")
     listed = [
         line
         for line in (REPO_ROOT / "model" / "requirements.txt").read_text().splitlines()
         if line and not line.startswith("#")
     ]
-    assert listed == package.requirements_for(imported)
+    assert listed == imports.requirements_for(imported)
 
 
 # --- serve --------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from model import package
 from model import train as train_cli
+from model.aws import framework_archive as package
 from model.data import Interactions, write_jsonl
 from model.drift_baseline import (
     BASELINE_FILE,

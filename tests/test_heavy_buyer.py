@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
-from model.protocol import MAX_EXCLUDE
+from model.inference.protocol import MAX_EXCLUDE
 from recommendations import service
 from recommendations.backends.breaker import CLOSED, get_breaker
 from recommendations.prefetch import entries as prefetched

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from model import inference
 from model.fitting import TrainingParams, fit
-from model.protocol import InferenceError, RequestBatch, parse_body
+from model.inference import handlers as inference
+from model.inference.protocol import InferenceError, RequestBatch, parse_body
 from model.shared_state import SharedState
 from model.synthetic import taste_interactions
 from model.wsgi import EndpointApp, EndpointConfig

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model import container, worker_sizing
-from model.recommender import ARRAYS_FILE, METADATA_FILE
+from model.inference.recommender import ARRAYS_FILE, METADATA_FILE
 
 GIB = 1024**3
 MIB = 1024**2

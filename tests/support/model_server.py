@@ -34,7 +34,7 @@ from botocore.config import Config
 
 from model.data import Interactions
 from model.fitting import TrainingParams, fit
-from model.recommender import Recommender
+from model.inference.recommender import Recommender
 from model.synthetic import taste_interactions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
