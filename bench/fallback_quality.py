@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.data import Interactions
+from model.data.interactions import Interactions
 from model.fallback_baseline import (
     CO_PURCHASE_BLEND,
     DECAYED_POPULARITY,

@@ -19,7 +19,7 @@ from scipy.linalg import lapack
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
-from .data import DataError, Interactions
+from .data.interactions import DataError, Interactions
 from .fitting import data_digest, decayed_popularity, encode
 from .inference.recommender import FORMAT, Recommender
 

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import FORMATS, DataError, Interactions, read_interactions
-from .data_formats import parse_columns
+from .data.formats import parse_columns
+from .data.interactions import FORMATS, DataError, Interactions, read_interactions
 from .fallback_baseline import fallback_available, fallback_rankings
 from .fitting import TrainingParams, encode
 from .metrics import (

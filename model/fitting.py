@@ -14,7 +14,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
-from .data import Interactions
+from .data.interactions import Interactions
 from .inference.recommender import FORMAT, Recommender
 
 logger = logging.getLogger(__name__)

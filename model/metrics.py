@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Interactions
+from .data.interactions import Interactions
 from .fitting import encode
 from .inference.recommender import Recommender
 

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import boto3
 
 from .artefacts import fetch_artefact, fetch_export, scratch
-from .data import DataError, parse_timestamp, read_interactions
+from .data.interactions import DataError, parse_timestamp, read_interactions
 from .deploy.clients import Clients
 from .deploy.errors import CommandError
 from .deploy.plan import Runner

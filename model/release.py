@@ -25,7 +25,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from .data import DataError
+from .data.interactions import DataError
 from .evaluate import add_param_arguments, params_from_arguments
 from .inference.recommender import METADATA_FILE
 from .train import train

@@ -10,7 +10,7 @@ item high while recall@k does not care where in the k it is.
 import argparse
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .data import DataError, Interactions
+from .data.interactions import DataError, Interactions
 from .ease import EaseParams, check_memory, fit_ease
 from .fitting import TrainingParams, encode, fit
 from .inference.recommender import Recommender

@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .data import DataError, read_interactions
+from .data.interactions import DataError, read_interactions
 from .drift_baseline import build_baseline, write_baseline
 from .ease import EaseParams
 from .evaluate import add_param_arguments, evaluate, params_from_arguments

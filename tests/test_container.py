@@ -21,8 +21,8 @@ import pytest
 
 from model import container, hyperparameters, train
 from model.aws import imports
-from model.data import write_jsonl
-from model.synthetic import taste_interactions
+from model.data.interactions import write_jsonl
+from model.data.synthetic import taste_interactions
 from tests.support.model_server import REPO_ROOT, free_port, train_model
 
 pytestmark = pytest.mark.integration

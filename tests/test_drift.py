@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from django.urls import reverse
 
-from model.data import Interactions
+from model.data.interactions import Interactions
 from model.drift_baseline import build_baseline, write_baseline
 from recommendations.checks import check_live_model_drift
 from recommendations.drift import daily, figures

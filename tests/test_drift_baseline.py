@@ -9,7 +9,8 @@ import pytest
 
 from model import train as train_cli
 from model.aws import framework_archive as package
-from model.data import Interactions, write_jsonl
+from model.data.interactions import Interactions, write_jsonl
+from model.data.synthetic import taste_interactions
 from model.drift_baseline import (
     BASELINE_FILE,
     HISTORY_EDGES,
@@ -20,7 +21,6 @@ from model.drift_baseline import (
     write_baseline,
 )
 from model.fitting import TrainingParams
-from model.synthetic import taste_interactions
 
 
 def interactions_of(rows):

@@ -6,6 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
+from model.data.synthetic import taste_interactions
 from model.deploy.registry import (
     APPROVAL_DESCRIPTION_CHARS,
     METADATA_ENTRIES,
@@ -26,7 +27,6 @@ from model.gate import (
 )
 from model.promote import REJECTED_EXIT
 from model.promote import main as promote
-from model.synthetic import taste_interactions
 from model.train import train
 
 pytestmark = pytest.mark.cloud
@@ -38,7 +38,7 @@ PERIOD_DAYS = 14
 def shop(tmp_path_factory):
     """An export of half a year, a candidate and a stale live model trained before its last
     two weeks, and a candidate trained on one week only."""
-    from model.data import write_jsonl
+    from model.data.interactions import write_jsonl
 
     root = tmp_path_factory.mktemp("gate")
     interactions = taste_interactions(num_users=800, num_items=150, span_days=180, seed=3)

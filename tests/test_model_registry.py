@@ -13,14 +13,14 @@ import uuid
 
 import pytest
 
-from model.data import write_jsonl
+from model.data.interactions import write_jsonl
+from model.data.synthetic import taste_interactions
 from model.deploy.cli import main as deploy
 from model.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
 from model.gate import DAY
 from model.promote import REJECTED_EXIT
 from model.promote import main as promote
 from model.register import main as register
-from model.synthetic import taste_interactions
 from model.train import train
 from tests.support.sagemaker_on_moto import aws_on_moto
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from model import train as train_cli
-from model.data import DataError, Interactions, read_interactions, write_jsonl
+from model.data.interactions import DataError, Interactions, read_interactions, write_jsonl
+from model.data.synthetic import DAY, START, taste_interactions
 from model.evaluate import evaluate, time_split
 from model.fitting import TrainingParams, decayed_popularity, encode, fit
-from model.synthetic import DAY, START, taste_interactions
 
 
 @pytest.fixture(scope="module")

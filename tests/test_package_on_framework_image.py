@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from model.aws import framework_archive as package
+from model.data.synthetic import taste_interactions
 from model.fitting import TrainingParams, fit
-from model.synthetic import taste_interactions
 from tests.support.services import in_ci
 
 pytestmark = pytest.mark.packaging

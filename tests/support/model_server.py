@@ -32,10 +32,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from model.data import Interactions
+from model.data.interactions import Interactions
+from model.data.synthetic import taste_interactions
 from model.fitting import TrainingParams, fit
 from model.inference.recommender import Recommender
-from model.synthetic import taste_interactions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINT_NAME = "test-recommender"
