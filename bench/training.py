@@ -36,7 +36,7 @@ def peak_rss_mb() -> float:
 def run_ease(items: int, interactions: int) -> dict:
     """Fit EASE on `items` items; seconds, phases and peak RSS."""
     from model.data.synthetic import bulk_interactions
-    from model.ease import EaseParams, fit_ease
+    from model.training.ease import EaseParams, fit_ease
 
     data = bulk_interactions(num_users=50_000, num_items=items, num_interactions=interactions)
     before = peak_rss_mb()
@@ -57,7 +57,7 @@ def run_ease(items: int, interactions: int) -> dict:
 def run_als(interactions: int) -> dict:
     """Fit ALS (the default parameters) on `interactions` rows; seconds and peak RSS."""
     from model.data.synthetic import bulk_interactions
-    from model.fitting import fit
+    from model.training.als import fit
 
     data = bulk_interactions(num_users=100_000, num_items=20_000, num_interactions=interactions)
     before = peak_rss_mb()

@@ -234,7 +234,7 @@ class _Tee(io.TextIOBase):
 
 def train(environ: Mapping[str, str]) -> int:
     """Train from the channel into /opt/ml/model; on failure write output/failure, return 1."""
-    from . import train as training
+    from .training import run as training
 
     paths = paths_from(environ)
     tee = _Tee(sys.stderr)

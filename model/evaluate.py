@@ -1,7 +1,7 @@
 """Offline evaluation: every candidate model, popularity and the app's fallback on one time split.
 
 Each user's last order is the test set; the models are chosen on a validation split carved from
-the older part only (model/selection.py), then every candidate is refitted on the whole older
+the older part only (model/training/selection.py), then every candidate is refitted on the whole older
 part and scored on the test set with precision, recall, NDCG at k and catalogue coverage, next to
 plain popularity and the fallback the shop gets for free (model/fallback_baseline.py).
 
@@ -20,7 +20,6 @@ from typing import Any
 from .data.formats import parse_columns
 from .data.interactions import FORMATS, DataError, Interactions, read_interactions
 from .fallback_baseline import fallback_available, fallback_rankings
-from .fitting import TrainingParams, encode
 from .metrics import (
     Scores,
     held_out,
@@ -29,7 +28,9 @@ from .metrics import (
     score_model,
     time_split,
 )
-from .selection import (
+from .training.als import TrainingParams
+from .training.encoding import encode
+from .training.selection import (
     SearchGrid,
     Selection,
     add_param_arguments,

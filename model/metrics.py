@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data.interactions import Interactions
-from .fitting import encode
 from .inference.recommender import Recommender
+from .training.encoding import encode
 
 
 @dataclass(frozen=True)

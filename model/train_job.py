@@ -257,7 +257,7 @@ def main(
     if arguments.hyperparameters:
         # model.train's options, known here without importing the trainer's numerical code
         # when no hyperparameter is given.
-        from .train import option_names
+        from .training.run import option_names
 
         try:
             check_hyperparameters(arguments.hyperparameters, option_names())

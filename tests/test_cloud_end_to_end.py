@@ -25,7 +25,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from model.deploy.cli import main as deploy
-from model.fitting import TrainingParams, fit
+from model.training.als import TrainingParams, fit
 from recommendations.backends.base import get_backend, reset_clients
 from recommendations.prefetch.model_versions import latest
 from tests.support.model_server import REPO_ROOT

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from model import container, hyperparameters, train
+from model import container, hyperparameters
 from model.aws import imports
 from model.data.interactions import write_jsonl
 from model.data.synthetic import taste_interactions
+from model.training import run as train
 from tests.support.model_server import REPO_ROOT, free_port, train_model
 
 pytestmark = pytest.mark.integration
@@ -312,7 +313,7 @@ def test_train_writes_the_model_from_string_hyperparameters(workdir, opt_ml):
 
 
 def test_train_writes_the_drift_baseline_into_the_model_artefact(workdir, opt_ml):
-    from model.drift_baseline import BASELINE_FILE, read_baseline
+    from model.training.drift_baseline import BASELINE_FILE, read_baseline
 
     result = run_train(workdir, opt_ml, {"factors": "4", "iterations": "3", "no_evaluate": "true"})
     assert result.returncode == 0, result.stderr

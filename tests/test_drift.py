@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from model.data.interactions import Interactions
-from model.drift_baseline import build_baseline, write_baseline
+from model.training.drift_baseline import build_baseline, write_baseline
 from recommendations.checks import check_live_model_drift
 from recommendations.drift import daily, figures
 from recommendations.drift.baseline import BaselineError, decode, load_baseline

@@ -21,7 +21,7 @@ from django.test import override_settings
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
 from model.data.interactions import read_interactions
-from model.fitting import TrainingParams, fit
+from model.training.als import TrainingParams, fit
 from recommendations.backends.exceptions import ExportError
 from recommendations.cache.access import get_cache
 from recommendations.export.destinations import FolderDestination

@@ -27,7 +27,7 @@ from model.gate import (
 )
 from model.promote import REJECTED_EXIT
 from model.promote import main as promote
-from model.train import train
+from model.training.run import train
 
 pytestmark = pytest.mark.cloud
 

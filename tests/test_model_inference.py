@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from model.data.synthetic import taste_interactions
-from model.fitting import fit
 from model.inference import handlers as inference
 from model.inference.protocol import MalformedRequest, UnsupportedAccept, UnsupportedContentType
 from model.inference.recommender import Recommender
+from model.training.als import fit
 
 JSON = "application/json"
 

@@ -21,7 +21,7 @@ from model.gate import DAY
 from model.promote import REJECTED_EXIT
 from model.promote import main as promote
 from model.register import main as register
-from model.train import train
+from model.training.run import train
 from tests.support.sagemaker_on_moto import aws_on_moto
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]

@@ -8,12 +8,12 @@ import socket
 
 import pytest
 
-from model import release as release_module
 from model.data.synthetic import taste_interactions
-from model.fitting import TrainingParams, fit
-from model.release import activate, current_version, prune, release, wait_until_served
 from model.reloading import ModelHolder
 from model.shared_state import SharedState
+from model.training import release as release_module
+from model.training.als import TrainingParams, fit
+from model.training.release import activate, current_version, prune, release, wait_until_served
 
 PARAMS = TrainingParams(factors=2, iterations=2)
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from werkzeug.test import Client
 
 from model.data.synthetic import taste_interactions
-from model.fitting import TrainingParams, fit
 from model.inference import handlers as inference
 from model.inference.protocol import InferenceError, RequestBatch, parse_body
 from model.shared_state import SharedState
+from model.training.als import TrainingParams, fit
 from model.wsgi import EndpointApp, EndpointConfig
 
 ACCESS_KEY_ID = "AKIAPROPERTYTEST0000"

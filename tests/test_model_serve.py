@@ -4,7 +4,7 @@ import pytest
 
 from model import serve
 from model.data.synthetic import taste_interactions
-from model.fitting import TrainingParams, fit
+from model.training.als import TrainingParams, fit
 
 
 def test_access_keys_from_flags_win_over_the_environment():

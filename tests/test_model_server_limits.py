@@ -17,8 +17,8 @@ import pytest
 from werkzeug.test import Client, EnvironBuilder
 
 from model.data.synthetic import taste_interactions
-from model.fitting import TrainingParams, fit
 from model.shared_state import SharedState
+from model.training.als import TrainingParams, fit
 from model.wsgi import MAX_BODY_BYTES, EndpointApp, EndpointConfig
 from tests.support.model_server import CONTROL_TOKEN_HEADER, running_model_server
 

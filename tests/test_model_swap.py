@@ -13,8 +13,8 @@ import pytest
 
 from model.data.interactions import Interactions, write_jsonl
 from model.data.synthetic import taste_interactions
-from model.fitting import TrainingParams
-from model.release import activate, release
+from model.training.als import TrainingParams
+from model.training.release import activate, release
 from tests.support.model_server import running_model_server
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 from model.aws import framework_archive as package
 from model.aws import imports
 from model.data.synthetic import taste_interactions
-from model.fitting import TrainingParams, fit
+from model.training.als import TrainingParams, fit
 from tests.support.model_server import REPO_ROOT
 
 # Run in a fresh interpreter: -I leaves out the working directory, PYTHONPATH and user site, so

@@ -21,7 +21,7 @@ import pytest
 
 from model.aws import framework_archive as package
 from model.data.synthetic import taste_interactions
-from model.fitting import TrainingParams, fit
+from model.training.als import TrainingParams, fit
 from tests.support.services import in_ci
 
 pytestmark = pytest.mark.packaging

@@ -14,7 +14,7 @@ from demo_shop.catalog.models import Product
 from demo_shop.orders.models import OrderLine
 from model.data.interactions import Interactions
 from model.deploy.alarm_evaluation import ALARM, INSUFFICIENT_DATA, OK, alarm_state
-from model.drift_baseline import build_baseline, write_baseline
+from model.training.drift_baseline import build_baseline, write_baseline
 from recommendations.models import DailyDrift, Impression
 from recommendations.tracking import events
 from recommendations.tracking.pseudonyms import pseudonym
