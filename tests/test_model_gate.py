@@ -1,4 +1,4 @@
-"""model/gate.py: the candidate against the live model and the fallback, on local artefacts."""
+"""model/evaluation/gate.py: the candidate against the live model and the fallback, on local artefacts."""
 
 import json
 import tarfile
@@ -15,8 +15,8 @@ from model.deploy.registry import (
     approval_description,
     metric_properties,
 )
-from model.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
-from model.gate import (
+from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
+from model.evaluation.gate import (
     DAY,
     GateError,
     compare,

@@ -16,8 +16,8 @@ import pytest
 from model.data.interactions import write_jsonl
 from model.data.synthetic import taste_interactions
 from model.deploy.cli import main as deploy
-from model.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
-from model.gate import DAY
+from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
+from model.evaluation.gate import DAY
 from model.promote import REJECTED_EXIT
 from model.promote import main as promote
 from model.register import main as register

@@ -8,7 +8,7 @@ import pytest
 
 from model.data.interactions import DataError, Interactions, read_interactions, write_jsonl
 from model.data.synthetic import DAY, START, taste_interactions
-from model.evaluate import evaluate, time_split
+from model.evaluation.offline import evaluate, time_split
 from model.training import run as train_cli
 from model.training.als import TrainingParams, fit
 from model.training.encoding import decayed_popularity, encode

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.interactions import DataError, read_interactions
-from ..evaluate import evaluate
+from ..evaluation.offline import evaluate
 from .als import TrainingParams
 from .drift_baseline import build_baseline, write_baseline
 from .ease import EaseParams

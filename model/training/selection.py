@@ -11,8 +11,8 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..data.interactions import DataError, Interactions
+from ..evaluation.metrics import Scores, held_out, score_model, time_split
 from ..inference.recommender import Recommender
-from ..metrics import Scores, held_out, score_model, time_split
 from .als import TrainingParams, fit
 from .ease import EaseParams, check_memory, fit_ease
 from .encoding import encode

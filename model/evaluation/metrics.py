@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data.interactions import Interactions
-from .inference.recommender import Recommender
-from .training.encoding import encode
+from ..data.interactions import Interactions
+from ..inference.recommender import Recommender
+from ..training.encoding import encode
 
 
 @dataclass(frozen=True)

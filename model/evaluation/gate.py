@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import bootstrap
 
-from .data.interactions import Interactions
+from ..data.interactions import Interactions
+from ..inference.recommender import METADATA_FILE, Recommender
 from .fallback_baseline import fallback_available, fallback_rankings
-from .inference.recommender import METADATA_FILE, Recommender
 from .metrics import HeldOut, held_out, popularity_rankings, ranking_scores
 
 DAY = 86_400.0
