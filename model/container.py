@@ -150,8 +150,8 @@ def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
 def serve(environ: Mapping[str, str]) -> int:
     """Run the container's model server in the foreground (gunicorn, until SIGTERM)."""
     from .inference.recommender import METADATA_FILE
-    from .serve import EndpointServer, gunicorn_options
-    from .wsgi import EndpointConfig
+    from .local_endpoint.server import EndpointServer, gunicorn_options
+    from .local_endpoint.wsgi import EndpointConfig
 
     paths = paths_from(environ)
     if not (paths.model / METADATA_FILE).is_file():

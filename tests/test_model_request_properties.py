@@ -20,9 +20,9 @@ from werkzeug.test import Client
 from model.data.synthetic import taste_interactions
 from model.inference import handlers as inference
 from model.inference.protocol import InferenceError, RequestBatch, parse_body
-from model.shared_state import SharedState
+from model.local_endpoint.shared_state import SharedState
+from model.local_endpoint.wsgi import EndpointApp, EndpointConfig
 from model.training.als import TrainingParams, fit
-from model.wsgi import EndpointApp, EndpointConfig
 
 ACCESS_KEY_ID = "AKIAPROPERTYTEST0000"
 SECRET = "property-test-secret"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from model import serve
 from model.data.synthetic import taste_interactions
+from model.local_endpoint import server as serve
 from model.training.als import TrainingParams, fit
 
 

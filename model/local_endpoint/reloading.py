@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inference.recommender import METADATA_FILE, Recommender
+from ..inference.recommender import METADATA_FILE, Recommender
 from .shared_state import SharedState
 
 logger = logging.getLogger(__name__)
