@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from model import container, hyperparameters
-from model.aws import imports
+from model.aws import container, hyperparameters, imports
 from model.data.interactions import write_jsonl
 from model.data.synthetic import taste_interactions
 from model.training import run as train

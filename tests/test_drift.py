@@ -246,8 +246,8 @@ def test_cloudwatch_gets_each_known_figure_with_its_model_version():
 
 
 def test_the_deploy_tools_drift_and_age_alarms_watch_what_the_app_publishes():
-    from model.deploy.quality_alarms import quality_alarm_calls
-    from model.deploy.spec import QualityAlarms
+    from model.aws.deploy.quality_alarms import quality_alarm_calls
+    from model.aws.deploy.spec import QualityAlarms
 
     published = {
         (p["MetricName"], tuple(d["Name"] for d in p["Dimensions"]))

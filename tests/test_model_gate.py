@@ -6,8 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from model.data.synthetic import taste_interactions
-from model.deploy.registry import (
+from model.aws.deploy.registry import (
     APPROVAL_DESCRIPTION_CHARS,
     METADATA_ENTRIES,
     METADATA_KEY_CHARS,
@@ -15,6 +14,9 @@ from model.deploy.registry import (
     approval_description,
     metric_properties,
 )
+from model.aws.promote import REJECTED_EXIT
+from model.aws.promote import main as promote
+from model.data.synthetic import taste_interactions
 from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
 from model.evaluation.gate import (
     DAY,
@@ -25,8 +27,6 @@ from model.evaluation.gate import (
     paired_interval,
     per_customer_ndcg,
 )
-from model.promote import REJECTED_EXIT
-from model.promote import main as promote
 from model.training.run import train
 
 pytestmark = pytest.mark.cloud

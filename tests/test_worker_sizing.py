@@ -8,7 +8,7 @@ machine, so the sizing is checked against files written with the numbers each ca
 import numpy as np
 import pytest
 
-from model import container, worker_sizing
+from model.aws import container, worker_sizing
 from model.inference.recommender import ARRAYS_FILE, METADATA_FILE
 
 GIB = 1024**3

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from ..evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
+from ...evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
 from .errors import CommandError
 from .plan import Call, Runner
 from .spec import DeploySpec
