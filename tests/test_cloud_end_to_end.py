@@ -72,7 +72,7 @@ def shop_settings(aws, **overrides):
 
 
 def answer(items: list[int], version: str) -> str:
-    """A body as model/inference.py answers one user."""
+    """A body as model/inference/handlers.py answers one user."""
     return json.dumps(
         {
             "recommendations": [

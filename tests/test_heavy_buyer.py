@@ -1,4 +1,4 @@
-"""A customer who bought more than the model accepts in `exclude` (model/protocol.py MAX_EXCLUDE):
+"""A customer who bought more than the model accepts in `exclude` (model/inference/protocol.py MAX_EXCLUDE):
 their page views and prefetch batches against the real model endpoint (model/serve.py via boto3)
 must neither open the shared breaker nor cost other customers their recommendations.
 """

@@ -12,7 +12,7 @@ AWS_SECRET_ACCESS_KEY. Each worker loads the model once; faults and counters are
 It binds to loopback unless --host says otherwise. The test controls (/_faults, /_stats) want
 the token from --control-token, else SERVE_CONTROL_TOKEN, else a random one printed at start-up.
 The container's unauthenticated `POST /invocations` is served only with --container-route (the
-container itself runs model/container.py, which serves that route and not this one's).
+container itself runs model/aws/container.py, which serves that route and not this one's).
 
 New models go live without a restart: `--model-dir` is usually the `current` symlink that
 `python -m model.release` replaces atomically; every worker notices within --watch-interval seconds
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         level=arguments.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
     if not (arguments.model_dir / METADATA_FILE).is_file():
-        print(f"error: no model in {arguments.model_dir} (run model/train.py)", file=sys.stderr)
+        print(f"error: no model in {arguments.model_dir} (run python -m model.train)", file=sys.stderr)
         return 2
     try:
         access_keys = configured_secrets(arguments.access_key, dict(os.environ))

@@ -2,7 +2,7 @@
 
 Reads interactions (CSV or JSON Lines: user_id, item_id, weight, timestamp) from `--train` and
 writes the model to `--model-dir`; hyperparameters arrive as command-line options. In our own
-image, model/container.py passes SageMaker's /opt/ml folders as those two options: SageMaker sets
+image, model/aws/container.py passes SageMaker's /opt/ml folders as those two options: SageMaker sets
 no `SM_*` variables in a custom image. The `SM_CHANNEL_TRAIN`/`SM_MODEL_DIR` defaults are for a
 SageMaker framework container, whose training toolkit sets them. Locally:
 
