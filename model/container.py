@@ -1,4 +1,4 @@
-"""`python -m model.container`: the SageMaker image's entrypoint, serve or train (model/aws/container.py)."""
+"""`python -m model.container`: the image's entrypoint, serve or train (model/aws/container.py)."""
 
 import sys
 

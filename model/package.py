@@ -1,4 +1,4 @@
-"""`python -m model.package`: the framework container's model.tar.gz (model/aws/framework_archive.py)."""
+"""`python -m model.package`: the framework archive (model/aws/framework_archive.py)."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""`python -m model.register`: a trained artefact into the Model Registry (model/aws/register.py)."""
+"""`python -m model.register`: an artefact into the Model Registry (model/aws/register.py)."""
 
 import sys
 

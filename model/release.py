@@ -1,4 +1,4 @@
-"""`python -m model.release`: train a new version and make it current (model/training/release.py)."""
+"""`python -m model.release`: train a version and make it current (model/training/release.py)."""
 
 import sys
 

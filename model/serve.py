@@ -1,4 +1,4 @@
-"""`python -m model.serve`: the local SageMaker Runtime stand-in (model/local_endpoint/server.py)."""
+"""`python -m model.serve`: the SageMaker Runtime stand-in (model/local_endpoint/server.py)."""
 
 import sys
 

@@ -3,26 +3,12 @@
     python -m model.container serve     # what `docker run IMAGE serve` runs (model/Dockerfile)
     python -m model.container train     # what `docker run IMAGE train` runs
 
-`serve` answers `GET /ping` and `POST /invocations` (no authentication: SageMaker's front door
-has already checked the caller) on 0.0.0.0:8080 with the model in /opt/ml/model. It honours
-SAGEMAKER_MODEL_SERVER_WORKERS (default: as many as the memory holds, at most one per CPU: see
-model/aws/worker_sizing.py), SAGEMAKER_MODEL_SERVER_TIMEOUT (seconds,
-default 60) and SAGEMAKER_BIND_TO_PORT (what SageMaker sets for a container in an inference
-pipeline). There is no SigV4 route, no test controls and no model watcher: a SageMaker model is
-fixed for the container's life.
-
-`train` reads the channel /opt/ml/input/data/train (what `recommendations_export` writes) and
-/opt/ml/input/config/hyperparameters.json, whose values SageMaker always passes as strings: each
-becomes the option of `python -m model.train` of the same name (`half_life_days` is
-`--half-life-days`, never abbreviated); "true"/"false" switch a flag such as `no_evaluate` on or
-off, keys that start with `sagemaker_` (the SDK's own) are skipped, and one that would set the
-data or model folder (`train`, `model_dir`) fails the job before training. The model goes to
-/opt/ml/model and the metrics to /opt/ml/output/data. On failure the reason is written to
-/opt/ml/output/failure (which SageMaker shows as the job's FailureReason) and the exit status is
-non-zero.
-
-The root is `OPT_ML_ROOT` (default /opt/ml), so tests run both commands as the image would,
-against a temporary tree; `CONTAINER_BIND_HOST` (default 0.0.0.0) lets them stay on loopback.
+`serve` answers `GET /ping` and `POST /invocations` unauthenticated (SageMaker's front door has
+checked the caller), with no test controls and no model watcher: a SageMaker model is fixed for
+the container's life. `train` turns each SageMaker hyperparameter (always a string) into the
+`python -m model.train` option of the same name, and on failure writes the reason to
+/opt/ml/output/failure, which SageMaker shows as the job's FailureReason. The environment
+variables each reads are in docs/container.md; `OPT_ML_ROOT` moves /opt/ml for the tests.
 """
 
 import contextlib

@@ -4,10 +4,10 @@
     python -m model.promote --data export/ --candidate new/model.tar.gz --live old/  # local only
 
 Scores the candidate, the live model and the shop's fallback on the newest held-out period of
-the export (model/evaluation/gate.py) and prints the table. With --model-package the candidate's artefact
-comes from the package, and the decision is written to it: Approved, or Rejected with the
-reason and the table in its ApprovalDescription. Exit status: 0 approved, 3 rejected (the gate
-did its job: not an error), 1 an AWS error or an unfair comparison (one line), 2 bad usage.
+the export (model/evaluation/gate.py) and prints the table. With --model-package the candidate's
+artefact comes from the package, and the decision is written to it: Approved, or Rejected with
+the reason and the table in its ApprovalDescription. Exit status: 0 approved, 3 rejected (the
+gate did its job: not an error), 1 an AWS error or an unfair comparison (one line), 2 bad usage.
 """
 
 import argparse

@@ -1,9 +1,10 @@
 """Offline evaluation: every candidate model, popularity and the app's fallback on one time split.
 
 Each user's last order is the test set; the models are chosen on a validation split carved from
-the older part only (model/training/selection.py), then every candidate is refitted on the whole older
-part and scored on the test set with precision, recall, NDCG at k and catalogue coverage, next to
-plain popularity and the fallback the shop gets for free (model/evaluation/fallback_baseline.py).
+the older part only (model/training/selection.py), then every candidate is refitted on the whole
+older part and scored on the test set with precision, recall, NDCG at k and catalogue coverage,
+next to plain popularity and the fallback the shop gets for free
+(model/evaluation/fallback_baseline.py).
 
     python -m model.evaluate --data DIR_OR_FILE [--k 10] [--model auto|als|ease]
         [--format auto|ratings|csv] [--rating-threshold 4] [--columns user=userId,item=movieId]

@@ -1,22 +1,13 @@
-"""A local SageMaker-compatible endpoint: gunicorn serving model/local_endpoint/wsgi.py.
+"""A local SageMaker-compatible endpoint: gunicorn serving wsgi.py.
 
     python -m model.serve --model-dir .var/models/current --port 8080 [--host 127.0.0.1]
         [--endpoint-name demo-recommender] [--access-key ID:SECRET ...]
         [--workers 1] [--threads 8] [--fault MODE] [--fault-latency-ms N] [--watch-interval 1]
         [--control-token TOKEN] [--container-route]
 
-boto3 reaches it with `endpoint_url="http://127.0.0.1:8080"`. Access keys come from --access-key,
-else SERVE_ACCESS_KEYS="id:secret,id2:secret2", else the process's AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY. Each worker loads the model once; faults and counters are shared by all.
-
-It binds to loopback unless --host says otherwise. The test controls (/_faults, /_stats) want
-the token from --control-token, else SERVE_CONTROL_TOKEN, else a random one printed at start-up.
-The container's unauthenticated `POST /invocations` is served only with --container-route (the
-container itself runs model/aws/container.py, which serves that route and not this one's).
-
-New models go live without a restart: `--model-dir` is usually the `current` symlink that
-`python -m model.release` replaces atomically; every worker notices within --watch-interval seconds
-and swaps to the new model between requests (model/local_endpoint/reloading.py), so no request fails.
+It binds to loopback unless --host says otherwise; access keys and the test controls' token come
+from the flags, else the environment (docs/model-server.md). Each worker loads the model once and
+swaps to a new one when `current` moves (reloading.py); faults and counters are shared by all.
 """
 
 import argparse
@@ -177,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         level=arguments.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
     if not (arguments.model_dir / METADATA_FILE).is_file():
-        print(f"error: no model in {arguments.model_dir} (run python -m model.train)", file=sys.stderr)
+        print(
+            f"error: no model in {arguments.model_dir} (run python -m model.train)", file=sys.stderr
+        )
         return 2
     try:
         access_keys = configured_secrets(arguments.access_key, dict(os.environ))

@@ -4,7 +4,7 @@ GET  /ping                            health (the container contract)
 POST /invocations                     the model, as SageMaker calls a container (no auth): only
                                       when `container_route` is on (the container, or a flag)
 POST /endpoints/<name>/invocations    InvokeEndpoint as boto3 sends it (SigV4, AWS error shapes)
-GET|POST /_faults, GET /_stats, POST /_stats/reset    test controls (model/local_endpoint/controls.py)
+GET|POST /_faults, GET /_stats, POST /_stats/reset    test controls (controls.py)
 
 Every body is read through a stream that stops at SageMaker's 6 MB payload limit, whether the
 client sent a Content-Length or chunks, so nothing larger is ever read, on any route.

@@ -24,10 +24,10 @@ WEIGHTINGS = ("none", "bm25", "tfidf")
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """Hyperparameters; the defaults won a grid search on the seeded demo data (see README).
+    """ALS hyperparameters; the defaults fill in what the selection grid keeps fixed (model.md).
 
-    The search scored each setting on a validation split carved from the training part only
-    (each user's second-newest order), so the reported test figures were never tuned on.
+    Settings are scored on a validation split carved from the training part only (each user's
+    second-newest order), so the test figures are never tuned on.
     """
 
     factors: int = 12

@@ -7,7 +7,7 @@
 2. rename the folder to the model's version (the same data and parameters give the same version:
    then that folder is already there and is simply made current again);
 3. make a new symlink under a temporary name and rename it over `current`: a rename is atomic, so
-   a reader (model/local_endpoint/server.py's watcher) sees the old target or the new one, never no model;
+   a reader (the local endpoint's watcher) sees the old target or the new one, never no model;
 4. remove the oldest versions beyond --keep (never the current one): the previous ones stay for a
    rollback, `python -m model.release --models-dir .var/models --activate VERSION`;
 5. with --wait-for, wait until the running server answers /ping with the new version.

@@ -1,21 +1,13 @@
-"""Training entry point, following SageMaker's training-script conventions.
-
-Reads interactions (CSV or JSON Lines: user_id, item_id, weight, timestamp) from `--train` and
-writes the model to `--model-dir`; hyperparameters arrive as command-line options. In our own
-image, model/aws/container.py passes SageMaker's /opt/ml folders as those two options: SageMaker sets
-no `SM_*` variables in a custom image. The `SM_CHANNEL_TRAIN`/`SM_MODEL_DIR` defaults are for a
-SageMaker framework container, whose training toolkit sets them. Locally:
+"""Training: read interactions, choose and fit a model, save it with its metrics and baseline.
 
     python -m model.train --train .var/training --model-dir .var/model [--model auto|als|ease]
 
-The model and its hyperparameters are chosen on a validation split (model/training/selection.py): with
-the evaluation, on the older part of its time split, so the test figures are honest for the
-choice; with --no-evaluate, on all the data. The winner is then fitted on all the data.
-Writes `model.npz` + `model.json` (with `model_version`, a hash of data and parameters) and
-`metrics.json` (sizes, fit time, the selection with its validation scores, and the time-split
-evaluation unless --no-evaluate), and `drift_baseline.json.gz`, what the app compares live traffic
-with (model/training/drift_baseline.py). `--hold-out-days N` leaves the newest N days out of everything,
-so that `python -m model.promote` can judge the model on a period it has never seen.
+Follows SageMaker's training-script conventions: hyperparameters arrive as command-line options,
+and the `SM_CHANNEL_TRAIN`/`SM_MODEL_DIR` defaults are what a framework container's toolkit sets
+(our own image passes the folders as options: model/aws/container.py). The choice is made on a
+validation split (selection.py): with the evaluation, on the older part of its time split, so the
+test figures stay honest; with --no-evaluate, on all the data. `--hold-out-days N` leaves the
+newest N days out, for `python -m model.promote` to judge the model on.
 """
 
 import argparse

@@ -53,7 +53,7 @@ def metadata_text(text: str, limit: int) -> str:
 def metric_properties(metrics: dict[str, Any]) -> dict[str, str]:
     """One CustomerMetadataProperties entry per evaluated row, and the model's own facts.
 
-    `metrics` is the training job's metrics.json (model/training/run.py). Rows beyond the service's 50
+    `metrics` is the training job's metrics.json (training/run.py). Rows beyond the service's 50
     entries are left to the JSON report in S3 (the chosen model and the fallback rows first).
     """
     facts = {
