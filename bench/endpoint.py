@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model.ease import fit_ease  # noqa: E402
-from model.synthetic import taste_interactions  # noqa: E402
+from model.data.synthetic import taste_interactions  # noqa: E402
+from model.training.ease import fit_ease  # noqa: E402
 from tests.support.model_server import running_model_server  # noqa: E402
 
 BATCH_SIZE = 50

@@ -15,14 +15,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.data import Interactions
-from model.fallback_baseline import (
+from model.data.interactions import Interactions
+from model.evaluation.fallback_baseline import (
     CO_PURCHASE_BLEND,
     DECAYED_POPULARITY,
     FallbackSettings,
     fallback_rankings,
 )
-from model.metrics import Scores, held_out, popularity_rankings, ranking_scores, time_split
+from model.evaluation.metrics import (
+    Scores,
+    held_out,
+    popularity_rankings,
+    ranking_scores,
+    time_split,
+)
 
 
 def evaluate_fallback(

@@ -1,6 +1,6 @@
 """Benchmark of training: EASE on 20,000 items and ALS on 1M interactions, seconds and peak memory.
 
-Each fit runs in a fresh subprocess on synthetic data drawn by `model.synthetic.bulk_interactions`
+Each fit runs in a fresh subprocess on synthetic data drawn by `model.data.synthetic.bulk_interactions`
 (users with a favourite category, Zipf-like item popularity), so its peak RSS is its own: the
 interpreter, the data and the fit. EASE's phases (Gram matrix, Cholesky factorisation, inverse,
 scaling) are timed too, to show what dominates.
@@ -35,8 +35,8 @@ def peak_rss_mb() -> float:
 
 def run_ease(items: int, interactions: int) -> dict:
     """Fit EASE on `items` items; seconds, phases and peak RSS."""
-    from model.ease import EaseParams, fit_ease
-    from model.synthetic import bulk_interactions
+    from model.data.synthetic import bulk_interactions
+    from model.training.ease import EaseParams, fit_ease
 
     data = bulk_interactions(num_users=50_000, num_items=items, num_interactions=interactions)
     before = peak_rss_mb()
@@ -56,8 +56,8 @@ def run_ease(items: int, interactions: int) -> dict:
 
 def run_als(interactions: int) -> dict:
     """Fit ALS (the default parameters) on `interactions` rows; seconds and peak RSS."""
-    from model.fitting import fit
-    from model.synthetic import bulk_interactions
+    from model.data.synthetic import bulk_interactions
+    from model.training.als import fit
 
     data = bulk_interactions(num_users=100_000, num_items=20_000, num_interactions=interactions)
     before = peak_rss_mb()

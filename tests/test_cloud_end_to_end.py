@@ -24,16 +24,14 @@ from botocore.client import BaseClient
 from django.test import override_settings
 from django.urls import reverse
 
-from model.deploy.cli import main as deploy
-from model.fitting import TrainingParams, fit
+from model.aws import framework_archive as package
+from model.aws.deploy.cli import main as deploy
+from model.training.als import TrainingParams, fit
 from recommendations.backends.base import get_backend, reset_clients
 from recommendations.prefetch.model_versions import latest
 from tests.support.model_server import REPO_ROOT
 from tests.support.sagemaker_on_moto import REGION, stand_in_for_update_endpoint
 from tests.support.shop_data import make_shop, training_interactions
-
-# model/package.py is written on its own branch; until both are merged this test cannot run.
-package = pytest.importorskip("model.package", reason="model/package.py (h-server) not merged")
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -74,7 +72,7 @@ def shop_settings(aws, **overrides):
 
 
 def answer(items: list[int], version: str) -> str:
-    """A body as model/inference.py answers one user."""
+    """A body as model/inference/handlers.py answers one user."""
     return json.dumps(
         {
             "recommendations": [

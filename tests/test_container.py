@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from model import container, hyperparameters, package, train
-from model.data import write_jsonl
-from model.synthetic import taste_interactions
+from model.aws import container, hyperparameters, imports
+from model.data.interactions import write_jsonl
+from model.data.synthetic import taste_interactions
+from model.training import run as train
 from tests.support.model_server import REPO_ROOT, free_port, train_model
 
 pytestmark = pytest.mark.integration
@@ -98,13 +99,13 @@ def test_dockerfile_copies_model_into_its_workdir_as_the_tests_assume():
 
 
 def test_image_requirements_are_what_the_entrypoint_imports():
-    _, imported = package.import_closure("container")
+    _, imported = imports.import_closure("container")
     listed = [
         line
         for line in (REPO_ROOT / "model" / "requirements.txt").read_text().splitlines()
         if line and not line.startswith("#")
     ]
-    assert listed == package.requirements_for(imported)
+    assert listed == imports.requirements_for(imported)
 
 
 # --- serve --------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ def test_train_writes_the_model_from_string_hyperparameters(workdir, opt_ml):
 
 
 def test_train_writes_the_drift_baseline_into_the_model_artefact(workdir, opt_ml):
-    from model.drift_baseline import BASELINE_FILE, read_baseline
+    from model.training.drift_baseline import BASELINE_FILE, read_baseline
 
     result = run_train(workdir, opt_ml, {"factors": "4", "iterations": "3", "no_evaluate": "true"})
     assert result.returncode == 0, result.stderr

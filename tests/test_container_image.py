@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from model.data import write_jsonl
-from model.synthetic import taste_interactions
+from model.data.interactions import write_jsonl
+from model.data.synthetic import taste_interactions
 from tests.support.buildah import (
     Buildah,
     PythonSlim,

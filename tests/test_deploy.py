@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from model.deploy.cli import main
+from model.aws.deploy.cli import main
 from tests.support.sagemaker_on_moto import stand_in_for_update_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]

@@ -12,12 +12,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from model.deploy.errors import CommandError, EndpointFailed, WaitTimedOut, explain
-from model.deploy.plan import Runner
-from model.deploy.resources import create_endpoint
-from model.deploy.spec import DeploySpec, TrafficShift, resource_name
-from model.deploy.traffic import update_endpoint
-from model.deploy.waiting import wait_for_endpoint
+from model.aws.deploy.errors import CommandError, EndpointFailed, WaitTimedOut, explain
+from model.aws.deploy.plan import Runner
+from model.aws.deploy.resources import create_endpoint
+from model.aws.deploy.spec import DeploySpec, TrafficShift, resource_name
+from model.aws.deploy.traffic import update_endpoint
+from model.aws.deploy.waiting import wait_for_endpoint
 from tests.support.sagemaker_on_moto import StubbedClients, runner_for
 
 pytestmark = pytest.mark.cloud

@@ -1,7 +1,7 @@
 """SageMaker's documented rules, refused in one line before anything is created.
 
 moto and botocore's Stubber accept every request below; SageMaker refuses each one, for a reason
-its documentation gives (model/deploy/rules.py cites the page of each rule). The command must
+its documentation gives (model/aws/deploy/rules.py cites the page of each rule). The command must
 say so before its first write, so that nothing is left half made.
 """
 
@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from model.deploy.cli import main
-from model.deploy.monitoring import alarm_calls, statistic_problem
-from model.deploy.rules import RULES
-from model.deploy.spec import Alarms
+from model.aws.deploy.cli import main
+from model.aws.deploy.monitoring import alarm_calls, statistic_problem
+from model.aws.deploy.rules import RULES
+from model.aws.deploy.spec import Alarms
 from tests.support.sagemaker_on_moto import stand_in_for_update_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]

@@ -13,8 +13,8 @@ import uuid
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from model.deploy import plan
-from model.deploy.cli import main
+from model.aws.deploy import plan
+from model.aws.deploy.cli import main
 from tests.support.sagemaker_on_moto import stand_in_for_update_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]

@@ -13,8 +13,8 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from django.urls import reverse
 
-from model.data import Interactions
-from model.drift_baseline import build_baseline, write_baseline
+from model.data.interactions import Interactions
+from model.training.drift_baseline import build_baseline, write_baseline
 from recommendations.checks import check_live_model_drift
 from recommendations.drift import daily, figures
 from recommendations.drift.baseline import BaselineError, decode, load_baseline
@@ -246,8 +246,8 @@ def test_cloudwatch_gets_each_known_figure_with_its_model_version():
 
 
 def test_the_deploy_tools_drift_and_age_alarms_watch_what_the_app_publishes():
-    from model.deploy.quality_alarms import quality_alarm_calls
-    from model.deploy.spec import QualityAlarms
+    from model.aws.deploy.quality_alarms import quality_alarm_calls
+    from model.aws.deploy.spec import QualityAlarms
 
     published = {
         (p["MetricName"], tuple(d["Name"] for d in p["Dimensions"]))

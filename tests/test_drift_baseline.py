@@ -1,4 +1,4 @@
-"""The drift baseline the training job writes next to the model (model/drift_baseline.py)."""
+"""The drift baseline the training job writes next to the model (model/training/drift_baseline.py)."""
 
 import gzip
 import json
@@ -7,10 +7,12 @@ import tarfile
 import numpy as np
 import pytest
 
-from model import package
-from model import train as train_cli
-from model.data import Interactions, write_jsonl
-from model.drift_baseline import (
+from model.aws import framework_archive as package
+from model.data.interactions import Interactions, write_jsonl
+from model.data.synthetic import taste_interactions
+from model.training import run as train_cli
+from model.training.als import TrainingParams
+from model.training.drift_baseline import (
     BASELINE_FILE,
     HISTORY_EDGES,
     build_baseline,
@@ -19,8 +21,6 @@ from model.drift_baseline import (
     read_baseline,
     write_baseline,
 )
-from model.fitting import TrainingParams
-from model.synthetic import taste_interactions
 
 
 def interactions_of(rows):

@@ -9,7 +9,7 @@ import pytest
 
 from bench.fallback_quality import evaluate_fallback
 from demo_shop.storefront.demo_data import DemoSize, generate
-from model.data import Interactions
+from model.data.interactions import Interactions
 
 NOW = 1_750_000_000.0
 

@@ -1,4 +1,4 @@
-"""A customer who bought more than the model accepts in `exclude` (model/protocol.py MAX_EXCLUDE):
+"""A customer who bought more than the model accepts in `exclude` (model/inference/protocol.py MAX_EXCLUDE):
 their page views and prefetch batches against the real model endpoint (model/serve.py via boto3)
 must neither open the shared breaker nor cost other customers their recommendations.
 """
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
-from model.protocol import MAX_EXCLUDE
+from model.inference.protocol import MAX_EXCLUDE
 from recommendations import service
 from recommendations.backends.breaker import CLOSED, get_breaker
 from recommendations.prefetch import entries

@@ -26,13 +26,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
-from model.deploy.cli import main as deploy
-from model.deploy.clients import Clients
-from model.deploy.plan import Runner
-from model.deploy.registry import decide, describe_package
-from model.promote import live_model_data
-from model.register import main as register
-from model.train_job import main as train_job
+from model.aws.deploy.cli import main as deploy
+from model.aws.deploy.clients import Clients
+from model.aws.deploy.plan import Runner
+from model.aws.deploy.registry import decide, describe_package
+from model.aws.promote import live_model_data
+from model.aws.register import main as register
+from model.aws.train_job import main as train_job
 from recommendations.backends.base import get_backend, reset_clients
 from recommendations.backends.predictions import PredictionRequest
 from recommendations.tasks import publish_cloudwatch_metrics

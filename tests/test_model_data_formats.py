@@ -4,10 +4,10 @@ import gzip
 
 import pytest
 
-from model import evaluate as evaluate_cli
-from model.data import DataError, read_interactions
-from model.data_formats import parse_columns
-from model.synthetic import taste_interactions
+from model.data.formats import parse_columns
+from model.data.interactions import DataError, read_interactions
+from model.data.synthetic import taste_interactions
+from model.evaluation import offline as evaluate_cli
 
 # MovieLens 100k's u.data layout: tab separated, no header.
 U_DATA = (

@@ -5,14 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from model import inference
-from model import train as train_cli
-from model.data import DataError, Interactions, write_jsonl
-from model.ease import EaseParams, check_memory, ease_weights, fit_ease, memory_needed_mb
-from model.fitting import TrainingParams, encode, fit
-from model.recommender import METADATA_FILE, Recommender
-from model.selection import SearchGrid
-from model.synthetic import START, taste_interactions
+from model.data.interactions import DataError, Interactions, write_jsonl
+from model.data.synthetic import START, taste_interactions
+from model.inference import handlers as inference
+from model.inference.recommender import METADATA_FILE, Recommender
+from model.training import run as train_cli
+from model.training.als import TrainingParams, fit
+from model.training.ease import EaseParams, check_memory, ease_weights, fit_ease, memory_needed_mb
+from model.training.encoding import encode
+from model.training.selection import SearchGrid
 
 JSON = "application/json"
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from model.synthetic import taste_interactions
+from model.data.synthetic import taste_interactions
 from tests.support.model_server import AdminRequestFailed, running_model_server
 
 pytestmark = pytest.mark.integration

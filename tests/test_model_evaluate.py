@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from model import evaluate as evaluate_cli
-from model.data import Interactions, write_jsonl
-from model.ease import EaseParams
-from model.evaluate import evaluate, format_table
-from model.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
-from model.fitting import TrainingParams
-from model.metrics import held_out, ranking_scores, time_split
-from model.selection import Candidate, SearchGrid, select
-from model.synthetic import taste_interactions
+from model.data.interactions import Interactions, write_jsonl
+from model.data.synthetic import taste_interactions
+from model.evaluation import offline as evaluate_cli
+from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
+from model.evaluation.metrics import held_out, ranking_scores, time_split
+from model.evaluation.offline import evaluate, format_table
+from model.training.als import TrainingParams
+from model.training.ease import EaseParams
+from model.training.selection import Candidate, SearchGrid, select
 
 SMALL_GRID = SearchGrid(
     als=TrainingParams(iterations=5),

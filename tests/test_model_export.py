@@ -20,8 +20,8 @@ from django.test import override_settings
 
 from demo_shop.catalog.models import Category, Product
 from demo_shop.orders.models import Order, OrderLine
-from model.data import read_interactions
-from model.fitting import TrainingParams, fit
+from model.data.interactions import read_interactions
+from model.training.als import TrainingParams, fit
 from recommendations.cache.access import get_cache
 from recommendations.exceptions import ExportError
 from recommendations.export.destinations import FolderDestination

@@ -1,4 +1,4 @@
-"""model/gate.py: the candidate against the live model and the fallback, on local artefacts."""
+"""model/evaluation/gate.py: the candidate against the live model and the fallback, on local artefacts."""
 
 import json
 import tarfile
@@ -6,7 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from model.deploy.registry import (
+from model.aws.deploy.registry import (
     APPROVAL_DESCRIPTION_CHARS,
     METADATA_ENTRIES,
     METADATA_KEY_CHARS,
@@ -14,8 +14,11 @@ from model.deploy.registry import (
     approval_description,
     metric_properties,
 )
-from model.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
-from model.gate import (
+from model.aws.promote import REJECTED_EXIT
+from model.aws.promote import main as promote
+from model.data.synthetic import taste_interactions
+from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
+from model.evaluation.gate import (
     DAY,
     GateError,
     compare,
@@ -24,10 +27,7 @@ from model.gate import (
     paired_interval,
     per_customer_ndcg,
 )
-from model.promote import REJECTED_EXIT
-from model.promote import main as promote
-from model.synthetic import taste_interactions
-from model.train import train
+from model.training.run import train
 
 pytestmark = pytest.mark.cloud
 
@@ -38,7 +38,7 @@ PERIOD_DAYS = 14
 def shop(tmp_path_factory):
     """An export of half a year, a candidate and a stale live model trained before its last
     two weeks, and a candidate trained on one week only."""
-    from model.data import write_jsonl
+    from model.data.interactions import write_jsonl
 
     root = tmp_path_factory.mktemp("gate")
     interactions = taste_interactions(num_users=800, num_items=150, span_days=180, seed=3)

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from model import inference
-from model.fitting import fit
-from model.protocol import MalformedRequest, UnsupportedAccept, UnsupportedContentType
-from model.recommender import Recommender
-from model.synthetic import taste_interactions
+from model.data.synthetic import taste_interactions
+from model.inference import handlers as inference
+from model.inference.protocol import MalformedRequest, UnsupportedAccept, UnsupportedContentType
+from model.inference.recommender import Recommender
+from model.training.als import fit
 
 JSON = "application/json"
 

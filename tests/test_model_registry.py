@@ -3,7 +3,7 @@
 moto 5.2 implements every Model Registry call these commands make (CreateModelPackageGroup,
 DescribeModelPackageGroup, CreateModelPackage, DescribeModelPackage, UpdateModelPackage), so
 no Stubber is needed here. moto does not check the service's limits on them (metadata entries,
-ApprovalDescription's length); model/deploy/registry.py does, and tests/test_model_gate.py
+ApprovalDescription's length); model/aws/deploy/registry.py does, and tests/test_model_gate.py
 holds it to them.
 """
 
@@ -13,15 +13,15 @@ import uuid
 
 import pytest
 
-from model.data import write_jsonl
-from model.deploy.cli import main as deploy
-from model.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
-from model.gate import DAY
-from model.promote import REJECTED_EXIT
-from model.promote import main as promote
-from model.register import main as register
-from model.synthetic import taste_interactions
-from model.train import train
+from model.aws.deploy.cli import main as deploy
+from model.aws.promote import REJECTED_EXIT
+from model.aws.promote import main as promote
+from model.aws.register import main as register
+from model.data.interactions import write_jsonl
+from model.data.synthetic import taste_interactions
+from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
+from model.evaluation.gate import DAY
+from model.training.run import train
 from tests.support.sagemaker_on_moto import aws_on_moto
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]

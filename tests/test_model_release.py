@@ -1,5 +1,5 @@
 """model/release.py (versioned folders, the `current` symlink, rollback, pruning) and
-model/reloading.py (a worker's model holder swapping when `current` moves)."""
+model/local_endpoint/reloading.py (a worker's model holder swapping when `current` moves)."""
 
 import json
 import logging
@@ -8,12 +8,12 @@ import socket
 
 import pytest
 
-from model import release as release_module
-from model.fitting import TrainingParams, fit
-from model.release import activate, current_version, prune, release, wait_until_served
-from model.reloading import ModelHolder
-from model.shared_state import SharedState
-from model.synthetic import taste_interactions
+from model.data.synthetic import taste_interactions
+from model.local_endpoint.reloading import ModelHolder
+from model.local_endpoint.shared_state import SharedState
+from model.training import release as release_module
+from model.training.als import TrainingParams, fit
+from model.training.release import activate, current_version, prune, release, wait_until_served
 
 PARAMS = TrainingParams(factors=2, iterations=2)
 
@@ -137,7 +137,7 @@ def test_holder_keeps_serving_when_the_new_folder_is_broken(two_versions, caplog
     activate_link = models / ".tmp-link"
     os.symlink("broken", activate_link)
     os.replace(activate_link, models / "current")
-    with caplog.at_level(logging.WARNING, logger="model.reloading"):
+    with caplog.at_level(logging.WARNING, logger="model.local_endpoint.reloading"):
         assert holder.reload_if_changed() is False
         assert holder.reload_if_changed() is False  # tried once per change, not every tick
     assert holder.model_for_request().model_version == old

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from model import inference
-from model.fitting import TrainingParams, fit
-from model.protocol import InferenceError, RequestBatch, parse_body
-from model.shared_state import SharedState
-from model.synthetic import taste_interactions
-from model.wsgi import EndpointApp, EndpointConfig
+from model.data.synthetic import taste_interactions
+from model.inference import handlers as inference
+from model.inference.protocol import InferenceError, RequestBatch, parse_body
+from model.local_endpoint.shared_state import SharedState
+from model.local_endpoint.wsgi import EndpointApp, EndpointConfig
+from model.training.als import TrainingParams, fit
 
 ACCESS_KEY_ID = "AKIAPROPERTYTEST0000"
 SECRET = "property-test-secret"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from model import serve
-from model.fitting import TrainingParams, fit
-from model.synthetic import taste_interactions
+from model.data.synthetic import taste_interactions
+from model.local_endpoint import server as serve
+from model.training.als import TrainingParams, fit
 
 
 def test_access_keys_from_flags_win_over_the_environment():

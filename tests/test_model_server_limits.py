@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.test import Client, EnvironBuilder
 
-from model.fitting import TrainingParams, fit
-from model.shared_state import SharedState
-from model.synthetic import taste_interactions
-from model.wsgi import MAX_BODY_BYTES, EndpointApp, EndpointConfig
+from model.data.synthetic import taste_interactions
+from model.local_endpoint.shared_state import SharedState
+from model.local_endpoint.wsgi import MAX_BODY_BYTES, EndpointApp, EndpointConfig
+from model.training.als import TrainingParams, fit
 from tests.support.model_server import CONTROL_TOKEN_HEADER, running_model_server
 
 JSON = "application/json"
@@ -180,7 +180,7 @@ def test_container_route_is_served_behind_its_flag(tmp_path):
 
 
 def test_local_server_binds_loopback_by_default():
-    from model.serve import build_parser
+    from model.local_endpoint.server import build_parser
 
     assert build_parser().parse_args([]).host == "127.0.0.1"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from model import faults
-from model.shared_state import OTHER_VARIANTS, VARIANT_SLOTS, SharedState
+from model.local_endpoint import faults
+from model.local_endpoint.shared_state import OTHER_VARIANTS, VARIANT_SLOTS, SharedState
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # workers: pytest's own process runs threads (xdist, servers), and forking it is unsafe.
 FORKED_WORKER = """
 import json, os
-from model.shared_state import SharedState
+from model.local_endpoint.shared_state import SharedState
 
 state = SharedState()
 pid = os.fork()

@@ -8,7 +8,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from model.sigv4 import SignatureRejected, verify
+from model.local_endpoint.sigv4 import SignatureRejected, verify
 
 KEY_ID = "AKIAEXAMPLE000000001"
 SECRET = "example-secret-0123456789"

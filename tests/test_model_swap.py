@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from model.data import Interactions, write_jsonl
-from model.fitting import TrainingParams
-from model.release import activate, release
-from model.synthetic import taste_interactions
+from model.data.interactions import Interactions, write_jsonl
+from model.data.synthetic import taste_interactions
+from model.training.als import TrainingParams
+from model.training.release import activate, release
 from tests.support.model_server import running_model_server
 
 pytestmark = pytest.mark.integration

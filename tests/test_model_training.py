@@ -6,11 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from model import train as train_cli
-from model.data import DataError, Interactions, read_interactions, write_jsonl
-from model.evaluate import evaluate, time_split
-from model.fitting import TrainingParams, decayed_popularity, encode, fit
-from model.synthetic import DAY, START, taste_interactions
+from model.data.interactions import DataError, Interactions, read_interactions, write_jsonl
+from model.data.synthetic import DAY, START, taste_interactions
+from model.evaluation.offline import evaluate, time_split
+from model.training import run as train_cli
+from model.training.als import TrainingParams, fit
+from model.training.encoding import decayed_popularity, encode
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import textwrap
 
 import pytest
 
-from model import package
-from model.fitting import TrainingParams, fit
-from model.synthetic import taste_interactions
+from model.aws import framework_archive as package
+from model.aws import imports
+from model.data.synthetic import taste_interactions
+from model.training.als import TrainingParams, fit
 from tests.support.model_server import REPO_ROOT
 
 # Run in a fresh interpreter: -I leaves out the working directory, PYTHONPATH and user site, so
@@ -50,11 +51,15 @@ def test_archive_has_the_model_at_the_root_and_the_handler_code(tmp_path, fitted
         names = set(archive.getnames())
         requirements = archive.extractfile("code/requirements.txt").read().decode()
     assert {path.name for path in model_dir.iterdir()} <= names
-    assert {"code/inference.py", "code/requirements.txt", "code/model/inference.py"} <= names
-    # What inference.py imports, found from its imports rather than listed by hand.
-    assert {"code/model/protocol.py", "code/model/recommender.py"} <= names
+    assert {
+        "code/inference.py",
+        "code/requirements.txt",
+        "code/model/inference/handlers.py",
+    } <= names
+    # The whole of model/inference/, copied as a folder rather than listed by hand.
+    assert {"code/model/inference/protocol.py", "code/model/inference/recommender.py"} <= names
     # Training-only modules stay out of the serving archive.
-    assert "code/model/fitting.py" not in names
+    assert "code/model/training/als.py" not in names
     assert "code/model/serve.py" not in names
     # The framework image's own numpy and scipy are never asked for (see model/package.py).
     assert not [line for line in requirements.splitlines() if line.startswith(("numpy", "scipy"))]
@@ -113,7 +118,8 @@ def test_empty_model_folder_is_refused(tmp_path, capsys):
 
 def test_import_closure_follows_modules_a_new_format_adds(tmp_path, monkeypatch):
     # A stand-in package tree: the handler imports a module that imports another, as a new
-    # model type (say, a second algorithm beside ALS) would.
+    # model type (say, a second algorithm beside ALS) would. (tests/test_container.py checks the
+    # image's requirements with this closure.)
     root = tmp_path / "model"
     root.mkdir()
     (root / "__init__.py").write_text("")
@@ -122,8 +128,8 @@ def test_import_closure_follows_modules_a_new_format_adds(tmp_path, monkeypatch)
     (root / "ease.py").write_text("from .kernels import solve\nimport scipy.sparse\n")
     (root / "kernels.py").write_text("import json\n")
     (root / "training_only.py").write_text("import implicit\n")
-    monkeypatch.setattr(package, "PACKAGE_DIR", root)
-    files, external = package.import_closure()
+    monkeypatch.setattr(imports, "PACKAGE_DIR", root)
+    files, external = imports.import_closure("inference")
     assert [path.name for path in files] == [
         "__init__.py",
         "ease.py",
@@ -143,17 +149,29 @@ def test_imports_guarded_by_import_error_are_not_requirements(tmp_path, monkeypa
         "import numpy\ntry:\n    from sagemaker_inference import errors\nexcept ImportError:\n"
         "    errors = None\n"
     )
-    monkeypatch.setattr(package, "PACKAGE_DIR", root)
-    _, external = package.import_closure()
+    monkeypatch.setattr(imports, "PACKAGE_DIR", root)
+    _, external = imports.import_closure("inference")
     assert "numpy" in external
     assert "sagemaker_inference" not in external
+
+
+def test_an_inference_module_importing_the_rest_of_model_is_refused(tmp_path, monkeypatch):
+    # A stand-in tree whose handler reaches into training: the archive would not carry it.
+    root = tmp_path / "model"
+    (root / "inference").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "inference" / "__init__.py").write_text("")
+    (root / "inference" / "handlers.py").write_text("from ..training.als import fit\n")
+    monkeypatch.setattr(imports, "PACKAGE_DIR", root)
+    monkeypatch.setattr(package, "INFERENCE_DIR", root / "inference")
+    with pytest.raises(package.PackagingError, match=r"model\.training"):
+        package.outside_imports(package.code_files())
 
 
 def test_packaged_modules_compile_and_defer_annotations_for_the_images_python():
     # The slow proof is tests/test_package_on_framework_image.py; this catches the usual slip (an
     # annotation such as `str | None` evaluated at import on Python 3.9) in milliseconds.
-    files, _ = package.import_closure()
-    for path in files:
+    for path in package.code_files():
         source = path.read_text()
         if source.strip():
             assert "from __future__ import annotations" in source, path.name

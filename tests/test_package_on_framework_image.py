@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from model import package
-from model.fitting import TrainingParams, fit
-from model.synthetic import taste_interactions
+from model.aws import framework_archive as package
+from model.data.synthetic import taste_interactions
+from model.training.als import TrainingParams, fit
 from tests.support.services import in_ci
 
 pytestmark = pytest.mark.packaging
@@ -201,8 +201,8 @@ def test_without_the_toolkit_bad_input_raises_our_own_error(image):
     refused = serve(venv, "answer", root, json.dumps({"user_id": "u"}))["malformed"]
     assert refused["status"] == 400
     assert refused["mro"][:3] == [
-        "model.protocol.MalformedRequest",
-        "model.protocol.InferenceError",
+        "model.inference.protocol.MalformedRequest",
+        "model.inference.protocol.InferenceError",
         "builtins.Exception",
     ]
 
@@ -236,4 +236,4 @@ def test_multi_model_server_answers_bad_input_with_4xx_through_the_toolkits_erro
     }
     refused = serve(venv, "answer", root, json.dumps({"user_id": "u"}))["malformed"]
     assert "sagemaker_inference.errors.BaseInferenceToolkitError" in refused["mro"]
-    assert "model.protocol.MalformedRequest" in refused["mro"]
+    assert "model.inference.protocol.MalformedRequest" in refused["mro"]

@@ -172,8 +172,8 @@ def test_without_figures_the_report_says_where_they_come_from(admin_client):
 
 
 def test_the_deploy_tools_lift_alarm_watches_what_the_app_publishes(yesterday):
-    from model.deploy import quality_alarms
-    from model.deploy.spec import QualityAlarms
+    from model.aws.deploy import quality_alarms
+    from model.aws.deploy.spec import QualityAlarms
 
     # recommendations/ may not import model/: the names are spelled twice and must agree.
     assert cloudwatch.LIFT_VS_HOLDOUT == quality_alarms.LIFT_VS_HOLDOUT

@@ -12,14 +12,14 @@ import uuid
 
 import pytest
 
-from model.deploy.cli import main as deploy
-from model.deploy.quality_alarms import (
+from model.aws.deploy.cli import main as deploy
+from model.aws.deploy.quality_alarms import (
     DRIFT_SCORE,
     LIFT_VS_HOLDOUT,
     MODEL_AGE_DAYS,
     quality_alarm_names,
 )
-from model.register import main as register
+from model.aws.register import main as register
 from tests.support.sagemaker_on_moto import aws_on_moto, stand_in_for_update_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
-from model.fitting import TrainingParams
-from model.release import release, wait_until_served
+from model.training.als import TrainingParams
+from model.training.release import release, wait_until_served
 from recommendations import service
 from recommendations.backends.base import reset_clients
 from recommendations.prefetch import entries, model_versions, refresh_queue

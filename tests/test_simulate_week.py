@@ -1,6 +1,6 @@
 """manage.py simulate_week: a short changing week against a real model endpoint, with the drift
 figures rising as the catalogue changes and the model-age alarm firing; and the alarm judgement
-(model/deploy/alarm_evaluation.py) it uses."""
+(model/aws/deploy/alarm_evaluation.py) it uses."""
 
 import itertools
 import re
@@ -12,9 +12,9 @@ from django.test import override_settings
 
 from demo_shop.catalog.models import Product
 from demo_shop.orders.models import OrderLine
-from model.data import Interactions
-from model.deploy.alarm_evaluation import ALARM, INSUFFICIENT_DATA, OK, alarm_state
-from model.drift_baseline import build_baseline, write_baseline
+from model.aws.deploy.alarm_evaluation import ALARM, INSUFFICIENT_DATA, OK, alarm_state
+from model.data.interactions import Interactions
+from model.training.drift_baseline import build_baseline, write_baseline
 from recommendations.models import DailyDrift, Impression
 from recommendations.tracking import events
 from recommendations.tracking.pseudonyms import pseudonym

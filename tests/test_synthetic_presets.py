@@ -1,11 +1,11 @@
-"""model/synthetic.py's presets for the evaluate table: harder really is harder, and the writer
+"""model/data/synthetic.py's presets for the evaluate table: harder really is harder, and the writer
 produces what model.evaluate reads."""
 
 import numpy as np
 import pytest
 
-from model.data import read_interactions
-from model.synthetic import PRESETS, main, preset_interactions, taste_interactions
+from model.data.interactions import read_interactions
+from model.data.synthetic import PRESETS, main, preset_interactions, taste_interactions
 
 
 def top_tenth_share(item_ids: np.ndarray) -> float:

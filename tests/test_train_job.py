@@ -15,8 +15,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from model.deploy.errors import JobFailed
-from model.train_job import main, wait_for_job
+from model.aws.deploy.errors import JobFailed
+from model.aws.train_job import main, wait_for_job
 from tests.support.sagemaker_on_moto import ACCOUNT, REGION, runner_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]

@@ -8,8 +8,8 @@ machine, so the sizing is checked against files written with the numbers each ca
 import numpy as np
 import pytest
 
-from model import container, worker_sizing
-from model.recommender import ARRAYS_FILE, METADATA_FILE
+from model.aws import container, worker_sizing
+from model.inference.recommender import ARRAYS_FILE, METADATA_FILE
 
 GIB = 1024**3
 MIB = 1024**2

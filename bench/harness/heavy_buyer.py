@@ -3,7 +3,7 @@
     heavy_db = copy_with_heavy_buyer(env, work_dir / "shop.sqlite3", user_id=first_customer)
 
 The copy is the seeded shop plus HEAVY_PURCHASES inactive products (never shown, unknown to the
-model) that `user_id` bought in one order: model/protocol.py refuses an exclude list of more than
+model) that `user_id` bought in one order: model/inference/protocol.py refuses an exclude list of more than
 1,000 ids, so before the exclude bound every request of that customer failed.
 """
 

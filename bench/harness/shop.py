@@ -209,7 +209,7 @@ def training_interactions() -> Any:
     """The shop's order lines as model training data, keyed by pseudonym (as an export would be)."""
     import numpy as np
 
-    from model.data import Interactions
+    from model.data.interactions import Interactions
     from recommendations.catalog import get_catalog
     from recommendations.tracking.pseudonyms import pseudonym
 

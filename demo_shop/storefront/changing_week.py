@@ -13,9 +13,9 @@ from typing import Any
 from django.db.models import Count, F
 
 from demo_shop.catalog.models import Category, Product
-from model.deploy.alarm_evaluation import alarm_state
-from model.deploy.quality_alarms import quality_alarm_calls
-from model.deploy.spec import QualityAlarms
+from model.aws.deploy.alarm_evaluation import alarm_state
+from model.aws.deploy.quality_alarms import quality_alarm_calls
+from model.aws.deploy.spec import QualityAlarms
 from recommendations.models import Click, EngagementEvent, Impression
 
 UPDATE_CHUNK = 500  # ids per UPDATE ... WHERE IN (SQLite limits the number of parameters)
@@ -75,7 +75,7 @@ def move_back(request_ids: Iterable[str], since: datetime, shift: timedelta) -> 
 @dataclass
 class AlarmJudge:
     """The deploy tool's quality alarms for one model version, judged on daily values as
-    CloudWatch would judge them (model/deploy/alarm_evaluation.py)."""
+    CloudWatch would judge them (model/aws/deploy/alarm_evaluation.py)."""
 
     model_version: str
     max_age_days: float

@@ -32,10 +32,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from model.data import Interactions
-from model.fitting import TrainingParams, fit
-from model.recommender import Recommender
-from model.synthetic import taste_interactions
+from model.data.interactions import Interactions
+from model.data.synthetic import taste_interactions
+from model.inference.recommender import Recommender
+from model.training.als import TrainingParams, fit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENDPOINT_NAME = "test-recommender"

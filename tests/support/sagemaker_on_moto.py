@@ -25,8 +25,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from model.deploy.clients import Clients
-from model.deploy.plan import Runner
+from model.aws.deploy.clients import Clients
+from model.aws.deploy.plan import Runner
 
 REGION = "eu-west-1"
 # Loading a service's model takes most of a second; sessions in the tests share one loader.

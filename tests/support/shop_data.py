@@ -10,8 +10,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 
 from demo_shop.catalog.models import Category, Product
-from model.data import Interactions
-from model.synthetic import taste_interactions
+from model.data.interactions import Interactions
+from model.data.synthetic import taste_interactions
 from recommendations.tracking.pseudonyms import pseudonym
 
 NUM_ITEMS = 60

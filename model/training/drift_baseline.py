@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Interactions
+from ..data.interactions import Interactions
 
 BASELINE_FILE = "drift_baseline.json.gz"
 FORMAT = 1

@@ -19,9 +19,9 @@ from scipy.linalg import lapack
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
-from .data import DataError, Interactions
-from .fitting import data_digest, decayed_popularity, encode
-from .recommender import FORMAT, Recommender
+from ..data.interactions import DataError, Interactions
+from ..inference.recommender import FORMAT, Recommender
+from .encoding import data_digest, decayed_popularity, encode
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Swapping the served model without a failed request: a holder per worker that watches the folder.
 
 The server is started on a path that is (usually) a symlink, `.var/models/current`, to one
-versioned folder (`model/release.py` writes a new folder and replaces the link atomically). Each
-worker keeps a `ModelHolder`. Its watcher thread looks at the link every `interval` seconds; when
+versioned folder (model/training/release.py writes a new folder and replaces the link
+atomically). Each worker keeps a `ModelHolder`. Its watcher thread looks at the link every `interval` seconds; when
 it points somewhere else (or the model files there were rewritten), the new model is loaded next
 to the old one and then swapped in with one assignment. A request takes the holder's model once,
 when it starts, so a request in flight finishes on the model it began with, and every request
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .recommender import METADATA_FILE, Recommender
+from ..inference.recommender import METADATA_FILE, Recommender
 from .shared_state import SharedState
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from ..fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
+from ...evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
 from .errors import CommandError
 from .plan import Call, Runner
 from .spec import DeploySpec
@@ -53,7 +53,7 @@ def metadata_text(text: str, limit: int) -> str:
 def metric_properties(metrics: dict[str, Any]) -> dict[str, str]:
     """One CustomerMetadataProperties entry per evaluated row, and the model's own facts.
 
-    `metrics` is the training job's metrics.json (model/train.py). Rows beyond the service's 50
+    `metrics` is the training job's metrics.json (training/run.py). Rows beyond the service's 50
     entries are left to the JSON report in S3 (the chosen model and the fallback rows first).
     """
     facts = {

@@ -6,7 +6,7 @@ popularity is a fair but beatable baseline. `PRESETS` name the settings the eval
 docs/demo-data.md uses, from the demo-sized one to harder ones (more items, a longer tail, more
 tastes mixed per user, fewer orders); write one as JSON Lines for `python -m model.evaluate`:
 
-    python -m model.synthetic --preset harder [--seed 1] --to FILE.jsonl
+    python -m model.data.synthetic --preset harder [--seed 1] --to FILE.jsonl
 """
 
 import argparse
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Interactions, write_jsonl
+from .interactions import Interactions, write_jsonl
 
 DAY = 86_400.0
 START = 1_700_000_000.0  # a fixed epoch second, so the data (and its hash) never depends on today

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Interactions
+from ..data.interactions import Interactions
 
 DECAYED_POPULARITY = "fallback: decayed popularity"
 CO_PURCHASE_BLEND = "fallback: co-purchase blend"

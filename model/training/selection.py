@@ -10,11 +10,12 @@ item high while recall@k does not care where in the k it is.
 import argparse
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .data import DataError, Interactions
+from ..data.interactions import DataError, Interactions
+from ..evaluation.metrics import Scores, held_out, score_model, time_split
+from ..inference.recommender import Recommender
+from .als import TrainingParams, fit
 from .ease import EaseParams, check_memory, fit_ease
-from .fitting import TrainingParams, encode, fit
-from .metrics import Scores, held_out, score_model, time_split
-from .recommender import Recommender
+from .encoding import encode
 
 SELECTION_METRIC = "ndcg"
 MODELS = ("als", "ease")

@@ -10,13 +10,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from .data import (
-    CSV_SUFFIXES,
-    RATINGS_SUFFIXES,
-    DataError,
-    open_text,
-    parse_timestamp,
-)
+from .interactions import CSV_SUFFIXES, RATINGS_SUFFIXES, DataError, open_text, parse_timestamp
 
 COLUMN_ROLES = ("user", "item", "rating", "timestamp", "weight")
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from ..inference.protocol import is_json
 from .bodies import read_body
-from .protocol import is_json
 from .shared_state import SharedState
 
 logger = logging.getLogger(__name__)

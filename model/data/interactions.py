@@ -4,7 +4,7 @@ This is the format `manage.py recommendations_export` writes and the SageMaker t
 holds. Ids are opaque strings (user pseudonyms, product primary keys as strings); weight defaults
 to 1 and timestamp (seconds since the epoch, or an ISO 8601 string) to 0 when a row leaves them out.
 The public rating formats (`user item rating timestamp` lines, CSV with named columns) are read by
-model/data_formats.py, chosen with `file_format`.
+model/data/formats.py, chosen with `file_format`.
 """
 
 import csv
@@ -96,7 +96,7 @@ def read_interactions(
     columns: dict[str, str] | None = None,
 ) -> Interactions:
     """Read every data file at `path` into one `Interactions` (see FORMATS for `file_format`)."""
-    from .data_formats import read_csv_columns, read_ratings, resolve_format
+    from .formats import read_csv_columns, read_ratings, resolve_format
 
     path = Path(path)
     file_format = resolve_format(path, file_format, columns)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Interactions
-from .fitting import encode
-from .recommender import Recommender
+from ..data.interactions import Interactions
+from ..inference.recommender import Recommender
+from ..training.encoding import encode
 
 
 @dataclass(frozen=True)

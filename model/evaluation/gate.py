@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import bootstrap
 
-from .data import Interactions
+from ..data.interactions import Interactions
+from ..inference.recommender import METADATA_FILE, Recommender
 from .fallback_baseline import fallback_available, fallback_rankings
 from .metrics import HeldOut, held_out, popularity_rankings, ranking_scores
-from .recommender import METADATA_FILE, Recommender
 
 DAY = 86_400.0
 CANDIDATE = "candidate"

@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .recommender import ARRAYS_FILE
+from ..inference.recommender import ARRAYS_FILE
 
 # A worker with no model: CPython, numpy, scipy, werkzeug and gunicorn's own state.
 WORKER_BASE_BYTES = 256 * 1024 * 1024

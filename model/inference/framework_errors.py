@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from .protocol import InferenceError
 
-# Optional: the container provides these, so model/package.py leaves guarded imports out of
+# Optional: the container provides these, so the framework archive leaves guarded imports out of
 # code/requirements.txt (installing them would replace the image's own versions).
 try:
     from sagemaker_inference.errors import BaseInferenceToolkitError

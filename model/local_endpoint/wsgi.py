@@ -4,7 +4,7 @@ GET  /ping                            health (the container contract)
 POST /invocations                     the model, as SageMaker calls a container (no auth): only
                                       when `container_route` is on (the container, or a flag)
 POST /endpoints/<name>/invocations    InvokeEndpoint as boto3 sends it (SigV4, AWS error shapes)
-GET|POST /_faults, GET /_stats, POST /_stats/reset    test controls (model/controls.py)
+GET|POST /_faults, GET /_stats, POST /_stats/reset    test controls (controls.py)
 
 Every body is read through a stream that stops at SageMaker's 6 MB payload limit, whether the
 client sent a Content-Length or chunks, so nothing larger is ever read, on any route.
@@ -21,14 +21,14 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
+from ..inference.handlers import input_fn, output_fn, predict_fn
+from ..inference.protocol import InferenceError
+from ..inference.recommender import Recommender
 from . import aws_errors, controls, faults, sigv4
 from .aws_errors import AwsError
 from .bodies import MAX_BODY_BYTES, LimitedRequest, read_body
 from .controls import json_response as _json
 from .controls import only as _only
-from .inference import input_fn, output_fn, predict_fn
-from .protocol import InferenceError
-from .recommender import Recommender
 from .reloading import ModelHolder
 from .shared_state import SharedState
 

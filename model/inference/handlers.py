@@ -2,9 +2,9 @@
 
 `model_fn(model_dir)` once per worker, then per request `transform_fn(model, body, content_type,
 accept)`, which runs `input_fn(body, content_type)`, `predict_fn(data, model)` and
-`output_fn(prediction, accept)`. Bad input raises an `InferenceError` subclass
-(model/protocol.py), which carries the 4xx status to answer with; `transform_fn` turns it into the
-answer the container's own server sends as that 4xx rather than a 500 (model/framework_errors.py).
+`output_fn(prediction, accept)`. Bad input raises an `InferenceError` subclass (protocol.py),
+which carries the 4xx status to answer with; `transform_fn` turns it into the answer the
+container's own server sends as that 4xx rather than a 500 (framework_errors.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ JSON = "application/json"
 
 
 def model_fn(model_dir: str | Path) -> Recommender:
-    """Load the model that model/train.py wrote into `model_dir`."""
+    """Load the model that model/training/run.py wrote into `model_dir`."""
     return Recommender.load(model_dir)
 
 

@@ -1,0 +1,1 @@
+"""Interactions: reading them (JSON Lines, CSV, ratings files) and the synthetic shop's."""

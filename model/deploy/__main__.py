@@ -1,7 +1,0 @@
-"""`python -m model.deploy`."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

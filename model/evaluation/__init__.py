@@ -1,0 +1,1 @@
+"""Judging models: ranking metrics, the offline table, the fallback's rankings, the release gate."""
