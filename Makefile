@@ -30,7 +30,7 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will skip (fail under CI=true)"; }
 
-# Debian's buildah and mmdebstrap for tests/test_container_image.py, which builds model/Dockerfile
+# Debian's buildah and mmdebstrap for tests/model/test_container_image.py, which builds model/Dockerfile
 # on a base image made from Debian's packages (no Docker daemon, no image registry here).
 image-deps:
 	@command -v buildah >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
@@ -51,7 +51,7 @@ test-postgres: install
 # The container image built from model/Dockerfile and run (train, serve), in the foreground so
 # that the build, the training and the answers are in the log.
 test-image: install image-deps
-	$(BIN)/pytest -m image -s -rA -p no:cacheprovider tests/test_container_image.py
+	$(BIN)/pytest -m image -s -rA -p no:cacheprovider tests/model/test_container_image.py
 
 # The documentation as HTML in docs/_build/html; a warning fails the build.
 docs: install

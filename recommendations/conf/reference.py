@@ -3,7 +3,7 @@
 Each setting's documentation is the comment above its default in DEFAULTS (a setting right below
 another with no comment of its own shares that one's), its kind comes from KINDS, and the page
 lists the settings in the topics of GROUPS below, each with a paragraph. Regenerate with
-`python -m recommendations.conf.reference > docs/settings.md`; `tests/test_settings_reference.py`
+`python -m recommendations.conf.reference > docs/settings.md`; `tests/repo/test_settings_reference.py`
 fails when the file differs from what this prints.
 """
 
@@ -32,7 +32,7 @@ role; {boto3}`boto3's credentials guide <guide/credentials.html>`).
 This page is generated from `recommendations/conf/defaults.py` and the groups in
 `recommendations/conf/reference.py`:
 `python -m recommendations.conf.reference > docs/settings.md`
-(`tests/test_settings_reference.py` fails when it is out of date).
+(`tests/repo/test_settings_reference.py` fails when it is out of date).
 """
 
 TABLE_HEAD = """\

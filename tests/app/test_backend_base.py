@@ -191,11 +191,13 @@ def test_get_backend_is_cached_and_rebuilt_when_settings_change():
 
 
 def test_a_dotted_path_backend_is_loaded():
-    with override_settings(RECOMMENDATIONS={"BACKEND": "tests.test_backend_base.ScriptedBackend"}):
+    with override_settings(
+        RECOMMENDATIONS={"BACKEND": "tests.app.test_backend_base.ScriptedBackend"}
+    ):
         assert isinstance(get_backend(), ScriptedBackend)
 
 
-@pytest.mark.parametrize("path", ["nowhere.Backend", "tests.test_backend_base.REQUEST"])
+@pytest.mark.parametrize("path", ["nowhere.Backend", "tests.app.test_backend_base.REQUEST"])
 def test_an_unusable_backend_setting_is_a_configuration_error(path):
     with override_settings(RECOMMENDATIONS={"BACKEND": path}), pytest.raises(EndpointMisconfigured):
         get_backend()

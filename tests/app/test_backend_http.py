@@ -22,6 +22,12 @@ from recommendations.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
+from tests.app.test_backend_sagemaker import (
+    CREDENTIAL_ENV,
+    TEST_ACCESS_KEY,
+    TEST_SECRET,
+    everything_said_by,
+)
 from tests.support.scripted_endpoint import (
     Answer,
     aws_error,
@@ -31,12 +37,6 @@ from tests.support.scripted_endpoint import (
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
     sigv4_is_valid,
     unaccepting_url_fixture,  # noqa: F401 (fixture "unaccepting_url")
-)
-from tests.test_backend_sagemaker import (
-    CREDENTIAL_ENV,
-    TEST_ACCESS_KEY,
-    TEST_SECRET,
-    everything_said_by,
 )
 
 API_KEY = "apigw-key-0123456789abcdef"

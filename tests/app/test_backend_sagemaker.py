@@ -426,7 +426,7 @@ class NoBodyCodec(JSONCodec):
 
 
 def test_a_request_botocore_refuses_is_rejected_before_sending(scripted_endpoint, configure):
-    configure(scripted_endpoint.url, CODEC="tests.test_backend_sagemaker.NoBodyCodec")
+    configure(scripted_endpoint.url, CODEC="tests.app.test_backend_sagemaker.NoBodyCodec")
     error = failure()
     assert error.error_code == "ParamValidationError"
     assert type(error) is EndpointRejected

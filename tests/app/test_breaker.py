@@ -300,7 +300,7 @@ def test_transitions_are_logged_once_at_warning(two_processes, clock, caplog):
 
 def test_allow_while_closed_is_one_cache_read(clock):
     with override_settings(
-        CACHES={"default": {"BACKEND": "tests.test_breaker.CountingLocMemCache"}}
+        CACHES={"default": {"BACKEND": "tests.app.test_breaker.CountingLocMemCache"}}
     ):
         breaker = CircuitBreaker("counted", cache=ResilientCache(), clock=clock)
         CountingLocMemCache.calls.clear()
@@ -310,7 +310,7 @@ def test_allow_while_closed_is_one_cache_read(clock):
 
 def test_allow_while_open_reads_the_cache_once_per_cool_down(clock):
     with override_settings(
-        CACHES={"default": {"BACKEND": "tests.test_breaker.CountingLocMemCache"}}
+        CACHES={"default": {"BACKEND": "tests.app.test_breaker.CountingLocMemCache"}}
     ):
         breaker = CircuitBreaker("counted-open", cache=ResilientCache(), clock=clock)
         open_it(breaker)

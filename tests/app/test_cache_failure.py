@@ -155,7 +155,7 @@ class Clock:
 
 @pytest.fixture
 def switchable_cache() -> Iterator[type[SwitchableCache]]:
-    caches = {"default": {"BACKEND": "tests.test_cache_failure.SwitchableCache"}}
+    caches = {"default": {"BACKEND": "tests.app.test_cache_failure.SwitchableCache"}}
     SwitchableCache.down, SwitchableCache.attempts = False, 0
     with override_settings(CACHES=caches):
         yield SwitchableCache

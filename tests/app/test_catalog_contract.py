@@ -51,7 +51,7 @@ def literal_shop(scripted_endpoint):
             "HTTP_API_KEY": "apigw-key-test",
             "REGION": "eu-west-1",
             "BUDGET_MS": 3000,  # generous: the page must wait for the answer on a busy machine
-            "CATALOG": "tests.test_catalog_contract.LiteralCatalog",
+            "CATALOG": "tests.app.test_catalog_contract.LiteralCatalog",
         }
     ):
         get_backend().warm_up("page")

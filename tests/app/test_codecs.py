@@ -300,12 +300,12 @@ def test_builtin_codecs_by_name():
 
 
 def test_a_dotted_path_codec_class_or_instance_is_loaded():
-    assert isinstance(get_codec("tests.test_codecs.LineCodec"), LineCodec)
-    assert get_codec("tests.test_codecs.LINE_CODEC_INSTANCE") is LINE_CODEC_INSTANCE
+    assert isinstance(get_codec("tests.app.test_codecs.LineCodec"), LineCodec)
+    assert get_codec("tests.app.test_codecs.LINE_CODEC_INSTANCE") is LINE_CODEC_INSTANCE
 
 
 def test_a_custom_codec_speaks_its_own_format():
-    codec = get_codec("tests.test_codecs.LineCodec")
+    codec = get_codec("tests.app.test_codecs.LineCodec")
     requests = [PredictionRequest(user_key="u1", num_results=2)]
     assert codec.encode(requests) == b"u1 2"
     (prediction,) = codec.decode(b"4:0.5,8:0.25", expected=1)
@@ -313,7 +313,7 @@ def test_a_custom_codec_speaks_its_own_format():
 
 
 @pytest.mark.parametrize(
-    "name", ["no.such.module.Codec", "tests.test_codecs.NOT_A_CODEC", "nodots"]
+    "name", ["no.such.module.Codec", "tests.app.test_codecs.NOT_A_CODEC", "nodots"]
 )
 def test_an_unusable_codec_setting_is_a_configuration_error(name):
     with pytest.raises(EndpointMisconfigured):

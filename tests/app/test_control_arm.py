@@ -81,7 +81,7 @@ class CountingLocMemCache(LocMemCache):
 @pytest.fixture
 def counting_cache():
     with override_settings(
-        CACHES={"default": {"BACKEND": "tests.test_control_arm.CountingLocMemCache"}}
+        CACHES={"default": {"BACKEND": "tests.app.test_control_arm.CountingLocMemCache"}}
     ):
         CountingLocMemCache.reads.clear()
         yield CountingLocMemCache.reads

@@ -128,7 +128,7 @@ class ManyInteractions(CatalogAdapter):
 def test_a_large_file_goes_up_in_parts(s3_url, s3, bucket):
     with export_settings(
         s3_url,
-        CATALOG="tests.test_export_s3.ManyInteractions",
+        CATALOG="tests.app.test_export_s3.ManyInteractions",
         EXPORT_S3_MULTIPART_THRESHOLD=MIB,
         # S3 takes parts of 5 MiB at least (s3transfer raises a smaller size to that).
         EXPORT_S3_MULTIPART_CHUNKSIZE=5 * MIB,

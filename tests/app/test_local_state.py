@@ -17,7 +17,7 @@ from recommendations.prefetch import model_versions
 from recommendations.serving import product_snapshot, rendering
 from recommendations.tracking import clicks
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Every module that keeps state per process, under the name it registers.
 EXPECTED = {

@@ -1,7 +1,7 @@
 """`manage.py recommendations_export` into a folder: incremental training data for model/train.py.
 
 The S3 side (uploads, multipart, a crash against a real S3-compatible server) is in
-tests/test_export_s3.py; the watermark logic is the same for both destinations.
+tests/app/test_export_s3.py; the watermark logic is the same for both destinations.
 """
 
 import csv

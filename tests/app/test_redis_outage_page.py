@@ -10,9 +10,9 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
+from tests.app.test_widget_integration import BUDGET_MS, LIMIT, widget
 from tests.support.redis_process import free_port, redis_caches, redis_server_fixture  # noqa: F401
 from tests.support.shop_data import make_shop
-from tests.test_widget_integration import BUDGET_MS, LIMIT, widget
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.django_db]
 

@@ -13,7 +13,7 @@ from recommendations.models import Click, DailyRollup, Impression, RolledUpDay
 from recommendations.reporting import rollups
 from recommendations.reporting.report import build_report
 from recommendations.tasks import roll_up_tracking
-from tests.test_report import impressions
+from tests.app.test_report import impressions
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from recommendations.tracking import events
 from tests.support.celery_worker import publishing_to, running_worker, wait_for
 from tests.support.services import require
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 QUEUE_OF_TASK = {
     "recommendations.tasks.record_events": "recommendations.events",
     "recommendations.tasks.prefetch_active_users": "recommendations.prefetch",

@@ -46,7 +46,7 @@ class PassThroughCatalog(DemoCatalog):
 
 CATALOGS = [
     "demo_shop.catalog.recommendations.DemoCatalog",
-    "tests.test_untrusted_item_ids.PassThroughCatalog",
+    "tests.app.test_untrusted_item_ids.PassThroughCatalog",
 ]
 # No endpoint is reachable: a closed port, so a miss falls back at once.
 OFFLINE = {"ENDPOINT_NAME": "offline", "ENDPOINT_URL": "http://127.0.0.1:9"}

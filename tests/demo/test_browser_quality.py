@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from recommendations.reporting import rollups
 from recommendations.reporting.quality_chart import FIGURES
+from tests.demo.test_browser import chromium, page  # noqa: F401 - the fixtures
 from tests.support.quality_data import act, people, serve
 from tests.support.shop_data import make_shop
-from tests.test_browser import chromium, page  # noqa: F401 - the fixtures
 
 pytestmark = [
     pytest.mark.browser,

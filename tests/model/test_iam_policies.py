@@ -49,7 +49,7 @@ from tests.support.sagemaker_on_moto import REGION, stand_in_for_update_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]
 
-POLICIES = Path(__file__).resolve().parent.parent / "model" / "iam"
+POLICIES = Path(__file__).resolve().parents[2] / "model" / "iam"
 MIB = 1024 * 1024
 
 # botocore operations that IAM authorises under another action name (AWS's Service
@@ -229,7 +229,7 @@ def test_the_deploy_role_allows_exactly_what_the_cloud_commands_call(aws, tmp_pa
     argv = ["--endpoint-name", "shop-iam", "--image", aws.image, "--model-data", packaged]
     assert register(argv, aws.session(), registered) == 0
     arn = registered.getvalue().strip()
-    # The gate's own scoring is tested in tests/test_model_gate.py; its AWS calls are these.
+    # The gate's own scoring is tested in tests/model/test_model_gate.py; its AWS calls are these.
     session = aws.session()
     runner = Runner(Clients(session), out=io.StringIO(), progress=io.StringIO())
     describe_package(runner, arn)
@@ -270,7 +270,7 @@ def test_the_runtime_role_allows_exactly_what_the_app_calls(aws, monkeypatch):
         publish_cloudwatch_metrics.apply()
     big = {
         **app,
-        "CATALOG": "tests.test_export_s3.ManyInteractions",
+        "CATALOG": "tests.app.test_export_s3.ManyInteractions",
         "EXPORT_S3_MULTIPART_THRESHOLD": MIB,
         "EXPORT_S3_MULTIPART_CHUNKSIZE": 5 * MIB,
     }

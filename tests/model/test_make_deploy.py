@@ -1,6 +1,6 @@
 """`make deploy`'s flow: export → train → register → gate → canary, stopping at a lost gate.
 
-The commands themselves are tested against moto elsewhere (tests/test_model_registry.py); here
+The commands themselves are tested against moto elsewhere (tests/model/test_model_registry.py); here
 a stand-in `python` (written below) answers each step, so the test sees only the Makefile's
 shell: which steps run, in what order, and its exit status.
 """
@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.cloud
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Stands for the virtualenv's python: prints what each command would print, records the step,
 # and exits from the gate with GATE_STATUS (0 approved, 3 rejected, 1 failed).
 STAND_IN = """#!/bin/sh

@@ -3,7 +3,7 @@
 moto 5.2 implements every Model Registry call these commands make (CreateModelPackageGroup,
 DescribeModelPackageGroup, CreateModelPackage, DescribeModelPackage, UpdateModelPackage), so
 no Stubber is needed here. moto does not check the service's limits on them (metadata entries,
-ApprovalDescription's length); model/aws/deploy/registry.py does, and tests/test_model_gate.py
+ApprovalDescription's length); model/aws/deploy/registry.py does, and tests/model/test_model_gate.py
 holds it to them.
 """
 

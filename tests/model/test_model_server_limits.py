@@ -282,7 +282,7 @@ def test_deeply_nested_json_on_the_container_route_is_a_400(small_model):
 
 
 def test_an_integer_past_pythons_digit_limit_is_a_400_not_a_500(small_model):
-    # Found by tests/test_model_request_properties.py: json raises a plain ValueError here.
+    # Found by tests/model/test_model_request_properties.py: json raises a plain ValueError here.
     body = b'{"user_id": "u", "num_results": ' + b"7" * 5000 + b"}"
     response = Client(wsgi_app(small_model, container_route=True)).post(
         "/invocations", data=body, content_type=JSON

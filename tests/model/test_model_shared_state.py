@@ -12,7 +12,7 @@ import pytest
 from model.local_endpoint import faults
 from model.local_endpoint.shared_state import OTHER_VARIANTS, VARIANT_SLOTS, SharedState
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # Forked from a fresh interpreter, single-threaded as gunicorn's arbiter is when it forks its

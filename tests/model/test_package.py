@@ -118,7 +118,7 @@ def test_empty_model_folder_is_refused(tmp_path, capsys):
 
 def test_import_closure_follows_modules_a_new_format_adds(tmp_path, monkeypatch):
     # A stand-in package tree: the handler imports a module that imports another, as a new
-    # model type (say, a second algorithm beside ALS) would. (tests/test_container.py checks the
+    # model type (say, a second algorithm beside ALS) would. (tests/model/test_container.py checks the
     # image's requirements with this closure.)
     root = tmp_path / "model"
     root.mkdir()
@@ -169,7 +169,7 @@ def test_an_inference_module_importing_the_rest_of_model_is_refused(tmp_path, mo
 
 
 def test_packaged_modules_compile_and_defer_annotations_for_the_images_python():
-    # The slow proof is tests/test_package_on_framework_image.py; this catches the usual slip (an
+    # The slow proof is tests/model/test_package_on_framework_image.py; this catches the usual slip (an
     # annotation such as `str | None` evaluated at import on Python 3.9) in milliseconds.
     for path in package.code_files():
         source = path.read_text()

@@ -53,7 +53,7 @@ IMAGE_SERVING = [
     "sagemaker-inference==1.2.0",
     "multi-model-server==1.1.1",
 ]
-SERVING_SCRIPT = Path(__file__).parent / "support" / "framework_serving.py"
+SERVING_SCRIPT = Path(__file__).resolve().parents[1] / "support" / "framework_serving.py"
 PIP_QUIET = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_WARN_SCRIPT_LOCATION": "1"}
 
 

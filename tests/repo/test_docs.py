@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md")])
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Links a reader could follow; redis://, s3://, postgres://... are settings' values, not links.

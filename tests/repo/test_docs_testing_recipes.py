@@ -26,7 +26,7 @@ from recommendations.signals import purchase_completed
 from recommendations.tasks import prefetch_user, refresh_fallback
 from tests.support.factories import make_customer, make_order, make_product
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "testing-your-shop.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "testing-your-shop.md"
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 WIDGET_ITEM = re.compile(r'class="card recommendation" data-item-id="([^"]+)"')
 
@@ -61,7 +61,7 @@ class DownBackend(Backend):
 
 TEST_RECOMMENDATIONS = {
     **settings.RECOMMENDATIONS,
-    "BACKEND": "tests.test_docs_testing_recipes.FixedAnswerBackend",
+    "BACKEND": "tests.repo.test_docs_testing_recipes.FixedAnswerBackend",
     # A test machine is slower than production: a budget no page misses, so that a test
     # sees the model's answer and never the fallback by chance.
     "BUDGET_MS": 5000,
@@ -139,7 +139,7 @@ class TheFallbackAlone(RecommendationsTestCase):
     @override_settings(
         RECOMMENDATIONS={
             **TEST_RECOMMENDATIONS,
-            "BACKEND": "tests.test_docs_testing_recipes.DownBackend",
+            "BACKEND": "tests.repo.test_docs_testing_recipes.DownBackend",
         }
     )
     def test_the_page_works_while_the_endpoint_is_down(self):

@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_answer_types_are_the_same_from_the_service_without_a_warning():

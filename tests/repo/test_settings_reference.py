@@ -5,7 +5,7 @@ from pathlib import Path
 from recommendations.conf.defaults import DEFAULTS
 from recommendations.conf.reference import GROUPS, OTHER, doc_lines, grouped, in_group, render
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
 def test_the_settings_reference_is_up_to_date():

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.services import in_ci
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = Path(__file__).resolve().parent / "wheel_project"
 NEWEST_DJANGO = "6.1"
 PYTHONS_FOR_NEWEST_DJANGO = ("3.13", "3.12")  # Django 6.1 needs Python 3.12 or newer
