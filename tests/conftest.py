@@ -149,14 +149,6 @@ def use_shop_endpoint(shop_endpoint):
     reset_clients()
 
 
-@pytest.fixture
-def aws(moto_url, monkeypatch, tmp_path):
-    """boto3's environment set to moto's server, with a role, an ECR image and a bucket there."""
-    from tests.support.sagemaker_on_moto import aws_on_moto
-
-    return aws_on_moto(moto_url, monkeypatch, tmp_path)
-
-
 @pytest.fixture(scope="module")
 def moto_url():
     """moto's server mode on a free loopback port: a real AWS-compatible HTTP server (S3,
@@ -170,3 +162,14 @@ def moto_url():
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Records what the request path enqueues instead of publishing it (a stand-in for the
+    broker: these tests are about when the service asks for a refresh, not about Celery)."""
+    from recommendations.prefetch import refresh_queue
+
+    calls = []
+    monkeypatch.setattr(refresh_queue, "safe_enqueue", lambda task, *args: calls.append(args))
+    return calls

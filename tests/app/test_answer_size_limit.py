@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from recommendations.backends import get_backend, reset_clients
+from recommendations.backends import get_backend
 from recommendations.backends.base import PredictionRequest
 from recommendations.backends.codecs import JSONCodec
 from recommendations.backends.sagemaker import read_only_the_start_of_error_answers
@@ -26,6 +26,7 @@ from tests.support.scripted_endpoint import (
     scripted_endpoint_fixture,  # noqa: F401 (fixture "scripted_endpoint")
 )
 
+pytestmark = pytest.mark.usefixtures("fresh_clients", "test_keys")
 HUGE_BYTES = 32 * 1024 * 1024
 CHUNK = 64 * 1024
 
@@ -97,16 +98,6 @@ def streaming_endpoint() -> Iterator[Any]:
     yield start
     for endpoint in endpoints:
         endpoint.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTKEY000000000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-never-logged-0123456789")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    reset_clients()
-    yield
-    reset_clients()
 
 
 BACKENDS = {
@@ -205,6 +196,7 @@ def test_an_answer_that_declares_a_huge_length_is_refused_up_front(settings, scr
 def test_a_botocore_that_keeps_its_session_elsewhere_reads_error_answers_whole_with_a_warning(
     caplog,
 ):
+
     # Stands for a client of a botocore version without `_endpoint.http_session`: the one place
     # the bound reaches into botocore, which must not break making a client.
     class ClientWithoutEndpoint:

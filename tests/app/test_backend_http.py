@@ -24,10 +24,9 @@ from recommendations.exceptions import (
 )
 from tests.app.test_backend_sagemaker import (
     CREDENTIAL_ENV,
-    TEST_ACCESS_KEY,
-    TEST_SECRET,
     everything_said_by,
 )
+from tests.support.aws_keys import TEST_ACCESS_KEY, TEST_SECRET
 from tests.support.scripted_endpoint import (
     Answer,
     aws_error,
@@ -39,19 +38,10 @@ from tests.support.scripted_endpoint import (
     unaccepting_url_fixture,  # noqa: F401 (fixture "unaccepting_url")
 )
 
+pytestmark = pytest.mark.usefixtures("fresh_clients", "test_keys")
+
 API_KEY = "apigw-key-0123456789abcdef"
 PATH = "/prod/recommend"
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients(monkeypatch):
-    # Credentials are resolved once per process: no resolution may outlive a test that changes them.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    reset_clients()
-    yield
-    reset_clients()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from recommendations.exceptions import (
     EndpointTimeout,
     EndpointUnavailable,
 )
+from tests.support.aws_keys import TEST_ACCESS_KEY, TEST_SECRET
 from tests.support.scripted_endpoint import (
     Answer,
     aws_error,
@@ -35,9 +36,8 @@ from tests.support.scripted_endpoint import (
     unaccepting_url_fixture,  # noqa: F401 (fixture "unaccepting_url")
 )
 
+pytestmark = pytest.mark.usefixtures("fresh_clients", "test_keys")
 ENDPOINT = "shop-recommender"
-TEST_ACCESS_KEY = "AKIATESTKEY000000000"
-TEST_SECRET = "test-secret-never-logged-0123456789"
 CREDENTIAL_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -48,17 +48,6 @@ CREDENTIAL_ENV = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients(monkeypatch):
-    # Credentials are read when a client is made: no client may outlive a test that changes them.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    reset_clients()
-    yield
-    reset_clients()
 
 
 @pytest.fixture

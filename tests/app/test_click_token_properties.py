@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recommendations.tracking import clicks, events
-from tests.support.shop_data import make_shop
 from tests.support.tracking import OFFLINE_TRACKED, tracking_with
 
 pytestmark = pytest.mark.django_db
@@ -42,11 +41,6 @@ stamps = st.builds(
 def tracked():
     with tracking_with(TRACKED):
         yield
-
-
-@pytest.fixture
-def shop():
-    return make_shop()
 
 
 @EXAMPLES

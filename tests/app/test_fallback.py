@@ -1,21 +1,12 @@
 """The fallback ranking's behaviour on small hand-made histories (real demo shop models and adapter)."""
 
 import pytest
-from django.core.cache import caches
 
-from recommendations.conf import app_settings
 from recommendations.fallback import store
 from recommendations.models import FallbackRanking
 from tests.support.fallback_shop import HandMadeShop
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    caches[app_settings.CACHE_ALIAS].clear()
-    yield
-    caches[app_settings.CACHE_ALIAS].clear()
+pytestmark = [pytest.mark.usefixtures("empty_cache"), pytest.mark.django_db]
 
 
 @pytest.fixture

@@ -16,14 +16,7 @@ from recommendations.fallback import store
 from recommendations.models import FallbackRanking, FallbackVersion
 from tests.support.fallback_shop import HandMadeShop
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    caches[app_settings.CACHE_ALIAS].clear()
-    yield
-    caches[app_settings.CACHE_ALIAS].clear()
+pytestmark = [pytest.mark.usefixtures("empty_cache"), pytest.mark.django_db]
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from recommendations.backends.breaker import CLOSED, get_breaker
 from recommendations.prefetch import entries
 from recommendations.tasks import prefetch_users
 from tests.support.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
-from tests.support.shop_data import make_shop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -52,11 +51,6 @@ def make_heavy_buyer(user, purchases: int = HEAVY_PURCHASES) -> list[str]:
     return [str(product.pk) for product in reversed(newer)] + [
         str(product.pk) for product in reversed(older)
     ]
-
-
-@pytest.fixture
-def shop():
-    return make_shop()
 
 
 def test_heavy_buyer_page_views_are_served_by_the_model_and_leave_the_breaker_closed(

@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from recommendations import service
 from recommendations.cache.access import get_cache
-from recommendations.prefetch import entries, model_versions, refresh_queue
+from recommendations.prefetch import entries, model_versions
 from recommendations.prefetch.entries import PrefetchedEntry
 from recommendations.prefetch.model_versions import (
     LATEST_CHECK_SECONDS,
@@ -109,15 +109,6 @@ def test_a_version_noted_by_another_process_is_seen_within_the_check_interval():
 
 
 # --- the page path --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Records what the request path enqueues instead of publishing it (a stand-in for the
-    broker: these tests are about when the service asks for a refresh, not about Celery)."""
-    calls = []
-    monkeypatch.setattr(refresh_queue, "safe_enqueue", lambda task, *args: calls.append(args))
-    return calls
 
 
 def _store_entry(user_id: int, version: str, created_at: float, item_ids: tuple) -> None:

@@ -12,7 +12,7 @@ from django.test import override_settings
 from demo_shop.celery import app as celery_app
 from recommendations import service
 from recommendations.backends.base import reset_clients
-from recommendations.prefetch import entries, refresh_queue
+from recommendations.prefetch import entries
 from recommendations.tasks import prefetch_active_users, prefetch_users
 from tests.support.scripted_endpoint import aws_error, model_answer, ok, scripted_endpoint_fixture  # noqa: F401
 from tests.support.shop_data import make_shop
@@ -25,15 +25,6 @@ CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
 @pytest.fixture
 def endpoint(use_shop_endpoint):
     return use_shop_endpoint(BATCH_SIZE=10, TASK_MAX_ATTEMPTS=1)
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Records what the request path enqueues instead of publishing it (a stand-in for the
-    broker: these tests are about when the service asks for a refresh, not about Celery)."""
-    calls = []
-    monkeypatch.setattr(refresh_queue, "safe_enqueue", lambda task, *args: calls.append(args))
-    return calls
 
 
 def test_a_task_that_runs_twice_does_the_same_as_once(endpoint):

@@ -12,7 +12,6 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from recommendations.backends import reset_clients
 from recommendations.exceptions import (
     BadResponse,
     EndpointModelError,
@@ -27,7 +26,7 @@ from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_e
     scripted_endpoint_fixture,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.usefixtures("fresh_clients"), pytest.mark.integration]
 
 CREDENTIAL_ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -41,15 +40,6 @@ CREDENTIAL_ENV = (
 )
 TEST_SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
 WRONG_SECRET = "a-wrong-secret-that-must-not-show-0000"
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients(monkeypatch):
-    # Credentials are read when a client is made: no client may outlive a test that changes them.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    reset_clients()
-    yield
-    reset_clients()
 
 
 @pytest.fixture

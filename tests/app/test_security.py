@@ -36,7 +36,6 @@ from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_e
     ok,
     scripted_endpoint_fixture,
 )
-from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -46,11 +45,6 @@ ITEM = re.compile(r'data-item-id="([^"]+)"')
 CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
 # No endpoint is reachable: a closed port, so a miss falls back at once.
 OFFLINE = {"ENDPOINT_NAME": "offline", "ENDPOINT_URL": "http://127.0.0.1:9", "CATALOG": CATALOG}
-
-
-@pytest.fixture
-def shop():
-    return make_shop()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.event_delivery import deliver_events, queued_messages, unreachable_broker
 from tests.support.model_server import REPO_ROOT, free_port
-from tests.support.shop_data import make_shop
 from tests.support.tracking import OFFLINE_TRACKED, impression_event, tracking_with
 
 pytestmark = pytest.mark.django_db
@@ -46,11 +45,6 @@ def tracked():
     queued_messages()  # batches other tests' processes handed off are not this test's
     with tracking_with(TRACKED):
         yield
-
-
-@pytest.fixture
-def shop():
-    return make_shop()
 
 
 def widget_links(response) -> list[tuple[str, str]]:

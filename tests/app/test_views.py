@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from demo_shop.catalog.models import Product
 from recommendations.prefetch import entries
-from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -24,11 +23,6 @@ OFFLINE = {
 def offline_endpoint():
     with override_settings(RECOMMENDATIONS=OFFLINE):
         yield
-
-
-@pytest.fixture
-def shop():
-    return make_shop()
 
 
 def test_json_api_answers_for_the_logged_in_user(client, shop):

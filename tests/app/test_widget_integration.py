@@ -20,7 +20,7 @@ from recommendations.backends.base import get_backend, reset_clients
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.model_server import free_port
 from tests.support.scripted_endpoint import model_answer, ok, scripted_endpoint_fixture  # noqa: F401
-from tests.support.shop_data import FIRST_USER_PK, make_shop
+from tests.support.shop_data import FIRST_USER_PK
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -35,11 +35,6 @@ ITEM = re.compile(r'data-item-id="([^"]+)"')
 @pytest.fixture
 def endpoint(use_shop_endpoint):
     return use_shop_endpoint(BUDGET_MS=BUDGET_MS)
-
-
-@pytest.fixture
-def shop():
-    return make_shop()
 
 
 def scripted_settings(scripted_endpoint) -> dict:

@@ -22,7 +22,6 @@ from model.data.synthetic import taste_interactions
 from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
 from model.evaluation.gate import DAY
 from model.training.run import train
-from tests.support.sagemaker_on_moto import aws_on_moto
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]
 
@@ -55,11 +54,6 @@ def trained(tmp_path_factory):
                 tar.add(path, arcname=path.name)
         archives[name] = archive.read_bytes()
     return export, archives
-
-
-@pytest.fixture
-def aws(moto_url, monkeypatch, tmp_path):
-    return aws_on_moto(moto_url, monkeypatch, tmp_path)
 
 
 def registered(aws, endpoint_name: str, archive: bytes, job: str) -> str:

@@ -20,16 +20,11 @@ from model.aws.deploy.quality_alarms import (
     quality_alarm_names,
 )
 from model.aws.register import main as register
-from tests.support.sagemaker_on_moto import aws_on_moto, stand_in_for_update_endpoint
+from tests.support.sagemaker_on_moto import stand_in_for_update_endpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.cloud]
 
 NAMESPACE = "Shop/Recommendations"
-
-
-@pytest.fixture
-def aws(moto_url, monkeypatch, tmp_path):
-    return aws_on_moto(moto_url, monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from model.training.als import TrainingParams
 from model.training.release import release, wait_until_served
 from recommendations import service
 from recommendations.backends.base import reset_clients
-from recommendations.prefetch import entries, model_versions, refresh_queue
+from recommendations.prefetch import entries, model_versions
 from recommendations.prefetch.users import prefetch_users
 from tests.support.factories import make_order
 from tests.support.model_server import running_model_server
@@ -25,15 +25,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 PARAMS = TrainingParams(factors=4, iterations=3)
 BASE = datetime(2025, 5, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Records what the page enqueues instead of publishing it (stands for the broker: the
-    question here is which refreshes the page asks for, not how Celery runs them)."""
-    calls = []
-    monkeypatch.setattr(refresh_queue, "safe_enqueue", lambda task, *args: calls.append(args))
-    return calls
 
 
 def shop_with_tastes():
