@@ -41,12 +41,18 @@ image-deps:
 # The suite runs in parallel, one pytest-xdist worker per core (at most 4), a test file to a
 # worker so that a file's Celery worker and servers start once; PARALLEL= runs it in one process.
 PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+# Two pytest runs: the app's tests on its minimal settings (tests/app/settings.py), the rest on
+# the demo shop's (tests/settings.py); Django is set up once per process.
+APP_TESTS := tests/app
+SHOP_TESTS := tests/model tests/demo tests/repo
 
 test-sqlite: install
-	$(BIN)/pytest $(PARALLEL)
+	$(BIN)/pytest $(PARALLEL) $(APP_TESTS)
+	$(BIN)/pytest $(PARALLEL) $(SHOP_TESTS)
 
 test-postgres: install
-	TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not image"
+	TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not image" $(APP_TESTS)
+	TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not image" $(SHOP_TESTS)
 
 # The container image built from model/Dockerfile and run (train, serve), in the foreground so
 # that the build, the training and the answers are in the log.

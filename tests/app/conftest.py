@@ -1,12 +1,11 @@
-"""Fixtures of the app's tests (tests/conftest.py has the shared ones)."""
+"""Fixtures of the app's tests (tests/conftest.py has the shared ones).
+
+Imports of the app and of models wait for the fixtures: this file is read before Django is set up.
+"""
 
 import pytest
-from django.core.cache import caches
 
-from recommendations.backends import reset_clients
-from recommendations.conf import app_settings
 from tests.support.aws_keys import TEST_ACCESS_KEY, TEST_SECRET
-from tests.support.shop_data import make_shop
 
 
 @pytest.fixture
@@ -15,6 +14,8 @@ def fresh_clients(monkeypatch):
 
     Credentials are read when a client is made: no client may outlive a test that changes them.
     """
+    from recommendations.backends import reset_clients
+
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     reset_clients()
     yield
@@ -31,12 +32,18 @@ def test_keys(monkeypatch):
 @pytest.fixture
 def shop():
     """The shop of `tests.support.shop_data`: (products, customers)."""
+    from tests.support.shop_data import make_shop
+
     return make_shop()
 
 
 @pytest.fixture
 def empty_cache():
     """The app's cache alias empty before and after the test."""
+    from django.core.cache import caches
+
+    from recommendations.conf import app_settings
+
     caches[app_settings.CACHE_ALIAS].clear()
     yield
     caches[app_settings.CACHE_ALIAS].clear()

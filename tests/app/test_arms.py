@@ -13,7 +13,7 @@ from recommendations.tracking import arms
 from recommendations.tracking.pseudonyms import pseudonym
 from tests.support.shop_data import make_shop
 
-CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
+CATALOG = "tests.app.shop.catalog.ShopCatalog"
 CHALLENGER = "challenger"
 
 

@@ -22,7 +22,7 @@ FAILURES = 3
 def settings_for(share: float) -> dict:
     return {
         "ENDPOINT_NAME": "x",
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+        "CATALOG": "tests.app.shop.catalog.ShopCatalog",
         "BUDGET_MS": 1000,
         "BREAKER_FAILURES": FAILURES,
         "SECOND_VARIANT": "B",

@@ -8,11 +8,11 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
-from demo_shop.catalog.recommendations import DemoCatalog
 from recommendations.backends import get_backend, reset_clients
 from recommendations.prefetch import entries
 from recommendations.prefetch.users import prefetch_users
 from recommendations.service import recommend
+from tests.app.shop.catalog import ShopCatalog
 from tests.support.scripted_endpoint import (
     model_answer,
     ok,
@@ -27,14 +27,14 @@ pytestmark = pytest.mark.django_db
 BOUGHT = {FIRST_USER_PK: {"3", "4", str(NUM_ITEMS)}}
 
 
-class LiteralCatalog(DemoCatalog):
-    """The demo's products, with purchases looked up exactly as documented: by primary key."""
+class LiteralCatalog(ShopCatalog):
+    """The test shop's products, with purchases looked up exactly as documented: by primary key."""
 
     def purchased_item_ids(self, user_id: int) -> set[str]:
         return set(BOUGHT.get(user_id, ()))
 
     def purchased_item_ids_for(self, user_ids):
-        # The demo's own answers in one query; here every path goes through the method above.
+        # The shop's own answers in one query; here every path goes through the method above.
         return {user_id: self.purchased_item_ids(user_id) for user_id in user_ids}
 
 

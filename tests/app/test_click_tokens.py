@@ -11,12 +11,12 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from demo_shop.catalog.models import Product
 from recommendations.export.rows import click_rows
 from recommendations.models import Click
 from recommendations.prefetch import entries
 from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.app.shop.models import Product
 from tests.support.shop_data import make_shop
 from tests.support.tracking import OFFLINE_TRACKED, tracking_with
 

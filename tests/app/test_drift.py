@@ -28,9 +28,9 @@ from tests.support.fallback_shop import HandMadeShop
 
 DAY = date(2025, 6, 1)
 SETTINGS = {
-    "PRODUCT_MODEL": "catalog.Product",
+    "PRODUCT_MODEL": "shop.Product",
     "AVAILABLE_FILTER": {"is_active": True, "stock__gt": 0},
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    "CATALOG": "tests.app.shop.catalog.ShopCatalog",
 }
 
 
@@ -132,7 +132,7 @@ def shop(tmp_path):
 
 
 def _order_lines():
-    from demo_shop.orders.models import OrderLine
+    from tests.app.shop.models import OrderLine
 
     return OrderLine.objects.select_related("order")
 

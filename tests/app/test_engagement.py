@@ -21,7 +21,6 @@ from recommendations.tracking import events
 from recommendations.tracking.engagement import arm_of_user
 from recommendations.tracking.event_rows import Inserted
 from recommendations.tracking.pseudonyms import pseudonym
-from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -91,23 +90,6 @@ def test_nothing_is_recorded_while_tracking_is_off():
     with override_settings(RECOMMENDATIONS={"TRACKING": False}):
         engagement.send(sender=None, kind="purchase", user=user)
         assert len(events.buffer()) == 0
-
-
-def test_the_demo_shop_sends_a_product_view_an_add_to_cart_and_a_purchase(measured, client):
-    products, customers = make_shop()
-    customer = customers[0]
-    client.force_login(customer)
-    product = products[0]
-    assert client.get(product.get_absolute_url()).status_code == 200
-    assert client.post(reverse("cart_add", args=[product.pk])).status_code == 302
-    assert client.post(reverse("checkout")).status_code == 302
-    flush()
-    assert list(
-        EngagementEvent.objects.order_by("created_at").values_list("pseudonym", "arm", "action")
-    ) == [
-        (pseudonym(customer.pk), arm_of_user(customer), action)
-        for action in ("product_view", "add_to_cart", "purchase")
-    ]
 
 
 def impression(user_key: str, arm: str, when) -> None:

@@ -1,4 +1,4 @@
-"""The fallback ranking's behaviour on small hand-made histories (real demo shop models and adapter)."""
+"""The fallback ranking's behaviour on small hand-made histories (the test shop's models and adapter)."""
 
 import pytest
 

@@ -186,15 +186,6 @@ def test_management_command_refreshes_and_reports(shop):
     assert store.LOCK_KEY not in caches[app_settings.CACHE_ALIAS]
 
 
-def test_beat_refreshes_the_fallback_hourly(settings):
-    entries = [
-        e
-        for e in settings.CELERY_BEAT_SCHEDULE.values()
-        if e["task"] == tasks.refresh_fallback.name
-    ]
-    assert [e["schedule"] for e in entries] == [3600]
-
-
 def test_admin_shows_the_current_popularity_list_and_neighbours(shop, admin_client):
     version = store.refresh(now=shop.now)
     popular = FallbackRanking.objects.get(kind=FallbackRanking.Kind.POPULAR)

@@ -9,13 +9,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from demo_shop.catalog.models import Category, Product
-from demo_shop.orders.models import Order, OrderLine
 from model.inference.protocol import MAX_EXCLUDE
 from recommendations import service
 from recommendations.backends.breaker import CLOSED, get_breaker
 from recommendations.prefetch import entries
 from recommendations.tasks import prefetch_users
+from tests.app.shop.models import Category, Order, OrderLine, Product
 from tests.support.scripted_endpoint import scripted_endpoint_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -130,7 +129,7 @@ def test_exclude_holds_the_most_recent_purchases_up_to_exclude_max(scripted_endp
     with app_pointed_at(
         scripted_endpoint,
         ENDPOINT_NAME="x",
-        CATALOG="demo_shop.catalog.recommendations.DemoCatalog",
+        CATALOG="tests.app.shop.catalog.ShopCatalog",
         BUDGET_MS=1000,
         EXCLUDE_MAX=10,
     ):

@@ -128,7 +128,7 @@ def scripted(scripted_endpoint, monkeypatch):
         # Socket timeouts far past the budget: only the page's deadline can end its wait.
         CONNECT_TIMEOUT=5.0,
         READ_TIMEOUT=5.0,
-        CATALOG="demo_shop.catalog.recommendations.DemoCatalog",
+        CATALOG="tests.app.shop.catalog.ShopCatalog",
     ):
         yield scripted_endpoint
 

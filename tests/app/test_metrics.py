@@ -12,7 +12,7 @@ from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
-CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
+CATALOG = "tests.app.shop.catalog.ShopCatalog"
 
 
 def sample(name: str, **labels: str) -> float:

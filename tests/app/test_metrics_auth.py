@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 TOKEN = "mT4s8Qw2Lp9Zx3Vb7Nc1Rk6Hy5Jd0Fg2"
 GOOD = {
     "ENDPOINT_NAME": "shop-recommender",
-    "PRODUCT_MODEL": "catalog.Product",
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    "PRODUCT_MODEL": "shop.Product",
+    "CATALOG": "tests.app.shop.catalog.ShopCatalog",
 }
 # What every request looks like behind nginx on the same host: REMOTE_ADDR is the proxy's.
 BEHIND_PROXY = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}

@@ -18,8 +18,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from demo_shop.catalog.models import Category, Product
-from demo_shop.orders.models import Order, OrderLine
 from model.data.interactions import read_interactions
 from model.training.als import TrainingParams, fit
 from recommendations.cache.access import get_cache
@@ -30,6 +28,7 @@ from recommendations.export.watermark import WATERMARK_NAME
 from recommendations.models import Click
 from recommendations.tasks import EXPORT_MAX_RETRIES, export_interactions
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.app.shop.models import Category, Order, OrderLine, Product
 from tests.support.factories import make_order, make_product
 
 pytestmark = pytest.mark.django_db

@@ -9,17 +9,17 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from demo_shop.celery import app as celery_app
 from recommendations import service
 from recommendations.backends.base import reset_clients
 from recommendations.prefetch import entries
 from recommendations.tasks import prefetch_active_users, prefetch_users
+from tests.app.shop.celery import app as celery_app
 from tests.support.scripted_endpoint import aws_error, model_answer, ok, scripted_endpoint_fixture  # noqa: F401
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
 
-CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
+CATALOG = "tests.app.shop.catalog.ShopCatalog"
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_only_the_users_not_yet_written_are_retried(scripted_endpoint):
 
 def test_prefetch_active_users_fans_out_in_batches(endpoint, monkeypatch):
     _, users = make_shop()
-    from demo_shop.orders.checkout import place_order
+    from tests.app.shop.checkout import place_order
 
     for user in users[:23]:
         place_order(user, {user.pk % 50 + 1: 1})

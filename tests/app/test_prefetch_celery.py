@@ -10,12 +10,12 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
 
-from demo_shop.orders.models import Order
 from recommendations.backends.base import reset_clients
 from recommendations.prefetch import entries
 from recommendations.prefetch.refresh_queue import PREFETCH_USER_TASK, enqueue_refresh, reset_pause
 from recommendations.tasks import prefetch_user, prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.app.shop.models import Order
 from tests.support.celery_worker import publishing_to, running_worker, wait_for
 from tests.support.model_server import free_port
 from tests.support.services import require
@@ -40,7 +40,7 @@ def app_settings_for_tests(shop_endpoint) -> dict:
     return {
         **shop_endpoint.recommendations_settings(),
         "BUDGET_MS": 300,
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+        "CATALOG": "tests.app.shop.catalog.ShopCatalog",
         "PREFETCH_RETRY_BACKOFF": 0.2,
         "BATCH_SIZE": 50,
         # One transport attempt, so that throttling reaches the task's own retry with backoff.
@@ -215,7 +215,7 @@ def broker_down(shop_endpoint):
         override_settings(
             RECOMMENDATIONS={
                 **shop_endpoint.recommendations_settings(),
-                "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+                "CATALOG": "tests.app.shop.catalog.ShopCatalog",
             }
         ),
         publishing_to(f"redis://127.0.0.1:{free_port()}/0"),

@@ -8,12 +8,12 @@ from queue import Empty
 import pytest
 from django.utils import timezone
 
-from demo_shop.catalog.recommendations import DemoCatalog
-from demo_shop.celery import app as celery_app
-from demo_shop.orders.models import Order
 from recommendations.catalog import CatalogAdapter
 from recommendations.prefetch import entries, fan_out
 from recommendations.tasks import prefetch_active_users
+from tests.app.shop.catalog import ShopCatalog
+from tests.app.shop.celery import app as celery_app
+from tests.app.shop.models import Order
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def shop_with_activity():
     """23 users who ordered in the last days, 4 whose only order is older than ACTIVE_DAYS."""
-    from demo_shop.orders.checkout import place_order
+    from tests.app.shop.checkout import place_order
 
     _, users = make_shop()
     for user in users[:27]:
@@ -39,16 +39,16 @@ def small_pages(monkeypatch):
 
 @pytest.fixture
 def page_reads(monkeypatch):
-    """Every page the demo catalog answers (the real query, recorded on the way out)."""
+    """Every page the shop's catalog answers (the real query, recorded on the way out)."""
     reads = []
-    real = DemoCatalog.active_user_id_page
+    real = ShopCatalog.active_user_id_page
 
     def recorded(self, since, after, limit):
         page = real(self, since, after, limit)
         reads.append((after, limit, page))
         return page
 
-    monkeypatch.setattr(DemoCatalog, "active_user_id_page", recorded)
+    monkeypatch.setattr(ShopCatalog, "active_user_id_page", recorded)
     return reads
 
 
@@ -108,15 +108,6 @@ def test_a_page_publishes_one_message_per_batch_and_one_for_the_next_page(
     )
     last = drain()
     assert sum(1 for task, _, _ in last if task.endswith("active_users")) == 1  # after page 2 only
-
-
-def test_the_demo_catalog_pages_by_user_id(shop_with_activity):
-    active, _ = shop_with_activity
-    since = timezone.now() - timedelta(days=30)
-    catalog = DemoCatalog()
-    assert catalog.active_user_id_page(since, 0, 5) == sorted(active)[:5]
-    assert catalog.active_user_id_page(since, sorted(active)[20], 5) == sorted(active)[21:]
-    assert catalog.active_user_id_page(since, sorted(active)[-1], 5) == []
 
 
 def test_an_adapter_without_a_page_query_pages_its_full_list():

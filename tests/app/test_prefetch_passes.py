@@ -8,10 +8,10 @@ import time
 import pytest
 from django.test import Client
 
-from demo_shop.celery import app as celery_app
 from recommendations.cache.access import get_cache
 from recommendations.prefetch import entries, fan_out, model_versions
 from recommendations.tasks import prefetch_active_users, prefetch_users
+from tests.app.shop.celery import app as celery_app
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def active_shop():
     """23 users who ordered in the last days, fanned out in pages of 10."""
-    from demo_shop.orders.checkout import place_order
+    from tests.app.shop.checkout import place_order
 
     _, users = make_shop()
     for user in users[:23]:

@@ -12,10 +12,10 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from demo_shop.catalog.models import Category, Product
-from demo_shop.catalog.recommendations import DemoCatalog
 from recommendations.catalog import CatalogAdapter
 from recommendations.products import lookup as product_lookup
+from tests.app.shop.catalog import ShopCatalog
+from tests.app.shop.models import Category, Product
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def orm_answer(catalog, pks):
 
 @pytest.mark.parametrize("count", [1, 7, 8, 9, 16, 17, 64, 80])
 def test_the_products_are_the_available_ones_among_the_keys(products, count):
-    catalog = DemoCatalog()
+    catalog = ShopCatalog()
     pks = [p.pk for p in products[:count]]
     found = product_lookup.products_by_pks(catalog, pks)
     assert sorted(p.pk for p in found) == orm_answer(catalog, pks)
@@ -53,14 +53,14 @@ def test_the_products_are_the_available_ones_among_the_keys(products, count):
 
 
 def test_one_query_per_call(products):
-    catalog = DemoCatalog()
+    catalog = ShopCatalog()
     with CaptureQueriesContext(connection) as queries:
         product_lookup.products_by_pks(catalog, [p.pk for p in products[:10]])
     assert len(queries) == 1
 
 
 def test_instances_load_only_what_the_widget_shows(products):
-    catalog = DemoCatalog()
+    catalog = ShopCatalog()
     [product] = product_lookup.products_by_pks(catalog, [products[0].pk])
     assert product.price == Decimal("1.49")
     assert "description" in product.get_deferred_fields()
@@ -69,7 +69,7 @@ def test_instances_load_only_what_the_widget_shows(products):
 
 
 def test_duplicates_unknown_keys_and_empty_lists(products):
-    catalog = DemoCatalog()
+    catalog = ShopCatalog()
     pk = products[1].pk
     found = product_lookup.products_by_pks(catalog, [pk, pk, 10**9])
     assert [p.pk for p in found] == [pk]
@@ -80,21 +80,21 @@ def test_a_settings_change_applies_to_the_next_query(products):
     pks = [p.pk for p in products[:12]]
     default = CatalogAdapter()
     with override_settings(
-        RECOMMENDATIONS={"PRODUCT_MODEL": "catalog.Product", "AVAILABLE_FILTER": {}}
+        RECOMMENDATIONS={"PRODUCT_MODEL": "shop.Product", "AVAILABLE_FILTER": {}}
     ):
         assert len(product_lookup.products_by_pks(default, pks)) == 12
     with override_settings(
         RECOMMENDATIONS={
-            "PRODUCT_MODEL": "catalog.Product",
+            "PRODUCT_MODEL": "shop.Product",
             "AVAILABLE_FILTER": {"is_active": True, "stock__gt": 0},
         }
     ):
         found = product_lookup.products_by_pks(default, pks)
-    assert sorted(p.pk for p in found) == orm_answer(DemoCatalog(), pks)
+    assert sorted(p.pk for p in found) == orm_answer(ShopCatalog(), pks)
     assert len(found) < 12
 
 
-class PassThroughCatalog(DemoCatalog):
+class PassThroughCatalog(ShopCatalog):
     """An adapter that hands the wire id to the ORM as it is (Django turns "12" into 12 itself),
     as a shop may well write it: an id that is no integer then reaches the products query."""
 
@@ -126,7 +126,7 @@ def test_keys_given_as_digits_still_find_their_products(products):
 
 @pytest.mark.parametrize("item_id", [str(2**63), str(2**70), str(-(2**63) - 1), "abc", "1.5", ""])
 def test_the_default_adapter_reads_no_key_from_an_id_the_column_cannot_hold(item_id):
-    with override_settings(RECOMMENDATIONS={"PRODUCT_MODEL": "catalog.Product"}):
+    with override_settings(RECOMMENDATIONS={"PRODUCT_MODEL": "shop.Product"}):
         catalog = CatalogAdapter()
         assert catalog.pk_from_item_id(item_id) is None
         assert catalog.pk_from_item_id(str(2**63 - 1)) == 2**63 - 1

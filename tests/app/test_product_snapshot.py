@@ -6,11 +6,11 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 
-from demo_shop.catalog.models import Product
 from recommendations.prefetch import entries
 from recommendations.service import recommend
 from recommendations.serving import product_snapshot
 from recommendations.signals import purchase_completed
+from tests.app.shop.models import Product
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db

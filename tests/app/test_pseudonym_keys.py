@@ -12,12 +12,12 @@ from recommendations.tracking import pseudonyms
 
 GOOD = {
     "ENDPOINT_NAME": "shop-recommender",
-    "PRODUCT_MODEL": "catalog.Product",
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    "PRODUCT_MODEL": "shop.Product",
+    "CATALOG": "tests.app.shop.catalog.ShopCatalog",
 }
 STRONG = "k7Qx2L9pVd4mWz8RtY3nBc6HsJ1fGa5E"  # 32 characters, as secrets.token_urlsafe(24) gives
 OTHER_STRONG = "Zq1Wx2Ec3Rv4Tb5Yn6Um7Ik8Ol9Pa0Sd"
-DEMO_SECRET_KEY = "demo-shop-insecure-key-change-me"  # published in demo_shop/settings.py
+DEMO_SECRET_KEY = "demo-shop-insecure-key-change-me"  # the demo shop's published key
 
 
 def ids(debug: bool = False, secret_key: str = OTHER_STRONG * 2, **overrides) -> list[str]:

@@ -120,7 +120,7 @@ def test_a_rerun_of_the_rollups_adds_nothing_twice(yesterday):
 
 def test_the_catalogue_a_day_is_measured_against_is_the_one_while_it_ran(yesterday):
     RolledUpDay.objects.filter(day=yesterday).update(available_items=24)
-    from demo_shop.catalog.models import Product
+    from tests.app.shop.models import Product
 
     Product.objects.filter(pk__gt=6).update(stock=0)  # after the day ended
     rollups.roll_up_day(yesterday)

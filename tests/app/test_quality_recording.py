@@ -4,10 +4,10 @@ at and dropped (stale items), through the real service and a prefetched answer."
 
 import pytest
 
-from demo_shop.catalog.models import Product
 from recommendations.prefetch import entries
 from recommendations.service import recommend
 from recommendations.tracking.impressions import impression_event
+from tests.app.shop.models import Product
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db

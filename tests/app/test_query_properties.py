@@ -14,9 +14,9 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from demo_shop.catalog.models import Product
 from recommendations.prefetch import entries
 from recommendations.tracking import clicks
+from tests.app.shop.models import Product
 from tests.support.shop_data import make_shop
 from tests.support.tracking import OFFLINE_TRACKED, tracking_with
 

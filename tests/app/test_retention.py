@@ -255,10 +255,3 @@ def test_the_cutoff_is_exact_to_the_second(retention_settings):
     impressions(90 + 1 / 86400, 90 - 1 / 86400)
     assert purge().impressions == 1
     assert Impression.objects.get().created_at > NOW - timedelta(days=90)
-
-
-def test_beat_purges_the_raw_rows_daily(settings):
-    (entry,) = [
-        e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == purge_tracking.name
-    ]
-    assert entry["schedule"].hour == {4}

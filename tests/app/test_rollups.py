@@ -124,13 +124,6 @@ def test_no_impressions_no_rollups():
     assert not DailyRollup.objects.exists()
 
 
-def test_beat_rolls_up_hourly(settings):
-    (entry,) = [
-        e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == roll_up_tracking.name
-    ]
-    assert entry["schedule"].minute == {5}
-
-
 def test_impressions_after_the_roll_up_are_read_raw_until_the_next(history):
     rollups.roll_up(now=timezone.now() - timedelta(minutes=10))
     impressions(3, when=timezone.now() - timedelta(minutes=1), arm="model", source="model")

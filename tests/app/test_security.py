@@ -22,13 +22,13 @@ from django.test import RequestFactory, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.views.debug import technical_500_response
 
-from demo_shop.orders.checkout import place_order
 from recommendations.backends import get_backend
 from recommendations.backends.base import PredictionRequest
 from recommendations.exceptions import EndpointError
 from recommendations.prefetch import entries
 from recommendations.prefetch.users import prefetch_users
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.app.shop.checkout import place_order
 from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
     app_pointed_at,
     aws_error,
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.django_db
 SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
 ACCESS_KEY_ID = os.environ["AWS_ACCESS_KEY_ID"]
 ITEM = re.compile(r'data-item-id="([^"]+)"')
-CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
+CATALOG = "tests.app.shop.catalog.ShopCatalog"
 # No endpoint is reachable: a closed port, so a miss falls back at once.
 OFFLINE = {"ENDPOINT_NAME": "offline", "ENDPOINT_URL": "http://127.0.0.1:9", "CATALOG": CATALOG}
 

@@ -1,6 +1,5 @@
 """The app's tasks on named queues: `record_events`, the prefetch and the maintenance jobs each on
-their own, through a router the shop names in CELERY_TASK_ROUTES and can override; the demo's
-workers consume every queue; and events recorded while a long prefetch pass is queued do not wait
+their own, through a router the shop names in CELERY_TASK_ROUTES and can override; and events recorded while a long prefetch pass is queued do not wait
 behind it (a real worker on the real Redis broker)."""
 
 import re
@@ -12,9 +11,9 @@ import pytest
 from celery import Celery
 from django.conf import settings
 
-from demo_shop.celery import app as celery_app
 from recommendations.models import Impression
 from recommendations.tracking import events
+from tests.app.shop.celery import app as celery_app
 from tests.support.celery_worker import publishing_to, running_worker, wait_for
 from tests.support.services import require
 
@@ -41,7 +40,7 @@ def routed_queue(app: Celery, task_name: str) -> str:
 def test_each_task_of_the_app_is_routed_to_its_queue():
     assert {name: routed_queue(celery_app, name) for name in QUEUE_OF_TASK} == QUEUE_OF_TASK
     assert set(QUEUE_OF_TASK) <= {name for name in celery_app.tasks if name.startswith("recom")}
-    assert routed_queue(celery_app, "demo_shop.some_task") == "celery"  # the shop's own
+    assert routed_queue(celery_app, "shop.some_task") == "celery"  # the shop's own
 
 
 def test_a_shop_routes_a_task_elsewhere_by_naming_it_before_the_apps_router():
@@ -58,17 +57,6 @@ def test_a_shop_without_the_router_keeps_every_task_on_its_default_queue():
     # What an installation upgraded without the new setting sees: its workers consume it all.
     app = Celery("shop", set_as_current=False)
     assert {routed_queue(app, name) for name in QUEUE_OF_TASK} == {"celery"}
-
-
-def test_the_demo_workers_consume_every_queue():
-    consumed = set(celery_app.amqp.queues)
-    assert consumed >= {*QUEUE_OF_TASK.values(), "celery"}
-    worker_line = next(
-        line
-        for line in (REPO_ROOT / "Procfile").read_text().splitlines()
-        if line.startswith("worker:")
-    )
-    assert " -Q" not in worker_line  # consumes CELERY_TASK_QUEUES: all of them
 
 
 @pytest.fixture

@@ -18,20 +18,20 @@ from django.core import signing
 from django.test import override_settings
 from django.urls import reverse
 
-from demo_shop.catalog.models import Product
 from recommendations import tasks
 from recommendations.catalog import CatalogAdapter
 from recommendations.models import Click, Impression
 from recommendations.prefetch import entries
 from recommendations.tracking import clicks, events
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.app.shop.models import Product
 from tests.support.event_delivery import deliver_events, queued_messages, unreachable_broker
 from tests.support.model_server import REPO_ROOT, free_port
 from tests.support.tracking import OFFLINE_TRACKED, impression_event, tracking_with
 
 pytestmark = pytest.mark.django_db
 
-CATALOG = "demo_shop.catalog.recommendations.DemoCatalog"
+CATALOG = "tests.app.shop.catalog.ShopCatalog"
 # No endpoint is reachable: a closed port, so a miss falls back at once.
 TRACKED = {**OFFLINE_TRACKED, "CATALOG": CATALOG}
 WIDGET = re.compile(r'<section class="recommendations".*?</section>', re.S)

@@ -15,12 +15,12 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 
-from demo_shop.catalog.recommendations import DemoCatalog
 from recommendations.backends import get_backend, reset_clients
 from recommendations.cache import values as cache_values
 from recommendations.prefetch import entries
 from recommendations.prefetch.users import prefetch_users
 from recommendations.tracking import clicks
+from tests.app.shop.catalog import ShopCatalog
 from tests.support.scripted_endpoint import (
     model_answer,
     ok,
@@ -36,8 +36,8 @@ UNHOLDABLE = [str(HUGE), str(2**63), str(-(2**63) - 1), "abc", "12abc"]
 GOOD = ["5", "6", "7", "8", "9", "10"]
 
 
-class PassThroughCatalog(DemoCatalog):
-    """The demo's adapter, handing the wire id to the ORM as it is (Django turns "12" into 12
+class PassThroughCatalog(ShopCatalog):
+    """The shop's adapter, handing the wire id to the ORM as it is (Django turns "12" into 12
     itself), as a shop may well write it: text then reaches the products query."""
 
     def pk_from_item_id(self, item_id):
@@ -45,7 +45,7 @@ class PassThroughCatalog(DemoCatalog):
 
 
 CATALOGS = [
-    "demo_shop.catalog.recommendations.DemoCatalog",
+    "tests.app.shop.catalog.ShopCatalog",
     "tests.app.test_untrusted_item_ids.PassThroughCatalog",
 ]
 # No endpoint is reachable: a closed port, so a miss falls back at once.

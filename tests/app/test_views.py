@@ -6,8 +6,8 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from demo_shop.catalog.models import Product
 from recommendations.prefetch import entries
+from tests.app.shop.models import Product
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 OFFLINE = {
     "ENDPOINT_NAME": "offline",
     "ENDPOINT_URL": "http://127.0.0.1:9",
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    "CATALOG": "tests.app.shop.catalog.ShopCatalog",
 }
 
 

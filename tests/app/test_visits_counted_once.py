@@ -9,12 +9,12 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from demo_shop.catalog.models import Product
 from recommendations.models import DailyEngagement, EngagementEvent, Impression, RolledUpDay
 from recommendations.reporting import rollups
 from recommendations.reporting.engagement import build_engagement_report
 from recommendations.tracking import arms, events
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.app.shop.models import Product
 from tests.support.shop_data import make_shop
 
 pytestmark = pytest.mark.django_db

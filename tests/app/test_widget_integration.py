@@ -14,10 +14,10 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from demo_shop.catalog.models import Product
-from demo_shop.orders.checkout import place_order
 from recommendations.backends.base import get_backend, reset_clients
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.app.shop.checkout import place_order
+from tests.app.shop.models import Product
 from tests.support.model_server import free_port
 from tests.support.scripted_endpoint import model_answer, ok, scripted_endpoint_fixture  # noqa: F401
 from tests.support.shop_data import FIRST_USER_PK
@@ -43,7 +43,7 @@ def scripted_settings(scripted_endpoint) -> dict:
         "ENDPOINT_NAME": "scripted",
         "ENDPOINT_URL": scripted_endpoint.url,
         "BUDGET_MS": BUDGET_MS,
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+        "CATALOG": "tests.app.shop.catalog.ShopCatalog",
     }
 
 
@@ -159,7 +159,7 @@ def test_connection_refused_falls_back(client, endpoint, shop, caplog):
         **endpoint.recommendations_settings(),
         "ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
         "BUDGET_MS": BUDGET_MS,
-        "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+        "CATALOG": "tests.app.shop.catalog.ShopCatalog",
     }
     with (
         override_settings(RECOMMENDATIONS=settings),
