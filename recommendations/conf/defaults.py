@@ -243,7 +243,7 @@ DEFAULTS: dict[str, object] = {
     # CloudWatch: namespace of the published metrics (None: not published), and an endpoint override.
     "CLOUDWATCH_NAMESPACE": None,
     "CLOUDWATCH_ENDPOINT_URL": None,
-    # recommendations_check --alert: the fallback rate and endpoint p99 (ms) over the last hour that page someone.
+    # recommendations_probe --alert: the fallback rate and endpoint p99 (ms) over the last hour that page someone.
     "ALERT_FALLBACK_RATE": 0.5,
     "ALERT_P99_MS": 1000,
     # Seconds a signed click link counts; an older link still leads to the product but is not counted.

@@ -1,8 +1,8 @@
-"""Endpoint health, as `manage.py recommendations_check` reports it: call each configured variant
+"""Endpoint health, as `manage.py recommendations_probe` reports it: call each configured variant
 with a sample user, time the calls with the page's own timeouts, and say in plain words what is
 wrong when they fail.
 
-The check calls the backend directly, past the circuit breaker: it must see the endpoint as it
+The probe calls the backend directly, past the circuit breaker: it must see the endpoint as it
 is now, even while the breaker keeps pages away from it. Nothing here prints or logs a credential:
 findings are built from the app's error types and their sanitised details
 (see `recommendations/exceptions.py`).
@@ -42,7 +42,7 @@ USABLE_SHARE = 0.9
 # page views will fall back.
 CLOSE_TO_WAIT = 0.8
 # Stands for "no customer in particular": the model answers it with its popularity prior.
-SAMPLE_USER = "recommendations-check"
+SAMPLE_USER = "recommendations-probe"
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class CallOutcome:
 
 @dataclass
 class VariantHealth:
-    """What the check learnt about one variant (None: the endpoint's default routing)."""
+    """What the probe learnt about one variant (None: the endpoint's default routing)."""
 
     variant: str | None
     outcomes: list[CallOutcome] = field(default_factory=list)
@@ -111,7 +111,7 @@ def configured_variants() -> list[str | None]:
 
 
 def sample_user_key(user_id: int | None = None) -> str:
-    """The pseudonym sent for the check: this user's, or a sample nobody has."""
+    """The pseudonym sent for the probe: this user's, or a sample nobody has."""
     return pseudonym(SAMPLE_USER if user_id is None else user_id)
 
 
@@ -136,7 +136,7 @@ def _timed_call(
     return CallOutcome((time.perf_counter() - started) * 1000, prediction=prediction)
 
 
-def check_variant(variant: str | None, user_key: str, requests: int) -> VariantHealth:
+def probe_variant(variant: str | None, user_key: str, requests: int) -> VariantHealth:
     """Call `variant` `requests` times with the page's timeouts; diagnose what fails."""
     health = VariantHealth(variant)
     try:
@@ -261,7 +261,7 @@ def explain(error: EndpointError) -> str:
         )
     if isinstance(error, EndpointMisconfigured):
         return (
-            f"The settings do not allow a call: {error}. Fix the setting and run the check again."
+            f"The settings do not allow a call: {error}. Fix the setting and run the probe again."
         )
     if isinstance(error, EndpointTimeout):
         return f"No answer within the page's timeouts ({page_timeouts()}){detail}."
