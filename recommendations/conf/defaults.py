@@ -1,4 +1,5 @@
-"""The `RECOMMENDATIONS` settings: for each one its kind (type and range) in `KINDS`, and its
+"""The app's own `RECOMMENDATIONS` settings (each backend declares its own: `Backend.settings`,
+docs/writing-a-backend.md): for each one its kind (type and range) in `KINDS`, and its
 default in `DEFAULTS` under a comment that is its documentation.
 
 `app_settings` (this package's `__init__.py`) reads these lazily; a shop overrides any of them in
@@ -36,12 +37,9 @@ KINDS: dict[str, Kind] = {
         check_id="recommendations.E002",
     ),
     "ENDPOINT_NAME": Text(),
-    "ENDPOINT_URL": OPTIONAL_TEXT,
     "REGION": OPTIONAL_TEXT,
     "TARGET_VARIANT": OPTIONAL_TEXT,
     "CUSTOM_ATTRIBUTES": OPTIONAL_TEXT,
-    "HTTP_URL": Text(),
-    "HTTP_API_KEY": Text(),
     "CODEC": NameOrPath(
         registry="recommendations.backends.codecs.BUILTIN_CODECS",
         base="recommendations.backends.codecs.Codec",
@@ -132,20 +130,15 @@ KINDS: dict[str, Kind] = {
 DEFAULTS: dict[str, object] = {
     # Where predictions come from: "sagemaker", "http" or a dotted path to a Backend subclass.
     "BACKEND": "sagemaker",
-    # SageMaker endpoint name (required by the sagemaker backend).
+    # The endpoint's name in logs, metrics and the circuit breaker; the sagemaker backend calls the
+    # SageMaker endpoint of this name (and requires it).
     "ENDPOINT_NAME": "",
-    # Override of the SageMaker Runtime URL (a local server, a VPC endpoint); None means AWS itself.
-    "ENDPOINT_URL": None,
     # AWS region of the endpoint; None lets boto3's usual chain decide.
     "REGION": None,
     # Production variant to call (SageMaker TargetVariant); None lets SageMaker route.
     "TARGET_VARIANT": None,
     # Opaque string passed through as SageMaker CustomAttributes.
     "CUSTOM_ATTRIBUTES": None,
-    # API Gateway URL for the http backend.
-    "HTTP_URL": "",
-    # API key sent as x-api-key by the http backend; empty means SigV4 signing with the boto3 credentials.
-    "HTTP_API_KEY": "",
     # Codec: "json" (the app's own), "sagemaker_json" (instances/predictions) or a dotted path.
     "CODEC": "json",
     # Items in the widget when the template does not say.

@@ -1,7 +1,8 @@
-"""The settings reference (`docs/settings.md`), generated from `defaults.py`.
+"""The settings reference (`docs/settings.md`), generated from `defaults.py` and the backends.
 
-Each setting's documentation is the comment above its default in DEFAULTS (a setting right below
-another with no comment of its own shares that one's), its kind comes from KINDS. Regenerate with
+Each core setting's documentation is the comment above its default in DEFAULTS (a setting right
+below another with no comment of its own shares that one's), its kind comes from KINDS. Each
+built-in backend's settings follow in a table of their own, from its `settings` declaration. Regenerate with
 `python -m recommendations.conf.reference > docs/settings.md`; `tests/test_settings_reference.py`
 fails when the file differs from what this prints.
 """
@@ -12,6 +13,8 @@ import tokenize
 from pathlib import Path
 
 from . import defaults
+from .declared import BUILTIN_BACKENDS, Setting, settings_by_backend
+from .kinds import Kind
 
 HEADER = """\
 # Settings reference
@@ -21,7 +24,8 @@ must be, and what it does. `python manage.py check` reports a value that is not 
 naming the setting (ids `recommendations.E0xx`); unknown keys are a warning
 (`recommendations.W001`).
 
-This page is generated from `recommendations/conf/defaults.py`:
+This page is generated from `recommendations/conf/defaults.py` and the backends' own declarations
+(`Backend.settings`, see [Writing a backend](writing-a-backend.md)):
 `python -m recommendations.conf.reference > docs/settings.md`
 (`tests/test_settings_reference.py` fails when it is out of date).
 
@@ -31,19 +35,22 @@ This page is generated from `recommendations/conf/defaults.py`:
 
 
 FOOTER = """
+## Checks across settings
+
 Checks that tie settings together (`recommendations/checks/settings.py`), run once each setting they read
 has the right kind:
 
 | id | when |
 | --- | --- |
 | `recommendations.E001` | `RECOMMENDATIONS` is not a dict |
-| `recommendations.E003` | `BACKEND` is `'sagemaker'` and `ENDPOINT_NAME` is empty |
-| `recommendations.E004` | `BACKEND` is `'http'` and `HTTP_URL` is empty |
+| `recommendations.E003` | `BACKEND` is `'sagemaker'` and `ENDPOINT_NAME` is empty (the backend's own check) |
+| `recommendations.E004` | `BACKEND` is `'http'` and `HTTP_URL` is empty (the backend's own check) |
 | `recommendations.E009` | `CONNECT_TIMEOUT` or `READ_TIMEOUT` is longer than `BUDGET_MS` |
 | `recommendations.E010` | `CACHE_ALIAS` is not a key of `settings.CACHES` |
 | `recommendations.E012` | `FRESH_TTL` is longer than `STALE_TTL` |
 | `recommendations.E014` | the `CATALOG` adapter finds no product model (`PRODUCT_MODEL`) |
 | `recommendations.E016` | `HOLDOUT_SHARE` and `SECOND_VARIANT_SHARE` add up to more than 1 |
+| `recommendations.E026` | the `BACKEND`'s SDK is not installed (the message names the extra to install) |
 | `recommendations.W001` | `RECOMMENDATIONS` has keys the app does not know |
 """
 
@@ -89,19 +96,44 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _row(name: str, default: object, kind: Kind | None, doc: str) -> str:
+    must_be = (
+        f"{kind.describe()} ({kind.check_id})" if kind is not None else "(no kind declared yet)"
+    )
+    return f"| `{name}` | `{_cell(repr(default))}` | {_cell(must_be)} | {_cell(doc)} |"
+
+
+def _backend_sections() -> str:
+    """A table per built-in backend of the settings it declares."""
+    from django.utils.module_loading import import_string
+
+    builtins = import_string(BUILTIN_BACKENDS)
+    declared = settings_by_backend()
+    sections = []
+    for name, path in builtins.items():
+        own: dict[str, Setting] = declared.get(name, {})
+        rows = [_row(key, s.default, s.kind, s.doc) for key, s in own.items()]
+        sections.append(
+            f"\n### The `{name}` backend (`{path}`)\n\n"
+            + "| setting | default | must be (check id) | what it does |\n"
+            + "| --- | --- | --- | --- |\n"
+            + "\n".join(rows)
+            + "\n"
+        )
+    return (
+        "\n## Settings of the backends\n\nRead only when that backend is the `BACKEND`.\n"
+        + "".join(sections)
+    )
+
+
 def render() -> str:
     """The Markdown of docs/settings.md."""
     docs = doc_lines()
-    rows = []
-    for name, default in defaults.DEFAULTS.items():
-        kind = defaults.KINDS.get(name)
-        must_be = (
-            f"{kind.describe()} ({kind.check_id})" if kind is not None else "(no kind declared yet)"
-        )
-        rows.append(
-            f"| `{name}` | `{_cell(repr(default))}` | {_cell(must_be)} | {_cell(docs.get(name, ''))} |"
-        )
-    return HEADER + "\n".join(rows) + "\n" + FOOTER
+    rows = [
+        _row(name, default, defaults.KINDS.get(name), docs.get(name, ""))
+        for name, default in defaults.DEFAULTS.items()
+    ]
+    return HEADER + "\n".join(rows) + "\n" + _backend_sections() + FOOTER
 
 
 if __name__ == "__main__":

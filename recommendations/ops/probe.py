@@ -18,6 +18,7 @@ from ..backends.base import (
     Backend,
     Prediction,
     PredictionRequest,
+    backend_class,
     call_policy,
     get_backend,
 )
@@ -224,9 +225,17 @@ def _findings_of_a_working_endpoint(health: VariantHealth) -> list[str]:
 
 
 def explain(error: EndpointError) -> str:
-    """What this error usually means, and what to do about it, in plain words."""
+    """What this error usually means, and what to do about it, in plain words: the backend's own
+    (`Backend.health_hint`), else the general ones below."""
+    try:
+        backend = backend_class()
+    except EndpointMisconfigured:
+        backend = Backend
+    hint = backend.health_hint(error)
+    if hint:
+        return hint
     name = str(app_settings.ENDPOINT_NAME or "")
-    where = _where()
+    where = backend.location() or "at the endpoint"
     detail = f" ({error.error_code}: {error.detail})" if error.detail else ""
     if isinstance(error, EndpointAuthError):
         if error.reason == "no_credentials":
@@ -234,11 +243,6 @@ def explain(error: EndpointError) -> str:
                 "No AWS credentials found. boto3 looks for AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, then AWS_PROFILE or ~/.aws/credentials, then the instance "
                 "or task role: give the web and worker processes one of them."
-            )
-        if app_settings.BACKEND == "http" and app_settings.HTTP_API_KEY:
-            return (
-                f"The HTTP_URL refused the API key{detail}: check HTTP_API_KEY against the API "
-                "Gateway usage plan, or leave it empty to sign with the AWS credentials."
             )
         return (
             f"AWS refused the credentials{detail}: the access key is unknown, the secret does "
@@ -293,20 +297,11 @@ def explain(error: EndpointError) -> str:
     if isinstance(error, EndpointUnavailable):
         if error.reason == "connection":
             return (
-                f"Could not connect {where}{detail}: nothing answered. Check ENDPOINT_URL (or "
-                "HTTP_URL), the network path and the region."
+                f"Could not connect {where}{detail}: nothing answered. Check the backend's URL "
+                "setting and the network path."
             )
         return (
             f"The endpoint answered with a server error{detail}. Is it InService? Check its "
             "status and logs in the SageMaker console."
         )
     return f"The call failed: {error}."
-
-
-def _where() -> str:
-    if app_settings.BACKEND == "http":
-        return "at the HTTP_URL"
-    region = app_settings.REGION or "the default region"
-    if app_settings.ENDPOINT_URL:
-        return f"in region {region} at the ENDPOINT_URL"
-    return f"in region {region}"
