@@ -19,6 +19,7 @@ from ..backends.base import backend_class
 from ..backends.extras import MissingExtra
 from ..conf import app_settings
 from ..conf.declared import declared_settings
+from ..conf.kinds import NameOrPath
 from ..exceptions import EndpointMisconfigured
 from .beat_schedule import check_beat_schedule
 
@@ -43,6 +44,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_relations(wrong)
     errors += _check_product_model(wrong)
     errors += _check_retention(wrong)
+    errors += _check_rankers(wrong)
     errors += check_beat_schedule(user_settings or {})
     unknown = app_settings.unknown_keys()
     if unknown:
@@ -232,3 +234,19 @@ def _check_retention(wrong: set[str]) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_rankers(wrong: set[str]) -> list[CheckMessage]:
+    """Each of FALLBACK_RANKERS must name a Ranker subclass."""
+    if "FALLBACK_RANKERS" in wrong:
+        return []
+    kind = NameOrPath(base="recommendations.fallback.rankers.Ranker")
+    return [
+        Error(
+            f"{SETTING}['FALLBACK_RANKERS'] has {path!r}; each must be {kind.describe()}.",
+            hint='See docs/fallback.md, "Strategies".',
+            id="recommendations.E027",
+        )
+        for path in app_settings.FALLBACK_RANKERS
+        if kind.problem(path) is not None
+    ]

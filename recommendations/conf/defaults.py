@@ -125,6 +125,7 @@ KINDS: dict[str, Kind] = {
     "DRIFT_HISTORY_LENGTH_MAX": share(),
     "UNSEEN_PRODUCT_SHARE_MAX": share(),
     "MODEL_MAX_AGE_DAYS": positive(),
+    "FALLBACK_RANKERS": TextList(check_id="recommendations.E027"),
 }
 
 DEFAULTS: dict[str, object] = {
@@ -303,4 +304,10 @@ DEFAULTS: dict[str, object] = {
     "UNSEEN_PRODUCT_SHARE_MAX": 0.2,
     # Days since the live model's newest training event after which a system check warns.
     "MODEL_MAX_AGE_DAYS": 14,
+    # The fallback's strategies, tried in order while the widget has too few items: dotted paths of
+    # recommendations.fallback.rankers.Ranker subclasses (fallback/rankers.py).
+    "FALLBACK_RANKERS": [
+        "recommendations.fallback.rankers.StoredRanking",
+        "recommendations.fallback.rankers.NewestProducts",
+    ],
 }

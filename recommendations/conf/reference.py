@@ -51,6 +51,7 @@ has the right kind:
 | `recommendations.E014` | the `CATALOG` adapter finds no product model (`PRODUCT_MODEL`) |
 | `recommendations.E016` | `HOLDOUT_SHARE` and `SECOND_VARIANT_SHARE` add up to more than 1 |
 | `recommendations.E026` | the `BACKEND`'s SDK is not installed (the message names the extra to install) |
+| `recommendations.E027` | an entry of `FALLBACK_RANKERS` is not the dotted path of a `Ranker` subclass |
 | `recommendations.W001` | `RECOMMENDATIONS` has keys the app does not know |
 """
 
