@@ -59,7 +59,7 @@ class _ModelAnswer:
     prior: bool = False  # the model did not know the user: it answered with its popularity prior
     # What the user may not be shown (serving/visibility.py), as far as it was read with the
     # answer: None when not read yet; `hidden_complete` when it is all of it.
-    hidden: dict[str, float | None] | None = None
+    hidden: visibility.Hidden | None = None
     hidden_complete: bool = False
 
 
@@ -170,7 +170,7 @@ def _model_answer(
             catalog_version=product_snapshot.version_for_page(
                 others.get(product_snapshot.VERSION_KEY)
             ),
-            hidden=dict(entry.hidden),
+            hidden=entry.hidden,
         )
     metrics.record_lookup("miss")
 
