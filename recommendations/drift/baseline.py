@@ -97,7 +97,7 @@ def parse(data: bytes, source: str) -> dict[str, Any]:
 def read_source(source: str) -> bytes:
     """The bytes at a path or an s3:// URI; BaselineError when they cannot be read."""
     if source.startswith("s3://"):
-        from ..export.destinations import s3_client
+        from ..export.s3 import s3_client
 
         parsed = urlparse(source)
         try:

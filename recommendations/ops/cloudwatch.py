@@ -7,8 +7,14 @@ per PUT_BATCH data points. The client follows boto3's credential chain like the 
 from collections.abc import Iterable
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from ..backends.extras import MissingExtra
+
+try:
+    import boto3
+    from botocore.config import Config
+except ImportError as err:
+    raise MissingExtra("CloudWatch publisher", "sagemaker", err) from err
+
 
 from ..conf import app_settings
 from ..models import DailyDrift
