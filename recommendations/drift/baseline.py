@@ -1,6 +1,6 @@
 """Getting a model version's training baseline into the database, and reading it back.
 
-The training job writes `drift_baseline.json.gz` next to the model (model/drift_baseline.py).
+The training job writes `drift_baseline.json.gz` next to the model (model/training/drift_baseline.py).
 `DRIFT_BASELINE` names it, as a path or an s3:// URI; `load_baseline` stores it per model version
 (the daily task loads it before computing, and `recommendations_drift --load` does it by hand),
 so the figures of an older version can still be computed, and pages never read it.

@@ -75,7 +75,7 @@ def drift_metric_data(rows: Iterable[DailyDrift]) -> list[dict[str, Any]]:
     """CloudWatch data points of daily drift rows, with a `ModelVersion` dimension.
 
     Beside each figure, `DriftScore`: the larger of the two divergences, which the deploy tool's
-    quality alarm watches (model/deploy/quality_alarms.py).
+    quality alarm watches (model/aws/deploy/quality_alarms.py).
     """
     points = []
     for row in rows:

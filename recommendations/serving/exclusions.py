@@ -5,7 +5,7 @@ An optimisation, not the rule: the model's slots go to items that can be shown. 
 applied when the answer is read (`serving/visibility.py`), so an item hidden for a while only
 (a view in the last hour) is not sent, and one left out of `exclude` never shows either.
 A customer who bought thousands of products would otherwise send them all, past what the model
-accepts (model/protocol.py takes 1,000), and every one of their requests would fail: at most
+accepts (model/inference/protocol.py takes 1,000), and every one of their requests would fail: at most
 EXCLUDE_MAX ids go out, the most recently bought first.
 """
 
