@@ -121,6 +121,24 @@ class CatalogAdapter:
         """`purchased_item_ids` for many users at once (override with one query)."""
         return {user_id: self.purchased_item_ids(user_id) for user_id in user_ids}
 
+    def hidden_items(self, user_id: int) -> dict[str, float | None]:
+        """What this user may not be shown: wire id -> until when (seconds since the epoch), None
+        for good. The one rule of what may be shown (`serving/visibility.py`): by default what
+        the user bought, for good. Add to it here, e.g. what they viewed in the last hour:
+        `{**super().hidden_items(user_id), **{item: viewed_at + 3600 for ...}}`."""
+        return dict.fromkeys(self.purchased_item_ids(user_id))
+
+    def hidden_items_for(self, user_ids: Iterable[int]) -> dict[int, dict[str, float | None]]:
+        """`hidden_items` for many users at once (a prefetch batch): from `purchased_item_ids_for`
+        (one query in an adapter that overrides it) while `hidden_items` is the default, else
+        `hidden_items` user by user (override this too to answer in one query)."""
+        if type(self).hidden_items is not CatalogAdapter.hidden_items:
+            return {user_id: self.hidden_items(user_id) for user_id in user_ids}
+        return {
+            user_id: dict.fromkeys(bought)
+            for user_id, bought in self.purchased_item_ids_for(user_ids).items()
+        }
+
     def recent_item_ids(self, user_id: int, limit: int) -> list[str]:
         """Wire ids of the items the user interacted with most recently, newest first."""
         return []

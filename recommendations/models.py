@@ -259,7 +259,7 @@ class DailyModelAnswers(models.Model):
 
 
 class DriftBaseline(models.Model):
-    """A model version's training baseline (model/drift_baseline.py), loaded from DRIFT_BASELINE.
+    """A model version's training baseline (model/training/drift_baseline.py), loaded from DRIFT_BASELINE.
 
     The file is kept as it came (gzip'd JSON): the daily drift task decodes it; the date range
     has columns of its own, so the model age check reads two dates, not the catalogue.

@@ -5,15 +5,18 @@
    caches answers of) that production variant
 1. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
 2. on a miss, the endpoint inline, only if the breaker allows and within what is left of the budget
-3. too few items: the local fallback ranking
-4. drop unavailable and already-bought items, dedupe, pad, load the products in one query
+3. what may be shown: every candidate, the model's and the fallback's, passes
+   `serving/visibility.py` once, here (`_assemble`), with the time of the page
+4. too few items: the fallback's rankers in order (`fallback/rankers.py`, FALLBACK_RANKERS)
+5. dedupe, drop unavailable products, load the products in one query
 """
 
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from django.http import HttpRequest
@@ -23,11 +26,11 @@ from .backends.breaker import breaker_for
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
 from .exceptions import EndpointError
-from .fallback import store
+from .fallback import rankers
 from .ops import metrics
 from .prefetch import entries, model_versions
 from .prefetch.refresh_queue import enqueue_refresh
-from .serving import exclusions, inline_calls, product_snapshot
+from .serving import exclusions, inline_calls, product_snapshot, visibility
 
 # The answer types live below the service (rendering and tracking read them); importable from here too.
 from .serving.answers import ModelAnswered, Recommendations, RecommendedItem
@@ -54,6 +57,10 @@ class _ModelAnswer:
     variant: str | None = None  # the production variant that answered
     catalog_version: int | None = None  # read with the entry: the products snapshot to use
     prior: bool = False  # the model did not know the user: it answered with its popularity prior
+    # What the user may not be shown (serving/visibility.py), as far as it was read with the
+    # answer: None when not read yet; `hidden_complete` when it is all of it.
+    hidden: visibility.Hidden | None = None
+    hidden_complete: bool = False
 
 
 def _user_of(request_or_user: Any) -> Any:
@@ -96,9 +103,7 @@ def recommend(
             # The holdout measures the shop without the model: not even its cached answers.
             answer = _ModelAnswer(reason="holdout")
 
-    items, checked, dropped = _assemble(
-        catalog, user_id, answer.item_ids, limit, answer.catalog_version
-    )
+    items, checked, dropped = _assemble(catalog, user_id, answer, limit)
     from_model = sum(1 for item in items if item.source == "model")
     if items and from_model == len(items):
         source = "model"
@@ -108,7 +113,8 @@ def recommend(
         source = "fallback"
     reason = answer.reason
     if reason is None and source != "model":
-        reason = "unknown_items" if answer.item_ids and not from_model else "too_few_items"
+        # The model offered items that may be shown, and none of them is available.
+        reason = "unknown_items" if checked and not from_model else "too_few_items"
         if answer.inline:
             # Logged for inline answers only: a cached short list would log on every page view.
             logger.warning(
@@ -164,6 +170,7 @@ def _model_answer(
             catalog_version=product_snapshot.version_for_page(
                 others.get(product_snapshot.VERSION_KEY)
             ),
+            hidden=entry.hidden,
         )
     metrics.record_lookup("miss")
 
@@ -196,11 +203,12 @@ def _model_answer(
         return _ModelAnswer(reason="client_warming")
 
     catalog = get_catalog()
-    bought = catalog.purchased_item_ids(user.pk)
+    hidden = catalog.hidden_items(user.pk)
     request = PredictionRequest(
         user_key=pseudonym(user.pk),
         num_results=limit * OVERFETCH,
-        exclude=exclusions.exclude_for(catalog, user.pk, bought),
+        # An optimisation: the model's slots go to items that may be shown (the rule: _assemble).
+        exclude=exclusions.exclude_for(catalog, user.pk, hidden),
         context=dict(context),
     )
     call_started = time.monotonic()
@@ -210,11 +218,12 @@ def _model_answer(
         metrics.record_endpoint_call("page", "ok", time.monotonic() - call_started)
         entries.write_entry(
             user.pk,
-            exclusions.without_bought(answer.item_ids, bought),
+            answer.item_ids,
             answer.model_version,
             answer.variant,
             target_variant=arm.target_variant,
             prior=answer.prior,
+            hidden=hidden,
         )
         model_versions.note_version(answer.model_version, arm.target_variant)
 
@@ -234,11 +243,13 @@ def _model_answer(
     breaker.record_success()
     keep(prediction)
     return _ModelAnswer(
-        exclusions.without_bought(prediction.item_ids, bought),
+        prediction.item_ids,
         prediction.model_version,
         inline=True,
         variant=prediction.variant,
         prior=prediction.prior,
+        hidden=hidden,
+        hidden_complete=True,
     )
 
 
@@ -262,29 +273,48 @@ def _endpoint_failed(error: EndpointError, breaker: Any, started: float) -> _Mod
     return _ModelAnswer(reason=error.reason)
 
 
-def _assemble(
-    catalog: CatalogAdapter,
-    user_id: int | None,
-    model_ids: tuple[str, ...],
-    limit: int,
-    catalog_version: int | None = None,
-) -> tuple[list[RecommendedItem], int, int]:
-    """Model items first, padded from the fallback; available products only, in one query (none
-    when the process's snapshot of this catalog version knows them all).
-
-    With the items: how many of the model's items the availability filter looked at, and how
-    many of those it dropped (stale: the model recommends what the shop no longer offers)."""
-    ranked: list[tuple[str, str]] = []
+def _candidates(
+    user_id: int | None, model_ids: tuple[str, ...], wanted: int
+) -> Iterator[tuple[str, str]]:
+    """(item id, source): the model's items, then each fallback ranker's, asked only once the
+    ones before are used up; each id once."""
     seen: set[str] = set()
     for item_id in model_ids:
         if item_id not in seen:
             seen.add(item_id)
-            ranked.append((item_id, "model"))
-    if len(ranked) < limit * OVERFETCH:
-        for item_id in store.ranked_item_ids(user_id, limit * OVERFETCH, exclude=seen):
+            yield item_id, "model"
+    for ranker in rankers.rankers():
+        for item_id in ranker.rank(user_id, wanted, exclude=set(seen)):
             if item_id not in seen:
                 seen.add(item_id)
-                ranked.append((item_id, "fallback"))
+                yield item_id, "fallback"
+
+
+def _assemble(
+    catalog: CatalogAdapter, user_id: int | None, answer: _ModelAnswer, limit: int
+) -> tuple[list[RecommendedItem], int, int]:
+    """Model items first, padded from the fallback's rankers; what may be shown and available
+    only, the products in one query (none when the process's snapshot of this catalog version
+    knows them all).
+
+    With the items: how many of the model's items the availability filter looked at, and how
+    many of those it dropped (stale: the model recommends what the shop no longer offers)."""
+    # What may be shown: decided here, once, for every candidate (serving/visibility.py).
+    complete = None
+    if user_id is None:
+        hidden: dict[str, float | None] = {}
+    elif answer.hidden is None:
+        hidden = catalog.hidden_items(user_id)
+    else:
+        hidden = dict(answer.hidden)
+        if not answer.hidden_complete:
+            # A cached entry knows the hidden items among its own answer; padding needs the rest.
+            def complete() -> visibility.Hidden:
+                return catalog.hidden_items(user_id)
+
+    stream = visibility.visible(
+        _candidates(user_id, answer.item_ids, limit * OVERFETCH), hidden, time.time(), complete
+    )
 
     # Load only a few more candidates than the widget shows; most are available, and every
     # product loaded costs page time. Load further slices only when filtering left too few.
@@ -292,32 +322,20 @@ def _assemble(
     chosen: list[tuple[str, str]] = []
     step = limit + max(2, limit // 4)
     checked = dropped = 0
-    for start in range(0, len(ranked), step):
-        candidates = ranked[start : start + step]
+    while len(chosen) < limit:
+        candidates = list(islice(stream, step))
+        if not candidates:
+            break
         products.update(
             product_snapshot.products(
-                catalog, [item_id for item_id, _ in candidates], catalog_version
+                catalog, [item_id for item_id, _ in candidates], answer.catalog_version
             )
         )
         chosen.extend((item_id, source) for item_id, source in candidates if item_id in products)
         from_model = [item_id for item_id, source in candidates if source == "model"]
         checked += len(from_model)
         dropped += sum(1 for item_id in from_model if item_id not in products)
-        if len(chosen) >= limit:
-            break
     chosen = chosen[:limit]
-    if len(chosen) < limit:
-        # Last resort (no fallback computed yet, or everything filtered out): newest products.
-        taken = {item_id for item_id, _ in chosen}
-        bought = catalog.purchased_item_ids(user_id) if user_id is not None else set()
-        for product in catalog.available_products().order_by("-pk")[: limit * 3]:
-            item_id = catalog.item_id(product)
-            if item_id not in taken and item_id not in bought:
-                products[item_id] = product
-                taken.add(item_id)
-                chosen.append((item_id, "fallback"))
-                if len(chosen) == limit:
-                    break
 
     shown = [products[item_id] for item_id, _ in chosen]
     items = [

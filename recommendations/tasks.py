@@ -10,6 +10,7 @@ import logging
 import random
 
 from celery import Task, shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.db import DatabaseError
 
 from .cache.access import CacheUnavailable
@@ -49,10 +50,17 @@ MAX_BREAKER_WAITS = 20
 BREAKER_WAIT_JITTER = 5.0
 
 
-def retry_countdown(retries: int) -> float:
-    """Seconds before the next attempt: full jitter over an exponentially growing window."""
-    base = float(app_settings.PREFETCH_RETRY_BACKOFF)
-    return random.uniform(0, min(RETRY_BACKOFF_MAX, base * 2**retries))
+def backoff_seconds(retries: int) -> float:
+    """Seconds before the next attempt: Celery's exponential backoff with full jitter (the one
+    `retry_backoff` uses), counted in milliseconds so that PREFETCH_RETRY_BACKOFF may be a
+    fraction of a second (Celery's helper works in whole units)."""
+    milliseconds = get_exponential_backoff_interval(
+        factor=round(float(app_settings.PREFETCH_RETRY_BACKOFF) * 1000),
+        retries=retries,
+        maximum=round(RETRY_BACKOFF_MAX * 1000),
+        full_jitter=True,
+    )
+    return milliseconds / 1000
 
 
 def breaker_countdown(retry_after: float) -> float:
@@ -93,7 +101,7 @@ def _prefetch_or_retry(
                 args=args,
                 kwargs={"breaker_waits": breaker_waits},
                 exc=error,
-                countdown=retry_countdown(task.request.retries - breaker_waits),
+                countdown=backoff_seconds(task.request.retries - breaker_waits),
                 max_retries=MAX_RETRIES + breaker_waits,
             ) from error
         logger.warning(

@@ -4,6 +4,10 @@
 concrete backend (SageMaker Runtime, an API Gateway URL, ...) within timeouts that fit the page's
 latency budget, then decodes and validates the answer. Backends raise only
 `recommendations.exceptions` errors; nothing outside `backends/` knows botocore or requests.
+
+A backend owns everything about itself: its settings (`settings`, read through `app_settings`),
+its system checks (`checks`) and the probe's words for its errors (`health_hint`, `location`).
+docs/writing-a-backend.md walks through one.
 """
 
 import logging
@@ -11,13 +15,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
+from django.core.checks import CheckMessage
 from django.utils.module_loading import import_string
 
 from ..cache import local_state
 from ..conf import app_settings
+from ..conf.declared import Setting
 from ..exceptions import BadResponse, EndpointError, EndpointMisconfigured
 from .codecs import Codec, get_codec
+from .extras import MissingExtra
 from .predictions import Prediction, PredictionRequest
 
 __all__ = [
@@ -110,9 +118,29 @@ class Backend:
     """Base of every backend: encode -> invoke (the subclass hook) -> decode and validate."""
 
     name: str = "base"
+    # The RECOMMENDATIONS keys this backend reads and no other part of the app does: each with its
+    # default, its kind (the system checks test values against it) and its line in the reference.
+    settings: ClassVar[dict[str, Setting]] = {}
 
     def __init__(self, codec: Codec | None = None) -> None:
         self.codec = codec if codec is not None else get_codec()
+
+    @classmethod
+    def checks(cls) -> list[CheckMessage]:
+        """System checks of this backend's settings, run when it is the configured BACKEND and
+        every setting has the right kind (`manage.py check`)."""
+        return []
+
+    @classmethod
+    def health_hint(cls, error: EndpointError) -> str | None:
+        """What `error` usually means with this backend, in plain words for the probe
+        (`manage.py recommendations_probe`); None leaves it to the probe's general words."""
+        return None
+
+    @classmethod
+    def location(cls) -> str:
+        """Where the endpoint is, as the probe's findings say it ("in region eu-west-1")."""
+        return ""
 
     @property
     def endpoint_label(self) -> str:
@@ -258,18 +286,26 @@ def get_backend() -> Backend:
         return backend
 
 
-def _build_backend(path: str, codec_name: str) -> Backend:
+def backend_class(path: str | None = None) -> type[Backend]:
+    """The Backend subclass BACKEND (or `path`) names; EndpointMisconfigured when there is none."""
+    path = str(app_settings.BACKEND) if path is None else path
     try:
-        backend_class = import_string(BUILTIN_BACKENDS.get(path, path))
+        found = import_string(BUILTIN_BACKENDS.get(path, path))
+    except MissingExtra as err:
+        raise EndpointMisconfigured(str(err)) from err
     except ImportError as err:
         raise EndpointMisconfigured(
             f"BACKEND {path!r} is neither a built-in backend nor an importable dotted path"
         ) from err
-    if not (isinstance(backend_class, type) and issubclass(backend_class, Backend)):
+    if not (isinstance(found, type) and issubclass(found, Backend)):
         raise EndpointMisconfigured(
             f"BACKEND {path!r} is not a recommendations.backends.base.Backend subclass"
         )
-    return backend_class(codec=get_codec(codec_name))
+    return found
+
+
+def _build_backend(path: str, codec_name: str) -> Backend:
+    return backend_class(path)(codec=get_codec(codec_name))
 
 
 def register_client_resetter(resetter: Callable[[], None]) -> None:

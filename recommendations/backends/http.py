@@ -1,7 +1,7 @@
 """Predictions from an HTTPS URL, typically API Gateway with a Lambda in front of SageMaker.
 
-Authentication: `x-api-key: HTTP_API_KEY` when the setting is set, else SigV4 (service
-`execute-api`) with boto3's standard credential chain. One `requests.Session` per thread (a
+Needs requests and boto3, the `[http]` extra. Authentication: `x-api-key: HTTP_API_KEY` when the
+setting is set, else SigV4 (service `execute-api`) with boto3's standard credential chain. One `requests.Session` per thread (a
 Session is not documented as thread-safe), each with its own connection pool. The variant and
 custom attributes travel in the same headers SageMaker Runtime uses, for the Lambda to pass on.
 """
@@ -11,21 +11,30 @@ import json
 import logging
 import re
 import threading
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
-import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.exceptions import BotoCoreError
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError
-from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
-from urllib3.util.retry import Retry
+from django.core.checks import CheckMessage, Error
+
+from .extras import MissingExtra
+
+try:
+    import boto3
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.exceptions import BotoCoreError
+    from requests.adapters import HTTPAdapter
+    from urllib3.exceptions import MaxRetryError
+    from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
+    from urllib3.util.retry import Retry
+except ImportError as err:
+    raise MissingExtra("http backend", "http", err) from err
 
 from ..cache import local_state
 from ..conf import app_settings
+from ..conf.declared import Setting
+from ..conf.kinds import Text
 from ..exceptions import (
     BadResponse,
     EndpointAuthError,
@@ -139,6 +148,52 @@ class HTTPBackend(Backend):
     """POST the codec's body to HTTP_URL with an API key or a SigV4 signature."""
 
     name = "http"
+    settings: ClassVar[dict[str, Setting]] = {
+        "HTTP_URL": Setting("", Text(), "API Gateway URL for the http backend."),
+        "HTTP_API_KEY": Setting(
+            "",
+            Text(),
+            "API key sent as x-api-key by the http backend; empty means SigV4 signing with the boto3 credentials.",
+        ),
+    }
+
+    @classmethod
+    def checks(cls) -> list[CheckMessage]:
+        """HTTP_URL is where the requests go: without it no call can be made."""
+        if app_settings.HTTP_URL:
+            return []
+        return [
+            Error(
+                "settings.RECOMMENDATIONS['HTTP_URL'] is empty but the http backend needs it.",
+                hint="Set it to your API Gateway URL, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod/recommend.",
+                id="recommendations.E004",
+            )
+        ]
+
+    @classmethod
+    def location(cls) -> str:
+        """At the HTTP_URL (never quoted: it may carry a key in its query string)."""
+        return "at the HTTP_URL"
+
+    @classmethod
+    def health_hint(cls, error: EndpointError) -> str | None:
+        """A refused API key, and where to look when nothing answered."""
+        detail = f" ({error.error_code}: {error.detail})" if error.detail else ""
+        if (
+            isinstance(error, EndpointAuthError)
+            and error.reason != "no_credentials"
+            and app_settings.HTTP_API_KEY
+        ):
+            return (
+                f"The HTTP_URL refused the API key{detail}: check HTTP_API_KEY against the API "
+                "Gateway usage plan, or leave it empty to sign with the AWS credentials."
+            )
+        if isinstance(error, EndpointUnavailable) and error.reason == "connection":
+            return (
+                f"Could not connect {cls.location()}{detail}: nothing answered. Check HTTP_URL "
+                "and the network path."
+            )
+        return None
 
     @property
     def endpoint_label(self) -> str:

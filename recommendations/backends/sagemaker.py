@@ -1,8 +1,8 @@
 """Predictions from an Amazon SageMaker endpoint through boto3's `sagemaker-runtime` client.
 
-One client per (timeouts, attempts, region, endpoint URL, pool size) per process, created lazily
-under a lock and reused by every thread (boto3 clients are thread-safe; sessions are not, so each
-client gets its own session, made under the same lock). Credentials come from boto3's standard
+Needs boto3, the `[sagemaker]` extra. One client per (timeouts, attempts, region, endpoint URL,
+pool size) per process, created lazily under a lock and reused by every thread (boto3 clients are
+thread-safe; sessions are not, so each client gets its own session, made under the same lock). Credentials come from boto3's standard
 chain (environment, profile, instance or task role) and are resolved when the client is made.
 
 An answer's body is read up to the call's size limit (`read_limited`); of an error answer, which
@@ -12,32 +12,41 @@ botocore reads whole to parse it, only the first ERROR_BODY_BYTES (`ErrorAnswerS
 import io
 import logging
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
-import boto3
-import botocore
-from botocore.awsrequest import AWSResponse
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    CredentialRetrievalError,
-    HTTPClientError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from urllib3.exceptions import ProtocolError
-from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
-from urllib3.response import HTTPResponse
+from django.core.checks import CheckMessage, Error
+
+from .extras import MissingExtra
+
+try:
+    import boto3
+    import botocore
+    from botocore.awsrequest import AWSResponse
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        CredentialRetrievalError,
+        HTTPClientError,
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+    )
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from urllib3.exceptions import ProtocolError
+    from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
+    from urllib3.response import HTTPResponse
+except ImportError as err:
+    raise MissingExtra("sagemaker backend", "sagemaker", err) from err
 
 from ..cache import local_state
 from ..conf import app_settings
+from ..conf.declared import Setting
+from ..conf.kinds import Optional, Text
 from ..exceptions import (
     BadResponse,
     EndpointAuthError,
@@ -180,6 +189,45 @@ class SageMakerBackend(Backend):
     """`invoke_endpoint` on ENDPOINT_NAME (at ENDPOINT_URL when set, e.g. `model/serve.py`)."""
 
     name = "sagemaker"
+    settings: ClassVar[dict[str, Setting]] = {
+        "ENDPOINT_URL": Setting(
+            None,
+            Optional(inner=Text(empty=False)),
+            "Override of the SageMaker Runtime URL (a local server, a VPC endpoint); None means AWS itself.",
+        ),
+    }
+
+    @classmethod
+    def checks(cls) -> list[CheckMessage]:
+        """ENDPOINT_NAME names the SageMaker endpoint: without it no call can be made."""
+        if app_settings.ENDPOINT_NAME:
+            return []
+        return [
+            Error(
+                "settings.RECOMMENDATIONS['ENDPOINT_NAME'] is empty but the sagemaker backend needs it.",
+                hint="Set it to the name of your SageMaker endpoint.",
+                id="recommendations.E003",
+            )
+        ]
+
+    @classmethod
+    def location(cls) -> str:
+        """The region, and ENDPOINT_URL when one is set."""
+        region = app_settings.REGION or "the default region"
+        if app_settings.ENDPOINT_URL:
+            return f"in region {region} at the ENDPOINT_URL"
+        return f"in region {region}"
+
+    @classmethod
+    def health_hint(cls, error: EndpointError) -> str | None:
+        """Where to look when nothing answered: ENDPOINT_URL, the network and the region."""
+        if isinstance(error, EndpointUnavailable) and error.reason == "connection":
+            detail = f" ({error.error_code}: {error.detail})" if error.detail else ""
+            return (
+                f"Could not connect {cls.location()}{detail}: nothing answered. Check "
+                "ENDPOINT_URL, the network path and the region."
+            )
+        return None
 
     @property
     def endpoint_label(self) -> str:

@@ -1,8 +1,9 @@
 """System checks for the RECOMMENDATIONS settings: every mistake a shop can make, with a hint.
 
-Every setting is checked against its kind in `conf.defaults.KINDS` (type and range), under the kind's
-id; then the rules that tie settings together (a backend's required setting, timeouts within the
-budget, fresh before stale, ...) run for the settings that passed.
+Every setting is checked against its kind (type and range: `conf.defaults.KINDS`, or the backend's
+own declaration), under the kind's id; then the configured backend's own checks
+(`Backend.checks`) and the rules that tie settings together (timeouts within the budget, fresh
+before stale, ...) run for the settings that passed.
 
 Ids: recommendations.E001... (errors) and recommendations.W001... (warnings).
 """
@@ -14,17 +15,15 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import models
 from django.utils.module_loading import import_string
 
+from ..backends.base import backend_class
+from ..backends.extras import MissingExtra
 from ..conf import app_settings
-from ..conf.defaults import DEFAULTS, KINDS
-from ..conf.kinds import Kind
+from ..conf.declared import declared_settings
+from ..conf.kinds import NameOrPath
+from ..exceptions import EndpointMisconfigured
 from .beat_schedule import check_beat_schedule
 
 SETTING = "settings.RECOMMENDATIONS"
-
-
-def kind_of(name: str) -> Kind:
-    """The kind of setting `name`; a setting without one accepts anything until it is given one."""
-    return KINDS.get(name, Kind())
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -45,6 +44,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_relations(wrong)
     errors += _check_product_model(wrong)
     errors += _check_retention(wrong)
+    errors += _check_rankers(wrong)
     errors += check_beat_schedule(user_settings or {})
     unknown = app_settings.unknown_keys()
     if unknown:
@@ -62,8 +62,9 @@ def _check_kinds() -> tuple[list[CheckMessage], set[str]]:
     """One error per setting whose value does not fit its kind, and the names of those settings."""
     errors: list[CheckMessage] = []
     wrong: set[str] = set()
-    for name in DEFAULTS:
-        kind = kind_of(name)
+    declared = declared_settings()
+    for name, setting in declared.items():
+        kind = setting.kind
         value = app_settings.get(name)
         expected = kind.problem(value)
         if expected is None:
@@ -72,7 +73,7 @@ def _check_kinds() -> tuple[list[CheckMessage], set[str]]:
         errors.append(
             Error(
                 f"{SETTING}['{name}'] is {value!r}; it must be {expected}.",
-                hint=f"The default is {DEFAULTS[name]!r} (see docs/settings.md).",
+                hint=f"The default is {setting.default!r} (see docs/settings.md).",
                 id=kind.check_id,
             )
         )
@@ -80,26 +81,24 @@ def _check_kinds() -> tuple[list[CheckMessage], set[str]]:
 
 
 def _check_backend(wrong: set[str]) -> list[CheckMessage]:
+    """The configured backend's own checks, once it can be imported and its settings fit."""
     if "BACKEND" in wrong:
+        return []  # the kind's error (E002) says so
+    try:
+        backend = backend_class()
+    except EndpointMisconfigured as error:
+        if not isinstance(error.__cause__, MissingExtra):
+            return []  # the kind's error (E002) says so
+        return [
+            Error(
+                str(error),
+                hint="Install the extra, or choose another BACKEND.",
+                id="recommendations.E026",
+            )
+        ]
+    if set(backend.settings) & wrong:
         return []
-    backend = app_settings.BACKEND
-    if backend == "sagemaker" and not app_settings.ENDPOINT_NAME:
-        return [
-            Error(
-                f"{SETTING}['ENDPOINT_NAME'] is empty but the sagemaker backend needs it.",
-                hint="Set it to the name of your SageMaker endpoint.",
-                id="recommendations.E003",
-            )
-        ]
-    if backend == "http" and not app_settings.HTTP_URL:
-        return [
-            Error(
-                f"{SETTING}['HTTP_URL'] is empty but the http backend needs it.",
-                hint="Set it to your API Gateway URL, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod/recommend.",
-                id="recommendations.E004",
-            )
-        ]
-    return []
+    return backend.checks()
 
 
 def _check_budget(wrong: set[str]) -> list[CheckMessage]:
@@ -235,3 +234,19 @@ def _check_retention(wrong: set[str]) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_rankers(wrong: set[str]) -> list[CheckMessage]:
+    """Each of FALLBACK_RANKERS must name a Ranker subclass."""
+    if "FALLBACK_RANKERS" in wrong:
+        return []
+    kind = NameOrPath(base="recommendations.fallback.rankers.Ranker")
+    return [
+        Error(
+            f"{SETTING}['FALLBACK_RANKERS'] has {path!r}; each must be {kind.describe()}.",
+            hint='See docs/fallback.md, "Strategies".',
+            id="recommendations.E027",
+        )
+        for path in app_settings.FALLBACK_RANKERS
+        if kind.problem(path) is not None
+    ]

@@ -1,4 +1,5 @@
-"""The `RECOMMENDATIONS` settings: for each one its kind (type and range) in `KINDS`, and its
+"""The app's own `RECOMMENDATIONS` settings (each backend declares its own: `Backend.settings`,
+docs/writing-a-backend.md): for each one its kind (type and range) in `KINDS`, and its
 default in `DEFAULTS` under a comment that is its documentation.
 
 `app_settings` (this package's `__init__.py`) reads these lazily; a shop overrides any of them in
@@ -36,12 +37,9 @@ KINDS: dict[str, Kind] = {
         check_id="recommendations.E002",
     ),
     "ENDPOINT_NAME": Text(),
-    "ENDPOINT_URL": OPTIONAL_TEXT,
     "REGION": OPTIONAL_TEXT,
     "TARGET_VARIANT": OPTIONAL_TEXT,
     "CUSTOM_ATTRIBUTES": OPTIONAL_TEXT,
-    "HTTP_URL": Text(),
-    "HTTP_API_KEY": Text(),
     "CODEC": NameOrPath(
         registry="recommendations.backends.codecs.BUILTIN_CODECS",
         base="recommendations.backends.codecs.Codec",
@@ -127,25 +125,21 @@ KINDS: dict[str, Kind] = {
     "DRIFT_HISTORY_LENGTH_MAX": share(),
     "UNSEEN_PRODUCT_SHARE_MAX": share(),
     "MODEL_MAX_AGE_DAYS": positive(),
+    "FALLBACK_RANKERS": TextList(check_id="recommendations.E027"),
 }
 
 DEFAULTS: dict[str, object] = {
     # Where predictions come from: "sagemaker", "http" or a dotted path to a Backend subclass.
     "BACKEND": "sagemaker",
-    # SageMaker endpoint name (required by the sagemaker backend).
+    # The endpoint's name in logs, metrics and the circuit breaker; the sagemaker backend calls the
+    # SageMaker endpoint of this name (and requires it).
     "ENDPOINT_NAME": "",
-    # Override of the SageMaker Runtime URL (a local server, a VPC endpoint); None means AWS itself.
-    "ENDPOINT_URL": None,
     # AWS region of the endpoint; None lets boto3's usual chain decide.
     "REGION": None,
     # Production variant to call (SageMaker TargetVariant); None lets SageMaker route.
     "TARGET_VARIANT": None,
     # Opaque string passed through as SageMaker CustomAttributes.
     "CUSTOM_ATTRIBUTES": None,
-    # API Gateway URL for the http backend.
-    "HTTP_URL": "",
-    # API key sent as x-api-key by the http backend; empty means SigV4 signing with the boto3 credentials.
-    "HTTP_API_KEY": "",
     # Codec: "json" (the app's own), "sagemaker_json" (instances/predictions) or a dotted path.
     "CODEC": "json",
     # Items in the widget when the template does not say.
@@ -243,7 +237,7 @@ DEFAULTS: dict[str, object] = {
     # CloudWatch: namespace of the published metrics (None: not published), and an endpoint override.
     "CLOUDWATCH_NAMESPACE": None,
     "CLOUDWATCH_ENDPOINT_URL": None,
-    # recommendations_check --alert: the fallback rate and endpoint p99 (ms) over the last hour that page someone.
+    # recommendations_probe --alert: the fallback rate and endpoint p99 (ms) over the last hour that page someone.
     "ALERT_FALLBACK_RATE": 0.5,
     "ALERT_P99_MS": 1000,
     # Seconds a signed click link counts; an older link still leads to the product but is not counted.
@@ -310,4 +304,10 @@ DEFAULTS: dict[str, object] = {
     "UNSEEN_PRODUCT_SHARE_MAX": 0.2,
     # Days since the live model's newest training event after which a system check warns.
     "MODEL_MAX_AGE_DAYS": 14,
+    # The fallback's strategies, tried in order while the widget has too few items: dotted paths of
+    # recommendations.fallback.rankers.Ranker subclasses (fallback/rankers.py).
+    "FALLBACK_RANKERS": [
+        "recommendations.fallback.rankers.StoredRanking",
+        "recommendations.fallback.rankers.NewestProducts",
+    ],
 }

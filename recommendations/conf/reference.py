@@ -1,8 +1,9 @@
-"""The settings reference (`docs/settings.md`), generated from `defaults.py`.
+"""The settings reference (`docs/settings.md`), generated from `defaults.py` and the backends.
 
-Each setting's documentation is the comment above its default in DEFAULTS (a setting right below
-another with no comment of its own shares that one's), its kind comes from KINDS, and the page
-lists the settings in the topics of GROUPS below, each with a paragraph. Regenerate with
+Each core setting's documentation is the comment above its default in DEFAULTS (a setting right
+below another with no comment of its own shares that one's), its kind comes from KINDS, and the
+page lists the core settings in the topics of GROUPS below, each with a paragraph. Each built-in
+backend's settings follow in a table of their own, from its `settings` declaration. Regenerate with
 `python -m recommendations.conf.reference > docs/settings.md`; `tests/repo/test_settings_reference.py`
 fails when the file differs from what this prints.
 """
@@ -13,6 +14,8 @@ import tokenize
 from pathlib import Path
 
 from . import defaults
+from .declared import BUILTIN_BACKENDS, Setting, settings_by_backend
+from .kinds import Kind
 
 HEADER = """\
 # Settings
@@ -29,8 +32,9 @@ and `PSEUDONYM_KEY` ([installation](installation.md)); the defaults suit the res
 are never settings: boto3 finds them in its own chain (environment, profile, instance or task
 role; {boto3}`boto3's credentials guide <guide/credentials.html>`).
 
-This page is generated from `recommendations/conf/defaults.py` and the groups in
-`recommendations/conf/reference.py`:
+This page is generated from `recommendations/conf/defaults.py`, the groups in
+`recommendations/conf/reference.py` and the backends' own declarations (`Backend.settings`, see
+[writing a backend](writing-a-backend.md)):
 `python -m recommendations.conf.reference > docs/settings.md`
 (`tests/repo/test_settings_reference.py` fails when it is out of date).
 """
@@ -48,16 +52,14 @@ GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         "Where predictions come from",
         "The `sagemaker` backend calls SageMaker Runtime's `invoke_endpoint`, the `http` backend an "
         "API Gateway URL (signed with SigV4 when there is no API key); a dotted path names a "
-        "`Backend` of your own ([API reference](api.md)). The codec is the wire format.",
+        "`Backend` of your own ([API reference](api.md)). The codec is the wire format. Each "
+        'backend\'s own settings are in its table under "Settings of the backends".',
         (
             "BACKEND",
             "ENDPOINT_NAME",
-            "ENDPOINT_URL",
             "REGION",
             "TARGET_VARIANT",
             "CUSTOM_ATTRIBUTES",
-            "HTTP_URL",
-            "HTTP_API_KEY",
             "CODEC",
             "MAX_POOL_CONNECTIONS",
         ),
@@ -167,13 +169,15 @@ has the right kind:
 | id | when |
 | --- | --- |
 | `recommendations.E001` | `RECOMMENDATIONS` is not a dict |
-| `recommendations.E003` | `BACKEND` is `'sagemaker'` and `ENDPOINT_NAME` is empty |
-| `recommendations.E004` | `BACKEND` is `'http'` and `HTTP_URL` is empty |
+| `recommendations.E003` | `BACKEND` is `'sagemaker'` and `ENDPOINT_NAME` is empty (the backend's own check) |
+| `recommendations.E004` | `BACKEND` is `'http'` and `HTTP_URL` is empty (the backend's own check) |
 | `recommendations.E009` | `CONNECT_TIMEOUT` or `READ_TIMEOUT` is longer than `BUDGET_MS` |
 | `recommendations.E010` | `CACHE_ALIAS` is not a key of `settings.CACHES` |
 | `recommendations.E012` | `FRESH_TTL` is longer than `STALE_TTL` |
 | `recommendations.E014` | the `CATALOG` adapter finds no product model (`PRODUCT_MODEL`) |
 | `recommendations.E016` | `HOLDOUT_SHARE` and `SECOND_VARIANT_SHARE` add up to more than 1 |
+| `recommendations.E026` | the `BACKEND`'s SDK is not installed (the message names the extra to install) |
+| `recommendations.E027` | an entry of `FALLBACK_RANKERS` is not the dotted path of a `Ranker` subclass |
 | `recommendations.W001` | `RECOMMENDATIONS` has keys the app does not know |
 """
 
@@ -240,13 +244,30 @@ def grouped() -> list[tuple[str, str, list[str]]]:
     return groups
 
 
-def _row(name: str, doc: str) -> str:
-    kind = defaults.KINDS.get(name)
+def _row(name: str, default: object, kind: Kind | None, doc: str) -> str:
     must_be = (
         f"{kind.describe()} ({kind.check_id})" if kind is not None else "(no kind declared yet)"
     )
-    default = repr(defaults.DEFAULTS[name])
-    return f"| `{name}` | `{_cell(default)}` | {_cell(must_be)} | {_cell(doc)} |"
+    return f"| `{name}` | `{_cell(repr(default))}` | {_cell(must_be)} | {_cell(doc)} |"
+
+
+def _backend_sections() -> str:
+    """A table per built-in backend of the settings it declares."""
+    from django.utils.module_loading import import_string
+
+    builtins = import_string(BUILTIN_BACKENDS)
+    declared = settings_by_backend()
+    sections = []
+    for name, path in builtins.items():
+        own: dict[str, Setting] = declared.get(name, {})
+        rows = [_row(key, s.default, s.kind, s.doc) for key, s in own.items()]
+        sections.append(
+            f"\n### The `{name}` backend (`{path}`)\n\n" + TABLE_HEAD + "\n".join(rows) + "\n"
+        )
+    return (
+        "\n## Settings of the backends\n\nRead only when that backend is the `BACKEND`.\n"
+        + "".join(sections)
+    )
 
 
 def render() -> str:
@@ -254,12 +275,19 @@ def render() -> str:
     docs = doc_lines()
     sections = [
         f"## {title}\n\n{text}\n\n{TABLE_HEAD}"
-        + "\n".join(_row(name, docs.get(name, "")) for name in names)
+        + "\n".join(
+            _row(name, defaults.DEFAULTS[name], defaults.KINDS.get(name), docs.get(name, ""))
+            for name in names
+        )
         + "\n"
         for title, text, names in grouped()
     ]
-    return HEADER + "\n" + "\n".join(sections) + FOOTER
+    return HEADER + "\n" + "\n".join(sections) + _backend_sections() + FOOTER
 
 
 if __name__ == "__main__":
+    from django.conf import settings
+
+    if not settings.configured:  # the reference is the defaults, whatever a shop configured
+        settings.configure()
     print(render(), end="")

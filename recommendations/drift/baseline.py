@@ -1,6 +1,6 @@
 """Getting a model version's training baseline into the database, and reading it back.
 
-The training job writes `drift_baseline.json.gz` next to the model (model/drift_baseline.py).
+The training job writes `drift_baseline.json.gz` next to the model (model/training/drift_baseline.py).
 `DRIFT_BASELINE` names it, as a path or an s3:// URI; `load_baseline` stores it per model version
 (the daily task loads it before computing, and `recommendations_drift --load` does it by hand),
 so the figures of an older version can still be computed, and pages never read it.
@@ -97,7 +97,7 @@ def parse(data: bytes, source: str) -> dict[str, Any]:
 def read_source(source: str) -> bytes:
     """The bytes at a path or an s3:// URI; BaselineError when they cannot be read."""
     if source.startswith("s3://"):
-        from ..export.destinations import s3_client
+        from ..export.s3 import s3_client
 
         parsed = urlparse(source)
         try:

@@ -3,7 +3,7 @@
 For each model version that answered on the day (impressions whose source is "model" or
 "mixed", the items the model placed in them):
 
-- item popularity: the items' training popularity bins (model/drift_baseline.py), against the
+- item popularity: the items' training popularity bins (model/training/drift_baseline.py), against the
   training interactions' shares of the same bins; items the model never saw have a bin of their
   own;
 - history length: the signed-in viewers' interactions in the catalog adapter's history

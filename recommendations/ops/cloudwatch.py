@@ -7,8 +7,14 @@ per PUT_BATCH data points. The client follows boto3's credential chain like the 
 from collections.abc import Iterable
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from ..backends.extras import MissingExtra
+
+try:
+    import boto3
+    from botocore.config import Config
+except ImportError as err:
+    raise MissingExtra("CloudWatch publisher", "sagemaker", err) from err
+
 
 from ..conf import app_settings
 from ..models import DailyDrift
@@ -69,7 +75,7 @@ def drift_metric_data(rows: Iterable[DailyDrift]) -> list[dict[str, Any]]:
     """CloudWatch data points of daily drift rows, with a `ModelVersion` dimension.
 
     Beside each figure, `DriftScore`: the larger of the two divergences, which the deploy tool's
-    quality alarm watches (model/deploy/quality_alarms.py).
+    quality alarm watches (model/aws/deploy/quality_alarms.py).
     """
     points = []
     for row in rows:

@@ -1,6 +1,6 @@
 """Endpoint latencies of the last hour, shared by every process through the cache.
 
-Prometheus histograms live in each process; `recommendations_check --alert` must judge the whole
+Prometheus histograms live in each process; `recommendations_probe --alert` must judge the whole
 shop, so each endpoint call also adds one to a per-minute bucket counter in the cache (one `incr`
 per call, never per page view on a cache hit). p99 over a window is read from those counters.
 """

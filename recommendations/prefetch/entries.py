@@ -7,14 +7,15 @@ their own that names the variant, so an answer of one variant is never served as
 """
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..cache import near as near_cache
 from ..cache.access import get_cache
 from ..catalog import get_catalog
 from ..conf import app_settings
+from ..serving import visibility
 
 KEY_PREFIX = "recommendations:user:"
 
@@ -29,6 +30,9 @@ class PrefetchedEntry:
     fresh_until: float
     variant: str | None = None
     prior: bool = False  # the model did not know the user (its popularity prior answered)
+    # What the user may not be shown among item_ids, and until when (serving/visibility.py): the
+    # answer is kept whole, the rule is applied when it is read.
+    hidden: Mapping[str, float | None] = field(default_factory=dict, hash=False)
 
     def is_fresh(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) < self.fresh_until
@@ -43,6 +47,7 @@ class PrefetchedEntry:
             "fresh_until": self.fresh_until,
             "variant": self.variant,
             "prior": self.prior,
+            "hidden": dict(self.hidden),
         }
 
 
@@ -72,6 +77,9 @@ def entry_from(raw: Any) -> PrefetchedEntry | None:
     """The entry a cache value holds, or None when it holds none (a miss, an older layout)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("item_ids"), list):
         return None
+    hidden = visibility.hidden_from_cache(raw.get("hidden", {}))
+    if hidden is None:
+        return None
     try:
         return PrefetchedEntry(
             item_ids=tuple(str(i) for i in raw["item_ids"]),
@@ -80,6 +88,7 @@ def entry_from(raw: Any) -> PrefetchedEntry | None:
             fresh_until=float(raw["fresh_until"]),
             variant=raw.get("variant"),
             prior=raw.get("prior") is True,
+            hidden=hidden,
         )
     except (KeyError, TypeError, ValueError):
         return None  # an entry from an older layout is a miss, not an error
@@ -92,9 +101,13 @@ def write_entry(
     variant: str | None = None,
     target_variant: str | None = None,
     prior: bool = False,
+    hidden: visibility.Hidden | None = None,
 ) -> PrefetchedEntry:
-    """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL."""
-    entry = _fresh_entry(item_ids, model_version, variant, time.time(), prior)
+    """Store a fresh entry; it stays fresh for FRESH_TTL and readable (stale) until STALE_TTL.
+
+    `hidden` is what the user may not be shown (`CatalogAdapter.hidden_items`): the entry keeps
+    the part of it about its own items, for the page that reads it (`visibility.for_storing`)."""
+    entry = _fresh_entry(item_ids, model_version, variant, time.time(), prior, hidden)
     near_cache.store(
         user_key(user_id, target_variant), entry.as_value(), timeout=int(app_settings.STALE_TTL)
     )
@@ -104,15 +117,17 @@ def write_entry(
 def write_entries(
     answers: Iterable[tuple[object, Sequence[str], str | None, str | None, bool]],
     target_variant: str | None = None,
+    hidden: Mapping[Any, visibility.Hidden] | None = None,
 ) -> None:
-    """`write_entry` for many (user id, item ids, model version, variant, prior) in one cache write.
+    """`write_entry` for many (user id, item ids, model version, variant, prior) in one cache write,
+    with each user's hidden items in `hidden` (by user id).
 
     A prefetch batch writes its 50 entries in one round trip and one announcement instead of 100.
     """
     now = time.time()
     values = {
         user_key(user_id, target_variant): _fresh_entry(
-            item_ids, model_version, variant, now, prior
+            item_ids, model_version, variant, now, prior, (hidden or {}).get(user_id)
         ).as_value()
         for user_id, item_ids, model_version, variant, prior in answers
     }
@@ -125,15 +140,20 @@ def _fresh_entry(
     variant: str | None,
     now: float,
     prior: bool = False,
+    hidden: visibility.Hidden | None = None,
 ) -> PrefetchedEntry:
+    # Ids the database cannot hold are dropped here, so that no cached answer holds one.
+    stored, carried = visibility.for_storing(
+        get_catalog().storable_item_ids(item_ids), hidden or {}
+    )
     return PrefetchedEntry(
-        # Ids the database cannot hold are dropped here, so that no cached answer holds one.
-        item_ids=tuple(get_catalog().storable_item_ids(item_ids)),
+        item_ids=stored,
         model_version=model_version,
         created_at=now,
         fresh_until=now + float(app_settings.FRESH_TTL),
         variant=variant,
         prior=prior,
+        hidden=carried,
     )
 
 

@@ -163,13 +163,14 @@ class _BatchCall:
 
     def serve(self, batch: list[int], result: PrefetchResult, done: list[int]) -> None:
         """Prefetch `batch`, appending to `done` as users are written or skipped."""
-        bought = self.catalog.purchased_item_ids_for(batch)
+        # What each user may not be shown: the entries carry it to the pages that read them.
+        hidden = self.catalog.hidden_items_for(batch)
         pending = [batch]
         served = refused = 0
         while pending:
             users = pending.pop(0)
             try:
-                predictions = self._ask(users, bought)
+                predictions = self._ask(users, hidden)
             except EndpointError as error:
                 if not error.caused_by_request:
                     raise
@@ -191,7 +192,7 @@ class _BatchCall:
                 (
                     (
                         user_id,
-                        exclusions.without_bought(prediction.item_ids, bought.get(user_id, ())),
+                        prediction.item_ids,
                         prediction.model_version,
                         prediction.variant,
                         prediction.prior,
@@ -199,6 +200,7 @@ class _BatchCall:
                     for user_id, prediction in zip(users, predictions, strict=True)
                 ),
                 target_variant=self.target_variant,
+                hidden=hidden,
             )
             result.model_versions.update(p.model_version for p in predictions if p.model_version)
             for version in {p.model_version for p in predictions}:
@@ -206,14 +208,14 @@ class _BatchCall:
             done.extend(users)
             result.users += len(users)
 
-    def _ask(self, users: list[int], bought: dict[int, Any]) -> list[Any]:
+    def _ask(self, users: list[int], hidden: dict[int, Any]) -> list[Any]:
         """One invoke_endpoint for `users`, if the breaker allows; its outcome is recorded in it."""
         # The requests first: a probe the breaker grants must be answered by this call's outcome.
         requests = [
             PredictionRequest(
                 user_key=pseudonym(user_id),
                 num_results=self.num_results,
-                exclude=exclusions.exclude_for(self.catalog, user_id, bought.get(user_id, ())),
+                exclude=exclusions.exclude_for(self.catalog, user_id, hidden.get(user_id, {})),
             )
             for user_id in users
         ]

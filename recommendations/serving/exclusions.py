@@ -1,20 +1,30 @@
-"""What a request tells the model not to recommend: the user's most recent purchases, bounded.
+"""What a request tells the model not to recommend: the items hidden from the user for good
+(`CatalogAdapter.hidden_items`: by default their purchases), bounded.
 
-A customer who bought thousands of products would otherwise send them all as `exclude`, past
-what the model accepts (model/protocol.py takes 1,000), and every one of their requests would fail.
-So at most EXCLUDE_MAX ids go out, the most recently bought first; purchases older than those are
-dropped from the model's answer before it is kept (`without_bought`), so they never show either.
+An optimisation, not the rule: the model's slots go to items that can be shown. The rule is
+applied when the answer is read (`serving/visibility.py`), so an item hidden for a while only
+(a view in the last hour) is not sent, and one left out of `exclude` never shows either.
+A customer who bought thousands of products would otherwise send them all, past what the model
+accepts (model/inference/protocol.py takes 1,000), and every one of their requests would fail: at most
+EXCLUDE_MAX ids go out, the most recently bought first.
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..conf import app_settings
 
 
-def exclude_for(catalog: Any, user_id: int, bought: Collection[str]) -> tuple[str, ...]:
-    """The ids to send as `exclude` for a user who bought `bought`: all of them when they fit
-    within EXCLUDE_MAX, else the EXCLUDE_MAX most recent (one more query, for heavy buyers only)."""
+def exclude_for(
+    catalog: Any, user_id: int, hidden: Mapping[str, float | None] | Collection[str]
+) -> tuple[str, ...]:
+    """The ids to send as `exclude` for a user with these hidden items (a map to until when, or
+    ids hidden for good): those hidden for good, all of them when they fit within EXCLUDE_MAX,
+    else the EXCLUDE_MAX most recent (one more query, for heavy buyers only)."""
+    if isinstance(hidden, Mapping):
+        bought = {item_id for item_id, until in hidden.items() if until is None}
+    else:
+        bought = set(hidden)
     limit = int(app_settings.EXCLUDE_MAX)
     if len(bought) <= limit:
         return tuple(sorted(bought))
@@ -28,8 +38,3 @@ def exclude_for(catalog: Any, user_id: int, bought: Collection[str]) -> tuple[st
             break
         chosen.setdefault(item_id, None)
     return tuple(sorted(list(chosen)[:limit]))
-
-
-def without_bought(item_ids: Iterable[str], bought: Collection[str]) -> tuple[str, ...]:
-    """`item_ids` less the ones the user bought, in order."""
-    return tuple(item_id for item_id in item_ids if item_id not in bought)

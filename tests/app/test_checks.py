@@ -117,10 +117,17 @@ def test_overrides_are_read_when_used():
     assert app_settings.BUDGET_MS != 321
 
 
-# --- every setting, from its declaration in recommendations/conf/defaults.py ------------------
+# --- every setting, from its declaration in recommendations/conf/defaults.py or its backend ---
 
-from recommendations.conf.defaults import DEFAULTS, KINDS  # noqa: E402
+from recommendations.conf import defaults  # noqa: E402
+from recommendations.conf.declared import declared_settings  # noqa: E402
 
+# The core settings' and the built-in backends' (each declares its own), as two dicts.
+DEFAULTS = {name: setting.default for name, setting in declared_settings().items()}
+KINDS = {
+    **{name: setting.kind for name, setting in declared_settings().items()},
+    **defaults.KINDS,
+}
 SETTINGS = sorted(DEFAULTS)
 
 
@@ -195,7 +202,7 @@ def test_a_setting_added_without_a_kind_yet_is_read_and_checked_without_error(mo
     # How a setting arrives from another branch: its default at the end of DEFAULTS, no kind yet.
     from recommendations.conf import app_settings
 
-    monkeypatch.setitem(DEFAULTS, "NEW_SETTING", 3)
+    monkeypatch.setitem(defaults.DEFAULTS, "NEW_SETTING", 3)
     with override_settings(RECOMMENDATIONS={**GOOD, "NEW_SETTING": "anything"}):
         assert app_settings.NEW_SETTING == "anything"
         assert check_settings() == []

@@ -17,8 +17,8 @@ from django.test import override_settings
 
 from recommendations.catalog import CatalogAdapter, InteractionChunk, KeyedInteractionChunk
 from recommendations.exceptions import ExportError
-from recommendations.export.destinations import S3Destination
 from recommendations.export.run import export_new
+from recommendations.export.s3 import S3Destination
 from recommendations.export.watermark import WATERMARK_NAME
 from recommendations.tasks import export_interactions
 from recommendations.tracking.pseudonyms import pseudonym

@@ -1,4 +1,4 @@
-"""manage.py recommendations_check against the real model endpoint (`python -m model.serve`):
+"""manage.py recommendations_probe against the real model endpoint (`python -m model.serve`):
 status, latency and model version when healthy; a plain-words diagnosis and a non-zero exit for
 each usual mistake; never a credential in its output or logs."""
 
@@ -19,7 +19,7 @@ from recommendations.exceptions import (
     EndpointThrottled,
     EndpointUnavailable,
 )
-from recommendations.ops.health import explain
+from recommendations.ops.probe import explain
 from tests.support.model_server import free_port, running_model_server
 from tests.support.scripted_endpoint import (  # noqa: F401 (fixture "scripted_endpoint")
     aws_error,
@@ -56,7 +56,7 @@ def check(*args: str, recommendations: dict | None = None) -> tuple[int, str]:
     )
     with settings:
         try:
-            call_command("recommendations_check", *args, stdout=out, stderr=err)
+            call_command("recommendations_probe", *args, stdout=out, stderr=err)
         except CommandError as error:
             return 1, out.getvalue() + err.getvalue() + str(error)
     return 0, out.getvalue() + err.getvalue()
@@ -99,7 +99,7 @@ def test_unknown_endpoint_name_is_diagnosed_in_plain_words(endpoint, caplog):
     assert "No endpoint named 'nope'" in output
     assert "region" in output
     assert "not usable" in output
-    # One call tells it all: the check does not repeat a call that cannot succeed.
+    # One call tells it all: the probe does not repeat a call that cannot succeed.
     assert "0/1 calls succeeded" in output
     assert_no_secret(output, caplog)
 
@@ -176,7 +176,7 @@ def test_alert_logs_info_when_healthy(endpoint, caplog):
         code, _ = check("--requests", "2", "--alert")
     assert code == 0
     (record,) = [
-        r for r in caplog.records if r.name.endswith("recommendations_check") and r.levelno >= 20
+        r for r in caplog.records if r.name.endswith("recommendations_probe") and r.levelno >= 20
     ]
     assert record.levelno == logging.INFO
     assert "healthy" in record.getMessage()
@@ -326,9 +326,9 @@ def test_every_error_type_gets_its_own_explanation(error, words):
 @pytest.mark.parametrize(("p99_ms", "warned"), [(80.0, False), (90.0, True)])
 def test_a_p99_close_to_the_pages_wait_is_a_finding(p99_ms, warned):
     # The page waits TIMEOUT_SHARE (70%) of the 150 ms budget, 105 ms; the finding comes past 80% of it.
-    from recommendations.ops import health
+    from recommendations.ops import probe
 
-    variant = health.VariantHealth(None, [health.CallOutcome(latency_ms=p99_ms)])
+    variant = probe.VariantHealth(None, [probe.CallOutcome(latency_ms=p99_ms)])
     with override_settings(RECOMMENDATIONS={"BUDGET_MS": 150}):
-        findings = health._findings_of_a_working_endpoint(variant)
+        findings = probe._findings_of_a_working_endpoint(variant)
     assert any("close to the budget" in finding for finding in findings) is warned

@@ -2,7 +2,7 @@
 premises, AWS credentials show up nowhere, and the app's views are read-only.
 
 Escaping of hostile product names and refusing `user`/`user_id` on the JSON API are in
-tests/app/test_views.py; the check command's output is searched for secrets in
+tests/app/test_views.py; the probe command's output is searched for secrets in
 tests/app/test_recommendations_check.py.
 """
 

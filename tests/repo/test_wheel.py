@@ -91,7 +91,8 @@ def test_wheel_installs_and_renders_the_widget_in_a_new_project(dist: Path, tmp_
         "--quiet",
         "--python",
         venv / "bin/python",
-        wheel,
+        # With the default backend's SDK, as a shop installs it (the [sagemaker] extra).
+        f"django-hybrid-recommendations[sagemaker] @ {wheel.as_uri()}",
         f"Django=={NEWEST_DJANGO}.*",
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}

@@ -1,4 +1,4 @@
-"""manage.py recommendations_check: is the endpoint usable by page views right now, and if not, why.
+"""manage.py recommendations_probe: is the endpoint usable by page views right now, and if not, why.
 
 Exits non-zero when a configured variant is not usable, so a deploy pipeline can run it.
 """
@@ -12,7 +12,7 @@ from recommendations.backends.base import get_backend
 from recommendations.backends.breaker import breaker_for
 from recommendations.conf import app_settings
 from recommendations.exceptions import EndpointError
-from recommendations.ops import health
+from recommendations.ops import probe
 from recommendations.ops.recent_figures import recent_figures
 
 logger = logging.getLogger(__name__)
@@ -46,12 +46,12 @@ class Command(BaseCommand):
         requests = options["requests"]
         if requests < 1:
             raise CommandError("--requests must be at least 1.")
-        user_key = health.sample_user_key(options["user_id"])
+        user_key = probe.sample_user_key(options["user_id"])
         self._describe_setup(options["user_id"], user_key)
 
         results = [
-            health.check_variant(variant, user_key, requests)
-            for variant in health.configured_variants()
+            probe.probe_variant(variant, user_key, requests)
+            for variant in probe.configured_variants()
         ]
         for result in results:
             self._report(result)
@@ -109,13 +109,13 @@ class Command(BaseCommand):
                 f"{app_settings.REGION or 'default'})"
             )
         )
-        self.stdout.write(f"  page timeouts: {health.page_timeouts()}")
-        self.stdout.write(f"  circuit breaker: {breaker.state} (the check calls past it)")
+        self.stdout.write(f"  page timeouts: {probe.page_timeouts()}")
+        self.stdout.write(f"  circuit breaker: {breaker.state} (the probe calls past it)")
         who = f"user {user_id}" if user_id is not None else "a sample user"
         # A pseudonym is what leaves the premises anyway; its head is enough to recognise it.
         self.stdout.write(f"  asking for {who}, pseudonym {user_key[:8]}…")
 
-    def _report(self, result: health.VariantHealth) -> None:
+    def _report(self, result: probe.VariantHealth) -> None:
         calls = len(result.outcomes)
         ok = len(result.successes)
         if result.usable:
@@ -144,7 +144,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  - {note}")
 
     def _alert(
-        self, results: list[health.VariantHealth], unusable: list, breaches: list[str]
+        self, results: list[probe.VariantHealth], unusable: list, breaches: list[str]
     ) -> None:
         # The outcome as one log line too, so log-based alerting can match it.
         degraded = [r for r in results if r.usable and (r.failures or r.findings)]

@@ -1,8 +1,8 @@
-"""Endpoint health, as `manage.py recommendations_check` reports it: call each configured variant
+"""Endpoint health, as `manage.py recommendations_probe` reports it: call each configured variant
 with a sample user, time the calls with the page's own timeouts, and say in plain words what is
 wrong when they fail.
 
-The check calls the backend directly, past the circuit breaker: it must see the endpoint as it
+The probe calls the backend directly, past the circuit breaker: it must see the endpoint as it
 is now, even while the breaker keeps pages away from it. Nothing here prints or logs a credential:
 findings are built from the app's error types and their sanitised details
 (see `recommendations/exceptions.py`).
@@ -18,6 +18,7 @@ from ..backends.base import (
     Backend,
     Prediction,
     PredictionRequest,
+    backend_class,
     call_policy,
     get_backend,
 )
@@ -42,7 +43,7 @@ USABLE_SHARE = 0.9
 # page views will fall back.
 CLOSE_TO_WAIT = 0.8
 # Stands for "no customer in particular": the model answers it with its popularity prior.
-SAMPLE_USER = "recommendations-check"
+SAMPLE_USER = "recommendations-probe"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class CallOutcome:
 
 @dataclass
 class VariantHealth:
-    """What the check learnt about one variant (None: the endpoint's default routing)."""
+    """What the probe learnt about one variant (None: the endpoint's default routing)."""
 
     variant: str | None
     outcomes: list[CallOutcome] = field(default_factory=list)
@@ -111,7 +112,7 @@ def configured_variants() -> list[str | None]:
 
 
 def sample_user_key(user_id: int | None = None) -> str:
-    """The pseudonym sent for the check: this user's, or a sample nobody has."""
+    """The pseudonym sent for the probe: this user's, or a sample nobody has."""
     return pseudonym(SAMPLE_USER if user_id is None else user_id)
 
 
@@ -136,7 +137,7 @@ def _timed_call(
     return CallOutcome((time.perf_counter() - started) * 1000, prediction=prediction)
 
 
-def check_variant(variant: str | None, user_key: str, requests: int) -> VariantHealth:
+def probe_variant(variant: str | None, user_key: str, requests: int) -> VariantHealth:
     """Call `variant` `requests` times with the page's timeouts; diagnose what fails."""
     health = VariantHealth(variant)
     try:
@@ -224,9 +225,17 @@ def _findings_of_a_working_endpoint(health: VariantHealth) -> list[str]:
 
 
 def explain(error: EndpointError) -> str:
-    """What this error usually means, and what to do about it, in plain words."""
+    """What this error usually means, and what to do about it, in plain words: the backend's own
+    (`Backend.health_hint`), else the general ones below."""
+    try:
+        backend = backend_class()
+    except EndpointMisconfigured:
+        backend = Backend
+    hint = backend.health_hint(error)
+    if hint:
+        return hint
     name = str(app_settings.ENDPOINT_NAME or "")
-    where = _where()
+    where = backend.location() or "at the endpoint"
     detail = f" ({error.error_code}: {error.detail})" if error.detail else ""
     if isinstance(error, EndpointAuthError):
         if error.reason == "no_credentials":
@@ -234,11 +243,6 @@ def explain(error: EndpointError) -> str:
                 "No AWS credentials found. boto3 looks for AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, then AWS_PROFILE or ~/.aws/credentials, then the instance "
                 "or task role: give the web and worker processes one of them."
-            )
-        if app_settings.BACKEND == "http" and app_settings.HTTP_API_KEY:
-            return (
-                f"The HTTP_URL refused the API key{detail}: check HTTP_API_KEY against the API "
-                "Gateway usage plan, or leave it empty to sign with the AWS credentials."
             )
         return (
             f"AWS refused the credentials{detail}: the access key is unknown, the secret does "
@@ -261,7 +265,7 @@ def explain(error: EndpointError) -> str:
         )
     if isinstance(error, EndpointMisconfigured):
         return (
-            f"The settings do not allow a call: {error}. Fix the setting and run the check again."
+            f"The settings do not allow a call: {error}. Fix the setting and run the probe again."
         )
     if isinstance(error, EndpointTimeout):
         return f"No answer within the page's timeouts ({page_timeouts()}){detail}."
@@ -293,20 +297,11 @@ def explain(error: EndpointError) -> str:
     if isinstance(error, EndpointUnavailable):
         if error.reason == "connection":
             return (
-                f"Could not connect {where}{detail}: nothing answered. Check ENDPOINT_URL (or "
-                "HTTP_URL), the network path and the region."
+                f"Could not connect {where}{detail}: nothing answered. Check the backend's URL "
+                "setting and the network path."
             )
         return (
             f"The endpoint answered with a server error{detail}. Is it InService? Check its "
             "status and logs in the SageMaker console."
         )
     return f"The call failed: {error}."
-
-
-def _where() -> str:
-    if app_settings.BACKEND == "http":
-        return "at the HTTP_URL"
-    region = app_settings.REGION or "the default region"
-    if app_settings.ENDPOINT_URL:
-        return f"in region {region} at the ENDPOINT_URL"
-    return f"in region {region}"

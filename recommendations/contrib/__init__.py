@@ -1,0 +1,1 @@
+"""Optional integrations with other Django packages, each importable only with its extra."""
