@@ -30,7 +30,7 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will skip (fail under CI=true)"; }
 
-# Debian's buildah and mmdebstrap for tests/test_container_image.py, which builds model/Dockerfile
+# Debian's buildah and mmdebstrap for tests/model/test_container_image.py, which builds model/Dockerfile
 # on a base image made from Debian's packages (no Docker daemon, no image registry here).
 image-deps:
 	@command -v buildah >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
@@ -41,17 +41,23 @@ image-deps:
 # The suite runs in parallel, one pytest-xdist worker per core (at most 4), a test file to a
 # worker so that a file's Celery worker and servers start once; PARALLEL= runs it in one process.
 PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+# Two pytest runs: the app's tests on its minimal settings (tests/app/settings.py), the rest on
+# the demo shop's (tests/settings.py); Django is set up once per process.
+APP_TESTS := tests/app
+SHOP_TESTS := tests/model tests/demo tests/repo
 
 test-sqlite: install
-	$(BIN)/pytest $(PARALLEL)
+	$(BIN)/pytest $(PARALLEL) $(APP_TESTS)
+	$(BIN)/pytest $(PARALLEL) $(SHOP_TESTS)
 
 test-postgres: install
-	TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not image"
+	TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not image" $(APP_TESTS)
+	TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not image" $(SHOP_TESTS)
 
 # The container image built from model/Dockerfile and run (train, serve), in the foreground so
 # that the build, the training and the answers are in the log.
 test-image: install image-deps
-	$(BIN)/pytest -m image -s -rA -p no:cacheprovider tests/test_container_image.py
+	$(BIN)/pytest -m image -s -rA -p no:cacheprovider tests/model/test_container_image.py
 
 # The documentation as HTML in docs/_build/html; a warning fails the build.
 docs: install

@@ -26,6 +26,7 @@ PAIRS = [
 # that pair, at twice their cost (docs/testing.md).
 FULL_PAIRS = {("3.12", "6.1"), ("3.13", "6.1")}
 LEFT_OUT_ON_OTHER_PAIRS = "not cloud and not integration and not browser"
+TEST_RUNS = (["tests/app"], ["tests/model", "tests/demo", "tests/repo"])
 # The pair of the virtualenv nox runs from (.venv): `make test` has run the full suite there.
 MAIN_PAIR = (
     f"{sys.version_info[0]}.{sys.version_info[1]}",
@@ -52,7 +53,7 @@ nox.options.reuse_venv = "yes"
     ],
 )
 def tests(session: nox.Session, django: str) -> None:
-    """The SQLite suite on one pair (arguments after -- go to pytest)."""
+    """The SQLite suite on one pair, in two pytest runs (arguments after -- go to both)."""
     session.install("-r", "requirements.txt", f"Django=={django}.*")
     arguments = list(session.posargs)
     if (session.python, django) not in FULL_PAIRS:
@@ -61,4 +62,6 @@ def tests(session: nox.Session, django: str) -> None:
             arguments[at] = f"({arguments[at]}) and {LEFT_OUT_ON_OTHER_PAIRS}"
         else:
             arguments += ["-m", LEFT_OUT_ON_OTHER_PAIRS]
-    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *arguments)
+    # The app's tests on its minimal settings, then the rest on the demo shop's (tests/conftest.py).
+    for folders in TEST_RUNS:
+        session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *arguments, *folders)

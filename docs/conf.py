@@ -47,7 +47,7 @@ default_role = "py:obj"
 # Links to the documentation of Django, Celery and boto3 are references, never required
 # reading: the docs are read offline, and the build fetches nothing. The roles below make
 # well-formed URLs without a fetch ({django}`topics/testing/tools/#overriding-settings`);
-# tests/test_docs.py checks their form. DOCS_INTERSPHINX=1 also turns on intersphinx, which
+# tests/repo/test_docs.py checks their form. DOCS_INTERSPHINX=1 also turns on intersphinx, which
 # downloads those projects' objects.inv at build time and so needs the network: off by default.
 EXTERNAL_DOCS = {
     "django": "https://docs.djangoproject.com/en/stable/",

@@ -1,12 +1,48 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite, and the choice of its settings.
+
+tests/app runs on the app's minimal settings (tests/app/settings.py), the other folders on the
+demo shop's (tests/settings.py). Django is set up once per process, so one run takes one of them:
+`make test-sqlite` runs `pytest tests/app`, then `pytest tests/model tests/demo tests/repo`.
+"""
+
+import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from tests.support.services import in_ci, reachable, require
 
+APP_TESTS = Path(__file__).resolve().parent / "app"
+
+
+def settings_module_for(args: list[str]) -> str:
+    """tests.app.settings when every path asked for is in tests/app, tests.settings when none is."""
+    folders = set()
+    for arg in args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == APP_TESTS or APP_TESTS in path.parents:
+            folders.add("app")
+        elif path in APP_TESTS.parents:  # tests/ itself, or the repository: both kinds
+            folders |= {"app", "others"}
+        else:
+            folders.add("others")
+    if folders == {"app"}:
+        return "tests.app.settings"
+    if "app" in folders:
+        raise pytest.UsageError(
+            "tests/app runs on the app's own settings and the other folders on the demo shop's: "
+            "run them apart, `pytest tests/app` and `pytest tests/model tests/demo tests/repo` "
+            "(`make test-sqlite` runs both)."
+        )
+    return "tests.settings"
+
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-django sets Django up after this hook when no --ds, DJANGO_SETTINGS_MODULE or ini
+    # option named the settings before.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module_for(config.args))
+    settings.INSTALLED_APPS  # noqa: B018 - loads them, so that pytest-django sets Django up
     if getattr(settings, "TEST_DB", "sqlite") == "postgres" and not reachable(
         settings.TEST_DATABASE_URL, 5432
     ):
@@ -116,7 +152,7 @@ def shop_endpoint(tmp_path_factory):
 def use_shop_endpoint(shop_endpoint):
     """Point the app at `shop_endpoint` for this test: `server = use_shop_endpoint(BUDGET_MS=300)`.
 
-    Faults off, counters zeroed, the demo's catalog adapter, the boto3 client built (so the first
+    Faults off, counters zeroed, the shop's catalog adapter (TEST_CATALOG), the boto3 client built (so the first
     page does not fall back while it warms up); extra RECOMMENDATIONS entries as keywords.
     """
     from contextlib import ExitStack
@@ -135,7 +171,7 @@ def use_shop_endpoint(shop_endpoint):
             override_settings(
                 RECOMMENDATIONS={
                     **shop_endpoint.recommendations_settings(),
-                    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+                    "CATALOG": settings.TEST_CATALOG,
                     **overrides,
                 }
             )
@@ -147,14 +183,6 @@ def use_shop_endpoint(shop_endpoint):
     stack.close()
     shop_endpoint.set_fault("none")
     reset_clients()
-
-
-@pytest.fixture
-def aws(moto_url, monkeypatch, tmp_path):
-    """boto3's environment set to moto's server, with a role, an ECR image and a bucket there."""
-    from tests.support.sagemaker_on_moto import aws_on_moto
-
-    return aws_on_moto(moto_url, monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +198,14 @@ def moto_url():
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Records what the request path enqueues instead of publishing it (a stand-in for the
+    broker: these tests are about when the service asks for a refresh, not about Celery)."""
+    from recommendations.prefetch import refresh_queue
+
+    calls = []
+    monkeypatch.setattr(refresh_queue, "safe_enqueue", lambda task, *args: calls.append(args))
+    return calls

@@ -17,7 +17,7 @@ MAX_HYPERPARAMETERS = 100
 MAX_KEY_CHARS = 256
 MAX_VALUE_CHARS = 2500
 
-# The training run's options that name a folder (tests/test_container.py holds the two in step).
+# The training run's options that name a folder (tests/model/test_container.py holds the two in step).
 PATH_OPTIONS = ("--train", "--model-dir")
 # The SageMaker SDK's own keys (sagemaker_program, ...): the container leaves them out.
 SDK_PREFIX = "sagemaker_"

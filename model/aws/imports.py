@@ -1,7 +1,7 @@
 """What modules of the `model` package import: their closure, and requirements.txt lines.
 
 The framework archive (framework_archive.py) turns the third-party names `model/inference/`
-imports into its requirements; tests/test_container.py checks model/requirements.txt against
+imports into its requirements; tests/model/test_container.py checks model/requirements.txt against
 the closure of `model.container` the same way.
 """
 

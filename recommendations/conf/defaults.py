@@ -8,7 +8,7 @@ default in `DEFAULTS` under a comment that is its documentation.
 test fails when it drifts).
 
 To add a setting: its comment and default at the end of DEFAULTS, and one line in KINDS
-(`tests/test_checks.py` fails for a setting without a kind).
+(`tests/app/test_checks.py` fails for a setting without a kind).
 """
 
 from .kinds import (

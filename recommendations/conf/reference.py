@@ -4,7 +4,7 @@ Each core setting's documentation is the comment above its default in DEFAULTS (
 below another with no comment of its own shares that one's), its kind comes from KINDS, and the
 page lists the core settings in the topics of GROUPS below, each with a paragraph. Each built-in
 backend's settings follow in a table of their own, from its `settings` declaration. Regenerate with
-`python -m recommendations.conf.reference > docs/settings.md`; `tests/test_settings_reference.py`
+`python -m recommendations.conf.reference > docs/settings.md`; `tests/repo/test_settings_reference.py`
 fails when the file differs from what this prints.
 """
 
@@ -36,7 +36,7 @@ This page is generated from `recommendations/conf/defaults.py`, the groups in
 `recommendations/conf/reference.py` and the backends' own declarations (`Backend.settings`, see
 [writing a backend](writing-a-backend.md)):
 `python -m recommendations.conf.reference > docs/settings.md`
-(`tests/test_settings_reference.py` fails when it is out of date).
+(`tests/repo/test_settings_reference.py` fails when it is out of date).
 """
 
 TABLE_HEAD = """\

@@ -1,6 +1,6 @@
 """A real Celery worker in a subprocess, on the real Redis broker, for the integration tests.
 
-The test process publishes through the demo shop's Celery app pointed at the same broker; the
+The test process publishes through the shop's Celery app (TEST_CELERY_APP) pointed at the same broker; the
 worker (prefork, one child) sees the test database, the Redis cache and the model endpoint.
 """
 
@@ -13,9 +13,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +53,7 @@ def running_worker(
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.support.celery_worker_settings",
+        "WORKER_BASE_SETTINGS": settings.SETTINGS_MODULE,
         "WORKER_DATABASE_NAME": str(connection.settings_dict["NAME"]),
         "WORKER_BROKER_URL": broker_url,
         "WORKER_CACHE_URL": cache_url,
@@ -61,7 +64,7 @@ def running_worker(
         "-m",
         "celery",
         "-A",
-        "demo_shop",
+        settings.TEST_CELERY_APP,
         "worker",
         "--pool=prefork",
         "--concurrency=1",
@@ -93,8 +96,8 @@ def running_worker(
 
 @contextmanager
 def publishing_to(broker_url: str, transport_options: dict | None = None) -> Iterator[None]:
-    """Point the test process's Celery app (the demo shop's) at another broker for a while."""
-    from demo_shop.celery import app
+    """Point the test process's Celery app (the shop's) at another broker for a while."""
+    app = import_module(f"{settings.TEST_CELERY_APP}.celery").app
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
     app.conf.broker_url = broker_url

@@ -6,9 +6,12 @@ process), the real Redis broker and the real Redis cache, and the same RECOMMEND
 
 import json
 import os
+from importlib import import_module
 
-from tests.settings import *  # noqa: F403
-from tests.settings import DATABASES
+# The settings of the test process that started the worker (tests.settings or tests.app.settings).
+_base = import_module(os.environ["WORKER_BASE_SETTINGS"])
+globals().update({name: getattr(_base, name) for name in dir(_base) if name.isupper()})
+DATABASES = _base.DATABASES
 
 DATABASES["default"]["NAME"] = os.environ["WORKER_DATABASE_NAME"]
 DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["WORKER_DATABASE_NAME"]

@@ -1,4 +1,4 @@
-"""Factories for the demo shop's models: plain functions with sensible defaults, overridable by keyword."""
+"""Factories for the shop's models (tests/support/shop_models.py): plain functions with sensible defaults, overridable by keyword."""
 
 from decimal import Decimal
 from itertools import count
@@ -8,8 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.utils.text import slugify
 
-from demo_shop.catalog.models import Category, Product
-from demo_shop.orders.models import Order, OrderLine
+from tests.support.shop_models import Category, Order, OrderLine, Product
 
 PASSWORD = "demo-shop"
 _numbers = count(1)

@@ -1,12 +1,11 @@
-"""A tiny hand-made shop history for the fallback tests, written through the demo shop's models."""
+"""A tiny hand-made shop history for the fallback tests, written through the shop's models."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 
-from demo_shop.catalog.models import Category, Product
-from demo_shop.orders.models import Order, OrderLine
+from tests.support.shop_models import Category, Order, OrderLine, Product
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 import numpy as np
 from django.contrib.auth import get_user_model
 
-from demo_shop.catalog.models import Category, Product
 from model.data.interactions import Interactions
 from model.data.synthetic import taste_interactions
 from recommendations.tracking.pseudonyms import pseudonym
+from tests.support.shop_models import Category, Product
 
 NUM_ITEMS = 60
 NUM_CATEGORIES = 6

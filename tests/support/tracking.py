@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.test import override_settings
 
 from recommendations.tracking import events
@@ -13,7 +14,7 @@ from recommendations.tracking import events
 OFFLINE_TRACKED: dict[str, Any] = {
     "ENDPOINT_NAME": "offline",
     "ENDPOINT_URL": "http://127.0.0.1:9",
-    "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    "CATALOG": settings.TEST_CATALOG,
     "TRACKING": True,
     # The process's hand-off thread stays out of the way unless a test shortens this.
     "EVENT_FLUSH_INTERVAL": 60.0,

@@ -1,0 +1,1 @@
+"""A test-only shop for the app's tests: products in categories, and orders of them."""
