@@ -2,7 +2,7 @@
 
 A customer logs in, sees the widget with the model's recommendations, clicks one, lands on the
 product page and the click is counted; with the endpoint down the widget still shows products.
-A screenshot of the home page is saved under tests/artifacts/ (ignored by git).
+A screenshot of the home page is saved under tests/demo/artifacts/ (ignored by git).
 """
 
 import os
