@@ -23,10 +23,10 @@ from urllib.parse import urlparse
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .deploy.checks import check_image, check_role
 from .deploy.clients import Clients
 from .deploy.errors import CommandError, JobFailed, NotFound, explain
 from .deploy.plan import Call, Runner
+from .deploy.preflight import verify_image, verify_role
 from .deploy.waiting import DEFAULT_POLL, poll
 from .hyperparameters import HyperparameterError, check_hyperparameters
 from .training_request import job_name_for, numbered, training_request, usage_problem
@@ -154,7 +154,7 @@ def start(
     runner: Runner, name: str, arguments: argparse.Namespace, hyperparameters: dict[str, str]
 ) -> None:
     """Check the role, upload a local export, and call CreateTrainingJob."""
-    check_role(runner, arguments.role)
+    verify_role(runner, arguments.role)
     if arguments.folder is not None:
         upload_folder(runner, arguments.folder, arguments.upload_to)
     request = training_request(arguments, name, hyperparameters)
@@ -173,7 +173,7 @@ def run(arguments: argparse.Namespace, runner: Runner, out: TextIO) -> int:
         arguments.train_uri = arguments.upload_to
     hyperparameters = {k: str(v) for k, v in sorted(arguments.hyperparameters.items())}
     # The digest, not the tag: an image pushed again under the same tag trains again.
-    image_identity = check_image(runner, arguments.image) or arguments.image
+    image_identity = verify_image(runner, arguments.image) or arguments.image
     name = arguments.job_name or job_name_for(
         arguments,
         hyperparameters,

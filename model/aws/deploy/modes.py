@@ -8,7 +8,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import check_inputs
 from .errors import AlreadyExists, CommandError, NotFound, RolledBack
 from .existing import check_same_config, check_same_model
 from .monitoring import (
@@ -20,6 +19,7 @@ from .monitoring import (
     scaled_variants,
 )
 from .plan import Call, Retry, Runner
+from .preflight import preflight
 from .quality_alarms import quality_alarm_calls
 from .resources import (
     REPLACES_TAG,
@@ -126,7 +126,7 @@ def _resolve(
     if spec.mode == "replace" and endpoint is not None and old_config is not None:
         spec = with_current_capacity(spec, endpoint, old_config)
         spec = _fit_traffic_to_fleet(spec, runner)
-    spec = dataclasses.replace(spec, content=check_inputs(runner, spec))
+    spec = dataclasses.replace(spec, content=preflight(runner, spec))
     check_rules(spec)
     return spec
 
@@ -375,7 +375,7 @@ def _resuming(spec: DeploySpec, runner: Runner, endpoint: dict[str, Any]) -> boo
 def _check_all(runner: Runner, calls: list[Call]) -> None:
     """Hold every write of a mode to its API model before the first one is made."""
     for call in calls:
-        runner.check(call)
+        runner.enforce_rules(call)
 
 
 def _ensure_model(spec: DeploySpec, runner: Runner, call: Call) -> None:

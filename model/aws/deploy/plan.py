@@ -84,7 +84,7 @@ class Runner:
         The request is first held to its operation's model (maximums, enums, patterns), in a
         dry run too, so that a request the service would refuse is never printed as fine.
         """
-        self.check(call)
+        self.enforce_rules(call)
         prefix = "[dry-run] would call " if self.dry_run else "calling "
         print(prefix + call.render(), file=self.out, flush=True)
         self.made.append(call)
@@ -103,7 +103,7 @@ class Runner:
                 raise explain(err, call.action) from None
         raise AssertionError("unreachable")
 
-    def check(self, call: Call) -> None:
+    def enforce_rules(self, call: Call) -> None:
         """RefusedBySageMaker where `call` breaks a maximum, enum or pattern of its API model."""
         client = self.clients.get(call.service, call.region)
         check_against_service_model(

@@ -1,7 +1,7 @@
-"""Checks before anything is made: the role exists, the image is in ECR, the model data is in S3.
+"""The deploy pre-flight, before anything is made: the role exists, the image is in ECR, the model data is in S3.
 
 SageMaker would find these too, but only after a Model and an EndpointConfig exist, or minutes
-into an endpoint's creation; a check first gives a one-line answer and leaves nothing behind.
+into an endpoint's creation; verifying first gives a one-line answer and leaves nothing behind.
 """
 
 import re
@@ -17,7 +17,7 @@ ECR_IMAGE = re.compile(
 )
 
 
-def check_role(runner: Runner, role_arn: str) -> None:
+def verify_role(runner: Runner, role_arn: str) -> None:
     """NotFound unless the IAM role exists."""
     name = role_arn.rsplit("/", 1)[-1]
     if runner.read_or_none("iam", "GetRole", RoleName=name) is None:
@@ -27,7 +27,7 @@ def check_role(runner: Runner, role_arn: str) -> None:
         )
 
 
-def check_image(runner: Runner, image: str) -> str | None:
+def verify_image(runner: Runner, image: str) -> str | None:
     """The ECR image's digest (sha256:...); NotFound if absent; None for a URI outside ECR.
 
     The digest, not the tag, says which image a resource runs: an image pushed again under the
@@ -57,7 +57,7 @@ def check_image(runner: Runner, image: str) -> str | None:
     return details[0].get("imageDigest") or match["digest"]
 
 
-def check_model_data(runner: Runner, uri: str) -> str:
+def verify_model_data(runner: Runner, uri: str) -> str:
     """The model.tar.gz object's S3 version id, else its ETag; NotFound unless it exists.
 
     Either changes when the object is uploaded again, so a retrained artefact under the same key
@@ -74,14 +74,14 @@ def check_model_data(runner: Runner, uri: str) -> str:
     return str(head.get("VersionId") or head.get("ETag", "")).strip('"')
 
 
-def check_inputs(runner: Runner, spec: DeploySpec) -> str:
+def preflight(runner: Runner, spec: DeploySpec) -> str:
     """All checks that apply to `spec`, before the first write; what the model is made of.
 
     That is the image's digest (its URI when not checked or outside ECR) and the artefact's
     version or ETag: the names of the Model and EndpointConfig carry a hash of it.
     """
     if spec.role_arn:
-        check_role(runner, spec.role_arn)
-    digest = check_image(runner, spec.image) if spec.image and spec.check_image else None
-    data_version = check_model_data(runner, spec.model_data) if spec.model_data else ""
+        verify_role(runner, spec.role_arn)
+    digest = verify_image(runner, spec.image) if spec.image and spec.check_image else None
+    data_version = verify_model_data(runner, spec.model_data) if spec.model_data else ""
     return f"{digest or spec.image or ''} {spec.model_data or ''} {data_version}"
