@@ -3,12 +3,14 @@
 0. the user's arm (see `tracking/arms.py`): the control arm gets nothing (no widget) and the holdout the
    fallback, both at once with no cache or endpoint work; the second variant's arm asks (and
    caches answers of) that production variant
-1. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
-2. on a miss, the endpoint inline, only if the breaker allows and within what is left of the budget
-3. what may be shown: every candidate, the model's and the fallback's, passes
+1. no endpoint at all (`BACKEND = "none"`, backends/none.py): the arms that would ask the model get
+   the fallback too, reason "no_endpoint", with no cache read, endpoint call or breaker
+2. the user's prefetched entry in the cache (fresh: use it; stale: use it and refresh it once)
+3. on a miss, the endpoint inline, only if the breaker allows and within what is left of the budget
+4. what may be shown: every candidate, the model's and the fallback's, passes
    `serving/visibility.py` once, here (`_assemble`), with the time of the page
-4. too few items: the fallback's rankers in order (`fallback/rankers.py`, FALLBACK_RANKERS)
-5. dedupe, drop unavailable products, load the products in one query
+5. too few items: the fallback's rankers in order (`fallback/rankers.py`, FALLBACK_RANKERS)
+6. dedupe, drop unavailable products, load the products in one query
 """
 
 import logging
@@ -21,7 +23,13 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from .backends.base import TIMEOUT_SHARE, Prediction, PredictionRequest, get_backend
+from .backends.base import (
+    TIMEOUT_SHARE,
+    Prediction,
+    PredictionRequest,
+    endpoint_configured,
+    get_backend,
+)
 from .backends.breaker import breaker_for
 from .catalog import CatalogAdapter, get_catalog
 from .conf import app_settings
@@ -46,6 +54,8 @@ MIN_INLINE_MS = 10
 OVERFETCH = 2
 # The source of the control arm's empty answer: it sees no widget (tracking/arms.py).
 NO_WIDGET = "none"
+# The fallback reason of every model-arm page while BACKEND is "none" (backends/none.py).
+NO_ENDPOINT = "no_endpoint"
 
 
 @dataclass
@@ -97,7 +107,10 @@ def recommend(
                 fallback_reason=arms.CONTROL,
                 arm=arm.name,
             )
-        if arm.sees_model:
+        if arm.sees_model and not endpoint_configured():
+            # No endpoint yet: the fallback alone, and nothing counted as a failure.
+            answer = _ModelAnswer(reason=NO_ENDPOINT)
+        elif arm.sees_model:
             answer = _model_answer(user, limit, context or {}, started, arm)
         else:
             # The holdout measures the shop without the model: not even its cached answers.

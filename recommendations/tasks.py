@@ -4,6 +4,7 @@ Tasks carry only ids. Prefetch tasks are acknowledged late (a worker killed mid-
 message to be delivered again) and idempotent (running one twice writes the same entries). They
 consult the endpoint's circuit breaker like the pages do: while it is open they are retried once
 the cool-down is over, without calling the endpoint and without using up their error retries.
+With no endpoint (`BACKEND = "none"`) they do nothing.
 """
 
 import logging
@@ -13,6 +14,7 @@ from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.db import DatabaseError
 
+from .backends.base import endpoint_configured
 from .cache.access import CacheUnavailable
 from .conf import app_settings
 from .exceptions import BreakerOpen, EndpointError, ExportError
@@ -148,8 +150,10 @@ def prefetch_active_users(
 
     Beat calls it with no arguments; each next page carries the first page's cutoff (`since`),
     the last user id done (`after`) and the pass's lock (`pass_token`). Returns the users of this
-    page, 0 when another pass is paging (see `fan_out.py`).
+    page, 0 when another pass is paging (see `fan_out.py`) or there is no endpoint to ask.
     """
+    if not endpoint_configured():
+        return 0  # BACKEND "none": no pass, no batches
     lock = fan_out.hold_pass(pass_token)
     if lock is None:
         return 0

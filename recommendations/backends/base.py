@@ -35,6 +35,7 @@ __all__ = [
     "Prediction",
     "PredictionRequest",
     "call_policy",
+    "endpoint_configured",
     "get_backend",
     "reset_clients",
 ]
@@ -121,6 +122,9 @@ class Backend:
     # The RECOMMENDATIONS keys this backend reads and no other part of the app does: each with its
     # default, its kind (the system checks test values against it) and its line in the reference.
     settings: ClassVar[dict[str, Setting]] = {}
+    # False for a backend that stands for no endpoint at all (`none`): pages serve the fallback,
+    # prefetching and the breaker are left alone, the probe has nothing to call.
+    has_endpoint: ClassVar[bool] = True
 
     def __init__(self, codec: Codec | None = None) -> None:
         self.codec = codec if codec is not None else get_codec()
@@ -261,6 +265,7 @@ class Backend:
 BUILTIN_BACKENDS = {
     "sagemaker": "recommendations.backends.sagemaker.SageMakerBackend",
     "http": "recommendations.backends.http.HTTPBackend",
+    "none": "recommendations.backends.none.NoEndpoint",
 }
 
 # Backends whose client is being built in the background, per purpose.
@@ -284,6 +289,16 @@ def get_backend() -> Backend:
             backend = _build_backend(*key)
             _backends[key] = backend
         return backend
+
+
+def endpoint_configured() -> bool:
+    """Whether the configured BACKEND calls an endpoint (False for `none`).
+
+    A BACKEND that cannot be built counts as an endpoint: its calls fail and say why."""
+    try:
+        return get_backend().has_endpoint
+    except EndpointMisconfigured:
+        return True
 
 
 def backend_class(path: str | None = None) -> type[Backend]:

@@ -205,7 +205,8 @@ class SageMakerBackend(Backend):
         return [
             Error(
                 "settings.RECOMMENDATIONS['ENDPOINT_NAME'] is empty but the sagemaker backend needs it.",
-                hint="Set it to the name of your SageMaker endpoint.",
+                hint='Set it to the name of your SageMaker endpoint, or set BACKEND to "none" to '
+                "serve the fallback ranking alone until there is one.",
                 id="recommendations.E003",
             )
         ]

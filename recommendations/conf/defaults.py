@@ -129,7 +129,8 @@ KINDS: dict[str, Kind] = {
 }
 
 DEFAULTS: dict[str, object] = {
-    # Where predictions come from: "sagemaker", "http" or a dotted path to a Backend subclass.
+    # Where predictions come from: "sagemaker", "http", "none" (no endpoint yet: the fallback ranking
+    # alone, nothing called) or a dotted path to a Backend subclass.
     "BACKEND": "sagemaker",
     # The endpoint's name in logs, metrics and the circuit breaker; the sagemaker backend calls the
     # SageMaker endpoint of this name (and requires it).

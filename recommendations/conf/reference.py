@@ -260,10 +260,12 @@ def _backend_sections() -> str:
     sections = []
     for name, path in builtins.items():
         own: dict[str, Setting] = declared.get(name, {})
+        heading = f"\n### The `{name}` backend (`{path}`)\n\n"
+        if not own:
+            sections.append(heading + "No settings of its own.\n")
+            continue
         rows = [_row(key, s.default, s.kind, s.doc) for key, s in own.items()]
-        sections.append(
-            f"\n### The `{name}` backend (`{path}`)\n\n" + TABLE_HEAD + "\n".join(rows) + "\n"
-        )
+        sections.append(heading + TABLE_HEAD + "\n".join(rows) + "\n")
     return (
         "\n## Settings of the backends\n\nRead only when that backend is the `BACKEND`.\n"
         + "".join(sections)

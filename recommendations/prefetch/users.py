@@ -5,7 +5,8 @@ through the cache): while it is open no call is made and `PrefetchInterrupted` c
 `BreakerOpen` error, so the task waits for the cool-down; each call's outcome is recorded in it.
 When the endpoint refuses one request's input (`caused_by_request`), the batch is split in halves
 until that user stands alone and is skipped: the others are served and nothing counts against
-the breaker.
+the breaker. With no endpoint at all (`BACKEND = "none"`) nothing is asked: the users are left
+to the fallback ranking, and the breaker is not consulted.
 
 The Celery tasks skip a user whose entry still has more than half of its freshness left and was
 made by the newest model version (one cache read of the batch's keys): a pass redelivered, or
@@ -21,7 +22,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ..backends.base import PredictionRequest, get_backend
+from ..backends.base import PredictionRequest, endpoint_configured, get_backend
 from ..backends.breaker import CircuitBreaker, breaker_for
 from ..cache.access import get_cache
 from ..catalog import get_catalog
@@ -72,8 +73,11 @@ def prefetch_users(
 
     Each user is asked for in their arm (see `tracking/arms.py`): holdout users are skipped, users of the
     second variant's arm go in batches of their own that target that variant. With `skip_fresh`,
-    so are users whose entry is still fresh (see `still_fresh`).
+    so are users whose entry is still fresh (see `still_fresh`). With no endpoint (`BACKEND =
+    "none"`) nothing is done: an empty result.
     """
+    if not endpoint_configured():
+        return PrefetchResult()
     user_ids = list(dict.fromkeys(int(u) for u in user_ids))  # dedupe, keep order
     batch_size = int(batch_size or app_settings.BATCH_SIZE)
     catalog = get_catalog()

@@ -1,6 +1,8 @@
 """manage.py recommendations_probe: is the endpoint usable by page views right now, and if not, why.
 
-Exits non-zero when a configured variant is not usable, so a deploy pipeline can run it.
+Exits non-zero when a configured variant is not usable, so a deploy pipeline can run it. With no
+endpoint (`BACKEND = "none"`) it says so and exits 0: there is nothing to call, and pages are
+meant to be served from the fallback.
 """
 
 import logging
@@ -8,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommendations.backends.base import get_backend
+from recommendations.backends.base import endpoint_configured, get_backend
 from recommendations.backends.breaker import breaker_for
 from recommendations.conf import app_settings
 from recommendations.exceptions import EndpointError
@@ -46,6 +48,14 @@ class Command(BaseCommand):
         requests = options["requests"]
         if requests < 1:
             raise CommandError("--requests must be at least 1.")
+        if not endpoint_configured():
+            self.stdout.write(
+                self.style.SUCCESS(
+                    'No endpoint configured (BACKEND "none"): pages are served from the fallback '
+                    "ranking, and nothing is called."
+                )
+            )
+            return
         user_key = probe.sample_user_key(options["user_id"])
         self._describe_setup(options["user_id"], user_key)
 
