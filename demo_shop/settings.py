@@ -255,6 +255,8 @@ RECOMMENDATIONS = {
     "BUDGET_MS": env.int("RECOMMENDATIONS_BUDGET_MS", default=150),
     "PRODUCT_MODEL": "catalog.Product",
     "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    # The demo sells in euros: the widget's cards show "€" in the visitor's number format.
+    "CURRENCY": "EUR",
     # The demo measures itself: impressions and clicks, and a holdout that sees only the fallback.
     "TRACKING": env.bool("RECOMMENDATIONS_TRACKING", default=True),
     "NEAR_CACHE_SECONDS": env.float("RECOMMENDATIONS_NEAR_CACHE_SECONDS", default=300),

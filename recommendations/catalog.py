@@ -17,6 +17,7 @@ from django.db import models
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
+from .prices import format_amount
 from .products.keys import product_pk
 from .products.lookup import products_by_pks
 
@@ -94,7 +95,11 @@ class CatalogAdapter:
         return {self.item_id(p): p for p in products_by_pks(self, pks)}
 
     def describe(self, product: models.Model) -> dict[str, Any]:
-        """What the widget and the JSON API show of a product: name, url, price, image_url."""
+        """What the widget and the JSON API show of a product: name, url, price, image_url.
+
+        It may also give "price_display" (the price as the card shows it) and "currency"; when it
+        does not, the app asks `format_price` and `currency`.
+        """
         url = product.get_absolute_url() if hasattr(product, "get_absolute_url") else None
         image = product.get_image_url() if hasattr(product, "get_image_url") else None
         return {
@@ -108,6 +113,21 @@ class CatalogAdapter:
         """`describe` for each of a widget's products; override to share work between them
         (the demo reads the URL prefix once per widget, not once per product)."""
         return [self.describe(product) for product in products]
+
+    def currency(self, product: models.Model) -> str | None:
+        """The ISO 4217 code of the product's price: `RECOMMENDATIONS["CURRENCY"]` (override for a
+        shop that sells in more than one currency)."""
+        return app_settings.CURRENCY
+
+    def format_price(self, product: models.Model, price: Any) -> str | None:
+        """The price as the card shows it, in the active language (None: no price shown).
+
+        The default is the amount in the locale's number format with `currency`'s symbol
+        (`recommendations/prices.py`); override it to format prices the shop's own way.
+        """
+        if price is None:
+            return None
+        return format_amount(price, self.currency(product))
 
     def purchased_item_ids(self, user_id: int) -> set[str]:
         """Wire ids of what the user with this primary key already bought (never recommended).

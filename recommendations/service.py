@@ -353,10 +353,26 @@ def _assemble(
     shown = [products[item_id] for item_id, _ in chosen]
     items = [
         RecommendedItem(
-            product=product, item_id=item_id, position=position, source=source, **described
+            product=product,
+            item_id=item_id,
+            position=position,
+            source=source,
+            **_with_price(catalog, product, described),
         )
         for position, ((item_id, source), product, described) in enumerate(
             zip(chosen, shown, catalog.describe_all(shown), strict=True), start=1
         )
     ]
     return items, checked, dropped
+
+
+def _with_price(catalog: CatalogAdapter, product: Any, described: dict[str, Any]) -> dict[str, Any]:
+    """`described` with the price as shown and its currency, from the adapter's `format_price`
+    and `currency` where `describe` did not give them."""
+    price = described.get("price")
+    extra: dict[str, Any] = {}
+    if "price_display" not in described:
+        extra["price_display"] = catalog.format_price(product, price)
+    if "currency" not in described:
+        extra["currency"] = None if price is None else catalog.currency(product)
+    return {**described, **extra} if extra else described

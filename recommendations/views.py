@@ -71,6 +71,8 @@ def _item_payload(item: Any) -> dict[str, Any]:
         "name": item.name,
         "url": item.url,
         "price": None if item.price is None else str(item.price),
+        "price_display": item.price_display,
+        "currency": item.currency,
         "image_url": item.image_url,
         "click_url": item.click_url,
     }

@@ -12,11 +12,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.module_loading import import_string
 
 from ..backends.base import backend_class
 from ..backends.extras import MissingExtra
+from ..catalog import CatalogAdapter
 from ..conf import app_settings
 from ..conf.declared import declared_settings
 from ..conf.kinds import NameOrPath
@@ -43,6 +45,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_cache(wrong)
     errors += _check_relations(wrong)
     errors += _check_product_model(wrong)
+    errors += _check_currency(wrong)
     errors += _check_retention(wrong)
     errors += _check_rankers(wrong)
     errors += check_beat_schedule(user_settings or {})
@@ -215,6 +218,31 @@ def _check_product_model(wrong: set[str]) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_currency(wrong: set[str]) -> list[CheckMessage]:
+    """Products with a price, and neither CURRENCY nor an adapter of its own to say in what."""
+    if {"CATALOG", "PRODUCT_MODEL", "CURRENCY"} & wrong or app_settings.CURRENCY is not None:
+        return []
+    try:
+        adapter = import_string(app_settings.CATALOG)()
+        model = adapter.get_product_model()
+        model._meta.get_field("price")
+    except (LookupError, ValueError, TypeError, AttributeError, FieldDoesNotExist):
+        return []  # no product model (E014), or no price field: nothing to say
+    own = type(adapter)
+    if (
+        own.format_price is not CatalogAdapter.format_price
+        or own.currency is not CatalogAdapter.currency
+    ):
+        return []
+    return [
+        Warning(
+            f"{SETTING}['CURRENCY'] is not set: the widget shows prices without a currency.",
+            hint="Set it to the ISO 4217 code of your prices, e.g. 'EUR' or 'GBP'.",
+            id="recommendations.W004",
+        )
+    ]
 
 
 def _check_retention(wrong: set[str]) -> list[CheckMessage]:

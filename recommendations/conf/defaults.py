@@ -13,6 +13,7 @@ To add a setting: its comment and default at the end of DEFAULTS, and one line i
 
 from .kinds import (
     Choice,
+    CurrencyCode,
     Destination,
     Flag,
     Kind,
@@ -126,6 +127,7 @@ KINDS: dict[str, Kind] = {
     "UNSEEN_PRODUCT_SHARE_MAX": share(),
     "MODEL_MAX_AGE_DAYS": positive(),
     "FALLBACK_RANKERS": TextList(check_id="recommendations.E027"),
+    "CURRENCY": Optional(inner=CurrencyCode()),
 }
 
 DEFAULTS: dict[str, object] = {
@@ -311,4 +313,8 @@ DEFAULTS: dict[str, object] = {
         "recommendations.fallback.rankers.StoredRanking",
         "recommendations.fallback.rankers.NewestProducts",
     ],
+    # ISO 4217 code of the shop's prices ("EUR", "GBP"): the card shows it with each price, in the
+    # active language's number format (recommendations/prices.py); CatalogAdapter.format_price
+    # overrides it all. None shows the bare number, and a check warns while products have a price.
+    "CURRENCY": None,
 }

@@ -128,6 +128,33 @@ class Text(Kind):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CurrencyCode(Kind):
+    """An ISO 4217 currency code: three capital letters ("EUR", "GBP")."""
+
+    check_id: str = "recommendations.E028"
+
+    def problem(self, value: Any) -> str | None:
+        if (
+            isinstance(value, str)
+            and len(value) == 3
+            and value.isascii()
+            and value.isalpha()
+            and value.isupper()
+        ):
+            return None
+        return self.describe()
+
+    def describe(self) -> str:
+        return 'an ISO 4217 currency code such as "EUR" or "GBP"'
+
+    def wrong_value(self) -> Any:
+        return 978
+
+    def out_of_range_value(self) -> Any:
+        return "£"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Flag(Kind):
     """True or False."""
 

@@ -66,10 +66,11 @@ GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "Your shop",
-        "How the app finds the shop's products, purchases and history: the default catalog "
-        "adapter reads the first two, a `CatalogAdapter` subclass of your own does the rest "
+        "How the app finds the shop's products, purchases and history, and in what currency it "
+        "shows their prices: the default catalog adapter reads these settings, a "
+        "`CatalogAdapter` subclass of your own does the rest "
         "([installation](installation.md), [API reference](api.md)).",
-        ("CATALOG", "PRODUCT_MODEL", "AVAILABLE_FILTER"),
+        ("CATALOG", "PRODUCT_MODEL", "AVAILABLE_FILTER", "CURRENCY"),
     ),
     (
         "The page and its latency budget",
@@ -179,6 +180,7 @@ has the right kind:
 | `recommendations.E026` | the `BACKEND`'s SDK is not installed (the message names the extra to install) |
 | `recommendations.E027` | an entry of `FALLBACK_RANKERS` is not the dotted path of a `Ranker` subclass |
 | `recommendations.W001` | `RECOMMENDATIONS` has keys the app does not know |
+| `recommendations.W004` | `CURRENCY` is None while the product model has a `price` field and the `CATALOG` adapter formats prices the default way |
 """
 
 

@@ -22,6 +22,9 @@ class RecommendedItem:
     url: str | None
     price: Any
     image_url: str | None
+    # The price as the card shows it (the adapter's format_price), and its ISO 4217 code.
+    price_display: str | None = None
+    currency: str | None = None
     # The signed tracking link, when TRACKING is on (see tracking/impressions.py).
     click_url: str | None = None
 

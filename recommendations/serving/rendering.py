@@ -3,7 +3,7 @@
 
 Each item is rendered with `recommendations/card.html` (context: `item`) and kept for
 CARD_CACHE_SECONDS, keyed by everything the card shows of the item as the catalog adapter describes
-it (id, position, source, name, URL, price, image URL) and the language. The frame,
+it (id, position, source, name, URL, price as shown, image URL) and the language. The frame,
 `recommendations/widget.html` (`recommendations`, `title`, `cards`), is kept the same way, keyed by
 the title, the answer's source, model version, arm, variant, fallback reason, number of items and
 the language. The parts that change with every page (the request id, the click token, the cards
@@ -145,7 +145,7 @@ def _card(item: RecommendedItem, seconds: float, token: str | None, language: st
         item.source,
         item.name,
         item.url,
-        str(item.price),
+        item.price_display,
         item.image_url,
         bool(item.click_url),
         language,

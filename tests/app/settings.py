@@ -49,4 +49,5 @@ RECOMMENDATIONS = {
     "ENDPOINT_NAME": "test-recommender",
     "PRODUCT_MODEL": "shop.Product",
     "CATALOG": TEST_CATALOG,
+    "CURRENCY": "EUR",
 }

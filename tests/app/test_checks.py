@@ -11,6 +11,7 @@ GOOD = {
     "ENDPOINT_NAME": "shop-recommender",
     "PRODUCT_MODEL": "shop.Product",
     "CATALOG": "tests.app.shop.catalog.ShopCatalog",
+    "CURRENCY": "EUR",
 }
 
 

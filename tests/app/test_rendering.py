@@ -11,13 +11,14 @@ from django.template import TemplateSyntaxError
 from django.test import override_settings
 from django.test.signals import template_rendered
 
+from recommendations.catalog import CatalogAdapter
 from recommendations.service import Recommendations, RecommendedItem
 from recommendations.serving import rendering
 from recommendations.templatetags.recommendations import recommended_for_you
 from recommendations.tracking import clicks
 from recommendations.tracking.impressions import track_widget
 
-TRACKED = {"TRACKING": True, "EVENT_FLUSH_INTERVAL": 60.0}
+TRACKED = {"TRACKING": True, "EVENT_FLUSH_INTERVAL": 60.0, "CURRENCY": "EUR"}
 HREF = re.compile(r'<a class="name" href="([^"]+)"')
 
 
@@ -58,6 +59,8 @@ def make_recommendations(names=("Teapot", "Kettle", "Mug"), prices=None) -> Reco
             name=name,
             url=f"/products/p{position}/",
             price=price,
+            # As the service gives it: the default adapter's format, in the tests' CURRENCY.
+            price_display=CatalogAdapter().format_price(None, price),
             image_url=f"/products/p{position}/image.svg",
         )
         for position, (name, price) in enumerate(zip(names, prices, strict=True), start=1)
