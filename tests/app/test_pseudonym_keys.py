@@ -14,6 +14,7 @@ GOOD = {
     "ENDPOINT_NAME": "shop-recommender",
     "PRODUCT_MODEL": "shop.Product",
     "CATALOG": "tests.app.shop.catalog.ShopCatalog",
+    "CURRENCY": "EUR",  # both shops sell in euros (W004 asks a shop with prices to say so)
 }
 STRONG = "k7Qx2L9pVd4mWz8RtY3nBc6HsJ1fGa5E"  # 32 characters, as secrets.token_urlsafe(24) gives
 OTHER_STRONG = "Zq1Wx2Ec3Rv4Tb5Yn6Um7Ik8Ol9Pa0Sd"

@@ -25,6 +25,7 @@ GOOD = {
     "ENDPOINT_NAME": "shop-recommender",
     "PRODUCT_MODEL": "catalog.Product",
     "CATALOG": "demo_shop.catalog.recommendations.DemoCatalog",
+    "CURRENCY": "EUR",  # both shops sell in euros (W004 asks a shop with prices to say so)
 }
 MEASURED = {"TRACKING": True, "CONTROL_SHARE": 0.5, "EVENT_FLUSH_INTERVAL": 60.0}
 
