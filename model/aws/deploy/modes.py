@@ -207,6 +207,21 @@ def replacement_variants(
     return variants
 
 
+def _already_serves(spec: DeploySpec, endpoint: dict[str, Any]) -> bool:
+    """A re-run: the endpoint is in service on the config this run would make."""
+    return (
+        endpoint["EndpointConfigName"] == spec.config_name
+        and endpoint["EndpointStatus"] == "InService"
+    )
+
+
+def _finish_again(spec: DeploySpec, runner: Runner, waiting: Waiting) -> dict[str, Any]:
+    """A re-run's end: what an interrupted run left to do (alarms, autoscaling, old resources)."""
+    described = _finish(spec, runner, waiting)
+    _retire_left_over(spec, runner)
+    return described
+
+
 def _replace(
     spec: DeploySpec,
     runner: Runner,
@@ -214,12 +229,10 @@ def _replace(
     old_config: dict[str, Any],
     waiting: Waiting,
 ) -> dict[str, Any]:
+    if _already_serves(spec, endpoint):
+        runner.note(f"endpoint {spec.endpoint_name} already serves {spec.config_name}")
+        return _finish_again(spec, runner, waiting)
     current = endpoint["EndpointConfigName"]
-    if current == spec.config_name and endpoint["EndpointStatus"] == "InService":
-        runner.note(f"endpoint {spec.endpoint_name} already serves {current}")
-        described = _finish(spec, runner, waiting)
-        _retire_left_over(spec, runner)
-        return described
     if spec.variant in spec.drop_variants:
         raise CommandError(f"--drop-variant {spec.variant} is the variant being replaced")
     unknown = set(spec.drop_variants) - {v["VariantName"] for v in old_config["ProductionVariants"]}
@@ -317,12 +330,10 @@ def _add(
     old_config: dict[str, Any],
     waiting: Waiting,
 ) -> dict[str, Any]:
-    current = endpoint["EndpointConfigName"]
-    if current == spec.config_name and endpoint["EndpointStatus"] == "InService":
+    if _already_serves(spec, endpoint):
         runner.note(f"endpoint {spec.endpoint_name} already has variant {spec.variant}")
-        described = _finish(spec, runner, waiting)
-        _retire_left_over(spec, runner)
-        return described
+        return _finish_again(spec, runner, waiting)
+    current = endpoint["EndpointConfigName"]
     resuming = _resuming(spec, runner, endpoint)
     variants = existing_variants(old_config, endpoint)
     if not resuming:
