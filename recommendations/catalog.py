@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .prices import format_amount
+from .products.availability import available
 from .products.keys import product_pk
 from .products.lookup import products_by_pks
 
@@ -53,8 +54,10 @@ class CatalogAdapter:
         return apps.get_model(app_settings.PRODUCT_MODEL)
 
     def available_products(self) -> models.QuerySet:
-        """Products that may be shown right now."""
-        return self.get_product_model()._default_manager.filter(**app_settings.AVAILABLE_FILTER)
+        """Products that may be shown right now: `AVAILABLE_FILTER` (a dict of filter keyword
+        arguments, a `Q` object, or the dotted path of a callable) applied to the product model."""
+        products = self.get_product_model()._default_manager.all()
+        return available(products, app_settings.AVAILABLE_FILTER)
 
     def item_id(self, product: models.Model) -> str:
         """The id a product has on the wire: its primary key as a string."""

@@ -12,6 +12,7 @@ To add a setting: its comment and default at the end of DEFAULTS, and one line i
 """
 
 from .kinds import (
+    AvailableFilter,
     Choice,
     CurrencyCode,
     Destination,
@@ -67,7 +68,7 @@ KINDS: dict[str, Kind] = {
         base="recommendations.catalog.CatalogAdapter", check_id="recommendations.E006"
     ),
     "PRODUCT_MODEL": Text(),
-    "AVAILABLE_FILTER": Mapping(),
+    "AVAILABLE_FILTER": AvailableFilter(),
     "FALLBACK_HALF_LIFE_DAYS": positive(),
     "FALLBACK_NEIGHBOURS": Whole(),
     "FALLBACK_RECENT_ITEMS": Whole(minimum=0),
@@ -186,7 +187,9 @@ DEFAULTS: dict[str, object] = {
     "CATALOG": "recommendations.catalog.CatalogAdapter",
     # "app_label.ModelName" of the shop's product model, used by the default catalog adapter.
     "PRODUCT_MODEL": "",
-    # Field filters (kwargs of QuerySet.filter) that make a product showable, for the default adapter.
+    # Which products the default adapter may show: QuerySet.filter() keyword arguments (a dict), a Q
+    # object, or the dotted path of a callable that gets the product model's queryset
+    # (`_default_manager.all()`) and returns the available products (docs/catalog-adapter.md).
     "AVAILABLE_FILTER": {},
     # Fallback ranking: popularity half-life in days, neighbours kept per item, recent items per user.
     "FALLBACK_HALF_LIFE_DAYS": 30.0,

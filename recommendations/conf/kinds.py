@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
+from django.db.models import Q
 from django.utils.module_loading import import_string
 
 
@@ -186,6 +187,44 @@ class Mapping(Kind):
 
     def wrong_value(self) -> Any:
         return "AES256"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AvailableFilter(Kind):
+    """Which products may be shown: `QuerySet.filter` keyword arguments (a dict with string keys),
+    a `Q` object, or the dotted path of a callable that takes the product model's queryset and
+    returns the available ones. The path is imported here, so that a wrong one is a check's error
+    at start-up and never a page's."""
+
+    check_id: str = "recommendations.E029"
+
+    def problem(self, value: Any) -> str | None:
+        if isinstance(value, Q):
+            return None
+        if isinstance(value, dict):
+            return None if all(isinstance(key, str) for key in value) else self.describe()
+        if not isinstance(value, str) or not value:
+            return self.describe()
+        try:
+            loaded = import_string(value)
+        except Exception as error:
+            # Any error of the shop's module (not only ImportError) is this setting's problem.
+            return f"{self.describe()}; it cannot be imported ({type(error).__name__}: {error})"
+        if not callable(loaded):
+            return f"{self.describe()}; it names a {type(loaded).__name__}, which is not callable"
+        return None
+
+    def describe(self) -> str:
+        return (
+            "a dict of QuerySet.filter() keyword arguments, a Q object, or the dotted path of a "
+            "callable that takes the product model's queryset and returns the available products"
+        )
+
+    def wrong_value(self) -> Any:
+        return ["is_active"]
+
+    def out_of_range_value(self) -> Any:
+        return "no.such.available_products"
 
 
 @dataclass(frozen=True, kw_only=True)
