@@ -153,6 +153,9 @@ class TitledProduct(models.Model):
         abstract = True  # never in the app registry: only its names are looked at
         app_label = "shop"
 
+    def get_absolute_url(self) -> str:
+        return "/product/"
+
     @property
     def name(self) -> str:
         return self.title
@@ -163,9 +166,6 @@ class TitledProduct(models.Model):
 
     def get_image_url(self) -> str:
         return "/image.png"
-
-    def get_absolute_url(self) -> str:
-        return "/product/"
 
 
 class TitledCatalog(ShopCatalog):
@@ -217,9 +217,7 @@ NOT_CALLABLE = {"is_active": True}
 
 
 def filter_errors(value: object) -> list:
-    with override_settings(
-        RECOMMENDATIONS=shop_settings(CATALOG=MINIMAL, AVAILABLE_FILTER=value)
-    ):
+    with override_settings(RECOMMENDATIONS=shop_settings(CATALOG=MINIMAL, AVAILABLE_FILTER=value)):
         return [m for m in check_settings() if m.id == "recommendations.E029"]
 
 
