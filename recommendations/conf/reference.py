@@ -68,8 +68,8 @@ GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         "Your shop",
         "How the app finds the shop's products, purchases and history, and in what currency it "
         "shows their prices: the default catalog adapter reads these settings, a "
-        "`CatalogAdapter` subclass of your own does the rest "
-        "([installation](installation.md), [API reference](api.md)).",
+        "`CatalogAdapter` subclass of your own does the rest ([the catalog adapter]"
+        "(catalog-adapter.md): which method each feature needs, [API reference](api.md)).",
         ("CATALOG", "PRODUCT_MODEL", "AVAILABLE_FILTER", "CURRENCY"),
     ),
     (
@@ -164,8 +164,8 @@ OTHER = ("Other settings", "Settings no group in `recommendations/conf/reference
 FOOTER = """
 ## Checks across settings
 
-Checks that tie settings together (`recommendations/checks/settings.py`), run once each setting they read
-has the right kind:
+Checks that tie settings together (`recommendations/checks/settings.py`) or look at the catalog adapter
+(`recommendations/checks/catalog.py`), run once each setting they read has the right kind:
 
 | id | when |
 | --- | --- |
@@ -181,6 +181,8 @@ has the right kind:
 | `recommendations.E027` | an entry of `FALLBACK_RANKERS` is not the dotted path of a `Ranker` subclass |
 | `recommendations.W001` | `RECOMMENDATIONS` has keys the app does not know |
 | `recommendations.W004` | `CURRENCY` is None while the product model has a `price` field and the `CATALOG` adapter formats prices the default way |
+| `recommendations.W005` | the `CATALOG` adapter leaves a feature off: it does not override the method the feature needs (one warning per feature, naming the methods; [the catalog adapter](catalog-adapter.md)) |
+| `recommendations.W006` | the `CATALOG` adapter uses the default `describe()` and the product model has no `name`, `price`, `get_image_url` or `get_absolute_url` (a field, property or method) |
 """
 
 

@@ -1,9 +1,10 @@
 """The default adapter's available products, from `AVAILABLE_FILTER` in any of its three forms.
 
-A dict is `QuerySet.filter()`'s keyword arguments, a `Q` object is its one argument (it may hold an
-`Exists()` subquery: "has a stock record with stock left"), and a string is the dotted path of a
-callable that gets the product model's base queryset and returns the available products. The
-system check E029 imports the path at start-up, so a page never meets a wrong one first.
+A dict is `QuerySet.filter()`'s keyword arguments, a `Q` object its one argument (OR, NOT), and a
+string the dotted path of a callable that gets the product model's base queryset and returns the
+available products: where a condition on another model goes ("has a stock record with stock
+left" is an `Exists()` subquery), since the settings cannot import models. The system check E029
+imports the path at start-up, so a page never meets a wrong one first.
 """
 
 from typing import Any
