@@ -2,6 +2,7 @@
 default describe() cannot find (W006), and AVAILABLE_FILTER's three forms (E029)."""
 
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -251,3 +252,18 @@ def test_a_wrong_filter_is_e029_at_check_time(value, said):
     (error,) = filter_errors(value)
     assert "RECOMMENDATIONS['AVAILABLE_FILTER']" in error.msg
     assert said in error.msg
+
+
+@pytest.mark.django_db  # Django 6.1's `check` also runs the database checks (JSONField support)
+def test_the_listing_in_the_docs_is_what_check_prints():
+    page = Path(__file__).resolve().parents[2] / "docs/catalog-adapter.md"
+    shown = page.read_text(encoding="utf-8").split("```text\n", 1)[1].split("```", 1)[0]
+    documented = [line for line in shown.splitlines() if "W005" in line or "HINT" in line]
+    out, err = StringIO(), StringIO()
+    with override_settings(RECOMMENDATIONS=shop_settings(CATALOG=MINIMAL)):
+        call_command("check", stdout=out, stderr=err)
+    printed = err.getvalue().splitlines()
+    warnings = [line for line in printed if "(recommendations.W005)" in line]
+    hints = [line for line in printed if "HINT" in line and "docs/catalog-adapter.md" in line]
+    assert len(documented) == 8
+    assert documented == [line for pair in zip(warnings, hints, strict=True) for line in pair]
