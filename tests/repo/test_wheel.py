@@ -131,8 +131,13 @@ def test_wheel_installs_and_renders_the_widget_in_a_new_project(dist: Path, tmp_
     ]
     assert "System check identified 5 issues (0 silenced)." in checked
     adapter = "recommendations.catalog.CatalogAdapter: (recommendations.W005)"
-    for feature in ("Exclusions", "Prefetching", "The export", "The fallback ranking"):
-        assert f"{adapter} {feature} is off: the catalog adapter has no " in checked
+    for method, off in [
+        ("purchased_item_ids", "Exclusions are off"),
+        ("active_user_id_page", "Prefetching is off"),
+        ("interaction_chunks_after", "The export is off"),
+        ("interaction_chunks", "The fallback ranking is off"),
+    ]:
+        assert f"{adapter} {off}: the catalog adapter has no {method}(), so " in checked
     assert "finds no price or get_image_url on catalog.Product" in checked
     # A shop that leaves them off on purpose silences the two ids (docs/catalog-adapter.md), and
     # then nothing is left at the WARNING level.
