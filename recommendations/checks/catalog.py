@@ -152,9 +152,11 @@ def describe_names_missing(adapter_class: type[CatalogAdapter]) -> list[CheckMes
     """W006: the names the default describe() reads that the product model lacks."""
     if overrides(adapter_class, "describe") or overrides(adapter_class, "describe_all"):
         return []
+    if KINDS["PRODUCT_MODEL"].problem(app_settings.PRODUCT_MODEL) is not None:
+        return []  # the kind's error says so
     try:
         model = adapter_class().get_product_model()
-    except (LookupError, ValueError, TypeError):
+    except (LookupError, ValueError, TypeError, AttributeError):
         return []  # E014 says so
     if not (isinstance(model, type) and issubclass(model, models.Model)):
         return []

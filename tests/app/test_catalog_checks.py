@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from recommendations.catalog import CatalogAdapter
 from recommendations.checks import check_catalog, check_settings
+from recommendations.conf.defaults import KINDS
 from tests.app.shop.catalog import ShopCatalog
 from tests.app.shop.models import Category
 
@@ -267,3 +268,12 @@ def test_the_listing_in_the_docs_is_what_check_prints():
     hints = [line for line in printed if "HINT" in line and "docs/catalog-adapter.md" in line]
     assert len(documented) == 8
     assert documented == [line for pair in zip(warnings, hints, strict=True) for line in pair]
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_a_wrong_value_of_any_setting_never_breaks_the_catalog_checks(name):
+    # The setting's own error says what is wrong; these checks must still run or stay quiet.
+    for value in (KINDS[name].wrong_value(), object()):
+        for catalog in (MINIMAL, "tests.app.shop.catalog.ShopCatalog"):
+            messages = catalog_messages(**{"CATALOG": catalog, name: value})
+            assert {m.id for m in messages} <= {"recommendations.W005", "recommendations.W006"}
