@@ -120,19 +120,18 @@ def features_off(path: str, adapter_class: type[CatalogAdapter]) -> list[CheckMe
             continue
         missing.setdefault(need.feature, []).append(need)
     if adapter_class is CatalogAdapter:
-        where = (
+        advice = (
             "Subclass recommendations.catalog.CatalogAdapter, name the subclass in "
-            "RECOMMENDATIONS['CATALOG'] and give it"
+            "RECOMMENDATIONS['CATALOG'] and give it {methods}"
         )
     else:
-        where = "Add"
+        advice = "Add {methods} to the adapter"
     return [
         Warning(
             f"{needs[0].state}: the catalog adapter has no "
             + "; nor ".join(f"{need.methods[0]}(), so {need.without}" for need in needs)
             + ".",
-            hint=f"{where} "
-            + " and ".join(need.signature for need in needs)
+            hint=advice.format(methods=" and ".join(need.signature for need in needs))
             + f" ({DOCS} lists what each feature needs).",
             obj=path,
             id="recommendations.W005",
