@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
 from recommendations.exceptions import ExportError
+from recommendations.export.explain import why_rows_wait
 from recommendations.export.rows import FORMATS
 from recommendations.export.run import export_exclusive
 
@@ -64,12 +65,14 @@ class Command(BaseCommand):
         positions = ", ".join(f"{name} {last}" for name, last in result.watermark.items())
         if not result.files:
             self.stdout.write(f"Nothing new to export to {result.destination} (up to {positions}).")
-            return
-        for exported in result.files:
-            self.stdout.write(f"  {exported.name}: {exported.rows} rows")
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Exported {result.rows('interactions')} interactions and "
-                f"{result.rows('clicks')} clicks to {result.destination} (up to {positions})."
+        else:
+            for exported in result.files:
+                self.stdout.write(f"  {exported.name}: {exported.rows} rows")
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Exported {result.rows('interactions')} interactions and "
+                    f"{result.rows('clicks')} clicks to {result.destination} (up to {positions})."
+                )
             )
-        )
+        for line in why_rows_wait(result):
+            self.stdout.write(self.style.NOTICE(line))
