@@ -147,7 +147,7 @@ def test_empty_shop_exports_nothing_and_says_the_adapter_yielded_nothing(tmp_pat
     call_command("recommendations_export", "--to", str(tmp_path))
     assert list(tmp_path.iterdir()) == []
     out = capsys.readouterr().out
-    assert "Nothing new to export" in out
+    assert f"Nothing new to export to {tmp_path}.\n" in out
     assert (
         f"The catalog adapter ({settings.RECOMMENDATIONS['CATALOG']}) yielded no interactions at "
         "all: the shop has no orders yet, or its interaction_chunks_after() returns none." in out

@@ -63,15 +63,16 @@ class Command(BaseCommand):
             )
             return
         positions = ", ".join(f"{name} {last}" for name, last in result.watermark.items())
+        up_to = f" (up to {positions})" if positions else ""  # nothing was ever exported there
         if not result.files:
-            self.stdout.write(f"Nothing new to export to {result.destination} (up to {positions}).")
+            self.stdout.write(f"Nothing new to export to {result.destination}{up_to}.")
         else:
             for exported in result.files:
                 self.stdout.write(f"  {exported.name}: {exported.rows} rows")
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Exported {result.rows('interactions')} interactions and "
-                    f"{result.rows('clicks')} clicks to {result.destination} (up to {positions})."
+                    f"{result.rows('clicks')} clicks to {result.destination}{up_to}."
                 )
             )
         for line in why_rows_wait(result):
