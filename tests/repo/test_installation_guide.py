@@ -1,5 +1,6 @@
 """docs/installation.md's code is complete: its celery.py, __init__.py and wsgi.py run as a new
-project's files, its Celery settings are Celery's, and its beat schedule has every periodic task.
+project's files, its Celery settings are Celery's, and its beat schedule has every periodic task;
+docs/first-model.md starts the model server with docs/model-server.md's whole command.
 
 The beat schedule also passes the app's checks (tests/demo/test_demo_wiring.py).
 """
@@ -103,3 +104,16 @@ def test_the_wsgi_module_builds_the_application_and_freezes_the_heap(tmp_path: P
         "print(type(application).__name__, gc.get_freeze_count() > 0)\n",
     )
     assert out.split() == ["WSGIHandler", "True"]
+
+
+def serve_command(page: str) -> str:
+    """The page's `python -m model.serve` command, with its continuation lines."""
+    text = (ROOT / "docs" / page).read_text()
+    (command,) = re.findall(r"^\S*bin/python -m model\.serve(?:.*\\\n)*.*$", text, re.MULTILINE)
+    return command
+
+
+def test_the_first_model_page_starts_the_server_with_its_pages_whole_command() -> None:
+    assert serve_command("first-model.md") == serve_command("model-server.md")
+    for option in ("--model-dir", "--endpoint-name", "--region", "--access-key", "--port"):
+        assert option in serve_command("model-server.md")
