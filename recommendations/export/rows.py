@@ -10,6 +10,7 @@ sources feed them, each with ids that only grow, so an export can resume after t
   EXPORT_CLICK_WEIGHT: a click says less about a taste than a purchase does.
 """
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from ..catalog import get_catalog
+from ..exceptions import ExportError
 from ..tracking.pseudonyms import pseudonym
 
 FORMATS = ("jsonl", "csv")
@@ -52,7 +54,21 @@ class RowChunk:
 
 def interaction_rows(after_id: int, chunk_size: int) -> Iterator[RowChunk]:
     """The catalog's interactions after `after_id`, with user primary keys pseudonymised."""
-    for keyed in get_catalog().interaction_chunks_after(after_id, chunk_size):
+    catalog = get_catalog()
+    try:
+        chunks = iter(catalog.interaction_chunks_after(after_id, chunk_size))
+        first = next(chunks, None)
+    except NotImplementedError as error:
+        # The default adapter's: no export can read interactions until the shop's adapter has it.
+        raise ExportError(
+            f"The catalog adapter {type(catalog).__name__} yields no interactions: it does not "
+            "implement interaction_chunks_after(), which the export reads (see "
+            "recommendations.catalog.CatalogAdapter.interaction_chunks_after)",
+            retryable=False,
+        ) from error
+    if first is None:
+        return
+    for keyed in itertools.chain([first], chunks):
         chunk = keyed.interactions
         # One keyed hash per distinct user in the chunk, not per row.
         distinct, inverse = np.unique(chunk.user_ids, return_inverse=True)

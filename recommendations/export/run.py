@@ -9,6 +9,9 @@ Each run writes only what is new since the last one, into a local folder or an S
    id's, and a watermark past an invisible row would skip it for good; clicks commit in id order,
    see `tracking/events.py`, and need no margin);
 3. record the planned file in the watermark, publish the file, and only then move the watermark.
+
+The result also says why a run wrote nothing (`explain.py`): rows held back until they settle
+(how many, and from when they may go), or a source that yielded nothing after its watermark.
 """
 
 import logging
@@ -25,6 +28,7 @@ import numpy as np
 from ..cache.access import CacheUnavailable
 from ..cache.lock import CacheLock
 from ..conf import app_settings
+from . import explain
 from .destinations import ExportDestination, destination_for
 from .rows import CSV_HEADER, FORMATS, RowChunk, click_rows, format_lines, interaction_rows
 from .watermark import WATERMARK_NAME, PendingFile, Watermark
@@ -46,13 +50,26 @@ class ExportedFile:
     rows: int
 
 
+@dataclass(frozen=True)
+class HeldRows:
+    """Rows after the first one that has not settled: they wait for a later run."""
+
+    rows: int
+    first_exportable_at: float  # epoch seconds: from then on a run writes some of them
+    all_exportable_at: float  # epoch seconds: from then on a run writes all of them
+
+
 @dataclass
 class ExportResult:
-    """What one run wrote, and where each source's watermark stands now."""
+    """What one run wrote, what it held back, and where each source's watermark stands now."""
 
     destination: str
     files: list[ExportedFile] = field(default_factory=list)
     watermark: dict[str, int] = field(default_factory=dict)
+    settle_seconds: float = 0.0
+    held: dict[str, HeldRows] = field(default_factory=dict)
+    # Sources that yielded no row after their watermark, with that watermark.
+    nothing_after: dict[str, int] = field(default_factory=dict)
 
     def rows(self, stream: str | None = None) -> int:
         """Rows written, of one source or of all."""
@@ -104,7 +121,7 @@ def export_new(
         settle_seconds = float(app_settings.EXPORT_SETTLE_SECONDS)
     since_seconds = since.timestamp() if since is not None else None
     watermark = Watermark.from_json(destination.read_json(WATERMARK_NAME))
-    result = ExportResult(destination=destination.describe())
+    result = ExportResult(destination=destination.describe(), settle_seconds=settle_seconds)
     for stream in _streams():
         pending = watermark.mark(stream.name).pending
         if pending is not None:
@@ -113,7 +130,6 @@ def export_new(
             watermark = watermark.committed(stream.name, pending.last_id)
             _store(destination, watermark)
             result.files.append(exported)
-        settled_before = now - settle_seconds if stream.settles else None
         watermark = _export_range(
             destination,
             watermark,
@@ -121,7 +137,8 @@ def export_new(
             file_format,
             since_seconds,
             chunk_size,
-            settled_before,
+            settle_seconds if stream.settles else None,
+            now,
             result,
         )
     result.watermark = watermark.positions()
@@ -135,8 +152,11 @@ def export_new(
             "rows": result.rows(),
             "files": len(result.files),
             "watermark": result.watermark,
+            "held_rows": sum(held.rows for held in result.held.values()),
         },
     )
+    for line in explain.why_rows_wait(result):
+        logger.info("Export to %s: %s", result.destination, line)
     return result
 
 
@@ -169,14 +189,25 @@ def _export_range(
     file_format: str,
     since: float | None,
     chunk_size: int,
-    settled_before: float | None,
+    settle_seconds: float | None,
+    now: float,
     result: ExportResult,
 ) -> Watermark:
     """Everything settled after the stream's watermark: one file, planned, published, committed."""
     after = watermark.mark(stream.name).exported_to
-    staging, rows, last_id = _stage(
+    settled_before = None if settle_seconds is None else now - settle_seconds
+    staging, rows, last_id, held = _stage(
         destination, stream, after, None, since, settled_before, file_format, chunk_size
     )
+    if held is not None:
+        count, first_timestamp, newest_timestamp = held
+        result.held[stream.name] = HeldRows(
+            rows=count,
+            first_exportable_at=first_timestamp + float(settle_seconds or 0),
+            all_exportable_at=newest_timestamp + float(settle_seconds or 0),
+        )
+    elif last_id is None:
+        result.nothing_after[stream.name] = after
     if last_id is None:  # nothing new
         staging.unlink(missing_ok=True)
         return watermark
@@ -208,7 +239,7 @@ def _rewrite_pending(
 ) -> ExportedFile:
     """Write a pending file again: the rows of its id range, under its name."""
     file_format = "csv" if pending.name.endswith(".csv") else "jsonl"
-    staging, rows, _ = _stage(
+    staging, rows, _, _ = _stage(
         destination,
         stream,
         pending.first_id - 1,
@@ -239,19 +270,27 @@ def _stage(
     settled_before: float | None,
     file_format: str,
     chunk_size: int,
-) -> tuple[Path, int, int | None]:
-    """Stream rows after `after` into a local file: (path, rows written, last id consumed)."""
+) -> tuple[Path, int, int | None, tuple[int, float, float] | None]:
+    """Stream rows after `after` into a local file: (path, rows written, last id consumed, and
+    the rows held back until they settle: their count, the first one's and the newest timestamp)."""
     descriptor, name = tempfile.mkstemp(
         prefix=".export-", suffix=".partial", dir=destination.staging_dir()
     )
     path = Path(name)
     rows = 0
     last_id: int | None = None
+    held: tuple[int, float, float] | None = None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as output:
             if file_format == "csv":
                 output.write(CSV_HEADER)
             for chunk in stream.rows_after(after, chunk_size):
+                if held is not None:
+                    # Past the first unsettled row: only counted, for the report (the rows of
+                    # the last EXPORT_SETTLE_SECONDS, and any written out of order among them).
+                    count, first, newest = held
+                    held = (count + len(chunk), first, max(newest, float(chunk.timestamps.max())))
+                    continue
                 end = len(chunk)
                 if up_to is not None:
                     end = min(end, int(np.searchsorted(chunk.ids, up_to, side="right")))
@@ -259,6 +298,8 @@ def _stage(
                     recent = np.flatnonzero(chunk.timestamps[:end] >= settled_before)
                     if recent.size:
                         end = int(recent[0])
+                        waiting = chunk.timestamps[end:]
+                        held = (len(waiting), float(waiting[0]), float(waiting.max()))
                 if end:
                     last_id = int(chunk.ids[end - 1])
                     kept = np.zeros(len(chunk), dtype=bool)
@@ -268,12 +309,12 @@ def _stage(
                     lines = format_lines(chunk.take(kept), file_format)
                     output.writelines(lines)
                     rows += len(lines)
-                if end < len(chunk):
-                    break  # past the range, or at the first row that has not settled yet
+                if end < len(chunk) and held is None:
+                    break  # past the range
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return path, rows, last_id
+    return path, rows, last_id, held
 
 
 def _store(destination: ExportDestination, watermark: Watermark) -> None:

@@ -143,10 +143,81 @@ def test_small_chunks_give_the_same_file(tmp_path, orders):
     assert (tmp_path / "big" / big).read_text() == (tmp_path / "small" / small).read_text()
 
 
-def test_empty_shop_exports_nothing(tmp_path, capsys):
+def test_empty_shop_exports_nothing_and_says_the_adapter_yielded_nothing(tmp_path, capsys):
     call_command("recommendations_export", "--to", str(tmp_path))
     assert list(tmp_path.iterdir()) == []
-    assert "Nothing new to export" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Nothing new to export to {tmp_path}.\n" in out
+    assert (
+        f"The catalog adapter ({settings.RECOMMENDATIONS['CATALOG']}) yielded no interactions at "
+        "all: the shop has no orders yet, or its interaction_chunks_after() returns none." in out
+    )
+
+
+def test_nothing_new_after_an_export_is_not_called_an_empty_adapter(tmp_path, orders, capsys):
+    call_command("recommendations_export", "--to", str(tmp_path))
+    call_command("recommendations_export", "--to", str(tmp_path))
+    out = capsys.readouterr().out
+    assert "Nothing new to export" in out
+    assert "yielded no interactions" not in out
+    assert "settle delay" not in out
+
+
+def utc_text(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_a_fresh_shops_first_export_says_how_many_rows_wait_and_from_when(tmp_path, capsys):
+    """A shop's first orders are minutes old: the export writes nothing and says why, and when."""
+    customer = get_user_model().objects.create_user("first-customer", password="x")
+    product = make_product()
+    now = round(time.time())
+    first = datetime.fromtimestamp(now - 120, tz=UTC)
+    newest = datetime.fromtimestamp(now - 30, tz=UTC)
+    make_order(customer, [product], created_at=first)
+    make_order(customer, [product, make_product()], created_at=newest)
+    with recommendations_settings(EXPORT_SETTLE_SECONDS=300):
+        call_command("recommendations_export", "--to", str(tmp_path))
+    out = capsys.readouterr().out
+    assert "Nothing new to export" in out
+    assert (
+        "3 interactions wait for the settle delay (EXPORT_SETTLE_SECONDS, 300 s): a row younger "
+        "than that, and every row recorded after it, waits for a later run. A run exports the "
+        f"first of them from {utc_text(now - 120 + 300)} and all of them from "
+        f"{utc_text(now - 30 + 300)}." in out
+    )
+    assert "yielded no interactions" not in out
+    assert data_files(tmp_path) == []
+
+
+def test_held_rows_are_counted_with_the_older_ones_recorded_after_them(tmp_path, orders):
+    users, expected = orders
+    product = make_product()
+    now = time.time()
+    recent = datetime.fromtimestamp(round(now) - 60, tz=UTC)
+    make_order(users[0], [product], created_at=recent)
+    make_order(users[1], [product], created_at=BASE)  # a bigger id, dated long ago: it waits too
+    with recommendations_settings(EXPORT_SETTLE_SECONDS=300, EXPORT_CHUNK_SIZE=1):
+        result = export_new(tmp_path, now=now)
+    assert result.rows("interactions") == len(expected)
+    held = result.held["interactions"]
+    assert held.rows == 2
+    assert held.first_exportable_at == held.all_exportable_at == recent.timestamp() + 300
+    assert result.nothing_after == {"clicks": 0}
+
+
+def test_the_daily_task_logs_how_many_rows_wait(tmp_path, orders, caplog):
+    users, expected = orders
+    recent = datetime.fromtimestamp(round(time.time()) - 10, tz=UTC)
+    make_order(users[0], [make_product()], created_at=recent)
+    with (
+        recommendations_settings(EXPORT_DESTINATION=str(tmp_path), EXPORT_SETTLE_SECONDS=300),
+        caplog.at_level("INFO", logger="recommendations.export.run"),
+    ):
+        assert export_interactions.apply().result == len(expected)
+    (line,) = [r.getMessage() for r in caplog.records if "settle delay" in r.getMessage()]
+    assert line.startswith(f"Export to {tmp_path}: 1 interaction waits for the settle delay")
+    assert f"all of them from {utc_text(recent.timestamp() + 300)}." in line
 
 
 def test_second_run_exports_only_what_is_new(tmp_path, orders):
@@ -341,9 +412,29 @@ def test_training_reads_the_export_folder_and_knows_the_customers(tmp_path, orde
 def test_an_adapter_without_incremental_ids_says_what_is_missing(tmp_path):
     with (
         recommendations_settings(CATALOG="recommendations.catalog.CatalogAdapter"),
-        pytest.raises(NotImplementedError, match="interaction_chunks_after"),
+        pytest.raises(CommandError) as raised,
     ):
-        export_new(tmp_path)
+        call_command("recommendations_export", "--to", str(tmp_path))
+    assert str(raised.value).startswith(
+        "The catalog adapter CatalogAdapter yields no interactions: it does not implement "
+        "interaction_chunks_after(), which the export reads"
+    )
+    assert data_files(tmp_path) == []
+
+
+def test_the_daily_task_logs_a_missing_adapter_method_once_and_does_not_retry(
+    tmp_path, orders, caplog
+):
+    with (
+        recommendations_settings(
+            CATALOG="recommendations.catalog.CatalogAdapter", EXPORT_DESTINATION=str(tmp_path)
+        ),
+        caplog.at_level("ERROR", logger="recommendations.tasks"),
+    ):
+        result = export_interactions.apply()
+    assert result.successful() and result.result is None
+    (record,) = caplog.records
+    assert "does not implement interaction_chunks_after()" in record.getMessage()
 
 
 def test_daily_task_exports_to_the_configured_folder(tmp_path, orders):

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
 from recommendations.exceptions import ExportError
+from recommendations.export.explain import why_rows_wait
 from recommendations.export.rows import FORMATS
 from recommendations.export.run import export_exclusive
 
@@ -62,14 +63,17 @@ class Command(BaseCommand):
             )
             return
         positions = ", ".join(f"{name} {last}" for name, last in result.watermark.items())
+        up_to = f" (up to {positions})" if positions else ""  # nothing was ever exported there
         if not result.files:
-            self.stdout.write(f"Nothing new to export to {result.destination} (up to {positions}).")
-            return
-        for exported in result.files:
-            self.stdout.write(f"  {exported.name}: {exported.rows} rows")
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Exported {result.rows('interactions')} interactions and "
-                f"{result.rows('clicks')} clicks to {result.destination} (up to {positions})."
+            self.stdout.write(f"Nothing new to export to {result.destination}{up_to}.")
+        else:
+            for exported in result.files:
+                self.stdout.write(f"  {exported.name}: {exported.rows} rows")
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Exported {result.rows('interactions')} interactions and "
+                    f"{result.rows('clicks')} clicks to {result.destination}{up_to}."
+                )
             )
-        )
+        for line in why_rows_wait(result):
+            self.stdout.write(self.style.NOTICE(line))
