@@ -9,3 +9,10 @@
 `receivers` turns Oscar's `order_placed` into `purchase_completed`; the app's
 `oscar/catalogue/browse.html` puts the widget on the catalogue page that Oscar renders at `/`.
 """
+
+try:
+    import oscar  # noqa: F401
+except ImportError as err:  # pragma: no cover - the message is the point
+    raise ImportError(
+        'recommendations.contrib.oscar needs django-oscar: pip install "django-hybrid-recommendations[oscar]"'
+    ) from err
