@@ -2,7 +2,7 @@
 
 The contrib app's `oscar/catalogue/browse.html` extends Oscar's own, and Django uses the first
 template of a name it finds: the app's comes first only when `recommendations.contrib.oscar` is
-listed before Oscar's `oscar` app. A project's own `templates/oscar/catalogue/browse.html` (in
+listed before Oscar's `oscar.config.Shop`. A project's own `templates/oscar/catalogue/browse.html` (in
 `TEMPLATES["DIRS"]`) wins over both; it includes `recommendations/oscar/widget.html` itself.
 """
 
@@ -31,8 +31,9 @@ def check_browse_template(app_configs: Any = None, **kwargs: Any) -> list[CheckM
         Warning(
             f"The catalogue page renders Oscar's own {BROWSE_TEMPLATE}: the recommendations "
             "widget does not show on '/'.",
-            hint="List 'recommendations.contrib.oscar' before 'oscar' in INSTALLED_APPS, or "
-            "include 'recommendations/oscar/widget.html' in your own browse.html.",
+            hint="List 'recommendations.contrib.oscar' before Oscar's 'oscar.config.Shop' in "
+            "INSTALLED_APPS, or include 'recommendations/oscar/widget.html' in your own "
+            "browse.html.",
             id="recommendations.W008",
         )
     ]
