@@ -81,13 +81,19 @@ def test_describe_reads_title_price_currency_and_image_the_oscar_way(catalog, ma
 def test_a_pages_products_cost_the_same_queries_however_many(
     catalog, make_product, django_assert_num_queries
 ):
+    from oscar.test.factories import ProductImageFactory, create_product
+
     def load_and_describe(count: int) -> None:
         products = [make_product(f"Product {count}-{n}") for n in range(count)]
-        # Products, their stock records, their images (and their parents' images: none here).
-        with django_assert_num_queries(3):
+        parent = create_product(title=f"Parent {count}", structure="parent", upc=f"parent-{count}")
+        ProductImageFactory(product=parent)
+        products.append(make_product("", parent=parent))  # its title and image are the parent's
+        # Products with their class and parent, stock records, images, the parents' images.
+        with django_assert_num_queries(4):
             found = catalog.products_for_item_ids([str(p.pk) for p in products])
-            catalog.describe_all(list(found.values()))
-        assert len(found) == count
+            described = catalog.describe_all(list(found.values()))
+        assert len(found) == count + 1
+        assert {card["name"] for card in described} >= {f"Parent {count}"}
 
     load_and_describe(2)
     load_and_describe(12)
