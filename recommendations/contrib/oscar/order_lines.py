@@ -31,6 +31,7 @@ def purchased_for(user_ids: Iterable[int]) -> dict[int, set[str]]:
     rows = (
         customer_lines()
         .filter(order__user_id__in=list(bought))
+        .order_by()  # no Meta ordering column in the DISTINCT
         .values_list("order__user_id", "product_id")
         .distinct()
     )

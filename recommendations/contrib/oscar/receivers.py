@@ -23,12 +23,8 @@ def send_purchase_completed(sender: Any, order: Any, **kwargs: Any) -> None:
     if order.user_id is None:
         return  # a guest's order: there is no customer whose recommendations would change
     customer = order.user
-    item_ids = [
-        str(product_id)
-        for product_id in order.lines.exclude(product=None)
-        .values_list("product_id", flat=True)
-        .distinct()
-    ]
+    lines = order.lines.exclude(product=None).order_by("pk")
+    item_ids = list(dict.fromkeys(str(pk) for pk in lines.values_list("product_id", flat=True)))
     transaction.on_commit(
         lambda: purchase_completed.send(sender=type(order), user=customer, item_ids=item_ids)
     )
