@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-sqlite test-postgres test-image test-pairs test-redis8 lint fmt docs bench browser-deps image-deps seed model retrain clean deploy
+.PHONY: install demo test test-sqlite test-postgres test-image test-pairs test-redis8 test-oscar lint fmt docs bench browser-deps image-deps seed model retrain clean deploy
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,9 +74,15 @@ test-pairs: install
 test-redis8: install
 	$(BIN)/nox --non-interactive -s redis8
 
+# tests/oscar in an Oscar shop (recommendations.contrib.oscar against the real django-oscar), on
+# each pair django-oscar supports (noxfile.py's OSCAR_PAIRS), in virtualenvs with the [oscar] extra.
+test-oscar: install
+	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[1-3]\.[0-9]+$$' | paste -sd: -) \
+	  $(BIN)/nox --non-interactive -t oscar
+
 # The full suite with the real services (PostgreSQL, Redis, Celery, chromium) on the main pair,
 # the SQLite suite on every other pair. The PostgreSQL pass runs every test the SQLite pass does.
-test: lint docs browser-deps test-image test-postgres test-pairs test-redis8
+test: lint docs browser-deps test-image test-postgres test-pairs test-redis8 test-oscar
 
 seed: .env install
 	$(BIN)/python manage.py migrate --noinput

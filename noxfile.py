@@ -1,8 +1,9 @@
 """One test session per supported (Python, Django) pair: `nox -l` lists them.
 
 `make test` runs the full suite (SQLite and PostgreSQL, with Redis) in `.venv`, the main pair,
-and then the SQLite suite here on every other pair (`nox -t other-pairs`), and the app's Redis
-tests with redis-py 8 (`nox -s redis8`). Interpreters come from PATH or pyenv; none is downloaded.
+and then the SQLite suite here on every other pair (`nox -t other-pairs`), the app's Redis
+tests with redis-py 8 (`nox -s redis8`), and tests/oscar in an Oscar shop on the pairs
+django-oscar supports (`nox -t oscar`). Interpreters come from PATH or pyenv; none is downloaded.
 """
 
 import sys
@@ -27,6 +28,10 @@ PAIRS = [
 FULL_PAIRS = {("3.12", "6.1"), ("3.13", "6.1")}
 LEFT_OUT_ON_OTHER_PAIRS = "not cloud and not integration and not browser"
 TEST_RUNS = (["tests/app"], ["tests/model", "tests/demo", "tests/repo"])
+# The pairs of the Oscar session: django-oscar 4.2 supports Django up to 6.1, one pair per Python.
+OSCAR_PAIRS = [("3.11", "5.2"), ("3.12", "6.0"), ("3.13", "6.1")]
+# Just what tests/oscar runs with, besides the wheel's [oscar] extra: not requirements.txt.
+OSCAR_TEST_TOOLS = ["pytest>=8.2,<10", "pytest-django>=4.9,<5", "pytest-timeout>=2.3,<3"]
 # The pair of the virtualenv nox runs from (.venv): `make test` has run the full suite there.
 MAIN_PAIR = (
     f"{sys.version_info[0]}.{sys.version_info[1]}",
@@ -93,3 +98,14 @@ def redis8(session: nox.Session) -> None:
         *session.posargs,
         "tests/app",
     )
+
+
+@nox.session(tags=["oscar"])
+@nox.parametrize(
+    ("python", "django"),
+    [nox.param(python, version, id=f"{python}-django{version}") for python, version in OSCAR_PAIRS],
+)
+def oscar(session: nox.Session, django: str) -> None:
+    """tests/oscar in an Oscar shop: the app with its [oscar] extra and the test tools only."""
+    session.install(".[oscar]", *OSCAR_TEST_TOOLS, f"Django=={django}.*")
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs, "tests/oscar")

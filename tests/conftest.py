@@ -13,27 +13,35 @@ from django.conf import settings
 
 from tests.support.services import in_ci, reachable, require
 
-APP_TESTS = Path(__file__).resolve().parent / "app"
+TESTS = Path(__file__).resolve().parent
+APP_TESTS = TESTS / "app"
+# Folders with settings of their own: tests/oscar runs in an Oscar shop (`make test-oscar`).
+OWN_SETTINGS = {"app": "tests.app.settings", "oscar": "tests.oscar.settings"}
 
 
 def settings_module_for(args: list[str]) -> str:
-    """tests.app.settings when every path asked for is in tests/app, tests.settings when none is."""
+    """tests.app.settings when every path asked for is in tests/app, tests.oscar.settings when
+    every one is in tests/oscar, tests.settings when none is in either."""
     folders = set()
     for arg in args:
         path = Path(arg.split("::")[0]).resolve()
-        if path == APP_TESTS or APP_TESTS in path.parents:
-            folders.add("app")
-        elif path in APP_TESTS.parents:  # tests/ itself, or the repository: both kinds
+        own = [
+            name for name in OWN_SETTINGS if path == TESTS / name or TESTS / name in path.parents
+        ]
+        if own:
+            folders.add(own[0])
+        elif path in APP_TESTS.parents:  # tests/ itself, or the repository: every kind
             folders |= {"app", "others"}
         else:
             folders.add("others")
-    if folders == {"app"}:
-        return "tests.app.settings"
-    if "app" in folders:
+    if len(folders) == 1 and (only := next(iter(folders))) in OWN_SETTINGS:
+        return OWN_SETTINGS[only]
+    if folders & set(OWN_SETTINGS):
         raise pytest.UsageError(
-            "tests/app runs on the app's own settings and the other folders on the demo shop's: "
-            "run them apart, `pytest tests/app` and `pytest tests/model tests/demo tests/repo` "
-            "(`make test-sqlite` runs both)."
+            "tests/app runs on the app's own settings, tests/oscar on an Oscar shop's and the "
+            "other folders on the demo shop's: run them apart, `pytest tests/app`, "
+            "`pytest tests/oscar` and `pytest tests/model tests/demo tests/repo` (`make "
+            "test-sqlite` runs the first and the last, `make test-oscar` the Oscar one)."
         )
     return "tests.settings"
 

@@ -1,13 +1,16 @@
 """The distribution installs: sdist and wheel build, pass `twine check`, and the wheel works in a
-fresh virtualenv with the newest supported Django, in a project made by `startproject`."""
+fresh virtualenv with the newest supported Django, in a project made by `startproject`, and in an
+Oscar shop made by Oscar's documented steps and docs/oscar.md's."""
 
 import glob
+import json
 import os
 import re
 import secrets
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from tests.support.services import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = Path(__file__).resolve().parent / "wheel_project"
+OSCAR_FILES = Path(__file__).resolve().parent / "oscar_project"
 NEWEST_DJANGO = "6.1"
 PYTHONS_FOR_NEWEST_DJANGO = ("3.13", "3.12")  # Django 6.1 needs Python 3.12 or newer
 
@@ -77,6 +81,7 @@ def test_wheel_holds_the_app_and_its_templates_only(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "recommendations/templates/recommendations/widget.html" in names
+    assert "recommendations/contrib/oscar/templates/oscar/catalogue/browse.html" in names
     assert "recommendations/migrations/0001_initial.py" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     assert not [name for name in names if name.split("/")[0] in {"tests", "demo_shop", "model"}]
@@ -163,3 +168,133 @@ def test_wheel_installs_and_renders_the_widget_in_a_new_project(dist: Path, tmp_
     assert "source fallback" in rendered
     # The newest available products fill the widget for a new customer; the inactive one never shows.
     assert "products ['Product 1', 'Product 2', 'Product 3', 'Product 4']" in rendered
+
+
+def written_lines(text: str) -> list[str]:
+    """The lines of settings or code a person writes: neither blank nor a comment."""
+    return [line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def page(manage: list, project: Path, env: dict) -> dict:
+    """What customer-0 sees at `/`: render_home.py's `page {json}` line."""
+    script = (OSCAR_FILES / "render_home.py").read_text()
+    output = run(*manage, "shell", "-c", script, cwd=project, env=env)
+    (line,) = [line for line in output.splitlines() if line.startswith("page ")]
+    return json.loads(line.removeprefix("page "))
+
+
+def test_oscar_shop_from_the_docs(dist: Path, tmp_path: Path) -> None:
+    """docs/oscar.md, followed from a fresh virtualenv to the widget served by a model."""
+    from tests.support.model_server import running_model_server
+
+    docs = (ROOT / "docs/oscar.md").read_text()
+    shop_settings = (OSCAR_FILES / "recommendations_settings.txt").read_text()
+    endpoint_settings = (OSCAR_FILES / "endpoint_settings.txt").read_text()
+    shop_urls = [
+        line
+        for line in (OSCAR_FILES / "urls.py").read_text().splitlines()
+        if "recommendations" in line
+    ]
+    # Every line the shop writes is one the docs give.
+    for written in (shop_settings, endpoint_settings, *shop_urls):
+        assert written.strip() in docs, f"docs/oscar.md does not give:\n{written}"
+
+    started = time.monotonic()
+    (wheel,) = dist.glob("*.whl")
+    venv = tmp_path / "venv"
+    uv = Path(sys.executable).with_name("uv")
+    run(uv, "venv", "--quiet", "--python", python_for_newest_django(), venv)
+    install = [uv, "pip", "install", "--quiet", "--python", venv / "bin/python"]
+    run(
+        *install,
+        f"django-hybrid-recommendations[oscar] @ {wheel.as_uri()}",
+        f"Django=={NEWEST_DJANGO}.*",
+    )
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "AWS_"))
+    }
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    env["PYTHONPATH"] = ""  # the repository must not be importable: only the wheel is
+    env["RECOMMENDATIONS_PSEUDONYM_KEY"] = secrets.token_urlsafe(32)
+    # The shop's Celery broker (docs/installation.md) is not this test's subject: messages stay in
+    # memory rather than reach a broker this machine may run.
+    env["CELERY_BROKER_URL"] = "memory://"
+
+    project = tmp_path / "shop"
+    project.mkdir()
+    run(venv / "bin/django-admin", "startproject", "shop", project, env=env)
+    settings = project / "shop/settings.py"
+    settings.write_text(
+        settings.read_text()
+        + (OSCAR_FILES / "oscar_settings.txt").read_text()
+        + "\n"
+        + shop_settings
+    )
+    shutil.copy(OSCAR_FILES / "urls.py", project / "shop/urls.py")
+    manage = [venv / "bin/python", "manage.py"]
+    run(*manage, "migrate", "--noinput", cwd=project, env=env)
+    run(*manage, "shell", "-c", (OSCAR_FILES / "seed.py").read_text(), cwd=project, env=env)
+    checked = run(*manage, "check", "--fail-level", "WARNING", cwd=project, env=env)
+    assert "no issues" in checked
+
+    fallback = page(manage, project, env)
+    assert (fallback["status"], fallback["at"], fallback["source"]) == (
+        200,
+        "/catalogue/",
+        "fallback",
+    )
+    assert len(fallback["products"]) == 4
+    assert len(fallback["bought"]) == 3
+    assert not set(fallback["products"]) & set(fallback["bought"])  # never what they bought
+    assert "Product 12" not in fallback["products"]  # sold out
+    assert all(price.startswith("£") for price in fallback["prices"])  # OSCAR_DEFAULT_CURRENCY
+
+    # The endpoint: the shop's export, a model trained on it and served locally (docs/oscar.md).
+    training, models = tmp_path / "training", tmp_path / "models"
+    run(
+        *manage,
+        "recommendations_export",
+        "--to",
+        training,
+        "--settle-seconds",
+        "0",
+        cwd=project,
+        env=env,
+    )
+    run(
+        sys.executable,
+        "-m",
+        "model.release",
+        "--train",
+        training,
+        "--models-dir",
+        models,
+        "--no-evaluate",
+        cwd=ROOT,
+    )
+    run(*install, f"django-hybrid-recommendations[oscar,sagemaker] @ {wheel.as_uri()}")
+    with running_model_server(
+        tmp_path, model_dir=models / "current", endpoint_name="shop-recommender"
+    ) as server:
+        settings.write_text(
+            settings.read_text() + endpoint_settings.replace("http://127.0.0.1:8080", server.url)
+        )
+        env["AWS_ACCESS_KEY_ID"] = server.access_key_id
+        env["AWS_SECRET_ACCESS_KEY"] = server.secret_access_key
+        checked = run(*manage, "check", "--fail-level", "WARNING", cwd=project, env=env)
+        assert "no issues" in checked
+        served = page(manage, project, env)
+        seconds = time.monotonic() - started
+        assert served["source"] == "model", served
+        assert server.invocations() >= 1
+    assert served["products"] and not set(served["products"]) & set(served["bought"])
+
+    lines = {
+        "settings.py, the fallback alone": len(written_lines(shop_settings)),
+        "urls.py": len(shop_urls),
+        "templates": 0,
+        "settings.py, the endpoint": len(written_lines(endpoint_settings)),
+    }
+    print(f"\nOscar shop: lines written for the app {lines}, {sum(lines.values())} in all")
+    print(f"Oscar shop: {seconds:.0f} s from a fresh virtualenv to the widget served by the model")
+    print(f"Oscar shop: a new process's first page came from {served['first_source']}")
