@@ -71,7 +71,7 @@ NEEDS = (
         "The export is off",
         ("interaction_chunks_after",),
         "interaction_chunks_after(after_id, chunk_size)",
-        "it raises NotImplementedError and there is no training data for a model",
+        "the export stops with an error naming it and there is no training data for a model",
     ),
     Need(
         "reports",
