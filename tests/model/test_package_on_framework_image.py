@@ -24,7 +24,9 @@ from model.data.synthetic import taste_interactions
 from model.training.als import TrainingParams, fit
 from tests.support.services import in_ci
 
-pytestmark = pytest.mark.packaging
+# The pip installs into the 3.9 virtualenv build sdists; pip itself may take up to 900 s on a loaded
+# machine (a CI run timed out at the default 300 s in the toolkit's install).
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
 
 IMAGE_PYTHON = "3.9"
 IMAGE_NUMPY = "numpy==1.24.1"
