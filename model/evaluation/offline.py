@@ -1,10 +1,13 @@
 """Offline evaluation: every candidate model, popularity and the app's fallback on one time split.
 
-Each user's last order is the test set; the models are chosen on a validation split carved from
+Each user's last order is the test set; the models are chosen on validation folds carved from
 the older part only (model/training/selection.py), then every candidate is refitted on the whole
 older part and scored on the test set with precision, recall, NDCG at k and catalogue coverage,
 next to plain popularity and the fallback the shop gets for free
-(model/evaluation/fallback_baseline.py).
+(model/evaluation/fallback_baseline.py). Two figures say whether the choice can be trusted: how
+far the pick is behind the best candidate on test (with its paired bootstrap interval), and how
+well the validation order of the candidates agrees with their test order (Kendall's tau and the
+share of pairs ordered alike), for the folds and for the newest order alone.
 
     python -m model.evaluate --data DIR_OR_FILE [--k 10] [--model auto|als|ease]
         [--format auto|ratings|csv] [--rating-threshold 4] [--columns user=userId,item=movieId]
@@ -14,9 +17,11 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..data.formats import parse_columns
 from ..data.interactions import FORMATS, DataError, Interactions, read_interactions
@@ -30,13 +35,17 @@ from ..training.selection import (
     params_from_arguments,
     select,
 )
+from ..training.validation import rank_agreement
 from .fallback_baseline import fallback_available, fallback_rankings
+from .gate import paired_interval
 from .metrics import (
     Scores,
+    coverage_of,
     held_out,
+    model_rankings,
+    per_user_scores,
     popularity_rankings,
     ranking_scores,
-    score_model,
     time_split,
 )
 
@@ -65,13 +74,26 @@ class Row:
 
 
 @dataclass(frozen=True)
+class PickOnTest:
+    """How far the pick is behind the best candidate on test: the lead and its 95% interval."""
+
+    best: str
+    lead: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """The table and the selection behind it."""
+    """The table, the selection behind it, and how well the validation predicted the test."""
 
     rows: list[Row]
     selection: Selection
     k: int
     notes: list[str]
+    pick_on_test: PickOnTest | None = None
+    # "folds": the validation the choice used; "newest_order": fold 1 alone (one cut per user).
+    agreement: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
     def scores(self, name: str) -> Scores:
         """The test scores of the row called `name` (or "model" for the chosen candidate)."""
@@ -88,6 +110,8 @@ class Evaluation:
             "rows": {row.name: asdict(row.test) for row in self.rows},
             "model": asdict(self.scores("model")),
             "selection": self.selection.describe(),
+            "pick_on_test": asdict(self.pick_on_test) if self.pick_on_test else None,
+            "agreement": self.agreement,
             "notes": self.notes,
         }
 
@@ -104,15 +128,21 @@ def evaluate(
     evaluation = held_out(train, test)
     catalogue = len(encode(train).item_ids)
     rows = []
+    per_user_ndcg = {}
     for candidate, validation in selection.validation:
-        rows.append(
-            Row(
-                candidate.label,
-                score_model(candidate.fit(train), evaluation, k),
-                validation,
-                candidate == selection.chosen,
-            )
+        model = candidate.fit(train)
+        rankings = model_rankings(model, evaluation.user_ids, k)
+        precision, recall, ndcg = per_user_scores(rankings, evaluation.relevant, k)
+        per_user_ndcg[candidate] = ndcg
+        test_scores = Scores(
+            float(precision.mean()) if len(ndcg) else 0.0,
+            float(recall.mean()) if len(ndcg) else 0.0,
+            float(ndcg.mean()) if len(ndcg) else 0.0,
+            len(ndcg),
+            coverage_of(rankings, k, model.num_items),
         )
+        rows.append(Row(candidate.label, test_scores, validation, candidate == selection.chosen))
+    pick_on_test, agreement = _against_test(selection, per_user_ndcg)
     users, relevant = evaluation.user_ids, evaluation.relevant
     rows.append(
         Row(
@@ -125,7 +155,27 @@ def evaluate(
             rows.append(Row(name, ranking_scores(rankings, relevant, k, catalogue)))
     else:
         notes.append("fallback rows left out: the recommendations package is not installed")
-    return Evaluation(rows, selection, k, notes)
+    return Evaluation(rows, selection, k, notes, pick_on_test, agreement)
+
+
+def _against_test(
+    selection: Selection, per_user_ndcg: dict
+) -> tuple[PickOnTest | None, dict[str, dict[str, float] | None]]:
+    """The pick's lag behind the best candidate on test, and the validation-test agreement."""
+    scored = [(c, s) for c, s in selection.validation if s is not None]
+    if not scored or not all(len(per_user_ndcg[c]) for c, _ in scored):
+        return None, {}
+    test = [float(per_user_ndcg[c].mean()) for c, _ in scored]
+    best = scored[int(np.argmax(test))][0]
+    chosen = per_user_ndcg[selection.chosen]
+    low, high = paired_interval(per_user_ndcg[best], chosen)
+    lead = float(np.mean(per_user_ndcg[best] - chosen))
+    pick = PickOnTest(best.label, round(lead, 6), round(low, 6), round(high, 6))
+    agreement = {
+        "folds": rank_agreement([s.ndcg for _, s in scored], test),
+        "newest_order": rank_agreement([selection.newest_fold_ndcg[c] for c, _ in scored], test),
+    }
+    return pick, agreement
 
 
 def format_table(evaluation: Evaluation) -> str:
@@ -144,10 +194,25 @@ def format_table(evaluation: Evaluation) -> str:
             f"{name:<30} {validation:>11} {s.precision:>13.4f} {s.recall:>10.4f} "
             f"{s.ndcg:>8.4f} {s.coverage:>9.4f} {s.users:>6}"
         )
+    selection = evaluation.selection
     lines.append(
-        f"* chosen by {evaluation.selection.metric}@{k} on the validation split "
-        "(each user's newest order within the training part)"
+        f"* chosen on {selection.metric}@{k} over {selection.folds} validation folds (each user's "
+        f"newest orders within the training part; {selection.fits} fits): the cheapest to serve "
+        "within the 95% interval of the best"
     )
+    if evaluation.pick_on_test:
+        p = evaluation.pick_on_test
+        lines.append(
+            f"on test, the pick is behind the best ({p.best}) by {p.lead:+.4f} ndcg@{k}, "
+            f"95% interval [{p.low:+.4f}, {p.high:+.4f}]"
+        )
+    for name, agreement in evaluation.agreement.items():
+        if agreement:
+            cut = "the folds" if name == "folds" else "the newest order alone"
+            lines.append(
+                f"validation-test agreement, {cut}: Kendall tau {agreement['kendall_tau']:+.2f}, "
+                f"pairs ordered alike {agreement['pairwise']:.0%}"
+            )
     lines.extend(f"note: {note}" for note in evaluation.notes)
     return "\n".join(lines)
 

@@ -5,8 +5,9 @@
 Follows SageMaker's training-script conventions: hyperparameters arrive as command-line options,
 and the `SM_CHANNEL_TRAIN`/`SM_MODEL_DIR` defaults are what a framework container's toolkit sets
 (our own image passes the folders as options: model/aws/container.py). The choice is made on a
-validation split (selection.py): with the evaluation, on the older part of its time split, so the
-test figures stay honest; with --no-evaluate, on all the data. `--hold-out-days N` leaves the
+validation folds (selection.py): with the evaluation, on the older part of its time split, so the
+test figures stay honest and metrics.json says how well the validation order of the candidates
+agreed with their test order; with --no-evaluate, on all the data. `--hold-out-days N` leaves the
 newest N days out, for `python -m model.promote` to judge the model on.
 """
 
@@ -81,6 +82,9 @@ def train(
     if evaluation:
         metrics["evaluation"] = evaluation.as_json()["rows"]
         metrics["evaluation"]["model"] = asdict(evaluation.scores("model"))
+        document = evaluation.as_json()
+        metrics["agreement"] = document["agreement"]
+        metrics["pick_on_test"] = document["pick_on_test"]
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 

@@ -1,21 +1,26 @@
-"""Model choice by evidence: a small grid of ALS and EASE candidates, picked on a validation split.
+"""Model choice by evidence: ALS and EASE candidates, picked on validation folds.
 
-The validation split is carved from the training part only (each user's newest order in it,
-which is their second-newest overall when the caller already held out the last one), so test
-figures are never tuned on. The pick is by NDCG@k, ties broken by recall@k: the widget shows a
-short ranked list where the first places get the clicks, and NDCG rewards putting the bought
-item high while recall@k does not care where in the k it is.
+The folds are carved from the training part only (validation.py: each user's newest orders in
+it, one fold per order), so test figures are never tuned on. The candidate with the best mean
+per-user NDCG@k (ties: recall@k) is the best; the pick is the cheapest to serve among the
+candidates the best does not beat by more than the 95% paired bootstrap interval of its lead.
+NDCG because the widget shows a short ranked list where the first places get the clicks; the
+cheaper candidate because a difference within the noise is no reason to serve a bigger model.
 """
 
 import argparse
 from dataclasses import asdict, dataclass, field, fields, replace
 
+import numpy as np
+
 from ..data.interactions import DataError, Interactions
-from ..evaluation.metrics import Scores, held_out, score_model, time_split
+from ..evaluation.gate import paired_interval
+from ..evaluation.metrics import Scores
 from ..inference.recommender import Recommender
 from .als import TrainingParams, fit
 from .ease import EaseParams, check_memory, fit_ease
 from .encoding import encode
+from .validation import DEFAULT_FOLDS, UserScores, score_folds, validation_folds
 
 SELECTION_METRIC = "ndcg"
 MODELS = ("als", "ease")
@@ -52,6 +57,12 @@ class Candidate:
         """The kind and every hyperparameter, for metrics.json."""
         return {"model": self.kind, **asdict(self.params)}
 
+    def serving_cost(self, num_users: int, num_items: int) -> int:
+        """The floats the served model holds: what a simpler candidate saves."""
+        if isinstance(self.params, EaseParams):
+            return num_items * num_items
+        return (num_users + num_items) * self.params.factors
+
 
 @dataclass(frozen=True)
 class SearchGrid:
@@ -63,11 +74,14 @@ class SearchGrid:
     als_regularization: tuple[float, ...] = DEFAULT_ALS_REGULARIZATION
     ease: EaseParams = field(default_factory=EaseParams)
     ease_regularization: tuple[float, ...] = DEFAULT_EASE_REGULARIZATION
+    folds: int = DEFAULT_FOLDS
 
     def __post_init__(self) -> None:
         unknown = set(self.models) - set(MODELS)
         if not self.models or unknown:
             raise ValueError(f"models must be among {', '.join(MODELS)}")
+        if self.folds < 1:
+            raise ValueError("folds must be >= 1")
 
     def candidates(self, num_items: int) -> tuple[list[Candidate], list[str]]:
         """The candidates to try on `num_items` items, and notes on any left out.
@@ -95,6 +109,20 @@ class SearchGrid:
 
 
 @dataclass(frozen=True)
+class Behind:
+    """How far a candidate is behind the best on validation: the lead and its 95% interval."""
+
+    lead: float
+    low: float
+    high: float
+
+    @property
+    def within_noise(self) -> bool:
+        """True when the interval does not lie wholly above zero."""
+        return self.low <= 0.0
+
+
+@dataclass(frozen=True)
 class Selection:
     """The chosen candidate, every candidate's validation scores, and why any were left out."""
 
@@ -103,18 +131,30 @@ class Selection:
     notes: list[str]
     metric: str = SELECTION_METRIC
     k: int = 10
+    folds: int = 0
+    best: Candidate | None = None  # the best mean on validation (the pick may be cheaper)
+    behind: dict[Candidate, Behind] = field(default_factory=dict)
+    newest_fold_ndcg: dict[Candidate, float] = field(default_factory=dict)
+    fits: int = 0
 
     def describe(self) -> dict:
         """The choice and the validation scores, for metrics.json."""
         return {
             "metric": f"{self.metric}@{self.k}",
+            "folds": self.folds,
+            "fits": self.fits,
             "chosen": self.chosen.describe(),
             "chosen_label": self.chosen.label,
+            "best_label": self.best.label if self.best else self.chosen.label,
             "candidates": [
                 {
                     "label": candidate.label,
                     **candidate.describe(),
                     "validation": asdict(scores) if scores else None,
+                    "newest_fold_ndcg": self.newest_fold_ndcg.get(candidate),
+                    "behind_best": asdict(self.behind[candidate])
+                    if candidate in self.behind
+                    else None,
                 }
                 for candidate, scores in self.validation
             ],
@@ -133,20 +173,53 @@ def as_grid(params: "TrainingParams | EaseParams | SearchGrid | None") -> Search
     return params
 
 
+def choose(
+    scored: list[tuple[Candidate, UserScores]], num_users: int, num_items: int
+) -> tuple[Candidate, Candidate, dict[Candidate, Behind]]:
+    """(pick, best, how far each is behind the best): the cheapest within noise of the best.
+
+    Every candidate is scored on the same validation users, so the comparison is paired: the
+    interval is the percentile bootstrap of the mean per-user NDCG difference (gate.py's).
+    """
+    # max() keeps the first of equals: candidate order (ALS first, smaller values first).
+    best, best_scores = max(scored, key=lambda pair: (pair[1].ndcg.mean(), pair[1].recall.mean()))
+    behind = {}
+    for candidate, scores in scored:
+        low, high = paired_interval(best_scores.ndcg, scores.ndcg)
+        lead = float(np.mean(best_scores.ndcg - scores.ndcg))
+        behind[candidate] = Behind(round(lead, 6), round(low, 6), round(high, 6))
+    eligible = [(c, s) for c, s in scored if behind[c].within_noise]
+    chosen, _ = min(
+        eligible,
+        key=lambda pair: (pair[0].serving_cost(num_users, num_items), -pair[1].ndcg.mean()),
+    )
+    return chosen, best, behind
+
+
 def select(interactions: Interactions, grid: SearchGrid, k: int = 10) -> Selection:
-    """Pick a candidate by NDCG@k on the newest orders of `interactions`, fitted on the rest."""
-    candidates, notes = grid.candidates(len(encode(interactions).item_ids))
+    """Pick a candidate on validation folds cut from the newest orders of `interactions`."""
+    encoded = encode(interactions)
+    num_users, num_items = len(encoded.user_ids), len(encoded.item_ids)
+    candidates, notes = grid.candidates(num_items)
     if len(candidates) == 1:
         return Selection(candidates[0], [(candidates[0], None)], notes, k=k)
-    fit_part, validation_part = time_split(interactions)
-    validation = held_out(fit_part, validation_part)
-    if not validation.user_ids:
+    folds = validation_folds(interactions, grid.folds)
+    if not folds:
         notes.append("no user has an older order to validate on: the first candidate is kept")
         return Selection(candidates[0], [(c, None) for c in candidates], notes, k=k)
-    scored = [(c, score_model(c.fit(fit_part), validation, k)) for c in candidates]
-    # max() keeps the first of equals: grid order (ALS first, smaller values first) breaks ties.
-    chosen, _ = max(scored, key=lambda pair: (pair[1].ndcg, pair[1].recall))
-    return Selection(chosen, list(scored), notes, k=k)
+    scored = [(c, score_folds(c.fit, folds, k)) for c in candidates]
+    chosen, best, behind = choose(scored, num_users, num_items)
+    return Selection(
+        chosen,
+        [(c, s.summary()) for c, s in scored],
+        notes,
+        k=k,
+        folds=len(folds),
+        best=best,
+        behind=behind,
+        newest_fold_ndcg={c: round(s.newest_fold_ndcg, 6) for c, s in scored},
+        fits=len(folds) * len(candidates),
+    )
 
 
 def add_param_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +257,12 @@ def add_param_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="BLAS threads for EASE (0: all cores)"
     )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=DEFAULT_FOLDS,
+        help="validation folds: each user's newest orders within the training part, one per fold",
+    )
 
 
 def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
@@ -202,7 +281,9 @@ def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
         half_life_days=arguments.half_life_days,
     )
     models = MODELS if arguments.model == "auto" else (arguments.model,)
-    return SearchGrid(models, als, factors, regularization, ease, tuple(arguments.ease_lambda))
+    return SearchGrid(
+        models, als, factors, regularization, ease, tuple(arguments.ease_lambda), arguments.folds
+    )
 
 
 def _list_of(kind: type) -> "type | object":

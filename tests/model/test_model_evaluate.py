@@ -1,4 +1,5 @@
-"""model.evaluate: every candidate and the app's fallback in one table; selection sees no test data."""
+"""model.evaluate: every candidate and the app's fallback in one table; selection sees no test data;
+the pick is the cheapest candidate within noise of the best on validation folds."""
 
 import json
 
@@ -9,11 +10,12 @@ from model.data.interactions import Interactions, write_jsonl
 from model.data.synthetic import taste_interactions
 from model.evaluation import offline as evaluate_cli
 from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULARITY
-from model.evaluation.metrics import held_out, ranking_scores, time_split
+from model.evaluation.metrics import held_out, ranking_scores, score_model, time_split
 from model.evaluation.offline import evaluate, format_table
 from model.training.als import TrainingParams
 from model.training.ease import EaseParams
-from model.training.selection import Candidate, SearchGrid, select
+from model.training.selection import Candidate, SearchGrid, choose, select
+from model.training.validation import UserScores, rank_agreement, validation_folds
 
 SMALL_GRID = SearchGrid(
     als=TrainingParams(iterations=5),
@@ -60,14 +62,69 @@ def test_coverage_is_the_share_of_the_catalogue_shown():
     assert scores.precision == pytest.approx(0.25)
 
 
-def test_the_chosen_candidate_is_the_best_on_validation_not_on_test(result):
-    validated = [(c, s) for c, s in result.selection.validation]
-    best = max(validated, key=lambda pair: (pair[1].ndcg, pair[1].recall))[0]
-    assert result.selection.chosen == best
-    assert result.selection.describe()["metric"] == "ndcg@10"
-    # Validation (second-newest orders) and test (newest) are different figures.
+def test_the_pick_is_the_cheapest_candidate_within_noise_of_the_best_on_validation(result):
+    selection = result.selection
+    best = max(selection.validation, key=lambda pair: (pair[1].ndcg, pair[1].recall))[0]
+    assert selection.best == best
+    assert selection.behind[best].lead == 0.0
+    within_noise = [c for c, _ in selection.validation if selection.behind[c].within_noise]
+    assert selection.chosen in within_noise
+    costs = {c: c.serving_cost(150, 40) for c in within_noise}
+    assert costs[selection.chosen] == min(costs.values())
+    described = selection.describe()
+    assert described["metric"] == "ndcg@10"
+    assert described["folds"] == 3 and described["fits"] == 3 * len(CANDIDATES)
+    # Validation (older orders) and test (newest) are different figures.
     chosen_row = next(row for row in result.rows if row.chosen)
     assert chosen_row.validation != chosen_row.test
+
+
+def user_scores(ndcg: list[float]) -> UserScores:
+    values = np.array(ndcg)
+    users = [f"u{n}" for n in range(len(values))]
+    return UserScores(users, values / 10, values, values, 0.5, float(values.mean()))
+
+
+def test_a_cheaper_candidate_within_the_interval_is_preferred_and_a_clear_winner_is_not_passed_over():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, 400)
+    als = Candidate(TrainingParams(factors=8))
+    ease = Candidate(EaseParams(regularization=100.0))
+    # EASE ahead by noise: the per-user differences average 0.002 with a spread of 0.2.
+    noisy = [(als, user_scores(base)), (ease, user_scores(base + rng.normal(0.002, 0.2, 400)))]
+    chosen, best, behind = choose(noisy, num_users=400, num_items=300)
+    assert best == ease and chosen == als and behind[als].within_noise
+    # EASE ahead on every user: its lead's interval lies above zero, so it is served.
+    clear = [(als, user_scores(base)), (ease, user_scores(base + 0.05))]
+    chosen, best, behind = choose(clear, num_users=400, num_items=300)
+    assert chosen == best == ease and not behind[als].within_noise
+
+
+def test_rank_agreement_is_one_for_the_same_order_and_minus_one_for_the_reverse():
+    assert rank_agreement([0.1, 0.2, 0.3], [0.5, 0.6, 0.7]) == {"kendall_tau": 1.0, "pairwise": 1.0}
+    assert rank_agreement([0.1, 0.2, 0.3], [0.7, 0.6, 0.5]) == {
+        "kendall_tau": -1.0,
+        "pairwise": 0.0,
+    }
+    assert rank_agreement([0.1, 0.2, 0.3], [0.5, 0.7, 0.6])["pairwise"] == pytest.approx(
+        2 / 3, abs=1e-4
+    )
+    assert rank_agreement([0.1], [0.5]) is None
+
+
+def test_evaluate_reports_the_picks_lag_on_test_and_the_validation_test_agreement(result):
+    document = result.as_json()
+    pick = document["pick_on_test"]
+    test_ndcg = {row.name: row.test.ndcg for row in result.rows if row.validation}
+    assert pick["best"] == max(test_ndcg, key=test_ndcg.get)
+    assert pick["lead"] == pytest.approx(test_ndcg[pick["best"]] - result.scores("model").ndcg)
+    assert pick["low"] <= pick["lead"] <= pick["high"]
+    assert set(document["agreement"]) == {"folds", "newest_order"}
+    for agreement in document["agreement"].values():
+        assert -1.0 <= agreement["kendall_tau"] <= 1.0 and 0.0 <= agreement["pairwise"] <= 1.0
+    table = format_table(result)
+    assert "validation-test agreement, the folds: Kendall tau" in table
+    assert f"on test, the pick is behind the best ({pick['best']})" in table
 
 
 def planted(part: Interactions, prefix: str) -> Interactions:
@@ -100,19 +157,28 @@ def test_selection_never_fits_on_validation_or_test_orders(data, monkeypatch):
     monkeypatch.setattr(Candidate, "fit", recording_fit)
     evaluate(data, SMALL_GRID)
 
-    selection_fits, table_fits = catalogues[: len(CANDIDATES)], catalogues[len(CANDIDATES) :]
-    assert len(table_fits) == len(CANDIDATES)
+    selection_fits, table_fits = catalogues[: -len(CANDIDATES)], catalogues[-len(CANDIDATES) :]
+    assert len(selection_fits) == 3 * len(CANDIDATES)  # one fit per candidate and fold
     assert not any("test-only" in c or "validation-only" in c for c in selection_fits)
     # The table's refits train on the whole older part: validation orders yes, test orders no.
     assert all("validation-only" in c and "test-only" not in c for c in table_fits)
 
 
-def test_select_scores_on_the_newest_order_of_what_it_is_given(data):
+def test_select_scores_each_user_on_their_newest_orders_one_fold_each(data):
     train, _ = time_split(data)
     selection = select(train, SMALL_GRID)
+    folds = validation_folds(train, 3)
+    assert len(folds) == 3
+    # Fold 2 is fitted on what came before the orders fold 1 holds out, and so on.
+    assert len(folds[1].fit_part) < len(folds[0].fit_part)
+    users = set().union(*(fold.held_out.user_ids for fold in folds))
+    assert {s.users for _, s in selection.validation} == {len(users)}
+    # Fold 1 alone is the one cut the choice used to make: each user's newest order.
     fit_part, validation_part = time_split(train)
-    validation = held_out(fit_part, validation_part)
-    assert {s.users for _, s in selection.validation} == {len(validation.user_ids)}
+    newest = held_out(fit_part, validation_part)
+    candidate = selection.validation[0][0]
+    alone = score_model(candidate.fit(fit_part), newest, 10).ndcg
+    assert selection.newest_fold_ndcg[candidate] == pytest.approx(alone, abs=1e-6)
 
 
 def test_one_fixed_setting_skips_the_validation_fits(data):

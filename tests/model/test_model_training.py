@@ -170,3 +170,21 @@ def test_train_cli_follows_sagemaker_conventions(tmp_path, monkeypatch, data, ca
 def test_train_cli_reports_bad_data_without_a_traceback(tmp_path, capsys):
     assert train_cli.main(["--train", str(tmp_path), "--model-dir", str(tmp_path / "m")]) == 2
     assert "no .csv or .jsonl files" in capsys.readouterr().err
+
+
+def test_metrics_json_records_the_folds_the_pick_and_the_validation_test_agreement(tmp_path, data):
+    channel = tmp_path / "train"
+    channel.mkdir()
+    write_jsonl(channel / "interactions.jsonl", data)
+    options = ["--train", str(channel), "--model-dir", str(tmp_path / "model")]
+    options += ["--factors", "4,8", "--regularization", "1", "--iterations", "3"]
+    options += ["--ease-lambda", "10,100", "--folds", "2"]
+    assert train_cli.main(options) == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["selection"]["folds"] == 2
+    assert metrics["selection"]["fits"] == 2 * 4
+    labels = [c["label"] for c in metrics["selection"]["candidates"]]
+    assert metrics["selection"]["chosen_label"] in labels
+    assert metrics["selection"]["best_label"] in labels
+    assert set(metrics["agreement"]) == {"folds", "newest_order"}
+    assert metrics["pick_on_test"]["best"] in labels

@@ -1,0 +1,92 @@
+"""Benchmark of model selection: `model.evaluate` on every synthetic preset and several seeds.
+
+For each preset and seed it prints the candidates tried, the pick, the best candidate on test and
+how far the pick is behind it (NDCG@10, 95% paired bootstrap interval), and how well the
+candidates' validation order agrees with their test order, for the folds the choice uses and for
+the newest order alone (the one cut the choice used to make). The figures docs/model.md quotes.
+
+    .venv/bin/python bench/selection.py [--presets demo-sized,harder] [--seeds 1,2] [--folds 3]
+        [--models als,ease] [--json]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model.data.synthetic import PRESETS, preset_interactions  # noqa: E402
+from model.evaluation.offline import evaluate  # noqa: E402
+from model.training.selection import MODELS, SearchGrid  # noqa: E402
+
+
+def run(preset: str, seed: int, grid: SearchGrid) -> dict:
+    """One evaluation's summary: candidates, pick, best on test, agreement."""
+    started = time.perf_counter()
+    evaluation = evaluate(preset_interactions(preset, seed), grid)
+    document = evaluation.as_json()
+    candidates = [row for row in evaluation.rows if row.validation is not None]
+    return {
+        "preset": preset,
+        "seed": seed,
+        "candidates": len(candidates),
+        "fits": evaluation.selection.fits,
+        "chosen": document["chosen"],
+        "chosen_ndcg": round(evaluation.scores("model").ndcg, 4),
+        "pick_on_test": document["pick_on_test"],
+        "agreement": document["agreement"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def line(result: dict) -> str:
+    """One fixed-width line per run."""
+    pick = result["pick_on_test"]
+    folds, newest = result["agreement"]["folds"], result["agreement"]["newest_order"]
+    return (
+        f"{result['preset']:<13} {result['seed']:>4} {result['candidates']:>5} {result['fits']:>5} "
+        f"{result['chosen']:<40} {result['chosen_ndcg']:>7.4f} {pick['best']:<40} "
+        f"{pick['lead']:+.4f} [{pick['low']:+.4f}, {pick['high']:+.4f}] "
+        f"{newest['kendall_tau']:>+6.2f} {folds['kendall_tau']:>+6.2f} "
+        f"{newest['pairwise']:>6.0%} {folds['pairwise']:>6.0%} {result['seconds']:>6.1f}"
+    )
+
+
+def main() -> int:
+    """Evaluate every preset and seed asked for; print a line each and the mean agreement."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--seeds", default="1,2")
+    parser.add_argument("--folds", type=int, default=SearchGrid.folds)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead")
+    arguments = parser.parse_args()
+    grid = SearchGrid(models=tuple(arguments.models.split(",")), folds=arguments.folds)
+    if not arguments.json:
+        print(
+            f"{'preset':<13} {'seed':>4} {'cands':>5} {'fits':>5} {'pick':<40} {'ndcg':>7} "
+            f"{'best on test':<40} {'pick behind best (95% CI)':<27} "
+            f"{'tau1':>6} {'tauF':>6} {'pair1':>6} {'pairF':>6} {'s':>6}"
+        )
+    results = []
+    for preset in arguments.presets.split(","):
+        for seed in (int(s) for s in arguments.seeds.split(",")):
+            result = run(preset, seed, grid)
+            results.append(result)
+            print(json.dumps(result) if arguments.json else line(result), flush=True)
+    if not arguments.json:
+        for name, label in (("newest_order", "the newest order alone"), ("folds", "the folds")):
+            taus = [r["agreement"][name]["kendall_tau"] for r in results]
+            pairs = [r["agreement"][name]["pairwise"] for r in results]
+            print(
+                f"mean agreement, {label}: Kendall tau {sum(taus) / len(taus):+.2f}, "
+                f"pairs ordered alike {sum(pairs) / len(pairs):.0%}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
