@@ -6,7 +6,7 @@ candidates' validation order agrees with their test order, for the folds the cho
 the newest order alone (the one cut the choice used to make). The figures docs/model.md quotes.
 
     .venv/bin/python bench/selection.py [--presets demo-sized,harder] [--seeds 1,2] [--folds 3]
-        [--models als,ease] [--json]
+        [--models als,ease] [--fit-budget 96] [--json]
 """
 
 import argparse
@@ -62,9 +62,14 @@ def main() -> int:
     parser.add_argument("--seeds", default="1,2")
     parser.add_argument("--folds", type=int, default=SearchGrid.folds)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--fit-budget", type=int, default=SearchGrid.fit_budget)
     parser.add_argument("--json", action="store_true", help="print JSON lines instead")
     arguments = parser.parse_args()
-    grid = SearchGrid(models=tuple(arguments.models.split(",")), folds=arguments.folds)
+    grid = SearchGrid(
+        models=tuple(arguments.models.split(",")),
+        folds=arguments.folds,
+        fit_budget=arguments.fit_budget,
+    )
     if not arguments.json:
         print(
             f"{'preset':<13} {'seed':>4} {'cands':>5} {'fits':>5} {'pick':<40} {'ndcg':>7} "

@@ -197,8 +197,8 @@ def format_table(evaluation: Evaluation) -> str:
     selection = evaluation.selection
     lines.append(
         f"* chosen on {selection.metric}@{k} over {selection.folds} validation folds (each user's "
-        f"newest orders within the training part; {selection.fits} fits): the cheapest to serve "
-        "within the 95% interval of the best"
+        f"newest orders within the training part; {selection.fits} fits of a budget of "
+        f"{selection.fit_budget}): the cheapest to serve within the 95% interval of the best"
     )
     if evaluation.pick_on_test:
         p = evaluation.pick_on_test

@@ -142,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         (Path(output_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"model_version={metrics['model_version']}")
     print(f"model={metrics['model']} chosen={metrics['selection']['chosen_label']}")
+    selection = metrics["selection"]
+    print(
+        f"selection: {len(selection['candidates'])} candidates on {selection['folds']} folds, "
+        f"{selection['fits']} fits of a budget of {selection['fit_budget']}"
+    )
     print(
         f"interactions={metrics['interactions']} users={metrics['users']} "
         f"items={metrics['items']} fit_seconds={metrics['fit_seconds']}"

@@ -9,103 +9,23 @@ cheaper candidate because a difference within the noise is no reason to serve a 
 """
 
 import argparse
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from ..data.interactions import DataError, Interactions
+from ..data.interactions import Interactions
 from ..evaluation.gate import paired_interval
 from ..evaluation.metrics import Scores
-from ..inference.recommender import Recommender
-from .als import TrainingParams, fit
-from .ease import EaseParams, check_memory, fit_ease
+from .als import TrainingParams
+from .candidates import DEFAULT_FIT_BUDGET, KINDS, MODELS, Candidate, SearchGrid
+from .ease import EaseParams
 from .encoding import encode
+from .search import search
 from .validation import DEFAULT_FOLDS, UserScores, score_folds, validation_folds
 
+__all__ = ["MODELS", "Candidate", "SearchGrid", "Selection", "choose", "select"]
+
 SELECTION_METRIC = "ndcg"
-MODELS = ("als", "ease")
-DEFAULT_ALS_FACTORS = (12, 32)
-DEFAULT_ALS_REGULARIZATION = (0.3, 1.0)
-DEFAULT_EASE_REGULARIZATION = (10.0, 50.0, 250.0, 1000.0)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One model kind with one set of hyperparameters."""
-
-    params: TrainingParams | EaseParams
-
-    @property
-    def kind(self) -> str:
-        """The model kind: als or ease."""
-        return "ease" if isinstance(self.params, EaseParams) else "als"
-
-    @property
-    def label(self) -> str:
-        """A short name for tables: the kind and the hyperparameters the grid varies."""
-        if isinstance(self.params, EaseParams):
-            return f"ease lambda={self.params.regularization:g}"
-        return f"als factors={self.params.factors} reg={self.params.regularization:g}"
-
-    def fit(self, interactions: Interactions) -> Recommender:
-        """Fit this candidate on `interactions`."""
-        if isinstance(self.params, EaseParams):
-            return fit_ease(interactions, self.params)
-        return fit(interactions, self.params)
-
-    def describe(self) -> dict:
-        """The kind and every hyperparameter, for metrics.json."""
-        return {"model": self.kind, **asdict(self.params)}
-
-    def serving_cost(self, num_users: int, num_items: int) -> int:
-        """The floats the served model holds: what a simpler candidate saves."""
-        if isinstance(self.params, EaseParams):
-            return num_items * num_items
-        return (num_users + num_items) * self.params.factors
-
-
-@dataclass(frozen=True)
-class SearchGrid:
-    """Which models to try and the values of the hyperparameters the grid varies."""
-
-    models: tuple[str, ...] = MODELS
-    als: TrainingParams = field(default_factory=TrainingParams)
-    als_factors: tuple[int, ...] = DEFAULT_ALS_FACTORS
-    als_regularization: tuple[float, ...] = DEFAULT_ALS_REGULARIZATION
-    ease: EaseParams = field(default_factory=EaseParams)
-    ease_regularization: tuple[float, ...] = DEFAULT_EASE_REGULARIZATION
-    folds: int = DEFAULT_FOLDS
-
-    def __post_init__(self) -> None:
-        unknown = set(self.models) - set(MODELS)
-        if not self.models or unknown:
-            raise ValueError(f"models must be among {', '.join(MODELS)}")
-        if self.folds < 1:
-            raise ValueError("folds must be >= 1")
-
-    def candidates(self, num_items: int) -> tuple[list[Candidate], list[str]]:
-        """The candidates to try on `num_items` items, and notes on any left out.
-
-        EASE is left out when its items x items matrix exceeds the memory limit, unless it was
-        the only model asked for: then the refusal is the answer.
-        """
-        candidates, notes = [], []
-        if "als" in self.models:
-            for factors in self.als_factors:
-                for regularization in self.als_regularization:
-                    params = replace(self.als, factors=factors, regularization=regularization)
-                    candidates.append(Candidate(params))
-        if "ease" in self.models:
-            try:
-                check_memory(num_items, self.ease.max_memory_mb)
-            except DataError as error:
-                if self.models == ("ease",):
-                    raise
-                notes.append(f"ease left out: {error}")
-            else:
-                for regularization in self.ease_regularization:
-                    candidates.append(Candidate(replace(self.ease, regularization=regularization)))
-        return candidates, notes
 
 
 @dataclass(frozen=True)
@@ -136,6 +56,7 @@ class Selection:
     behind: dict[Candidate, Behind] = field(default_factory=dict)
     newest_fold_ndcg: dict[Candidate, float] = field(default_factory=dict)
     fits: int = 0
+    fit_budget: int = 0
 
     def describe(self) -> dict:
         """The choice and the validation scores, for metrics.json."""
@@ -143,6 +64,7 @@ class Selection:
             "metric": f"{self.metric}@{self.k}",
             "folds": self.folds,
             "fits": self.fits,
+            "fit_budget": self.fit_budget,
             "chosen": self.chosen.describe(),
             "chosen_label": self.chosen.label,
             "best_label": self.best.label if self.best else self.chosen.label,
@@ -168,6 +90,9 @@ def as_grid(params: "TrainingParams | EaseParams | SearchGrid | None") -> Search
         return SearchGrid()
     if isinstance(params, TrainingParams):
         return SearchGrid(("als",), params, (params.factors,), (params.regularization,))
+    if not isinstance(params, SearchGrid):
+        kind = next(k for k in KINDS.values() if isinstance(params, k.params))
+        return SearchGrid((kind.name,), **{kind.name: params}, fit_budget=1)
     if isinstance(params, EaseParams):
         return SearchGrid(("ease",), ease=params, ease_regularization=(params.regularization,))
     return params
@@ -197,56 +122,91 @@ def choose(
 
 
 def select(interactions: Interactions, grid: SearchGrid, k: int = 10) -> Selection:
-    """Pick a candidate on validation folds cut from the newest orders of `interactions`."""
+    """Pick a candidate on validation folds cut from the newest orders of `interactions`.
+
+    Each kind's grid is tried as given; the kinds without one are searched, sharing what is
+    left of the fit budget (every point costs one fit per fold).
+    """
     encoded = encode(interactions)
     num_users, num_items = len(encoded.user_ids), len(encoded.item_ids)
-    candidates, notes = grid.candidates(num_items)
-    if len(candidates) == 1:
-        return Selection(candidates[0], [(candidates[0], None)], notes, k=k)
+    kinds, notes = grid.kinds(num_items)
+    grids = {kind: grid.grid(kind) for kind in kinds}
+    starts = [Candidate(grid.base(kind)) for kind in kinds if grids[kind] is None]
+    fixed = [candidate for kind in kinds for candidate in grids[kind] or ()]
+    if len(fixed) + len(starts) == 1:
+        only = (fixed + starts)[0]
+        return Selection(only, [(only, None)], notes, k=k)
     folds = validation_folds(interactions, grid.folds)
     if not folds:
         notes.append("no user has an older order to validate on: the first candidate is kept")
-        return Selection(candidates[0], [(c, None) for c in candidates], notes, k=k)
-    scored = [(c, score_folds(c.fit, folds, k)) for c in candidates]
-    chosen, best, behind = choose(scored, num_users, num_items)
+        first = (fixed + starts)[:1]
+        return Selection(first[0], [(c, None) for c in fixed + starts], notes, k=k)
+    scored: dict[Candidate, UserScores] = {}
+
+    def score(candidate: Candidate) -> float:
+        if candidate not in scored:
+            scored[candidate] = score_folds(candidate.fit, folds, k)
+        return float(scored[candidate].ndcg.mean())
+
+    for candidate in fixed:
+        score(candidate)
+    searched = [kind for kind in kinds if grids[kind] is None]
+    points = max(grid.fit_budget // len(folds) - len(fixed), len(searched))
+    for n, kind in enumerate(searched):
+        # The kinds share the points left; one whose search stops early leaves them to the next.
+        share = (points - (len(scored) - len(fixed))) // (len(searched) - n)
+        search(
+            grid.base(kind),
+            KINDS[kind].dimensions,
+            lambda params: score(Candidate(params)),
+            max(share, 1),
+        )
+    pairs = list(scored.items())
+    chosen, best, behind = choose(pairs, num_users, num_items)
+    if len(scored) * len(folds) > grid.fit_budget:
+        notes.append(
+            f"{len(scored) * len(folds)} fits: the grids given and one point per searched kind "
+            f"need more than --fit-budget {grid.fit_budget}"
+        )
     return Selection(
         chosen,
-        [(c, s.summary()) for c, s in scored],
+        [(c, s.summary()) for c, s in pairs],
         notes,
         k=k,
         folds=len(folds),
         best=best,
         behind=behind,
-        newest_fold_ndcg={c: round(s.newest_fold_ndcg, 6) for c, s in scored},
-        fits=len(folds) * len(candidates),
+        newest_fold_ndcg={c: round(s.newest_fold_ndcg, 6) for c, s in pairs},
+        fits=len(folds) * len(pairs),
+        fit_budget=grid.fit_budget,
     )
 
 
 def add_param_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options for the grid: --model, comma lists for the varied values, one value for the rest."""
+    """Options for the choice: --model, comma lists for grids, one value for the rest."""
     parser.add_argument(
         "--model",
         choices=("auto", *MODELS),
         default="auto",
-        help="auto: pick among ALS and EASE on the validation split",
+        help=f"auto: pick among {', '.join(MODELS)} on the validation folds",
     )
-    varied = {"factors": DEFAULT_ALS_FACTORS, "regularization": DEFAULT_ALS_REGULARIZATION}
     for f in fields(TrainingParams):
         option = f"--{f.name.replace('_', '-')}"
-        if f.name in varied:
+        if f.name in ("factors", "regularization"):
             parser.add_argument(
                 option,
                 type=_list_of(type(f.default)),
-                default=varied[f.name],
-                help="ALS; a comma-separated list is a grid",
+                default=None,
+                help=f"ALS; a comma-separated list is a grid (default: searched from {f.default})",
             )
         else:
             parser.add_argument(option, type=type(f.default), default=f.default)
     parser.add_argument(
         "--ease-lambda",
         type=_list_of(float),
-        default=DEFAULT_EASE_REGULARIZATION,
-        help="EASE's L2 weight; a comma-separated list is a grid",
+        default=None,
+        help="EASE's L2 weight; a comma-separated list is a grid (default: searched from "
+        f"{EaseParams.regularization:g})",
     )
     parser.add_argument(
         "--max-memory-mb",
@@ -263,6 +223,12 @@ def add_param_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_FOLDS,
         help="validation folds: each user's newest orders within the training part, one per fold",
     )
+    parser.add_argument(
+        "--fit-budget",
+        type=int,
+        default=DEFAULT_FIT_BUDGET,
+        help="fits the choice may spend over all candidates and folds",
+    )
 
 
 def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
@@ -272,17 +238,29 @@ def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
         for f in fields(TrainingParams)
         if f.name not in ("factors", "regularization")
     }
-    factors, regularization = tuple(arguments.factors), tuple(arguments.regularization)
-    als = TrainingParams(factors=factors[0], regularization=regularization[0], **single)
+    factors, regularization = arguments.factors, arguments.regularization
+    als = TrainingParams(
+        factors=factors[0] if factors else TrainingParams.factors,
+        regularization=regularization[0] if regularization else TrainingParams.regularization,
+        **single,
+    )
+    lambdas = arguments.ease_lambda
     ease = EaseParams(
-        regularization=arguments.ease_lambda[0],
+        regularization=lambdas[0] if lambdas else EaseParams.regularization,
         max_memory_mb=arguments.max_memory_mb,
         threads=arguments.threads,
         half_life_days=arguments.half_life_days,
     )
     models = MODELS if arguments.model == "auto" else (arguments.model,)
     return SearchGrid(
-        models, als, factors, regularization, ease, tuple(arguments.ease_lambda), arguments.folds
+        models,
+        als,
+        factors,
+        regularization,
+        ease,
+        lambdas,
+        folds=arguments.folds,
+        fit_budget=arguments.fit_budget,
     )
 
 

@@ -24,8 +24,8 @@ SMALL_GRID = SearchGrid(
     ease_regularization=(5.0, 50.0),
 )
 CANDIDATES = [
-    "als factors=4 reg=1",
-    "als factors=8 reg=1",
+    "als factors=4 reg=1 alpha=4",
+    "als factors=8 reg=1 alpha=4",
     "ease lambda=5",
     "ease lambda=50",
 ]
@@ -193,13 +193,18 @@ def test_evaluate_cli_prints_the_table_and_json(tmp_path, data, capsys):
     options += ["--regularization", "1", "--ease-lambda", "5,50"]
     assert evaluate_cli.main(options) == 0
     out = capsys.readouterr().out
-    for name in ("als factors=4 reg=1", "ease lambda=5", "ease lambda=50", CO_PURCHASE_BLEND):
+    for name in (
+        "als factors=4 reg=1 alpha=4",
+        "ease lambda=5",
+        "ease lambda=50",
+        CO_PURCHASE_BLEND,
+    ):
         assert name in out
     assert evaluate_cli.main([*options, "--model", "als", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["chosen"] == "als factors=4 reg=1"
+    assert document["chosen"] == "als factors=4 reg=1 alpha=4"
     assert set(document["rows"]) == {
-        "als factors=4 reg=1",
+        "als factors=4 reg=1 alpha=4",
         "popularity",
         DECAYED_POPULARITY,
         CO_PURCHASE_BLEND,

@@ -1,0 +1,159 @@
+"""What the selection tries: the model kinds, a candidate (one kind, one setting), and the plan.
+
+Each kind names its hyperparameters' dataclass, its fit, and the dimensions its search varies
+(search.py), starting from the dataclass's defaults: ALS's factors, L2 weight and confidence
+scaling; EASE's lambda. A kind given a list of values (`--factors 12,32`, `--ease-lambda 50,250`)
+is tried on that grid instead. The fit budget is shared by the kinds searched.
+"""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ..data.interactions import DataError, Interactions
+from ..inference.recommender import Recommender
+from .als import TrainingParams, fit
+from .ease import EaseParams, check_memory, fit_ease
+from .search import Dimension
+
+# Fits the search may spend, over all kinds and folds: 3 folds x 32 points.
+DEFAULT_FIT_BUDGET = 96
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One model kind: its parameters, its fit, its label, and what its search varies."""
+
+    name: str
+    params: type
+    fit: Callable[[Interactions, Any], Recommender]
+    label: Callable[[Any], str]
+    dimensions: tuple[Dimension, ...]
+    item_item: bool  # an items x items matrix: checked against the memory limit, served so
+
+
+KINDS: dict[str, ModelKind] = {
+    "als": ModelKind(
+        "als",
+        TrainingParams,
+        fit,
+        lambda p: f"als factors={p.factors} reg={p.regularization:g} alpha={p.alpha:g}",
+        (
+            Dimension("factors", 4, 256, 2.0, integer=True),
+            Dimension("regularization", 0.01, 100.0, 10.0),
+            Dimension("alpha", 0.25, 64.0, 4.0),
+        ),
+        item_item=False,
+    ),
+    "ease": ModelKind(
+        "ease",
+        EaseParams,
+        fit_ease,
+        lambda p: f"ease lambda={p.regularization:g}",
+        (Dimension("regularization", 1.0, 100_000.0, 10.0),),
+        item_item=True,
+    ),
+}
+MODELS = tuple(KINDS)
+
+
+def kind_of(params: Any) -> ModelKind:
+    """The kind whose parameters `params` are."""
+    for kind in KINDS.values():
+        if isinstance(params, kind.params):
+            return kind
+    raise TypeError(f"no model kind has parameters of type {type(params).__name__}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model kind with one set of hyperparameters."""
+
+    params: Any
+
+    @property
+    def kind(self) -> str:
+        """The model kind's name: als, ease, ..."""
+        return kind_of(self.params).name
+
+    @property
+    def label(self) -> str:
+        """A short name for tables: the kind and the hyperparameters the search varies."""
+        return kind_of(self.params).label(self.params)
+
+    def fit(self, interactions: Interactions) -> Recommender:
+        """Fit this candidate on `interactions`."""
+        return kind_of(self.params).fit(interactions, self.params)
+
+    def describe(self) -> dict:
+        """The kind and every hyperparameter, for metrics.json."""
+        return {"model": self.kind, **asdict(self.params)}
+
+    def serving_cost(self, num_users: int, num_items: int) -> int:
+        """The floats the served model holds: what a simpler candidate saves."""
+        if kind_of(self.params).item_item:
+            return num_items * num_items
+        return (num_users + num_items) * self.params.factors
+
+
+@dataclass(frozen=True)
+class SearchGrid:
+    """Which kinds to try, their base parameters, any fixed grids, the folds and the fit budget.
+
+    A grid list left as None is searched; a tuple is tried as given (with the other values of the
+    kind's base parameters).
+    """
+
+    models: tuple[str, ...] = MODELS
+    als: TrainingParams = field(default_factory=TrainingParams)
+    als_factors: tuple[int, ...] | None = None
+    als_regularization: tuple[float, ...] | None = None
+    ease: EaseParams = field(default_factory=EaseParams)
+    ease_regularization: tuple[float, ...] | None = None
+    folds: int = 3
+    fit_budget: int = DEFAULT_FIT_BUDGET
+
+    def __post_init__(self) -> None:
+        unknown = set(self.models) - set(MODELS)
+        if not self.models or unknown:
+            raise ValueError(f"models must be among {', '.join(MODELS)}")
+        if self.folds < 1 or self.fit_budget < 1:
+            raise ValueError("folds and fit_budget must be >= 1")
+
+    def base(self, kind: str) -> Any:
+        """The parameters a kind's grid or search starts from."""
+        return getattr(self, kind)
+
+    def grid(self, kind: str) -> list[Candidate] | None:
+        """The kind's fixed candidates, or None when the kind is searched."""
+        if kind == "als" and (self.als_factors or self.als_regularization):
+            return [
+                Candidate(replace(self.als, factors=f, regularization=r))
+                for f in self.als_factors or (self.als.factors,)
+                for r in self.als_regularization or (self.als.regularization,)
+            ]
+        if kind == "ease" and self.ease_regularization:
+            return [
+                Candidate(replace(self.ease, regularization=r)) for r in self.ease_regularization
+            ]
+        return None
+
+    def kinds(self, num_items: int) -> tuple[list[str], list[str]]:
+        """The kinds to try on `num_items` items, and notes on any left out.
+
+        An items x items kind is left out when its matrix exceeds the memory limit, unless it was
+        the only model asked for: then the refusal is the answer.
+        """
+        kinds, notes = [], []
+        for name in self.models:
+            base = self.base(name)
+            if KINDS[name].item_item:
+                try:
+                    check_memory(num_items, base.max_memory_mb)
+                except DataError as error:
+                    if len(self.models) == 1:
+                        raise
+                    notes.append(f"{name} left out: {error}")
+                    continue
+            kinds.append(name)
+        return kinds, notes

@@ -1,0 +1,78 @@
+"""The log-scale search: it narrows onto the best point, keeps to its budget and its bounds."""
+
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from model.data.synthetic import taste_interactions
+from model.training.als import TrainingParams
+from model.training.candidates import SearchGrid
+from model.training.search import Dimension, search
+from model.training.selection import select
+
+
+@dataclass(frozen=True)
+class Point:
+    strength: float = 250.0
+    size: int = 12
+
+
+STRENGTH = Dimension("strength", 1.0, 100_000.0, 10.0)
+SIZE = Dimension("size", 2, 256, 2.0, integer=True)
+
+
+def peaked(best_strength: float, best_size: int):
+    """A score that falls with the log distance from (best_strength, best_size)."""
+
+    def score(point: Point) -> float:
+        return (
+            -(math.log(point.strength / best_strength) ** 2) - math.log(point.size / best_size) ** 2
+        )
+
+    return score
+
+
+def test_the_search_narrows_onto_an_optimum_between_the_coarse_steps():
+    tried = search(Point(), (STRENGTH,), peaked(90.0, 12), budget=12)
+    best = max(tried, key=peaked(90.0, 12))
+    # A grid of 10, 50, 250, 1000 would stop at 50 or 250; the search gets within 20%.
+    assert 75 <= best.strength <= 108
+    # Narrowing: the last points tried are closer to each other than the first step.
+    assert abs(math.log(tried[-1].strength / tried[-2].strength)) < math.log(10.0)
+
+
+def test_the_search_keeps_to_its_budget_and_its_bounds_and_moves_every_dimension():
+    score = peaked(50_000_000.0, 40)
+    tried = search(Point(), (STRENGTH, SIZE), score, budget=12)
+    assert len(tried) == 12
+    assert len(set(tried)) == 12  # no point is scored twice
+    assert all(1.0 <= p.strength <= 100_000.0 and 2 <= p.size <= 256 for p in tried)
+    assert all(isinstance(p.size, int) for p in tried)
+    best = max(tried, key=score)
+    assert best.strength == 100_000.0 and best.size > 12
+
+
+def test_a_budget_of_one_tries_the_starting_point_only():
+    assert search(Point(strength=7.0), (STRENGTH, SIZE), peaked(90.0, 12), budget=1) == [
+        Point(strength=7.0)
+    ]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return taste_interactions(num_users=150, num_items=40, num_categories=4, seed=3)
+
+
+def test_selection_spends_at_most_its_fit_budget_and_searches_what_has_no_grid(data):
+    grid = SearchGrid(als=TrainingParams(iterations=3), fit_budget=30, folds=2)
+    selection = select(data, grid)
+    assert selection.fits <= 30
+    assert selection.fits == 2 * len(selection.validation)
+    kinds = [candidate.kind for candidate, _ in selection.validation]
+    assert {"als", "ease"} <= set(kinds)
+    lambdas = {c.params.regularization for c, _ in selection.validation if c.kind == "ease"}
+    assert len(lambdas) >= 3 and 250.0 in lambdas  # searched from the default
+    alphas = {c.params.alpha for c, _ in selection.validation if c.kind == "als"}
+    assert len(alphas) >= 2  # confidence scaling is searched as well
+    assert selection.describe()["fit_budget"] == 30
