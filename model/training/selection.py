@@ -17,9 +17,11 @@ from ..data.interactions import Interactions
 from ..evaluation.gate import paired_interval
 from ..evaluation.metrics import Scores
 from .als import TrainingParams
-from .candidates import DEFAULT_FIT_BUDGET, KINDS, MODELS, Candidate, SearchGrid
+from .candidates import DEFAULT_FIT_BUDGET, KINDS, MODELS, Candidate, SearchGrid, kind_of
+from .dlae import DlaeParams, EdlaeParams
 from .ease import EaseParams
 from .encoding import encode
+from .rp3beta import Rp3BetaParams
 from .search import search
 from .validation import DEFAULT_FOLDS, UserScores, score_folds, validation_folds
 
@@ -91,7 +93,7 @@ def as_grid(params: "TrainingParams | EaseParams | SearchGrid | None") -> Search
     if isinstance(params, TrainingParams):
         return SearchGrid(("als",), params, (params.factors,), (params.regularization,))
     if not isinstance(params, SearchGrid):
-        kind = next(k for k in KINDS.values() if isinstance(params, k.params))
+        kind = kind_of(params)
         return SearchGrid((kind.name,), **{kind.name: params}, fit_budget=1)
     if isinstance(params, EaseParams):
         return SearchGrid(("ease",), ease=params, ease_regularization=(params.regularization,))
@@ -186,9 +188,9 @@ def add_param_arguments(parser: argparse.ArgumentParser) -> None:
     """Options for the choice: --model, comma lists for grids, one value for the rest."""
     parser.add_argument(
         "--model",
-        choices=("auto", *MODELS),
+        type=_model_list,
         default="auto",
-        help=f"auto: pick among {', '.join(MODELS)} on the validation folds",
+        help=f"auto ({', '.join(MODELS)}), or one or a comma-separated list of {', '.join(KINDS)}",
     )
     for f in fields(TrainingParams):
         option = f"--{f.name.replace('_', '-')}"
@@ -251,7 +253,11 @@ def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
         threads=arguments.threads,
         half_life_days=arguments.half_life_days,
     )
-    models = MODELS if arguments.model == "auto" else (arguments.model,)
+    models = MODELS if arguments.model == "auto" else arguments.model
+    item_item = {
+        "max_memory_mb": arguments.max_memory_mb,
+        "half_life_days": arguments.half_life_days,
+    }
     return SearchGrid(
         models,
         als,
@@ -259,9 +265,24 @@ def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
         regularization,
         ease,
         lambdas,
+        edlae=EdlaeParams(threads=arguments.threads, **item_item),
+        dlae=DlaeParams(threads=arguments.threads, **item_item),
+        rp3beta=Rp3BetaParams(**item_item),
         folds=arguments.folds,
         fit_budget=arguments.fit_budget,
     )
+
+
+def _model_list(text: str) -> "str | tuple[str, ...]":
+    if text == "auto":
+        return text
+    models = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [model for model in models if model not in KINDS]
+    if unknown or not models:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected auto or kinds among {', '.join(KINDS)}"
+        )
+    return models
 
 
 def _list_of(kind: type) -> "type | object":

@@ -18,6 +18,7 @@ from model.training.selection import Candidate, SearchGrid, choose, select
 from model.training.validation import UserScores, rank_agreement, validation_folds
 
 SMALL_GRID = SearchGrid(
+    models=("als", "ease"),
     als=TrainingParams(iterations=5),
     als_factors=(4, 8),
     als_regularization=(1.0,),

@@ -65,7 +65,7 @@ def data():
 
 
 def test_selection_spends_at_most_its_fit_budget_and_searches_what_has_no_grid(data):
-    grid = SearchGrid(als=TrainingParams(iterations=3), fit_budget=30, folds=2)
+    grid = SearchGrid(("als", "ease"), TrainingParams(iterations=3), fit_budget=30, folds=2)
     selection = select(data, grid)
     assert selection.fits <= 30
     assert selection.fits == 2 * len(selection.validation)

@@ -178,7 +178,7 @@ def test_metrics_json_records_the_folds_the_pick_and_the_validation_test_agreeme
     write_jsonl(channel / "interactions.jsonl", data)
     options = ["--train", str(channel), "--model-dir", str(tmp_path / "model")]
     options += ["--factors", "4,8", "--regularization", "1", "--iterations", "3"]
-    options += ["--ease-lambda", "10,100", "--folds", "2"]
+    options += ["--ease-lambda", "10,100", "--folds", "2", "--model", "als,ease"]
     assert train_cli.main(options) == 0
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["selection"]["folds"] == 2

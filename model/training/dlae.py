@@ -1,0 +1,72 @@
+"""EDLAE and DLAE (Steck 2020, "Autoencoders that don't overfit towards the identity").
+
+A linear autoencoder trained with dropout of rate p on its input is, in expectation, EASE's
+closed form with a penalty on the diagonal that grows with each item's count:
+`Lambda = lambda I + p / (1 - p) diag(X^T X)`, `P = (X^T X + Lambda)^-1`. DLAE keeps the
+solution `B = I - P Lambda`; EDLAE (dropout emphasised on the dropped items) is
+`B = I - P diag(1/diag(P))` with a zero diagonal, EASE's form with the new Lambda. Popular items
+are penalised more, so the model leans less on them than EASE does. Both fit and serve as EASE
+does (ease.py): one dense items x items float32 matrix, the same memory check and refusal.
+"""
+
+from dataclasses import dataclass
+
+from ..data.interactions import Interactions
+from ..inference.recommender import Recommender
+from .ease import check_memory, ease_weights, item_item_model
+from .encoding import encode
+
+
+@dataclass(frozen=True)
+class DropoutParams:
+    """The L2 weight `regularization` (lambda), the dropout rate, and EASE's other settings."""
+
+    regularization: float = 100.0
+    dropout: float = 0.33
+    max_memory_mb: float = 4096.0
+    threads: int = 0  # BLAS threads for the inversion; 0 = every core this process may use
+    half_life_days: float = 30.0  # of the popularity prior for unknown users
+
+    def __post_init__(self) -> None:
+        if self.regularization <= 0 or self.max_memory_mb <= 0 or self.half_life_days <= 0:
+            raise ValueError("regularization, max_memory_mb and half_life_days must be > 0")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.threads < 0:
+            raise ValueError("threads must be >= 0")
+
+
+@dataclass(frozen=True)
+class EdlaeParams(DropoutParams):
+    """EDLAE's hyperparameters: the zero-diagonal form."""
+
+
+@dataclass(frozen=True)
+class DlaeParams(DropoutParams):
+    """DLAE's hyperparameters: the `I - P Lambda` form."""
+
+
+def fit_edlae(interactions: Interactions, params: EdlaeParams | None = None) -> Recommender:
+    """Fit EDLAE on the interactions and return the servable model (refuses what won't fit)."""
+    return _fit("edlae", interactions, params or EdlaeParams(), zero_diagonal=True)
+
+
+def fit_dlae(interactions: Interactions, params: DlaeParams | None = None) -> Recommender:
+    """Fit DLAE on the interactions and return the servable model (refuses what won't fit)."""
+    return _fit("dlae", interactions, params or DlaeParams(), zero_diagonal=False)
+
+
+def _fit(
+    kind: str, interactions: Interactions, params: DropoutParams, zero_diagonal: bool
+) -> Recommender:
+    encoded = encode(interactions)
+    check_memory(len(encoded.item_ids), params.max_memory_mb, kind.upper())
+    user_items = encoded.user_items()
+    weights = ease_weights(
+        user_items,
+        params.regularization,
+        params.threads,
+        dropout=params.dropout,
+        zero_diagonal=zero_diagonal,
+    )
+    return item_item_model(kind, encoded, user_items, weights, params)
