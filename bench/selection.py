@@ -1,12 +1,13 @@
 """Benchmark of model selection: `model.evaluate` on every synthetic preset and several seeds.
 
 For each preset and seed it prints the candidates tried, the pick, the best candidate on test and
-how far the pick is behind it (NDCG@10, 95% paired bootstrap interval), and how well the
+how far the pick is behind it (NDCG@10, 95% paired bootstrap interval), how well the
 candidates' validation order agrees with their test order, for the folds the choice uses and for
-the newest order alone (the one cut the choice used to make). The figures docs/model.md quotes.
+the newest order alone (the one cut the choice used to make), and, indented, each kind's best
+candidate on validation against EASE's on test. The figures docs/model.md quotes.
 
     .venv/bin/python bench/selection.py [--presets demo-sized,harder] [--seeds 1,2] [--folds 3]
-        [--models als,ease] [--fit-budget 96] [--json]
+        [--models als,ease,edlae,dlae,rp3beta] [--fit-budget 96] [--json]
 """
 
 import argparse
@@ -38,6 +39,7 @@ def run(preset: str, seed: int, grid: SearchGrid) -> dict:
         "chosen_ndcg": round(evaluation.scores("model").ndcg, 4),
         "pick_on_test": document["pick_on_test"],
         "agreement": document["agreement"],
+        "kinds": document["kinds"],
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -82,6 +84,15 @@ def main() -> int:
             result = run(preset, seed, grid)
             results.append(result)
             print(json.dumps(result) if arguments.json else line(result), flush=True)
+            if not arguments.json:
+                for kind in result["kinds"].values():
+                    if kind["kind"] != "ease":
+                        print(
+                            f"    {kind['label']:<44} test ndcg {kind['ndcg']:.4f}, against "
+                            f"ease's best: {kind['lead']:+.4f} [{kind['low']:+.4f}, "
+                            f"{kind['high']:+.4f}]",
+                            flush=True,
+                        )
     if not arguments.json:
         for name, label in (("newest_order", "the newest order alone"), ("folds", "the folds")):
             taus = [r["agreement"][name]["kendall_tau"] for r in results]

@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 POPULARITY = "popularity"
+REFERENCE_KIND = "ease"
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,18 @@ class PickOnTest:
 
 
 @dataclass(frozen=True)
+class KindOnTest:
+    """One kind's best candidate on validation, scored on test against the reference kind's."""
+
+    kind: str
+    label: str
+    ndcg: float
+    lead: float  # over the reference kind's best on validation, NDCG@k on test
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """The table, the selection behind it, and how well the validation predicted the test."""
 
@@ -94,6 +107,8 @@ class Evaluation:
     pick_on_test: PickOnTest | None = None
     # "folds": the validation the choice used; "newest_order": fold 1 alone (one cut per user).
     agreement: dict[str, dict[str, float] | None] = field(default_factory=dict)
+    # Each kind's best on validation against REFERENCE_KIND's, on test (when both were tried).
+    kinds: list[KindOnTest] = field(default_factory=list)
 
     def scores(self, name: str) -> Scores:
         """The test scores of the row called `name` (or "model" for the chosen candidate)."""
@@ -112,6 +127,7 @@ class Evaluation:
             "selection": self.selection.describe(),
             "pick_on_test": asdict(self.pick_on_test) if self.pick_on_test else None,
             "agreement": self.agreement,
+            "kinds": {k.kind: asdict(k) for k in self.kinds},
             "notes": self.notes,
         }
 
@@ -155,7 +171,38 @@ def evaluate(
             rows.append(Row(name, ranking_scores(rankings, relevant, k, catalogue)))
     else:
         notes.append("fallback rows left out: the recommendations package is not installed")
-    return Evaluation(rows, selection, k, notes, pick_on_test, agreement)
+    kinds = _kinds_against_reference(selection, per_user_ndcg)
+    return Evaluation(rows, selection, k, notes, pick_on_test, agreement, kinds)
+
+
+def _kinds_against_reference(selection: Selection, per_user_ndcg: dict) -> list[KindOnTest]:
+    """Each kind's best candidate on validation, its test NDCG and lead over EASE's best."""
+    best: dict[str, tuple] = {}
+    for candidate, scores in selection.validation:
+        if scores is None:
+            continue
+        held = best.get(candidate.kind)
+        if held is None or (scores.ndcg, scores.recall) > (held[1].ndcg, held[1].recall):
+            best[candidate.kind] = (candidate, scores)
+    if REFERENCE_KIND not in best or len(best) < 2:
+        return []
+    reference = per_user_ndcg[best[REFERENCE_KIND][0]]
+    kinds = []
+    for kind, (candidate, _) in best.items():
+        ndcg = per_user_ndcg[candidate]
+        low, high = paired_interval(ndcg, reference)
+        lead = float(np.mean(ndcg - reference))
+        kinds.append(
+            KindOnTest(
+                kind,
+                candidate.label,
+                round(float(ndcg.mean()), 6),
+                round(lead, 6),
+                round(low, 6),
+                round(high, 6),
+            )
+        )
+    return kinds
 
 
 def _against_test(
@@ -206,6 +253,12 @@ def format_table(evaluation: Evaluation) -> str:
             f"on test, the pick is behind the best ({p.best}) by {p.lead:+.4f} ndcg@{k}, "
             f"95% interval [{p.low:+.4f}, {p.high:+.4f}]"
         )
+    for kind in evaluation.kinds:
+        if kind.kind != REFERENCE_KIND:
+            lines.append(
+                f"{kind.kind}'s best on validation ({kind.label}) against {REFERENCE_KIND}'s, on "
+                f"test: {kind.lead:+.4f} ndcg@{k}, 95% interval [{kind.low:+.4f}, {kind.high:+.4f}]"
+            )
     for name, agreement in evaluation.agreement.items():
         if agreement:
             cut = "the folds" if name == "folds" else "the newest order alone"

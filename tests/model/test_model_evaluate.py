@@ -218,3 +218,21 @@ def test_evaluate_cli_rejects_bad_hyperparameters_with_a_message(tmp_path, data,
         evaluate_cli.main(["--data", str(tmp_path / "data.jsonl"), "--ease-lambda", "0"])
     assert excinfo.value.code == 2
     assert "regularization" in capsys.readouterr().err
+
+
+def test_each_kinds_best_on_validation_is_held_against_eases_on_test(result):
+    kinds = {k.kind: k for k in result.kinds}
+    assert set(kinds) == {"als", "ease"}
+    assert kinds["ease"].lead == 0.0
+    best_on_validation = {}
+    for candidate, scores in result.selection.validation:
+        held = best_on_validation.get(candidate.kind)
+        if held is None or (scores.ndcg, scores.recall) > (held[1].ndcg, held[1].recall):
+            best_on_validation[candidate.kind] = (candidate, scores)
+    test_ndcg = {row.name: row.test.ndcg for row in result.rows}
+    als, ease = best_on_validation["als"][0].label, best_on_validation["ease"][0].label
+    assert kinds["als"].label == als
+    assert kinds["als"].lead == pytest.approx(test_ndcg[als] - test_ndcg[ease], abs=1e-6)
+    assert kinds["als"].low <= kinds["als"].lead <= kinds["als"].high
+    assert "als's best on validation" in format_table(result)
+    assert result.as_json()["kinds"]["als"]["label"] == als
