@@ -7,7 +7,7 @@ the newest order alone (the one cut the choice used to make), and, indented, eac
 candidate on validation against EASE's on test. The figures docs/model.md quotes.
 
     .venv/bin/python bench/selection.py [--presets demo-sized,harder] [--seeds 1,2] [--folds 3]
-        [--models als,ease,edlae,dlae,rp3beta] [--fit-budget 96] [--json]
+        [--models als,ease,dlae,rp3beta] [--fit-budget 96] [--json]
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """The fitted model: its scoring arrays, what each user already has, a popularity prior; ranking.
 
 Two ways score a known user's items: "als" (user factors times item factors) and the item-item
-kinds, "ease", "edlae", "dlae" and "rp3beta" (the user's history times an items x items weight
+kinds, "ease", "dlae" and "rp3beta" (the user's history times an items x items weight
 matrix; the history is the stored seen CSR rows, so the model answers from user ids alone, as
 the wire protocol sends them). Saved as plain arrays
 (`model.npz`, loaded with allow_pickle=False) and a small `model.json` naming the kind, so serving
@@ -21,7 +21,7 @@ ARRAYS_FILE = "model.npz"
 METADATA_FILE = "model.json"
 FORMAT = 1
 # Kinds scored as the user's binary history times an items x items matrix (`item_weights`).
-ITEM_ITEM_KINDS = ("ease", "edlae", "dlae", "rp3beta")
+ITEM_ITEM_KINDS = ("ease", "dlae", "rp3beta")
 KINDS = ("als", *ITEM_ITEM_KINDS)
 # Users scored per block in batch (evaluation) scoring: bounds the users x items dense block.
 SCORE_BLOCK_USERS = 1024

@@ -2,7 +2,7 @@
 
 Each kind names its hyperparameters' dataclass, its fit, and the dimensions its search varies
 (search.py), starting from the dataclass's defaults: ALS's factors, L2 weight and confidence
-scaling; EASE's lambda; EDLAE's and DLAE's lambda and dropout rate; RP3beta's alpha and beta. A kind given a list of values (`--factors 12,32`, `--ease-lambda 50,250`)
+scaling; EASE's lambda; DLAE's lambda and dropout rate; RP3beta's alpha and beta. A kind given a list of values (`--factors 12,32`, `--ease-lambda 50,250`)
 is tried on that grid instead. The fit budget is shared by the kinds searched.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from ..data.interactions import DataError, Interactions
 from ..inference.recommender import Recommender
 from .als import TrainingParams, fit
-from .dlae import DlaeParams, EdlaeParams, fit_dlae, fit_edlae
+from .dlae import DlaeParams, fit_dlae
 from .ease import EaseParams, check_memory, fit_ease
 from .rp3beta import Rp3BetaParams, fit_rp3beta
 from .search import Dimension
@@ -55,17 +55,6 @@ KINDS: dict[str, ModelKind] = {
         (Dimension("regularization", 1.0, 100_000.0, 10.0),),
         item_item=True,
     ),
-    "edlae": ModelKind(
-        "edlae",
-        EdlaeParams,
-        fit_edlae,
-        lambda p: f"edlae lambda={p.regularization:g} dropout={p.dropout:g}",
-        (
-            Dimension("regularization", 1.0, 100_000.0, 10.0),
-            Dimension("dropout", 0.01, 0.9, 2.0),
-        ),
-        item_item=True,
-    ),
     "dlae": ModelKind(
         "dlae",
         DlaeParams,
@@ -88,7 +77,7 @@ KINDS: dict[str, ModelKind] = {
 }
 # What `--model auto` tries: the kinds that earned their place on the synthetic presets
 # (docs/model.md has the figures); the others can be asked for by name.
-MODELS = ("als", "ease", "edlae", "dlae", "rp3beta")
+MODELS = ("als", "ease", "dlae", "rp3beta")
 
 
 def kind_of(params: Any) -> ModelKind:
@@ -144,7 +133,6 @@ class SearchGrid:
     als_regularization: tuple[float, ...] | None = None
     ease: EaseParams = field(default_factory=EaseParams)
     ease_regularization: tuple[float, ...] | None = None
-    edlae: EdlaeParams = field(default_factory=EdlaeParams)
     dlae: DlaeParams = field(default_factory=DlaeParams)
     rp3beta: Rp3BetaParams = field(default_factory=Rp3BetaParams)
     folds: int = 3

@@ -1,7 +1,7 @@
 """EASE (Steck 2019): a closed-form item-item model, `B = I - P diag(1/diag(P))`, zero diagonal.
 
 `P = (X^T X + lambda I)^-1` for the binary users x items matrix X. The same closed form with a
-dropout-derived penalty on the diagonal gives EDLAE and DLAE (dlae.py). The fit keeps one dense
+dropout-derived penalty on the diagonal gives DLAE (dlae.py). The fit keeps one dense
 items x items float32 matrix and works on it in place: the Gram matrix is written into it block by
 block, LAPACK's Cholesky factorisation (spotrf) and inverse (spotri) overwrite it, and B is scaled
 out of P in the same memory. That matrix is the cost: `items^2 * 4` bytes, checked against
@@ -82,8 +82,8 @@ def ease_weights(
     """The item-item weight matrix B (float32) for a binary users x items matrix.
 
     `dropout` p adds `p / (1 - p)` times each item's count to its penalty (Steck 2020's
-    Lambda); `zero_diagonal` False gives DLAE's `B = I - P Lambda` instead of EASE's and EDLAE's
-    zero-diagonal form. `timings`, when given, receives the seconds of each phase (gram,
+    Lambda); `zero_diagonal` False gives DLAE's `B = I - P Lambda` instead of EASE's
+    zero-diagonal form (with dropout, the zero-diagonal form is Steck's EDLAE). `timings`, when given, receives the seconds of each phase (gram,
     cholesky, inverse, scale).
     """
     clock = _PhaseClock(timings)

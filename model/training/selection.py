@@ -18,7 +18,7 @@ from ..evaluation.gate import paired_interval
 from ..evaluation.metrics import Scores
 from .als import TrainingParams
 from .candidates import DEFAULT_FIT_BUDGET, KINDS, MODELS, Candidate, SearchGrid, kind_of
-from .dlae import DlaeParams, EdlaeParams
+from .dlae import DlaeParams
 from .ease import EaseParams
 from .encoding import encode
 from .rp3beta import Rp3BetaParams
@@ -265,7 +265,6 @@ def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
         regularization,
         ease,
         lambdas,
-        edlae=EdlaeParams(threads=arguments.threads, **item_item),
         dlae=DlaeParams(threads=arguments.threads, **item_item),
         rp3beta=Rp3BetaParams(**item_item),
         folds=arguments.folds,

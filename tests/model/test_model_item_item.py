@@ -1,4 +1,4 @@
-"""EDLAE, DLAE and RP3beta: their closed forms, and serving them as EASE is served."""
+"""DLAE and RP3beta: their closed forms, and serving them as EASE is served."""
 
 import json
 
@@ -11,14 +11,13 @@ from model.data.synthetic import taste_interactions
 from model.inference import handlers as inference
 from model.inference.recommender import METADATA_FILE, Recommender
 from model.training import run as train_cli
-from model.training.dlae import DlaeParams, EdlaeParams, fit_dlae, fit_edlae
+from model.training.dlae import DlaeParams, fit_dlae
 from model.training.ease import EaseParams, ease_weights, fit_ease
 from model.training.encoding import encode
 from model.training.rp3beta import Rp3BetaParams, fit_rp3beta, rp3beta_weights
 
 JSON = "application/json"
 FITS = {
-    "edlae": lambda data: fit_edlae(data, EdlaeParams(regularization=20.0, dropout=0.3)),
     "dlae": lambda data: fit_dlae(data, DlaeParams(regularization=20.0, dropout=0.3)),
     "rp3beta": lambda data: fit_rp3beta(data, Rp3BetaParams(alpha=0.8, beta=0.4)),
 }
@@ -46,7 +45,7 @@ def direct_dropout(binary: np.ndarray, regularization: float, dropout: float, ze
     return weights
 
 
-def test_edlae_and_dlae_weights_match_steck_2020s_closed_forms(binary):
+def test_the_dropout_penalty_matches_steck_2020s_closed_forms(binary):
     matrix = csr_matrix(binary)
     for zero_diagonal in (True, False):
         weights = ease_weights(matrix, 20.0, dropout=0.3, zero_diagonal=zero_diagonal)
@@ -101,12 +100,12 @@ def test_each_kind_saves_loads_and_serves_through_the_handler_functions(kind, da
 def test_kinds_with_the_same_data_have_different_versions(data):
     versions = {kind: fit(data).model_version for kind, fit in FITS.items()}
     versions["ease"] = fit_ease(data, EaseParams(regularization=20.0)).model_version
-    assert len(set(versions.values())) == 4
+    assert len(set(versions.values())) == 3
 
 
 def test_each_item_item_kind_refuses_a_catalogue_over_the_memory_limit(data):
-    with pytest.raises(DataError, match="EDLAE needs about"):
-        fit_edlae(data, EdlaeParams(max_memory_mb=0.001))
+    with pytest.raises(DataError, match="DLAE needs about"):
+        fit_dlae(data, DlaeParams(max_memory_mb=0.001))
     with pytest.raises(DataError, match="RP3beta needs about"):
         fit_rp3beta(data, Rp3BetaParams(max_memory_mb=0.001))
 
