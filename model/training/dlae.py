@@ -22,10 +22,10 @@ class DlaeParams:
     """DLAE's hyperparameters: the L2 weight `regularization` (lambda), the dropout rate, and
     EASE's other settings."""
 
-    # Starting points of the search: EASE's lambda, and a third of the input dropped, within
-    # the 0.25 to 0.75 the search found best on the synthetic presets (docs/model.md).
-    regularization: float = 250.0
-    dropout: float = 0.33
+    # Starting points of the search: the middle of what it found best on the synthetic presets
+    # (lambda 80 to 250, dropout 0.25 to 0.9: docs/model.md).
+    regularization: float = 150.0
+    dropout: float = 0.5
     max_memory_mb: float = 4096.0
     threads: int = 0  # BLAS threads for the inversion; 0 = every core this process may use
     half_life_days: float = 30.0  # of the popularity prior for unknown users

@@ -23,8 +23,10 @@ from .encoding import encode
 class Rp3BetaParams:
     """RP3beta's hyperparameters: the walk's exponent `alpha`, the popularity damping `beta`."""
 
-    alpha: float = 1.0
-    beta: float = 0.5
+    # Starting points of the search: the middle of what it found best on the synthetic presets
+    # (alpha 0.5 to 0.7, beta 0.18 to 0.5: docs/model.md); alpha 1 is the plain walk.
+    alpha: float = 0.6
+    beta: float = 0.3
     max_memory_mb: float = 4096.0
     half_life_days: float = 30.0  # of the popularity prior for unknown users
 
