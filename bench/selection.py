@@ -30,6 +30,11 @@ def run(preset: str, seed: int, grid: SearchGrid) -> dict:
     evaluation = evaluate(preset_interactions(preset, seed), grid)
     document = evaluation.as_json()
     candidates = [row for row in evaluation.rows if row.validation is not None]
+    # The old choice, for comparison: the best NDCG on the newest order alone.
+    newest = max(document["selection"]["candidates"], key=lambda c: c["newest_fold_ndcg"] or 0.0)[
+        "label"
+    ]
+    test = {row.name: row.test.ndcg for row in candidates}
     return {
         "preset": preset,
         "seed": seed,
@@ -38,6 +43,8 @@ def run(preset: str, seed: int, grid: SearchGrid) -> dict:
         "chosen": document["chosen"],
         "chosen_ndcg": round(evaluation.scores("model").ndcg, 4),
         "pick_on_test": document["pick_on_test"],
+        "newest_order_pick": newest,
+        "newest_order_pick_behind_best": round(max(test.values()) - test[newest], 4),
         "agreement": document["agreement"],
         "kinds": document["kinds"],
         "seconds": round(time.perf_counter() - started, 1),
@@ -85,6 +92,10 @@ def main() -> int:
             results.append(result)
             print(json.dumps(result) if arguments.json else line(result), flush=True)
             if not arguments.json:
+                print(
+                    f"    the newest order alone would pick {result['newest_order_pick']}: "
+                    f"{result['newest_order_pick_behind_best']:+.4f} behind the best on test"
+                )
                 for kind in result["kinds"].values():
                     if kind["kind"] != "ease":
                         print(
