@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from model.data.synthetic import PRESETS, preset_interactions  # noqa: E402
 from model.evaluation.offline import evaluate  # noqa: E402
-from model.training.selection import MODELS, SearchGrid  # noqa: E402
+from model.training.candidates import MODELS, SearchGrid  # noqa: E402
 
 
 def run(preset: str, seed: int, grid: SearchGrid) -> dict:

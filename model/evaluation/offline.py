@@ -26,15 +26,10 @@ import numpy as np
 from ..data.formats import parse_columns
 from ..data.interactions import FORMATS, DataError, Interactions, read_interactions
 from ..training.als import TrainingParams
+from ..training.candidates import SearchGrid
 from ..training.encoding import encode
-from ..training.selection import (
-    SearchGrid,
-    Selection,
-    add_param_arguments,
-    as_grid,
-    params_from_arguments,
-    select,
-)
+from ..training.options import add_param_arguments, params_from_arguments
+from ..training.selection import Selection, as_grid, select
 from ..training.validation import rank_agreement
 from .fallback_baseline import fallback_available, fallback_rankings
 from .gate import paired_interval

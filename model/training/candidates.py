@@ -17,6 +17,7 @@ from .dlae import DlaeParams, fit_dlae
 from .ease import EaseParams, check_memory, fit_ease
 from .rp3beta import Rp3BetaParams, fit_rp3beta
 from .search import Dimension
+from .validation import DEFAULT_FOLDS
 
 # Fits the search may spend, over all kinds and folds: 3 folds x 32 points.
 DEFAULT_FIT_BUDGET = 96
@@ -135,7 +136,7 @@ class SearchGrid:
     ease_regularization: tuple[float, ...] | None = None
     dlae: DlaeParams = field(default_factory=DlaeParams)
     rp3beta: Rp3BetaParams = field(default_factory=Rp3BetaParams)
-    folds: int = 3
+    folds: int = DEFAULT_FOLDS
     fit_budget: int = DEFAULT_FIT_BUDGET
 
     def __post_init__(self) -> None:

@@ -24,9 +24,11 @@ from typing import Any
 from ..data.interactions import DataError, read_interactions
 from ..evaluation.offline import evaluate
 from .als import TrainingParams
+from .candidates import SearchGrid
 from .drift_baseline import build_baseline, write_baseline
 from .ease import EaseParams
-from .selection import SearchGrid, add_param_arguments, as_grid, params_from_arguments, select
+from .options import add_param_arguments, params_from_arguments
+from .selection import as_grid, select
 
 logger = logging.getLogger(__name__)
 

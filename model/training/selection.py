@@ -1,4 +1,4 @@
-"""Model choice by evidence: ALS and EASE candidates, picked on validation folds.
+"""Model choice by evidence: candidates of every kind, picked on validation folds.
 
 The folds are carved from the training part only (validation.py: each user's newest orders in
 it, one fold per order), so test figures are never tuned on. The candidate with the best mean
@@ -8,8 +8,7 @@ NDCG because the widget shows a short ranked list where the first places get the
 cheaper candidate because a difference within the noise is no reason to serve a bigger model.
 """
 
-import argparse
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -17,15 +16,11 @@ from ..data.interactions import Interactions
 from ..evaluation.gate import paired_interval
 from ..evaluation.metrics import Scores
 from .als import TrainingParams
-from .candidates import DEFAULT_FIT_BUDGET, KINDS, MODELS, Candidate, SearchGrid, kind_of
-from .dlae import DlaeParams
+from .candidates import KINDS, Candidate, SearchGrid, kind_of
 from .ease import EaseParams
 from .encoding import encode
-from .rp3beta import Rp3BetaParams
 from .search import search
-from .validation import DEFAULT_FOLDS, UserScores, score_folds, validation_folds
-
-__all__ = ["MODELS", "Candidate", "SearchGrid", "Selection", "choose", "select"]
+from .validation import UserScores, score_folds, validation_folds
 
 SELECTION_METRIC = "ndcg"
 
@@ -182,117 +177,3 @@ def select(interactions: Interactions, grid: SearchGrid, k: int = 10) -> Selecti
         fits=len(folds) * len(pairs),
         fit_budget=grid.fit_budget,
     )
-
-
-def add_param_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options for the choice: --model, comma lists for grids, one value for the rest."""
-    parser.add_argument(
-        "--model",
-        type=_model_list,
-        default="auto",
-        help=f"auto ({', '.join(MODELS)}), or one or a comma-separated list of {', '.join(KINDS)}",
-    )
-    for f in fields(TrainingParams):
-        option = f"--{f.name.replace('_', '-')}"
-        if f.name in ("factors", "regularization"):
-            parser.add_argument(
-                option,
-                type=_list_of(type(f.default)),
-                default=None,
-                help=f"ALS; a comma-separated list is a grid (default: searched from {f.default})",
-            )
-        else:
-            parser.add_argument(option, type=type(f.default), default=f.default)
-    parser.add_argument(
-        "--ease-lambda",
-        type=_list_of(float),
-        default=None,
-        help="EASE's L2 weight; a comma-separated list is a grid (default: searched from "
-        f"{EaseParams.regularization:g})",
-    )
-    parser.add_argument(
-        "--max-memory-mb",
-        type=float,
-        default=EaseParams.max_memory_mb,
-        help="EASE refuses catalogues whose items x items matrix needs more",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=0, help="BLAS threads for EASE (0: all cores)"
-    )
-    parser.add_argument(
-        "--folds",
-        type=int,
-        default=DEFAULT_FOLDS,
-        help="validation folds: each user's newest orders within the training part, one per fold",
-    )
-    parser.add_argument(
-        "--fit-budget",
-        type=int,
-        default=DEFAULT_FIT_BUDGET,
-        help="fits the choice may spend over all candidates and folds",
-    )
-
-
-def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
-    """The SearchGrid the options `add_param_arguments` added describe."""
-    single = {
-        f.name: getattr(arguments, f.name)
-        for f in fields(TrainingParams)
-        if f.name not in ("factors", "regularization")
-    }
-    factors, regularization = arguments.factors, arguments.regularization
-    als = TrainingParams(
-        factors=factors[0] if factors else TrainingParams.factors,
-        regularization=regularization[0] if regularization else TrainingParams.regularization,
-        **single,
-    )
-    lambdas = arguments.ease_lambda
-    ease = EaseParams(
-        regularization=lambdas[0] if lambdas else EaseParams.regularization,
-        max_memory_mb=arguments.max_memory_mb,
-        threads=arguments.threads,
-        half_life_days=arguments.half_life_days,
-    )
-    models = MODELS if arguments.model == "auto" else arguments.model
-    item_item = {
-        "max_memory_mb": arguments.max_memory_mb,
-        "half_life_days": arguments.half_life_days,
-    }
-    return SearchGrid(
-        models,
-        als,
-        factors,
-        regularization,
-        ease,
-        lambdas,
-        dlae=DlaeParams(threads=arguments.threads, **item_item),
-        rp3beta=Rp3BetaParams(**item_item),
-        folds=arguments.folds,
-        fit_budget=arguments.fit_budget,
-    )
-
-
-def _model_list(text: str) -> "str | tuple[str, ...]":
-    if text == "auto":
-        return text
-    models = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [model for model in models if model not in KINDS]
-    if unknown or not models:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected auto or kinds among {', '.join(KINDS)}"
-        )
-    return models
-
-
-def _list_of(kind: type) -> "type | object":
-    def parse(text: str) -> tuple:
-        try:
-            values = tuple(kind(part) for part in str(text).split(",") if part.strip())
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from error
-        if not values:
-            raise argparse.ArgumentTypeError("expected one value or a comma-separated list")
-        return values
-
-    parse.__name__ = f"list of {kind.__name__}"
-    return parse

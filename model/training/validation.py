@@ -2,8 +2,8 @@
 
 One cut (each user's newest order within the training part) holds one or two items for most
 users, so candidates' differences on it are mostly noise. Fold 1 holds out each user's newest
-order, fold 2 the order before it (fitted on what came before that), and so on: a user's score
-is their mean over the folds they have, and the choice compares candidates user by user.
+order, fold 2 the order before it, and so on, each fitted on the rest: a user's score is their
+mean over the folds they have, and the choice compares candidates user by user.
 """
 
 from collections.abc import Callable, Sequence
@@ -19,7 +19,6 @@ from ..evaluation.metrics import (
     held_out,
     model_rankings,
     per_user_scores,
-    time_split,
 )
 from ..inference.recommender import Recommender
 
@@ -59,17 +58,50 @@ class UserScores:
 
 
 def validation_folds(interactions: Interactions, folds: int = DEFAULT_FOLDS) -> list[Fold]:
-    """Up to `folds` cuts: each user's newest order, then the one before it, each fitted on the rest."""
+    """Up to `folds` cuts: each user's newest order, then the one before it, and so on.
+
+    Each cut is fitted on everything else the caller gave (older and newer orders alike), so
+    every fold fits on about as much data as the first: the models here score a bag of items,
+    not a sequence, and a fold fitted on the older part only is a sparser data set whose best
+    hyperparameters differ from the test's.
+    """
+    ranks, orders = order_ranks(interactions)
     cuts = []
-    rest = interactions
-    for _ in range(folds):
-        fit_part, newest = time_split(rest)
-        cut = held_out(fit_part, newest)
+    for rank in range(folds):
+        # A user keeps at least one order to be known by: one-order users are never held out.
+        held = (ranks == rank) & (orders >= 2)
+        if not held.any():
+            break
+        fit_part = interactions.select(~held)
+        cut = held_out(fit_part, interactions.select(held))
         if not cut.user_ids:
             break
         cuts.append(Fold(fit_part, cut))
-        rest = fit_part
     return cuts
+
+
+def order_ranks(interactions: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: its order's rank among the user's orders (0: newest), and the user's order count.
+
+    An order is everything a user has at one timestamp, as in `time_split`.
+    """
+    _, users = np.unique(interactions.user_ids, return_inverse=True)
+    by_user_newest_first = np.lexsort((-interactions.timestamps, users))
+    user = users[by_user_newest_first]
+    timestamp = interactions.timestamps[by_user_newest_first]
+    starts_user = np.ones(len(user), dtype=bool)
+    starts_user[1:] = user[1:] != user[:-1]
+    starts_order = starts_user.copy()
+    starts_order[1:] |= timestamp[1:] != timestamp[:-1]
+    order_number = np.cumsum(starts_order) - 1
+    user_number = np.cumsum(starts_user) - 1
+    first_order_of_user = order_number[starts_user]
+    orders_of_user = np.bincount(user_number, weights=starts_order).astype(np.int64)
+    ranks = np.empty(len(user), dtype=np.int64)
+    counts = np.empty(len(user), dtype=np.int64)
+    ranks[by_user_newest_first] = order_number - first_order_of_user[user_number]
+    counts[by_user_newest_first] = orders_of_user[user_number]
+    return ranks, counts
 
 
 def score_folds(

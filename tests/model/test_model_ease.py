@@ -11,9 +11,9 @@ from model.inference import handlers as inference
 from model.inference.recommender import METADATA_FILE, Recommender
 from model.training import run as train_cli
 from model.training.als import TrainingParams, fit
+from model.training.candidates import SearchGrid
 from model.training.ease import EaseParams, check_memory, ease_weights, fit_ease, memory_needed_mb
 from model.training.encoding import encode
-from model.training.selection import SearchGrid
 
 JSON = "application/json"
 

@@ -13,8 +13,9 @@ from model.evaluation.fallback_baseline import CO_PURCHASE_BLEND, DECAYED_POPULA
 from model.evaluation.metrics import held_out, ranking_scores, score_model, time_split
 from model.evaluation.offline import evaluate, format_table
 from model.training.als import TrainingParams
+from model.training.candidates import Candidate, SearchGrid
 from model.training.ease import EaseParams
-from model.training.selection import Candidate, SearchGrid, choose, select
+from model.training.selection import choose, select
 from model.training.validation import UserScores, rank_agreement, validation_folds
 
 SMALL_GRID = SearchGrid(
@@ -140,9 +141,10 @@ def concatenated(*parts: Interactions) -> Interactions:
     )
 
 
-def test_selection_never_fits_on_validation_or_test_orders(data, monkeypatch):
+def test_selection_never_fits_on_test_orders_nor_a_fold_on_its_own_orders(data, monkeypatch):
     # Items planted only in each user's newest order (test) and only in their second-newest
-    # (validation): a fit that saw those orders would have the planted items in its catalogue.
+    # (fold 1's validation): a fit that saw those orders would have the planted items in its
+    # catalogue.
     train, test = time_split(data)
     _, validation = time_split(train)
     data = concatenated(data, planted(test, "test-only"), planted(validation, "validation-only"))
@@ -160,7 +162,11 @@ def test_selection_never_fits_on_validation_or_test_orders(data, monkeypatch):
 
     selection_fits, table_fits = catalogues[: -len(CANDIDATES)], catalogues[-len(CANDIDATES) :]
     assert len(selection_fits) == 3 * len(CANDIDATES)  # one fit per candidate and fold
-    assert not any("test-only" in c or "validation-only" in c for c in selection_fits)
+    assert not any("test-only" in c for c in selection_fits)
+    # Each candidate fits fold 1, 2, 3 in turn: fold 1 never sees its own orders, the others
+    # fit on everything but theirs (fold 1's orders included).
+    assert not any("validation-only" in c for c in selection_fits[0::3])
+    assert all("validation-only" in c for n, c in enumerate(selection_fits) if n % 3)
     # The table's refits train on the whole older part: validation orders yes, test orders no.
     assert all("validation-only" in c and "test-only" not in c for c in table_fits)
 
@@ -170,13 +176,23 @@ def test_select_scores_each_user_on_their_newest_orders_one_fold_each(data):
     selection = select(train, SMALL_GRID)
     folds = validation_folds(train, 3)
     assert len(folds) == 3
-    # Fold 2 is fitted on what came before the orders fold 1 holds out, and so on.
-    assert len(folds[1].fit_part) < len(folds[0].fit_part)
+    # Fold 1 holds out each user's newest order and fits on the older ones: one time split.
+    fit_part, newest_orders = time_split(train)
+    assert len(folds[0].fit_part) == len(fit_part)
+    # Fold 2 holds out the order before it, and fits on everything else, newest orders included.
+    times: dict[str, set[float]] = {}
+    for user, timestamp in zip(train.user_ids.tolist(), train.timestamps.tolist(), strict=True):
+        times.setdefault(user, set()).add(timestamp)
+    second = {user: sorted(t)[-2] for user, t in times.items() if len(t) >= 2}
+    is_second = np.array(
+        [second.get(u) == t for u, t in zip(train.user_ids, train.timestamps, strict=True)]
+    )
+    assert len(folds[1].fit_part) == len(train) - is_second.sum()
+    assert folds[1].held_out == held_out(folds[1].fit_part, train.select(is_second))
     users = set().union(*(fold.held_out.user_ids for fold in folds))
     assert {s.users for _, s in selection.validation} == {len(users)}
     # Fold 1 alone is the one cut the choice used to make: each user's newest order.
-    fit_part, validation_part = time_split(train)
-    newest = held_out(fit_part, validation_part)
+    newest = held_out(fit_part, newest_orders)
     candidate = selection.validation[0][0]
     alone = score_model(candidate.fit(fit_part), newest, 10).ndcg
     assert selection.newest_fold_ndcg[candidate] == pytest.approx(alone, abs=1e-6)
