@@ -82,17 +82,14 @@ class Selection:
 
 
 def as_grid(params: "TrainingParams | EaseParams | SearchGrid | None") -> SearchGrid:
-    """A grid from what a caller passed: one fixed ALS or EASE setting, a grid, or the default."""
+    """A grid from what a caller passed: one fixed setting of any kind, a grid, or the default."""
     if params is None:
         return SearchGrid()
-    if isinstance(params, TrainingParams):
-        return SearchGrid(("als",), params, (params.factors,), (params.regularization,))
-    if not isinstance(params, SearchGrid):
-        kind = kind_of(params)
-        return SearchGrid((kind.name,), **{kind.name: params}, fit_budget=1)
-    if isinstance(params, EaseParams):
-        return SearchGrid(("ease",), ease=params, ease_regularization=(params.regularization,))
-    return params
+    if isinstance(params, SearchGrid):
+        return params
+    # One kind with a budget of one point: its parameters as given, no validation fits.
+    kind = kind_of(params)
+    return SearchGrid((kind.name,), **{kind.name: params}, fit_budget=1)
 
 
 def choose(
