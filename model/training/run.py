@@ -25,9 +25,11 @@ from ..data.interactions import DataError, read_interactions
 from ..evaluation.offline import evaluate
 from .als import TrainingParams
 from .candidates import SearchGrid
+from .dlae import DlaeParams
 from .drift_baseline import build_baseline, write_baseline
 from .ease import EaseParams
 from .options import add_param_arguments, params_from_arguments
+from .rp3beta import Rp3BetaParams
 from .selection import as_grid, select
 
 logger = logging.getLogger(__name__)
@@ -41,13 +43,13 @@ DAY = 86_400.0
 def train(
     train_dir: Path | str,
     model_dir: Path | str,
-    params: TrainingParams | EaseParams | SearchGrid | None = None,
+    params: TrainingParams | EaseParams | DlaeParams | Rp3BetaParams | SearchGrid | None = None,
     run_evaluation: bool = True,
     hold_out_days: float = 0.0,
 ) -> dict[str, Any]:
     """Select, fit on everything in `train_dir`, save to `model_dir`, return the metrics written.
 
-    `params`: one ALS or EASE setting (no selection), a SearchGrid, or None for the default grid.
+    `params`: one setting of any kind (no selection), a SearchGrid, or None for the default search.
     """
     grid = as_grid(params)
     model_dir = Path(model_dir)

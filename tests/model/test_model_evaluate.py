@@ -252,3 +252,19 @@ def test_each_kinds_best_on_validation_is_held_against_eases_on_test(result):
     assert kinds["als"].low <= kinds["als"].lead <= kinds["als"].high
     assert "als's best on validation" in format_table(result)
     assert result.as_json()["kinds"]["als"]["label"] == als
+
+
+def test_model_option_takes_auto_one_kind_or_a_list_and_names_the_kinds_on_a_typo(
+    tmp_path, data, capsys
+):
+    write_jsonl(tmp_path / "data.jsonl", data)
+    options = ["--data", str(tmp_path / "data.jsonl"), "--json", "--fit-budget", "6"]
+    assert evaluate_cli.main([*options, "--model", "ease,rp3beta", "--folds", "1"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    kinds = {c["model"] for c in document["selection"]["candidates"]}
+    assert kinds == {"ease", "rp3beta"}
+    assert document["selection"]["fits"] <= 6
+    with pytest.raises(SystemExit) as excinfo:
+        evaluate_cli.main([*options, "--model", "ease,edlae"])
+    assert excinfo.value.code == 2
+    assert "expected auto or kinds among als, ease, dlae, rp3beta" in capsys.readouterr().err
