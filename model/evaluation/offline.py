@@ -21,8 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..data.formats import parse_columns
 from ..data.interactions import FORMATS, DataError, Interactions, read_interactions
 from ..training.als import TrainingParams
@@ -30,9 +28,14 @@ from ..training.candidates import SearchGrid
 from ..training.encoding import encode
 from ..training.options import add_param_arguments, params_from_arguments
 from ..training.selection import Selection, as_grid, select
-from ..training.validation import rank_agreement
+from .against_test import (
+    REFERENCE_KIND,
+    KindOnTest,
+    PickOnTest,
+    against_test,
+    kinds_against_reference,
+)
 from .fallback_baseline import fallback_available, fallback_rankings
-from .gate import paired_interval
 from .metrics import (
     Scores,
     coverage_of,
@@ -56,7 +59,6 @@ __all__ = [
 ]
 
 POPULARITY = "popularity"
-REFERENCE_KIND = "ease"
 
 
 @dataclass(frozen=True)
@@ -67,28 +69,6 @@ class Row:
     test: Scores
     validation: Scores | None = None
     chosen: bool = False
-
-
-@dataclass(frozen=True)
-class PickOnTest:
-    """How far the pick is behind the best candidate on test: the lead and its 95% interval."""
-
-    best: str
-    lead: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class KindOnTest:
-    """One kind's best candidate on validation, scored on test against the reference kind's."""
-
-    kind: str
-    label: str
-    ndcg: float
-    lead: float  # over the reference kind's best on validation, NDCG@k on test
-    low: float
-    high: float
 
 
 @dataclass(frozen=True)
@@ -153,7 +133,7 @@ def evaluate(
             coverage_of(rankings, k, model.num_items),
         )
         rows.append(Row(candidate.label, test_scores, validation, candidate == selection.chosen))
-    pick_on_test, agreement = _against_test(selection, per_user_ndcg)
+    pick_on_test, agreement = against_test(selection, per_user_ndcg)
     users, relevant = evaluation.user_ids, evaluation.relevant
     rows.append(
         Row(
@@ -166,58 +146,8 @@ def evaluate(
             rows.append(Row(name, ranking_scores(rankings, relevant, k, catalogue)))
     else:
         notes.append("fallback rows left out: the recommendations package is not installed")
-    kinds = _kinds_against_reference(selection, per_user_ndcg)
+    kinds = kinds_against_reference(selection, per_user_ndcg)
     return Evaluation(rows, selection, k, notes, pick_on_test, agreement, kinds)
-
-
-def _kinds_against_reference(selection: Selection, per_user_ndcg: dict) -> list[KindOnTest]:
-    """Each kind's best candidate on validation, its test NDCG and lead over EASE's best."""
-    best: dict[str, tuple] = {}
-    for candidate, scores in selection.validation:
-        if scores is None:
-            continue
-        held = best.get(candidate.kind)
-        if held is None or (scores.ndcg, scores.recall) > (held[1].ndcg, held[1].recall):
-            best[candidate.kind] = (candidate, scores)
-    if REFERENCE_KIND not in best or len(best) < 2:
-        return []
-    reference = per_user_ndcg[best[REFERENCE_KIND][0]]
-    kinds = []
-    for kind, (candidate, _) in best.items():
-        ndcg = per_user_ndcg[candidate]
-        low, high = paired_interval(ndcg, reference)
-        lead = float(np.mean(ndcg - reference))
-        kinds.append(
-            KindOnTest(
-                kind,
-                candidate.label,
-                round(float(ndcg.mean()), 6),
-                round(lead, 6),
-                round(low, 6),
-                round(high, 6),
-            )
-        )
-    return kinds
-
-
-def _against_test(
-    selection: Selection, per_user_ndcg: dict
-) -> tuple[PickOnTest | None, dict[str, dict[str, float] | None]]:
-    """The pick's lag behind the best candidate on test, and the validation-test agreement."""
-    scored = [(c, s) for c, s in selection.validation if s is not None]
-    if not scored or not all(len(per_user_ndcg[c]) for c, _ in scored):
-        return None, {}
-    test = [float(per_user_ndcg[c].mean()) for c, _ in scored]
-    best = scored[int(np.argmax(test))][0]
-    chosen = per_user_ndcg[selection.chosen]
-    low, high = paired_interval(per_user_ndcg[best], chosen)
-    lead = float(np.mean(per_user_ndcg[best] - chosen))
-    pick = PickOnTest(best.label, round(lead, 6), round(low, 6), round(high, 6))
-    agreement = {
-        "folds": rank_agreement([s.ndcg for _, s in scored], test),
-        "newest_order": rank_agreement([selection.newest_fold_ndcg[c] for c, _ in scored], test),
-    }
-    return pick, agreement
 
 
 def format_table(evaluation: Evaluation) -> str:
