@@ -170,7 +170,9 @@ def format_table(evaluation: Evaluation) -> str:
     lines.append(
         f"* chosen on {selection.metric}@{k} over {selection.folds} validation folds (each user's "
         f"newest orders within the training part; {selection.fits} fits of a budget of "
-        f"{selection.fit_budget}): the cheapest to serve within the 95% interval of the best"
+        f"{selection.fit_budget}, {selection.search_seconds:.1f} s of a budget of "
+        f"{selection.search_budget_seconds / 60:g} min): the cheapest to serve within the 95% "
+        "interval of the best"
     )
     if evaluation.pick_on_test:
         p = evaluation.pick_on_test

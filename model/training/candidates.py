@@ -3,7 +3,7 @@
 Each kind names its hyperparameters' dataclass, its fit, and the dimensions its search varies
 (search.py), starting from the dataclass's defaults: ALS's factors, L2 weight and confidence
 scaling; EASE's lambda; DLAE's lambda and dropout rate; RP3beta's alpha and beta. A kind given a list of values (`--factors 12,32`, `--ease-lambda 50,250`)
-is tried on that grid instead. The fit budget is shared by the kinds searched.
+is tried on that grid instead. The fit budget and the time budget are shared by the kinds searched.
 """
 
 from collections.abc import Callable
@@ -21,6 +21,11 @@ from .validation import DEFAULT_FOLDS
 
 # Fits the search may spend, over all kinds and folds: 3 folds x 32 points.
 DEFAULT_FIT_BUDGET = 96
+# Seconds the search may spend. Small catalogues spend their fit budget well within it (the demo
+# preset's search takes under a minute); on 20,000 items, where one EASE fit takes about 28 s, it
+# stops the search after about 10 min instead of 47, so the evaluation's fits and the final fit
+# stay well within a training job's default --max-runtime of an hour (model/aws/train_job.py).
+DEFAULT_SEARCH_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class SearchGrid:
-    """Which kinds to try, their base parameters, any fixed grids, the folds and the fit budget.
+    """Which kinds to try, their base parameters, any fixed grids, the folds, the fit and time budgets.
 
     A grid list left as None is searched; a tuple is tried as given (with the other values of the
     kind's base parameters).
@@ -138,6 +143,7 @@ class SearchGrid:
     rp3beta: Rp3BetaParams = field(default_factory=Rp3BetaParams)
     folds: int = DEFAULT_FOLDS
     fit_budget: int = DEFAULT_FIT_BUDGET
+    search_seconds: float = DEFAULT_SEARCH_SECONDS
 
     def __post_init__(self) -> None:
         unknown = set(self.models) - set(KINDS)
@@ -145,6 +151,8 @@ class SearchGrid:
             raise ValueError(f"models must be among {', '.join(KINDS)}")
         if self.folds < 1 or self.fit_budget < 1:
             raise ValueError("folds and fit_budget must be >= 1")
+        if not self.search_seconds >= 0:
+            raise ValueError("search_seconds must be >= 0")
 
     def base(self, kind: str) -> Any:
         """The parameters a kind's grid or search starts from."""

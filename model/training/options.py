@@ -1,15 +1,15 @@
 """The command-line options of the choice, shared by model.train, model.evaluate and model.release.
 
 Hyperparameters arrive as options (SageMaker passes them so): `--model`, a comma list for a grid
-of ALS's factors and L2 weight or EASE's lambda, one value for the rest, the folds and the fit
-budget. What is left unset is searched (candidates.py).
+of ALS's factors and L2 weight or EASE's lambda, one value for the rest, the folds, the fit
+budget and the search's minutes. What is left unset is searched (candidates.py).
 """
 
 import argparse
 from dataclasses import fields
 
 from .als import TrainingParams
-from .candidates import DEFAULT_FIT_BUDGET, KINDS, MODELS, SearchGrid
+from .candidates import DEFAULT_FIT_BUDGET, DEFAULT_SEARCH_SECONDS, KINDS, MODELS, SearchGrid
 from .dlae import DlaeParams
 from .ease import EaseParams
 from .rp3beta import Rp3BetaParams
@@ -63,6 +63,13 @@ def add_param_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_FIT_BUDGET,
         help="fits the choice may spend over all candidates and folds",
     )
+    parser.add_argument(
+        "--search-minutes",
+        type=float,
+        default=DEFAULT_SEARCH_SECONDS / 60,
+        help="minutes the search may spend: no round is started that would end past them "
+        "(each searched kind's first point is always tried)",
+    )
 
 
 def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
@@ -101,6 +108,7 @@ def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
         rp3beta=Rp3BetaParams(**item_item),
         folds=arguments.folds,
         fit_budget=arguments.fit_budget,
+        search_seconds=arguments.search_minutes * 60,
     )
 
 

@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     selection = metrics["selection"]
     print(
         f"selection: {len(selection['candidates'])} candidates on {selection['folds']} folds, "
-        f"{selection['fits']} fits of a budget of {selection['fit_budget']}"
+        f"{selection['fits']} fits of a budget of {selection['fit_budget']}, "
+        f"{selection['search_seconds']:.1f} s of a budget of {selection['search_minutes']:g} min"
     )
     print(
         f"interactions={metrics['interactions']} users={metrics['users']} "

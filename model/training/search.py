@@ -5,8 +5,9 @@ on values far from it. The search starts from published or preset-derived values
 up and one step down on each hyperparameter in turn and moves to the best point; a hyperparameter
 whose best stayed put has its step halved on the log scale (the square root of the factor), one
 that moved keeps its step, so the search walks to a far optimum and then narrows around it,
-until the budget of points is spent or every step is below `MIN_STEP`. Every point tried is kept: the choice
-(selection.py) compares all of them on the validation folds.
+until the budget of points is spent, every step is below `MIN_STEP`, or the caller says the next
+round costs more time than is left. Every point tried is kept: the choice (selection.py) compares
+all of them on the validation folds.
 """
 
 from collections.abc import Callable, Sequence
@@ -40,10 +41,13 @@ def search(
     dimensions: Sequence[Dimension],
     score: Callable[[Any], float],
     budget: int,
+    affordable: Callable[[int], bool] = lambda points: True,
 ) -> list[Any]:
     """The parameter sets tried (the dataclass `base` with `dimensions` varied), in order.
 
     `score(params)` is called once per new point, at most `budget` times; higher is better.
+    `affordable(points)` is asked before each round with the points it may add; a round it refuses
+    is not started (the start point is always scored, so there is always a pick).
     """
     if budget < 1 or not dimensions:
         return [base] if budget >= 1 else []
@@ -56,10 +60,12 @@ def search(
             tried[params] = score(params)
         return tried[params]
 
-    current = replace(base, **{d.name: d.moved(getattr(base, d.name), 1.0) for d in dimensions})
+    current = start_point(base, dimensions)
     tried_score(current)
     steps = {d.name: d.step for d in dimensions}
     while len(tried) < budget and max(steps.values()) >= MIN_STEP:
+        if not affordable(2 * sum(step >= MIN_STEP for step in steps.values())):
+            break
         for dimension in dimensions:
             step = steps[dimension.name]
             if step < MIN_STEP:
@@ -78,6 +84,11 @@ def search(
                 steps[dimension.name] = step**0.5
             current = moved_to
     return list(tried)
+
+
+def start_point(base: Any, dimensions: Sequence[Dimension]) -> Any:
+    """The first point the search scores: `base` with its searched values rounded into bounds."""
+    return replace(base, **{d.name: d.moved(getattr(base, d.name), 1.0) for d in dimensions})
 
 
 def _differs_only_in(params: Any, current: Any, name: str) -> bool:

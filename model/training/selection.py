@@ -8,6 +8,8 @@ NDCG because the widget shows a short ranked list where the first places get the
 cheaper candidate because a difference within the noise is no reason to serve a bigger model.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -19,7 +21,7 @@ from .als import TrainingParams
 from .candidates import KINDS, Candidate, SearchGrid, kind_of
 from .ease import EaseParams
 from .encoding import encode
-from .search import search
+from .search import search, start_point
 from .validation import UserScores, score_folds, validation_folds
 
 SELECTION_METRIC = "ndcg"
@@ -54,6 +56,8 @@ class Selection:
     newest_fold_ndcg: dict[Candidate, float] = field(default_factory=dict)
     fits: int = 0
     fit_budget: int = 0
+    search_seconds: float = 0.0  # what the validation fits took
+    search_budget_seconds: float = 0.0
 
     def describe(self) -> dict:
         """The choice and the validation scores, for metrics.json."""
@@ -62,6 +66,8 @@ class Selection:
             "folds": self.folds,
             "fits": self.fits,
             "fit_budget": self.fit_budget,
+            "search_seconds": round(self.search_seconds, 3),
+            "search_minutes": round(self.search_budget_seconds / 60, 3),
             "chosen": self.chosen.describe(),
             "chosen_label": self.chosen.label,
             "best_label": self.best.label if self.best else self.chosen.label,
@@ -115,11 +121,18 @@ def choose(
     return chosen, best, behind
 
 
-def select(interactions: Interactions, grid: SearchGrid, k: int = 10) -> Selection:
+def select(
+    interactions: Interactions,
+    grid: SearchGrid,
+    k: int = 10,
+    clock: Callable[[], float] = time.monotonic,
+) -> Selection:
     """Pick a candidate on validation folds cut from the newest orders of `interactions`.
 
     Each kind's grid is tried as given; the kinds without one are searched, sharing what is
-    left of the fit budget (every point costs one fit per fold).
+    left of the fit budget (every point costs one fit per fold) and of the time budget (a round
+    is started only when, at the seconds the kind's points took so far, it ends within the
+    kind's share). Every searched kind's start point is scored first, whatever the time.
     """
     encoded = encode(interactions)
     num_users, num_items = len(encoded.user_ids), len(encoded.item_ids)
@@ -136,24 +149,43 @@ def select(interactions: Interactions, grid: SearchGrid, k: int = 10) -> Selecti
         first = (fixed + starts)[:1]
         return Selection(first[0], [(c, None) for c in fixed + starts], notes, k=k)
     scored: dict[Candidate, UserScores] = {}
+    seconds: dict[Candidate, float] = {}
+    started = clock()
 
     def score(candidate: Candidate) -> float:
         if candidate not in scored:
+            before = clock()
             scored[candidate] = score_folds(candidate.fit, folds, k)
+            seconds[candidate] = clock() - before
         return float(scored[candidate].ndcg.mean())
 
     for candidate in fixed:
         score(candidate)
+    for kind in kinds:
+        if grids[kind] is None:
+            score(Candidate(start_point(grid.base(kind), KINDS[kind].dimensions)))
     searched = [kind for kind in kinds if grids[kind] is None]
     points = max(grid.fit_budget // len(folds) - len(fixed), len(searched))
+    out_of_time: list[str] = []
     for n, kind in enumerate(searched):
-        # The kinds share the points left; one whose search stops early leaves them to the next.
-        share = (points - (len(scored) - len(fixed))) // (len(searched) - n)
+        # The kinds share the points and the seconds left; one whose search stops early leaves
+        # them to the next. Its own start point, already scored, is in its share.
+        share = (points - (len(scored) - len(fixed) - (len(searched) - n))) // (len(searched) - n)
+        kind_started = clock()
+        seconds_share = (started + grid.search_seconds - kind_started) / (len(searched) - n)
+        affordable = _within_time(kind, seconds, clock, kind_started + seconds_share, out_of_time)
         search(
             grid.base(kind),
             KINDS[kind].dimensions,
             lambda params: score(Candidate(params)),
             max(share, 1),
+            affordable,
+        )
+    search_seconds = clock() - started
+    if out_of_time:
+        notes.append(
+            f"the search of {', '.join(out_of_time)} stopped early: the next round would pass "
+            f"--search-minutes {grid.search_seconds / 60:g}"
         )
     pairs = list(scored.items())
     chosen, best, behind = choose(pairs, num_users, num_items)
@@ -173,4 +205,25 @@ def select(interactions: Interactions, grid: SearchGrid, k: int = 10) -> Selecti
         newest_fold_ndcg={c: round(s.newest_fold_ndcg, 6) for c, s in pairs},
         fits=len(folds) * len(pairs),
         fit_budget=grid.fit_budget,
+        search_seconds=search_seconds,
+        search_budget_seconds=grid.search_seconds,
     )
+
+
+def _within_time(
+    kind: str,
+    seconds: dict[Candidate, float],
+    clock: Callable[[], float],
+    deadline: float,
+    stopped: list[str],
+) -> Callable[[int], bool]:
+    """The search's check for `kind`: do `points` more, at its mean seconds a point, end by `deadline`?"""
+
+    def affordable(points: int) -> bool:
+        took = [spent for candidate, spent in seconds.items() if candidate.kind == kind]
+        ends = clock() + points * sum(took) / len(took)
+        if ends > deadline:
+            stopped.append(kind)
+        return ends <= deadline
+
+    return affordable

@@ -1,11 +1,12 @@
 """The log-scale search: it narrows onto the best point, keeps to its budget and its bounds."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from model.data.synthetic import taste_interactions
+from model.training import selection as selection_module
 from model.training.als import TrainingParams
 from model.training.candidates import SearchGrid
 from model.training.search import Dimension, search
@@ -76,3 +77,74 @@ def test_selection_spends_at_most_its_fit_budget_and_searches_what_has_no_grid(d
     alphas = {c.params.alpha for c, _ in selection.validation if c.kind == "als"}
     assert len(alphas) >= 2  # confidence scaling is searched as well
     assert selection.describe()["fit_budget"] == 30
+
+
+def test_a_round_the_caller_cannot_afford_is_not_started():
+    asked = []
+
+    def affordable(points: int) -> bool:
+        asked.append(points)
+        return len(asked) <= 1  # the first round only
+
+    tried = search(Point(), (STRENGTH, SIZE), peaked(90.0, 12), budget=30, affordable=affordable)
+    assert asked[0] == 4  # two neighbours on each of two dimensions
+    assert 1 < len(tried) <= 5
+    assert search(Point(), (STRENGTH, SIZE), peaked(90.0, 12), 30, lambda points: False) == [
+        Point()
+    ]
+
+
+class FitClock:
+    """A clock that moves only while a candidate is fitted: ten seconds a fold.
+
+    A fake on purpose: real fit times vary with the machine's load, and what is under test is
+    the arithmetic (a round starts only when it ends within the kind's share at the seconds
+    its points took), which fits of a known length make exact.
+    """
+
+    FOLD_SECONDS = 10.0
+
+    def __init__(self, monkeypatch) -> None:
+        self.now = 0.0
+        real = selection_module.score_folds
+
+        def timed(fit, folds, k):
+            self.now += self.FOLD_SECONDS * len(folds)
+            return real(fit, folds, k)
+
+        monkeypatch.setattr(selection_module, "score_folds", timed)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_search_stops_narrowing_at_its_time_budget_and_still_picks(data, monkeypatch):
+    base = SearchGrid(("als", "ease"), TrainingParams(iterations=3), fit_budget=60, folds=2)
+    clock = FitClock(monkeypatch)
+    unlimited = select(data, replace(base, search_seconds=1e9), clock=clock)
+    limited = select(data, replace(base, search_seconds=200.0), clock=clock)
+    assert len(limited.validation) < len(unlimited.validation)
+    # Each point is 20 s (two folds): the two start points, then rounds within 200 s.
+    assert 2 < len(limited.validation) <= 10
+    assert limited.search_seconds <= 200.0
+    assert {c.kind for c, _ in limited.validation} == {"als", "ease"}
+    assert limited.chosen in dict(limited.validation)
+    assert any("stopped early" in note and "--search-minutes" in note for note in limited.notes)
+    assert not any("stopped early" in note for note in unlimited.notes)
+    assert limited.describe()["search_minutes"] == round(200.0 / 60, 3)
+
+
+def test_a_search_budget_of_nothing_still_tries_each_kind_once(data):
+    grid = SearchGrid(("als", "ease"), TrainingParams(iterations=3), folds=2, search_seconds=0)
+    selection = select(data, grid)
+    assert sorted(c.kind for c, _ in selection.validation) == ["als", "ease"]
+    assert selection.fits == 4
+    assert selection.chosen.kind in ("als", "ease")
+
+
+def test_a_small_catalogue_spends_its_fit_budget_well_within_the_default_minutes(data):
+    grid = SearchGrid(("als", "ease"), TrainingParams(iterations=3), fit_budget=30, folds=2)
+    default = select(data, grid)
+    unlimited = select(data, replace(grid, search_seconds=1e9))
+    assert [c for c, _ in default.validation] == [c for c, _ in unlimited.validation]
+    assert default.search_seconds < grid.search_seconds
