@@ -2,8 +2,8 @@
 
 Each kind names its hyperparameters' dataclass, its fit, and the dimensions its search varies
 (search.py), starting from the dataclass's defaults: ALS's factors, L2 weight and confidence
-scaling; EASE's lambda; DLAE's lambda and dropout rate; RP3beta's alpha and beta. A kind given a list of values (`--factors 12,32`, `--ease-lambda 50,250`)
-is tried on that grid instead. The fit budget and the time budget are shared by the kinds searched.
+scaling; EASE's lambda; DLAE's lambda and dropout rate; RP3beta's alpha and beta. A kind given a list of values (`--factors 12,32`, `--ease-lambda 50,250`,
+`--dlae-dropout 0.25,0.5`, `--rp3beta-beta 0.3`) is tried on that grid instead. The fit budget and the time budget are shared by the kinds searched.
 """
 
 from collections.abc import Callable
@@ -140,7 +140,11 @@ class SearchGrid:
     ease: EaseParams = field(default_factory=EaseParams)
     ease_regularization: tuple[float, ...] | None = None
     dlae: DlaeParams = field(default_factory=DlaeParams)
+    dlae_regularization: tuple[float, ...] | None = None
+    dlae_dropout: tuple[float, ...] | None = None
     rp3beta: Rp3BetaParams = field(default_factory=Rp3BetaParams)
+    rp3beta_alpha: tuple[float, ...] | None = None
+    rp3beta_beta: tuple[float, ...] | None = None
     folds: int = DEFAULT_FOLDS
     fit_budget: int = DEFAULT_FIT_BUDGET
     search_seconds: float = DEFAULT_SEARCH_SECONDS
@@ -153,24 +157,36 @@ class SearchGrid:
             raise ValueError("folds and fit_budget must be >= 1")
         if not self.search_seconds >= 0:
             raise ValueError("search_seconds must be >= 0")
+        for kind in self.models:
+            self.grid(kind)  # a value out of a kind's range is refused here, not after fits
 
     def base(self, kind: str) -> Any:
         """The parameters a kind's grid or search starts from."""
         return getattr(self, kind)
 
     def grid(self, kind: str) -> list[Candidate] | None:
-        """The kind's fixed candidates, or None when the kind is searched."""
-        if kind == "als" and (self.als_factors or self.als_regularization):
-            return [
-                Candidate(replace(self.als, factors=f, regularization=r))
-                for f in self.als_factors or (self.als.factors,)
-                for r in self.als_regularization or (self.als.regularization,)
-            ]
-        if kind == "ease" and self.ease_regularization:
-            return [
-                Candidate(replace(self.ease, regularization=r)) for r in self.ease_regularization
-            ]
-        return None
+        """The kind's fixed candidates, or None when the kind is searched.
+
+        A kind with a list for one of its two hyperparameters is not searched: the list is its
+        grid, with the other's list or its base value.
+        """
+        lists = {
+            "als": ("factors", self.als_factors, "regularization", self.als_regularization),
+            "ease": ("regularization", self.ease_regularization, "", None),
+            "dlae": ("regularization", self.dlae_regularization, "dropout", self.dlae_dropout),
+            "rp3beta": ("alpha", self.rp3beta_alpha, "beta", self.rp3beta_beta),
+        }
+        first, first_values, second, second_values = lists[kind]
+        if not first_values and not second_values:
+            return None
+        base = self.base(kind)
+        if not second:
+            return [Candidate(replace(base, **{first: value})) for value in first_values or ()]
+        return [
+            Candidate(replace(base, **{first: one, second: other}))
+            for one in first_values or (getattr(base, first),)
+            for other in second_values or (getattr(base, second),)
+        ]
 
     def kinds(self, num_items: int) -> tuple[list[str], list[str]]:
         """The kinds to try on `num_items` items, and notes on any left out.

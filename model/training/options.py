@@ -1,7 +1,8 @@
 """The command-line options of the choice, shared by model.train, model.evaluate and model.release.
 
 Hyperparameters arrive as options (SageMaker passes them so): `--model`, a comma list for a grid
-of ALS's factors and L2 weight or EASE's lambda, one value for the rest, the folds, the fit
+of ALS's factors and L2 weight, EASE's lambda, DLAE's lambda and dropout or RP3beta's alpha and
+beta, one value for the rest, the folds, the fit
 budget and the search's minutes. What is left unset is searched (candidates.py).
 """
 
@@ -42,6 +43,19 @@ def add_param_arguments(parser: argparse.ArgumentParser) -> None:
         help="EASE's L2 weight; a comma-separated list is a grid (default: searched from "
         f"{EaseParams.regularization:g})",
     )
+    for kind, name, field_name, params in (
+        ("DLAE", "--dlae-lambda", "regularization", DlaeParams),
+        ("DLAE", "--dlae-dropout", "dropout", DlaeParams),
+        ("RP3beta", "--rp3beta-alpha", "alpha", Rp3BetaParams),
+        ("RP3beta", "--rp3beta-beta", "beta", Rp3BetaParams),
+    ):
+        parser.add_argument(
+            name,
+            type=_list_of(float),
+            default=None,
+            help=f"{kind}'s {name.rsplit('-', 1)[1]}; a comma-separated list is a grid (default: "
+            f"searched from {getattr(params, field_name):g})",
+        )
     parser.add_argument(
         "--max-memory-mb",
         type=float,
@@ -105,7 +119,11 @@ def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
         ease,
         lambdas,
         dlae=DlaeParams(threads=arguments.threads, **item_item),
+        dlae_regularization=arguments.dlae_lambda,
+        dlae_dropout=arguments.dlae_dropout,
         rp3beta=Rp3BetaParams(**item_item),
+        rp3beta_alpha=arguments.rp3beta_alpha,
+        rp3beta_beta=arguments.rp3beta_beta,
         folds=arguments.folds,
         fit_budget=arguments.fit_budget,
         search_seconds=arguments.search_minutes * 60,

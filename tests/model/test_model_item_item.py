@@ -119,3 +119,45 @@ def test_train_cli_fits_and_saves_the_kind_asked_for(tmp_path, data, capsys):
     assert metrics["model"] == "rp3beta"
     assert {c["model"] for c in metrics["selection"]["candidates"]} == {"rp3beta"}
     assert Recommender.load(tmp_path / "model").kind == "rp3beta"
+
+
+def test_dlae_and_rp3beta_values_given_as_options_are_fitted_as_given(tmp_path, data, capsys):
+    (tmp_path / "train").mkdir()
+    write_jsonl(tmp_path / "train" / "interactions.jsonl", data)
+    options = ["--train", str(tmp_path / "train"), "--model-dir", str(tmp_path / "model")]
+    options += ["--no-evaluate"]
+    # One value for a single kind: that model, no validation fits.
+    fixed = [*options, "--model", "dlae", "--dlae-lambda", "40", "--dlae-dropout", "0.2"]
+    assert train_cli.main(fixed) == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert (metrics["params"]["regularization"], metrics["params"]["dropout"]) == (40.0, 0.2)
+    assert metrics["selection"]["fits"] == 0
+    # Comma lists: a grid, the other hyperparameter at its default; nothing else tried.
+    grid = [*options, "--model", "dlae,rp3beta", "--folds", "2", "--dlae-dropout", "0.1,0.4"]
+    grid += ["--rp3beta-alpha", "0.5,1", "--rp3beta-beta", "0.2,0.6"]
+    assert train_cli.main(grid) == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    labels = {c["label"] for c in metrics["selection"]["candidates"]}
+    assert labels == {
+        "dlae lambda=150 dropout=0.1",
+        "dlae lambda=150 dropout=0.4",
+        "rp3beta alpha=0.5 beta=0.2",
+        "rp3beta alpha=0.5 beta=0.6",
+        "rp3beta alpha=1 beta=0.2",
+        "rp3beta alpha=1 beta=0.6",
+    }
+    assert metrics["selection"]["fits"] == 2 * 6
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--dlae-dropout", "0.5,1", "dropout"), ("--rp3beta-alpha", "0", "alpha")],
+)
+def test_a_dlae_or_rp3beta_value_out_of_range_is_refused_before_any_fit(
+    tmp_path, option, value, message, capsys
+):
+    options = ["--train", str(tmp_path), "--model-dir", str(tmp_path / "model"), option, value]
+    with pytest.raises(SystemExit) as excinfo:
+        train_cli.main(options)
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
