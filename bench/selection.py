@@ -7,7 +7,11 @@ the newest order alone (the one cut the choice used to make), and, indented, eac
 candidate on validation against EASE's on test. The figures docs/model.md quotes.
 
     .venv/bin/python bench/selection.py [--presets demo-sized,harder] [--seeds 1,2] [--folds 3]
-        [--models als,ease,dlae,rp3beta] [--fit-budget 96] [--json]
+        [--models als,ease,dlae,rp3beta] [--fit-budget 96] [--edlae] [--json]
+
+`--edlae` adds EDLAE (Steck 2020: DLAE's penalty in EASE's zero-diagonal form), which is not a
+kind the training serves, to this process's kinds for the comparison only: it is fitted with
+ease.py's own `ease_weights` and searched like DLAE, from lambda 250 and dropout 0.25.
 """
 
 import argparse
@@ -19,9 +23,47 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dataclasses import dataclass  # noqa: E402
+
+from model.data.interactions import Interactions  # noqa: E402
 from model.data.synthetic import PRESETS, preset_interactions  # noqa: E402
 from model.evaluation.offline import evaluate  # noqa: E402
-from model.training.candidates import MODELS, SearchGrid  # noqa: E402
+from model.inference.recommender import Recommender  # noqa: E402
+from model.training.candidates import KINDS, MODELS, ModelKind, SearchGrid  # noqa: E402
+from model.training.dlae import DlaeParams  # noqa: E402
+from model.training.ease import check_memory, ease_weights, item_item_model  # noqa: E402
+from model.training.encoding import encode  # noqa: E402
+
+
+@dataclass(frozen=True)
+class EdlaeParams(DlaeParams):
+    """EDLAE's hyperparameters: DLAE's, starting where the earlier comparison started."""
+
+    regularization: float = 250.0
+    dropout: float = 0.25
+
+
+def fit_edlae(interactions: Interactions, params: EdlaeParams) -> Recommender:
+    """EDLAE: DLAE's Lambda with EASE's zero diagonal, scored as EASE is (its weights' shape)."""
+    encoded = encode(interactions)
+    check_memory(len(encoded.item_ids), params.max_memory_mb, "EDLAE")
+    user_items = encoded.user_items()
+    weights = ease_weights(
+        user_items, params.regularization, params.threads, dropout=params.dropout
+    )
+    return item_item_model("ease", encoded, user_items, weights, params)
+
+
+def add_edlae() -> None:
+    """Make EDLAE a kind in this process only, searched on DLAE's dimensions."""
+    KINDS["edlae"] = ModelKind(
+        "edlae",
+        EdlaeParams,
+        fit_edlae,
+        lambda p: f"edlae lambda={p.regularization:g} dropout={p.dropout:g}",
+        KINDS["dlae"].dimensions,
+        item_item=True,
+    )
 
 
 def run(preset: str, seed: int, grid: SearchGrid) -> dict:
@@ -72,10 +114,17 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=SearchGrid.folds)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--fit-budget", type=int, default=SearchGrid.fit_budget)
+    parser.add_argument(
+        "--edlae", action="store_true", help="add EDLAE to the kinds, for the comparison only"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead")
     arguments = parser.parse_args()
+    models = tuple(arguments.models.split(","))
+    if arguments.edlae:
+        add_edlae()
+        models = models if "edlae" in models else (*models, "edlae")
     grid = SearchGrid(
-        models=tuple(arguments.models.split(",")),
+        models=models,
         folds=arguments.folds,
         fit_budget=arguments.fit_budget,
     )

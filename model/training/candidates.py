@@ -161,8 +161,11 @@ class SearchGrid:
             self.grid(kind)  # a value out of a kind's range is refused here, not after fits
 
     def base(self, kind: str) -> Any:
-        """The parameters a kind's grid or search starts from."""
-        return getattr(self, kind)
+        """The parameters a kind's grid or search starts from.
+
+        A kind the grid has no field for (one a benchmark adds to KINDS) starts from its defaults.
+        """
+        return getattr(self, kind, None) or KINDS[kind].params()
 
     def grid(self, kind: str) -> list[Candidate] | None:
         """The kind's fixed candidates, or None when the kind is searched.
@@ -176,6 +179,8 @@ class SearchGrid:
             "dlae": ("regularization", self.dlae_regularization, "dropout", self.dlae_dropout),
             "rp3beta": ("alpha", self.rp3beta_alpha, "beta", self.rp3beta_beta),
         }
+        if kind not in lists:
+            return None
         first, first_values, second, second_values = lists[kind]
         if not first_values and not second_values:
             return None

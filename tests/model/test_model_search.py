@@ -3,12 +3,13 @@
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pytest
 
 from model.data.synthetic import taste_interactions
 from model.training import selection as selection_module
 from model.training.als import TrainingParams
-from model.training.candidates import SearchGrid
+from model.training.candidates import KINDS, SearchGrid
 from model.training.search import Dimension, search
 from model.training.selection import select
 
@@ -148,3 +149,21 @@ def test_a_small_catalogue_spends_its_fit_budget_well_within_the_default_minutes
     unlimited = select(data, replace(grid, search_seconds=1e9))
     assert [c for c, _ in default.validation] == [c for c, _ in unlimited.validation]
     assert default.search_seconds < grid.search_seconds
+
+
+def test_a_kind_only_a_benchmark_adds_is_searched_from_its_defaults(data, monkeypatch):
+    from bench import selection as bench_selection
+
+    # bench/selection.py --edlae adds EDLAE to KINDS in its own process; setitem undoes it here.
+    monkeypatch.setitem(KINDS, "edlae", KINDS["dlae"])
+    bench_selection.add_edlae()
+    grid = SearchGrid(("ease", "edlae"), folds=2, fit_budget=8)
+    assert grid.base("edlae") == bench_selection.EdlaeParams()
+    assert grid.grid("edlae") is None
+    selection = select(data, grid)
+    edlae = [c for c, _ in selection.validation if c.kind == "edlae"]
+    assert edlae and all(c.label.startswith("edlae lambda=") for c in edlae)
+    assert bench_selection.EdlaeParams() in {c.params for c in edlae}  # its starting point
+    model = edlae[0].fit(data)
+    assert model.kind == "ease"  # scored as EASE is: a zero-diagonal weight matrix
+    assert np.allclose(np.diag(model.item_weights), 0.0)
