@@ -153,8 +153,10 @@ def evaluate(
 def format_table(evaluation: Evaluation) -> str:
     """The figures as a fixed-width table; `*` marks the chosen candidate."""
     k = evaluation.k
+    # The search's labels (alpha=0.849, reg=0.1 ...) can outgrow the usual 30 columns.
+    width = max([30, *(len(row.name) + 2 for row in evaluation.rows)])
     header = (
-        f"{'ranking':<30} {'val ndcg@' + str(k):>11} {'precision@' + str(k):>13} "
+        f"{'ranking':<{width}} {'val ndcg@' + str(k):>11} {'precision@' + str(k):>13} "
         f"{'recall@' + str(k):>10} {'ndcg@' + str(k):>8} {'coverage':>9} {'users':>6}"
     )
     lines = [header]
@@ -163,7 +165,7 @@ def format_table(evaluation: Evaluation) -> str:
         name = ("* " if row.chosen else "  ") + row.name
         s = row.test
         lines.append(
-            f"{name:<30} {validation:>11} {s.precision:>13.4f} {s.recall:>10.4f} "
+            f"{name:<{width}} {validation:>11} {s.precision:>13.4f} {s.recall:>10.4f} "
             f"{s.ndcg:>8.4f} {s.coverage:>9.4f} {s.users:>6}"
         )
     selection = evaluation.selection
