@@ -1,13 +1,16 @@
-"""Benchmark of training: EASE on 20,000 items and ALS on 1M interactions, seconds and peak memory.
+"""Benchmark of training: EASE and RP3beta on 20,000 items, ALS on 1M interactions; seconds, memory.
 
 Each fit runs in a fresh subprocess on synthetic data drawn by `model.data.synthetic.bulk_interactions`
 (users with a favourite category, Zipf-like item popularity), so its peak RSS is its own: the
 interpreter, the data and the fit. EASE's phases (Gram matrix, Cholesky factorisation, inverse,
-scaling) are timed too, to show what dominates.
+scaling) are timed too, to show what dominates (DLAE's fit is EASE's, with another diagonal).
+The search's fit budget is printed with what it costs at these fit times, and where the default
+--search-minutes stops it.
 
     .venv/bin/python bench/training.py [--ease-items 20000] [--als-interactions 1000000]
 
-Ends with the TARGET lines: EASE fit under 60 s and under EASE_PEAK_RSS_LIMIT_MB, ALS under 60 s.
+Ends with the TARGET lines: EASE fit under 60 s and under EASE_PEAK_RSS_LIMIT_MB, RP3beta and
+ALS under 60 s.
 """
 
 import argparse
@@ -54,6 +57,46 @@ def run_ease(items: int, interactions: int) -> dict:
     }
 
 
+def run_rp3beta(items: int, interactions: int) -> dict:
+    """Fit RP3beta on `items` items (the data EASE gets); seconds and peak RSS."""
+    from model.data.synthetic import bulk_interactions
+    from model.training.rp3beta import Rp3BetaParams, fit_rp3beta
+
+    data = bulk_interactions(num_users=50_000, num_items=items, num_interactions=interactions)
+    before = peak_rss_mb()
+    started = time.perf_counter()
+    model = fit_rp3beta(data, Rp3BetaParams(max_memory_mb=EASE_PEAK_RSS_LIMIT_MB))
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "items": model.num_items,
+        "interactions": len(data),
+        "rss_before_fit_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def search_cost(seconds: dict[str, float]) -> str:
+    """The default search's fits, their minutes at the measured fit times, and where it stops."""
+    from model.training.candidates import DEFAULT_FIT_BUDGET, DEFAULT_SEARCH_SECONDS, MODELS
+    from model.training.validation import DEFAULT_FOLDS
+
+    points = DEFAULT_FIT_BUDGET // DEFAULT_FOLDS
+    share = {kind: points // len(MODELS) for kind in MODELS}
+    minutes = sum(share[kind] * DEFAULT_FOLDS * seconds[kind] for kind in MODELS) / 60
+    # Each kind's start point is always scored; the rest of the time is shared between the kinds.
+    start_minutes = sum(DEFAULT_FOLDS * seconds[kind] for kind in MODELS) / 60
+    budget_minutes = DEFAULT_SEARCH_SECONDS / 60
+    capped = min(minutes, max(budget_minutes, start_minutes))
+    return (
+        f"search: a budget of {DEFAULT_FIT_BUDGET} fits ({DEFAULT_FOLDS} folds x {points} "
+        f"points, about {share[MODELS[0]]} per kind of {', '.join(MODELS)}); at these fit times "
+        f"(each fold fits on less than all the data, so this is an upper bound) they would take "
+        f"about {minutes:.0f} min; --search-minutes {budget_minutes:g} (the default) stops it "
+        f"at about {capped:.0f} min"
+    )
+
+
 def run_als(interactions: int) -> dict:
     """Fit ALS (the default parameters) on `interactions` rows; seconds and peak RSS."""
     from model.data.synthetic import bulk_interactions
@@ -95,10 +138,13 @@ def main() -> int:
     parser.add_argument("--ease-items", type=int, default=20_000)
     parser.add_argument("--ease-interactions", type=int, default=1_000_000)
     parser.add_argument("--als-interactions", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=("ease", "als"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("ease", "rp3beta", "als"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.only == "ease":
         print(json.dumps(run_ease(arguments.ease_items, arguments.ease_interactions)))
+        return 0
+    if arguments.only == "rp3beta":
+        print(json.dumps(run_rp3beta(arguments.ease_items, arguments.ease_interactions)))
         return 0
     if arguments.only == "als":
         print(json.dumps(run_als(arguments.als_interactions)))
@@ -121,6 +167,20 @@ def main() -> int:
         flush=True,
     )
     print(f"load average {os.getloadavg()[0]:.1f} after EASE", flush=True)
+    rp3beta = in_subprocess(
+        "--only",
+        "rp3beta",
+        "--ease-items",
+        str(arguments.ease_items),
+        "--ease-interactions",
+        str(arguments.ease_interactions),
+    )
+    print(
+        f"RP3beta: {rp3beta['items']:,} items, {rp3beta['interactions']:,} interactions: "
+        f"{rp3beta['seconds']:.1f} s, peak RSS {rp3beta['peak_rss_mb']:,.0f} MB "
+        f"({rp3beta['rss_before_fit_mb']:,.0f} MB before the fit)",
+        flush=True,
+    )
     als = in_subprocess("--only", "als", "--als-interactions", str(arguments.als_interactions))
     print(
         f"ALS: {als['interactions']:,} interactions, {als['users']:,} users, {als['items']:,} "
@@ -128,6 +188,13 @@ def main() -> int:
         f"({als['rss_before_fit_mb']:,.0f} MB before the fit)",
         flush=True,
     )
+    fit_seconds = {
+        "als": als["seconds"],
+        "ease": ease["seconds"],
+        "dlae": ease["seconds"],
+        "rp3beta": rp3beta["seconds"],
+    }
+    print(search_cost(fit_seconds))
     print(
         f"TARGET ease_fit_{arguments.ease_items // 1000}k_items_seconds {ease['seconds']:.1f} "
         f"< {SECONDS_LIMIT} {verdict(ease['seconds'], SECONDS_LIMIT)}"
@@ -136,6 +203,10 @@ def main() -> int:
         f"TARGET ease_fit_{arguments.ease_items // 1000}k_items_peak_rss_mb "
         f"{ease['peak_rss_mb']:.0f} < {EASE_PEAK_RSS_LIMIT_MB} "
         f"{verdict(ease['peak_rss_mb'], EASE_PEAK_RSS_LIMIT_MB)}"
+    )
+    print(
+        f"TARGET rp3beta_fit_{arguments.ease_items // 1000}k_items_seconds "
+        f"{rp3beta['seconds']:.1f} < {SECONDS_LIMIT} {verdict(rp3beta['seconds'], SECONDS_LIMIT)}"
     )
     print(
         f"TARGET als_fit_{arguments.als_interactions // 1_000_000}m_interactions_seconds "

@@ -64,31 +64,40 @@ def held_out(train: Interactions, test: Interactions) -> HeldOut:
     return HeldOut(users, relevant)
 
 
+def per_user_scores(
+    recommended: list, relevant: list[set[str]], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision@k, recall@k and NDCG@k (binary relevance) of each user, in order."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    precision, recall, ndcg = (np.zeros(len(relevant)) for _ in range(3))
+    for n, (items, wanted) in enumerate(zip(recommended, relevant, strict=True)):
+        hits = np.array([item in wanted for item in list(items[:k])], dtype=float)
+        hits = np.pad(hits, (0, k - len(hits)))
+        precision[n] = hits.sum() / k
+        recall[n] = hits.sum() / len(wanted)
+        ndcg[n] = float((hits * discounts).sum() / discounts[: min(len(wanted), k)].sum())
+    return precision, recall, ndcg
+
+
+def coverage_of(recommended: list, k: int, catalogue_size: int) -> float:
+    """Distinct items in all the top-k lists / the catalogue (0 for an empty catalogue)."""
+    shown = {item for items in recommended for item in list(items[:k])}
+    return len(shown) / catalogue_size if catalogue_size else 0.0
+
+
 def ranking_scores(
     recommended: list, relevant: list[set[str]], k: int, catalogue_size: int = 0
 ) -> Scores:
     """Precision@k, recall@k and NDCG@k (binary relevance) averaged over users, and coverage."""
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    precision, recall, ndcg = [], [], []
-    shown: set[str] = set()
-    for items, wanted in zip(recommended, relevant, strict=True):
-        top = list(items[:k])
-        shown.update(top)
-        hits = np.array([item in wanted for item in top], dtype=float)
-        hits = np.pad(hits, (0, k - len(hits)))
-        precision.append(hits.sum() / k)
-        recall.append(hits.sum() / len(wanted))
-        ideal = discounts[: min(len(wanted), k)].sum()
-        ndcg.append(float((hits * discounts).sum() / ideal))
-    if not precision:
+    if not relevant:
         return Scores(0.0, 0.0, 0.0, 0)
-    coverage = len(shown) / catalogue_size if catalogue_size else 0.0
+    precision, recall, ndcg = per_user_scores(recommended, relevant, k)
     return Scores(
         float(np.mean(precision)),
         float(np.mean(recall)),
         float(np.mean(ndcg)),
         len(precision),
-        float(coverage),
+        float(coverage_of(recommended, k, catalogue_size)),
     )
 
 

@@ -1,10 +1,13 @@
 """Offline evaluation: every candidate model, popularity and the app's fallback on one time split.
 
-Each user's last order is the test set; the models are chosen on a validation split carved from
+Each user's last order is the test set; the models are chosen on validation folds carved from
 the older part only (model/training/selection.py), then every candidate is refitted on the whole
 older part and scored on the test set with precision, recall, NDCG at k and catalogue coverage,
 next to plain popularity and the fallback the shop gets for free
-(model/evaluation/fallback_baseline.py).
+(model/evaluation/fallback_baseline.py). Two figures say whether the choice can be trusted: how
+far the pick is behind the best candidate on test (with its paired bootstrap interval), and how
+well the validation order of the candidates agrees with their test order (Kendall's tau and the
+share of pairs ordered alike), for the folds and for the newest order alone.
 
     python -m model.evaluate --data DIR_OR_FILE [--k 10] [--model auto|als|ease]
         [--format auto|ratings|csv] [--rating-threshold 4] [--columns user=userId,item=movieId]
@@ -14,29 +17,33 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..data.formats import parse_columns
 from ..data.interactions import FORMATS, DataError, Interactions, read_interactions
 from ..training.als import TrainingParams
+from ..training.candidates import SearchGrid
 from ..training.encoding import encode
-from ..training.selection import (
-    SearchGrid,
-    Selection,
-    add_param_arguments,
-    as_grid,
-    params_from_arguments,
-    select,
+from ..training.options import add_param_arguments, params_from_arguments
+from ..training.selection import Selection, as_grid, select
+from .against_test import (
+    REFERENCE_KIND,
+    KindOnTest,
+    PickOnTest,
+    against_test,
+    kinds_against_reference,
 )
 from .fallback_baseline import fallback_available, fallback_rankings
 from .metrics import (
     Scores,
+    coverage_of,
     held_out,
+    model_rankings,
+    per_user_scores,
     popularity_rankings,
     ranking_scores,
-    score_model,
     time_split,
 )
 
@@ -66,12 +73,17 @@ class Row:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The table and the selection behind it."""
+    """The table, the selection behind it, and how well the validation predicted the test."""
 
     rows: list[Row]
     selection: Selection
     k: int
     notes: list[str]
+    pick_on_test: PickOnTest | None = None
+    # "folds": the validation the choice used; "newest_order": fold 1 alone (one cut per user).
+    agreement: dict[str, dict[str, float] | None] = field(default_factory=dict)
+    # Each kind's best on validation against REFERENCE_KIND's, on test (when both were tried).
+    kinds: list[KindOnTest] = field(default_factory=list)
 
     def scores(self, name: str) -> Scores:
         """The test scores of the row called `name` (or "model" for the chosen candidate)."""
@@ -88,6 +100,9 @@ class Evaluation:
             "rows": {row.name: asdict(row.test) for row in self.rows},
             "model": asdict(self.scores("model")),
             "selection": self.selection.describe(),
+            "pick_on_test": asdict(self.pick_on_test) if self.pick_on_test else None,
+            "agreement": self.agreement,
+            "kinds": {k.kind: asdict(k) for k in self.kinds},
             "notes": self.notes,
         }
 
@@ -104,15 +119,21 @@ def evaluate(
     evaluation = held_out(train, test)
     catalogue = len(encode(train).item_ids)
     rows = []
+    per_user_ndcg = {}
     for candidate, validation in selection.validation:
-        rows.append(
-            Row(
-                candidate.label,
-                score_model(candidate.fit(train), evaluation, k),
-                validation,
-                candidate == selection.chosen,
-            )
+        model = candidate.fit(train)
+        rankings = model_rankings(model, evaluation.user_ids, k)
+        precision, recall, ndcg = per_user_scores(rankings, evaluation.relevant, k)
+        per_user_ndcg[candidate] = ndcg
+        test_scores = Scores(
+            float(precision.mean()) if len(ndcg) else 0.0,
+            float(recall.mean()) if len(ndcg) else 0.0,
+            float(ndcg.mean()) if len(ndcg) else 0.0,
+            len(ndcg),
+            coverage_of(rankings, k, model.num_items),
         )
+        rows.append(Row(candidate.label, test_scores, validation, candidate == selection.chosen))
+    pick_on_test, agreement = against_test(selection, per_user_ndcg)
     users, relevant = evaluation.user_ids, evaluation.relevant
     rows.append(
         Row(
@@ -125,14 +146,17 @@ def evaluate(
             rows.append(Row(name, ranking_scores(rankings, relevant, k, catalogue)))
     else:
         notes.append("fallback rows left out: the recommendations package is not installed")
-    return Evaluation(rows, selection, k, notes)
+    kinds = kinds_against_reference(selection, per_user_ndcg)
+    return Evaluation(rows, selection, k, notes, pick_on_test, agreement, kinds)
 
 
 def format_table(evaluation: Evaluation) -> str:
     """The figures as a fixed-width table; `*` marks the chosen candidate."""
     k = evaluation.k
+    # The search's labels (alpha=0.849, reg=0.1 ...) can outgrow the usual 30 columns.
+    width = max([30, *(len(row.name) + 2 for row in evaluation.rows)])
     header = (
-        f"{'ranking':<30} {'val ndcg@' + str(k):>11} {'precision@' + str(k):>13} "
+        f"{'ranking':<{width}} {'val ndcg@' + str(k):>11} {'precision@' + str(k):>13} "
         f"{'recall@' + str(k):>10} {'ndcg@' + str(k):>8} {'coverage':>9} {'users':>6}"
     )
     lines = [header]
@@ -141,13 +165,36 @@ def format_table(evaluation: Evaluation) -> str:
         name = ("* " if row.chosen else "  ") + row.name
         s = row.test
         lines.append(
-            f"{name:<30} {validation:>11} {s.precision:>13.4f} {s.recall:>10.4f} "
+            f"{name:<{width}} {validation:>11} {s.precision:>13.4f} {s.recall:>10.4f} "
             f"{s.ndcg:>8.4f} {s.coverage:>9.4f} {s.users:>6}"
         )
+    selection = evaluation.selection
     lines.append(
-        f"* chosen by {evaluation.selection.metric}@{k} on the validation split "
-        "(each user's newest order within the training part)"
+        f"* chosen on {selection.metric}@{k} over {selection.folds} validation folds (each user's "
+        f"newest orders within the training part; {selection.fits} fits of a budget of "
+        f"{selection.fit_budget}, {selection.search_seconds:.1f} s of a budget of "
+        f"{selection.search_budget_seconds / 60:g} min): the cheapest to serve within the 95% "
+        "interval of the best"
     )
+    if evaluation.pick_on_test:
+        p = evaluation.pick_on_test
+        lines.append(
+            f"on test, the pick is behind the best ({p.best}) by {p.lead:+.4f} ndcg@{k}, "
+            f"95% interval [{p.low:+.4f}, {p.high:+.4f}]"
+        )
+    for kind in evaluation.kinds:
+        if kind.kind != REFERENCE_KIND:
+            lines.append(
+                f"{kind.kind}'s best on validation ({kind.label}) against {REFERENCE_KIND}'s, on "
+                f"test: {kind.lead:+.4f} ndcg@{k}, 95% interval [{kind.low:+.4f}, {kind.high:+.4f}]"
+            )
+    for name, agreement in evaluation.agreement.items():
+        if agreement:
+            cut = "the folds" if name == "folds" else "the newest order alone"
+            lines.append(
+                f"validation-test agreement, {cut}: Kendall tau {agreement['kendall_tau']:+.2f}, "
+                f"pairs ordered alike {agreement['pairwise']:.0%}"
+            )
     lines.extend(f"note: {note}" for note in evaluation.notes)
     return "\n".join(lines)
 

@@ -1,8 +1,9 @@
 """The fitted model: its scoring arrays, what each user already has, a popularity prior; ranking.
 
-Two kinds score a known user's items: "als" (user factors times item factors) and "ease" (the
-user's history times an item-item weight matrix; the history is the stored seen CSR rows, so the
-model answers from user ids alone, as the wire protocol sends them). Saved as plain arrays
+Two ways score a known user's items: "als" (user factors times item factors) and the item-item
+kinds, "ease", "dlae" and "rp3beta" (the user's history times an items x items weight
+matrix; the history is the stored seen CSR rows, so the model answers from user ids alone, as
+the wire protocol sends them). Saved as plain arrays
 (`model.npz`, loaded with allow_pickle=False) and a small `model.json` naming the kind, so serving
 needs numpy only, not the training library.
 """
@@ -19,7 +20,9 @@ import numpy as np
 ARRAYS_FILE = "model.npz"
 METADATA_FILE = "model.json"
 FORMAT = 1
-KINDS = ("als", "ease")
+# Kinds scored as the user's binary history times an items x items matrix (`item_weights`).
+ITEM_ITEM_KINDS = ("ease", "dlae", "rp3beta")
+KINDS = ("als", *ITEM_ITEM_KINDS)
 # Users scored per block in batch (evaluation) scoring: bounds the users x items dense block.
 SCORE_BLOCK_USERS = 1024
 
@@ -34,7 +37,7 @@ class Ranking:
 
 @dataclass
 class Recommender:
-    """An ALS or EASE model with a popularity prior for users it has never seen."""
+    """An ALS or item-item model with a popularity prior for users it has never seen."""
 
     user_ids: np.ndarray  # str, sorted; row i of user_factors and of the seen CSR
     item_ids: np.ndarray  # str, sorted; row j of item_factors, row and column j of item_weights
@@ -46,18 +49,18 @@ class Recommender:
     kind: str = "als"
     user_factors: np.ndarray | None = None  # als: float32 (users, factors)
     item_factors: np.ndarray | None = None  # als: float32 (items, factors)
-    item_weights: np.ndarray | None = None  # ease: float32 (items, items), zero diagonal
+    item_weights: np.ndarray | None = None  # item-item kinds: float32 (items, items)
 
     def __post_init__(self) -> None:
         if self.kind == "als":
             if self.user_factors is None or self.item_factors is None:
                 raise ValueError("an als model needs user_factors and item_factors")
-        elif self.kind == "ease":
+        elif self.kind in ITEM_ITEM_KINDS:
             if self.item_weights is None or self.item_weights.shape != (
                 len(self.item_ids),
                 len(self.item_ids),
             ):
-                raise ValueError("an ease model needs an items x items item_weights matrix")
+                raise ValueError(f"an {self.kind} model needs an items x items item_weights matrix")
         else:
             raise ValueError(f"unknown model kind {self.kind!r}; expected one of {KINDS}")
         self._user_index = {user_id: i for i, user_id in enumerate(self.user_ids.tolist())}
@@ -98,10 +101,10 @@ class Recommender:
 
     def _user_scores(self, row: int) -> np.ndarray:
         """A fresh float32 score per item for the known user at `row`."""
-        if self.kind == "ease":
+        if self.kind in ITEM_ITEM_KINDS:
             assert self.item_weights is not None
             seen = self.seen_items(row)
-            # EASE scores = the user's binary history row times B: the sum of B's seen rows.
+            # Item-item scores = the user's binary history row times B: the sum of B's seen rows.
             return self.item_weights[seen].sum(axis=0, dtype=np.float32)
         assert self.item_factors is not None and self.user_factors is not None
         return self.item_factors @ self.user_factors[row]
@@ -153,7 +156,7 @@ class Recommender:
         model_dir.mkdir(parents=True, exist_ok=True)
         scoring = (
             {"item_weights": self.item_weights}
-            if self.kind == "ease"
+            if self.kind in ITEM_ITEM_KINDS
             else {"user_factors": self.user_factors, "item_factors": self.item_factors}
         )
         np.savez(
@@ -187,7 +190,10 @@ class Recommender:
         if kind not in KINDS:
             raise ValueError(f"{model_dir}: unsupported model kind {kind!r}")
         with np.load(model_dir / ARRAYS_FILE, allow_pickle=False) as arrays:
-            scoring = {name: arrays[name] for name in _SCORING_ARRAYS[kind]}
+            names = (
+                ("item_weights",) if kind in ITEM_ITEM_KINDS else ("user_factors", "item_factors")
+            )
+            scoring = {name: arrays[name] for name in names}
             return cls(
                 kind=kind,
                 **scoring,
@@ -199,9 +205,6 @@ class Recommender:
                 model_version=metadata["model_version"],
                 params=metadata.get("params", {}),
             )
-
-
-_SCORING_ARRAYS = {"als": ("user_factors", "item_factors"), "ease": ("item_weights",)}
 
 
 def _top_k_of_row(scores: np.ndarray, k: int) -> np.ndarray:

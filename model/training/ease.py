@@ -1,6 +1,7 @@
 """EASE (Steck 2019): a closed-form item-item model, `B = I - P diag(1/diag(P))`, zero diagonal.
 
-`P = (X^T X + lambda I)^-1` for the binary users x items matrix X. The fit keeps one dense
+`P = (X^T X + lambda I)^-1` for the binary users x items matrix X. The same closed form with a
+dropout-derived penalty on the diagonal gives DLAE (dlae.py). The fit keeps one dense
 items x items float32 matrix and works on it in place: the Gram matrix is written into it block by
 block, LAPACK's Cholesky factorisation (spotrf) and inverse (spotri) overwrite it, and B is scaled
 out of P in the same memory. That matrix is the cost: `items^2 * 4` bytes, checked against
@@ -13,6 +14,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
@@ -21,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from ..data.interactions import DataError, Interactions
 from ..inference.recommender import FORMAT, Recommender
-from .encoding import data_digest, decayed_popularity, encode
+from .encoding import EncodedInteractions, data_digest, decayed_popularity, encode
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +58,13 @@ def memory_needed_mb(num_items: int) -> float:
     return num_items * num_items * 4 * MATRIX_COPIES / MEGABYTE
 
 
-def check_memory(num_items: int, max_memory_mb: float) -> None:
+def check_memory(num_items: int, max_memory_mb: float, model: str = "EASE") -> None:
     """Raise DataError when an items x items matrix for `num_items` does not fit `max_memory_mb`."""
     needed = memory_needed_mb(num_items)
     if needed > max_memory_mb:
         largest = int(np.sqrt(max_memory_mb * MEGABYTE / (4 * MATRIX_COPIES)))
         raise DataError(
-            f"EASE needs about {needed:,.0f} MB for {num_items:,} items (a dense "
+            f"{model} needs about {needed:,.0f} MB for {num_items:,} items (a dense "
             f"{num_items:,} x {num_items:,} float32 matrix), over the limit of "
             f"{max_memory_mb:,.0f} MB (--max-memory-mb); with that limit EASE fits at most "
             f"{largest:,} items: raise the limit or use ALS"
@@ -74,10 +76,15 @@ def ease_weights(
     regularization: float,
     threads: int = 0,
     timings: dict[str, float] | None = None,
+    dropout: float = 0.0,
+    zero_diagonal: bool = True,
 ) -> np.ndarray:
-    """The item-item weight matrix B (float32, zero diagonal) for a binary users x items matrix.
+    """The item-item weight matrix B (float32) for a binary users x items matrix.
 
-    `timings`, when given, receives the seconds of each phase (gram, cholesky, inverse, scale).
+    `dropout` p adds `p / (1 - p)` times each item's count to its penalty (Steck 2020's
+    Lambda); `zero_diagonal` False gives DLAE's `B = I - P Lambda` instead of EASE's
+    zero-diagonal form (with dropout, the zero-diagonal form is Steck's EDLAE). `timings`, when given, receives the seconds of each phase (gram,
+    cholesky, inverse, scale).
     """
     clock = _PhaseClock(timings)
     binary = csr_matrix(user_items, dtype=np.float32, copy=True)
@@ -92,7 +99,9 @@ def ease_weights(
         block = (by_item[start:stop] @ binary).toarray()
         matrix[:, start:stop] = block.T
         del block
-    matrix[np.diag_indices(n)] += np.float32(regularization)
+    # Lambda: the L2 weight plus dropout's penalty, which grows with how often the item occurs.
+    penalty = (regularization + dropout / (1.0 - dropout) * matrix.diagonal()).astype(np.float32)
+    matrix[np.diag_indices(n)] += penalty
     clock.lap("gram")
     with threadpool_limits(limits=threads or len(os.sched_getaffinity(0)), user_api="blas"):
         factor, info = lapack.spotrf(matrix, lower=0, overwrite_a=1, clean=0)
@@ -107,10 +116,15 @@ def ease_weights(
         matrix = inverse
     del factor, inverse
     _mirror_upper_triangle(matrix)
-    diagonal = matrix.diagonal().copy()
-    # B = I - P diag(1/diag(P)): off the diagonal B_ij = -P_ij / P_jj; the diagonal is 0.
-    matrix /= -diagonal[np.newaxis, :]
-    matrix[np.diag_indices(n)] = 0.0
+    if zero_diagonal:
+        diagonal = matrix.diagonal().copy()
+        # B = I - P diag(1/diag(P)): off the diagonal B_ij = -P_ij / P_jj; the diagonal is 0.
+        matrix /= -diagonal[np.newaxis, :]
+        matrix[np.diag_indices(n)] = 0.0
+    else:
+        # B = I - P Lambda: B_ij = -P_ij Lambda_jj off the diagonal, 1 - P_jj Lambda_jj on it.
+        matrix *= -penalty[np.newaxis, :]
+        matrix[np.diag_indices(n)] += 1.0
     clock.lap("scale")
     return matrix
 
@@ -140,15 +154,40 @@ def _mirror_upper_triangle(matrix: np.ndarray) -> None:
         matrix[start:stop, start:stop] = np.triu(diagonal_block) + np.triu(diagonal_block, 1).T
 
 
-def model_version(interactions_digest: str, params: EaseParams) -> str:
-    """A hash of the data digest and the parameters that change the model."""
-    described = {"format": FORMAT, "kind": "ease", **asdict(params)}
+def model_version(interactions_digest: str, params: Any, kind: str = "ease") -> str:
+    """A hash of the data digest, the kind and the parameters that change the model."""
+    described = {"format": FORMAT, "kind": kind, **asdict(params)}
     # Neither changes the weights: the same data and lambda give the same model.
-    described.pop("max_memory_mb")
-    described.pop("threads")
+    described.pop("max_memory_mb", None)
+    described.pop("threads", None)
     digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
     digest.update(interactions_digest.encode())
-    return f"ease-{digest.hexdigest()[:16]}"
+    return f"{kind}-{digest.hexdigest()[:16]}"
+
+
+def item_item_model(
+    kind: str,
+    encoded: EncodedInteractions,
+    user_items: csr_matrix,
+    weights: np.ndarray,
+    params: Any,
+) -> Recommender:
+    """The servable model of an items x items weight matrix: scored as history times weights."""
+    logger.info(
+        "item-item model fitted",
+        extra={"kind": kind, "users": len(encoded.user_ids), "items": len(encoded.item_ids)},
+    )
+    return Recommender(
+        kind=kind,
+        user_ids=encoded.user_ids,
+        item_ids=encoded.item_ids,
+        item_weights=weights,
+        seen_indptr=user_items.indptr.astype(np.int64),
+        seen_indices=user_items.indices.astype(np.int32),
+        prior_scores=decayed_popularity(encoded, params.half_life_days),
+        model_version=model_version(data_digest(encoded), params, kind),
+        params=asdict(params),
+    )
 
 
 def fit_ease(
@@ -162,18 +201,4 @@ def fit_ease(
     check_memory(len(encoded.item_ids), params.max_memory_mb)
     user_items = encoded.user_items()
     weights = ease_weights(user_items, params.regularization, params.threads, timings)
-    logger.info(
-        "ease fitted",
-        extra={"users": len(encoded.user_ids), "items": len(encoded.item_ids)},
-    )
-    return Recommender(
-        kind="ease",
-        user_ids=encoded.user_ids,
-        item_ids=encoded.item_ids,
-        item_weights=weights,
-        seen_indptr=user_items.indptr.astype(np.int64),
-        seen_indices=user_items.indices.astype(np.int32),
-        prior_scores=decayed_popularity(encoded, params.half_life_days),
-        model_version=model_version(data_digest(encoded), params),
-        params=asdict(params),
-    )
+    return item_item_model("ease", encoded, user_items, weights, params)

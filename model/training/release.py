@@ -27,8 +27,8 @@ from pathlib import Path
 
 from ..data.interactions import DataError
 from ..inference.recommender import METADATA_FILE
+from .options import add_param_arguments, params_from_arguments
 from .run import train
-from .selection import add_param_arguments, params_from_arguments
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@
 Follows SageMaker's training-script conventions: hyperparameters arrive as command-line options,
 and the `SM_CHANNEL_TRAIN`/`SM_MODEL_DIR` defaults are what a framework container's toolkit sets
 (our own image passes the folders as options: model/aws/container.py). The choice is made on a
-validation split (selection.py): with the evaluation, on the older part of its time split, so the
-test figures stay honest; with --no-evaluate, on all the data. `--hold-out-days N` leaves the
+validation folds (selection.py): with the evaluation, on the older part of its time split, so the
+test figures stay honest and metrics.json says how well the validation order of the candidates
+agreed with their test order; with --no-evaluate, on all the data. `--hold-out-days N` leaves the
 newest N days out, for `python -m model.promote` to judge the model on.
 """
 
@@ -23,9 +24,13 @@ from typing import Any
 from ..data.interactions import DataError, read_interactions
 from ..evaluation.offline import evaluate
 from .als import TrainingParams
+from .candidates import SearchGrid
+from .dlae import DlaeParams
 from .drift_baseline import build_baseline, write_baseline
 from .ease import EaseParams
-from .selection import SearchGrid, add_param_arguments, as_grid, params_from_arguments, select
+from .options import add_param_arguments, params_from_arguments
+from .rp3beta import Rp3BetaParams
+from .selection import as_grid, select
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +43,13 @@ DAY = 86_400.0
 def train(
     train_dir: Path | str,
     model_dir: Path | str,
-    params: TrainingParams | EaseParams | SearchGrid | None = None,
+    params: TrainingParams | EaseParams | DlaeParams | Rp3BetaParams | SearchGrid | None = None,
     run_evaluation: bool = True,
     hold_out_days: float = 0.0,
 ) -> dict[str, Any]:
     """Select, fit on everything in `train_dir`, save to `model_dir`, return the metrics written.
 
-    `params`: one ALS or EASE setting (no selection), a SearchGrid, or None for the default grid.
+    `params`: one setting of any kind (no selection), a SearchGrid, or None for the default search.
     """
     grid = as_grid(params)
     model_dir = Path(model_dir)
@@ -81,6 +86,9 @@ def train(
     if evaluation:
         metrics["evaluation"] = evaluation.as_json()["rows"]
         metrics["evaluation"]["model"] = asdict(evaluation.scores("model"))
+        document = evaluation.as_json()
+        metrics["agreement"] = document["agreement"]
+        metrics["pick_on_test"] = document["pick_on_test"]
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 
@@ -138,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         (Path(output_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"model_version={metrics['model_version']}")
     print(f"model={metrics['model']} chosen={metrics['selection']['chosen_label']}")
+    selection = metrics["selection"]
+    print(
+        f"selection: {len(selection['candidates'])} candidates on {selection['folds']} folds, "
+        f"{selection['fits']} fits of a budget of {selection['fit_budget']}, "
+        f"{selection['search_seconds']:.1f} s of a budget of {selection['search_minutes']:g} min"
+    )
     print(
         f"interactions={metrics['interactions']} users={metrics['users']} "
         f"items={metrics['items']} fit_seconds={metrics['fit_seconds']}"

@@ -1,97 +1,44 @@
-"""Model choice by evidence: a small grid of ALS and EASE candidates, picked on a validation split.
+"""Model choice by evidence: candidates of every kind, picked on validation folds.
 
-The validation split is carved from the training part only (each user's newest order in it,
-which is their second-newest overall when the caller already held out the last one), so test
-figures are never tuned on. The pick is by NDCG@k, ties broken by recall@k: the widget shows a
-short ranked list where the first places get the clicks, and NDCG rewards putting the bought
-item high while recall@k does not care where in the k it is.
+The folds are carved from the training part only (validation.py: each user's newest orders in
+it, one fold per order), so test figures are never tuned on. The candidate with the best mean
+per-user NDCG@k (ties: recall@k) is the best; the pick is the cheapest to serve among the
+candidates the best does not beat by more than the 95% paired bootstrap interval of its lead.
+NDCG because the widget shows a short ranked list where the first places get the clicks; the
+cheaper candidate because a difference within the noise is no reason to serve a bigger model.
 """
 
-import argparse
-from dataclasses import asdict, dataclass, field, fields, replace
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
-from ..data.interactions import DataError, Interactions
-from ..evaluation.metrics import Scores, held_out, score_model, time_split
-from ..inference.recommender import Recommender
-from .als import TrainingParams, fit
-from .ease import EaseParams, check_memory, fit_ease
+import numpy as np
+
+from ..data.interactions import Interactions
+from ..evaluation.gate import paired_interval
+from ..evaluation.metrics import Scores
+from .als import TrainingParams
+from .candidates import KINDS, Candidate, SearchGrid, kind_of
+from .ease import EaseParams
 from .encoding import encode
+from .search import search, start_point
+from .validation import UserScores, score_folds, validation_folds
 
 SELECTION_METRIC = "ndcg"
-MODELS = ("als", "ease")
-DEFAULT_ALS_FACTORS = (12, 32)
-DEFAULT_ALS_REGULARIZATION = (0.3, 1.0)
-DEFAULT_EASE_REGULARIZATION = (10.0, 50.0, 250.0, 1000.0)
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """One model kind with one set of hyperparameters."""
+class Behind:
+    """How far a candidate is behind the best on validation: the lead and its 95% interval."""
 
-    params: TrainingParams | EaseParams
-
-    @property
-    def kind(self) -> str:
-        """The model kind: als or ease."""
-        return "ease" if isinstance(self.params, EaseParams) else "als"
+    lead: float
+    low: float
+    high: float
 
     @property
-    def label(self) -> str:
-        """A short name for tables: the kind and the hyperparameters the grid varies."""
-        if isinstance(self.params, EaseParams):
-            return f"ease lambda={self.params.regularization:g}"
-        return f"als factors={self.params.factors} reg={self.params.regularization:g}"
-
-    def fit(self, interactions: Interactions) -> Recommender:
-        """Fit this candidate on `interactions`."""
-        if isinstance(self.params, EaseParams):
-            return fit_ease(interactions, self.params)
-        return fit(interactions, self.params)
-
-    def describe(self) -> dict:
-        """The kind and every hyperparameter, for metrics.json."""
-        return {"model": self.kind, **asdict(self.params)}
-
-
-@dataclass(frozen=True)
-class SearchGrid:
-    """Which models to try and the values of the hyperparameters the grid varies."""
-
-    models: tuple[str, ...] = MODELS
-    als: TrainingParams = field(default_factory=TrainingParams)
-    als_factors: tuple[int, ...] = DEFAULT_ALS_FACTORS
-    als_regularization: tuple[float, ...] = DEFAULT_ALS_REGULARIZATION
-    ease: EaseParams = field(default_factory=EaseParams)
-    ease_regularization: tuple[float, ...] = DEFAULT_EASE_REGULARIZATION
-
-    def __post_init__(self) -> None:
-        unknown = set(self.models) - set(MODELS)
-        if not self.models or unknown:
-            raise ValueError(f"models must be among {', '.join(MODELS)}")
-
-    def candidates(self, num_items: int) -> tuple[list[Candidate], list[str]]:
-        """The candidates to try on `num_items` items, and notes on any left out.
-
-        EASE is left out when its items x items matrix exceeds the memory limit, unless it was
-        the only model asked for: then the refusal is the answer.
-        """
-        candidates, notes = [], []
-        if "als" in self.models:
-            for factors in self.als_factors:
-                for regularization in self.als_regularization:
-                    params = replace(self.als, factors=factors, regularization=regularization)
-                    candidates.append(Candidate(params))
-        if "ease" in self.models:
-            try:
-                check_memory(num_items, self.ease.max_memory_mb)
-            except DataError as error:
-                if self.models == ("ease",):
-                    raise
-                notes.append(f"ease left out: {error}")
-            else:
-                for regularization in self.ease_regularization:
-                    candidates.append(Candidate(replace(self.ease, regularization=regularization)))
-        return candidates, notes
+    def within_noise(self) -> bool:
+        """True when the interval does not lie wholly above zero."""
+        return self.low <= 0.0
 
 
 @dataclass(frozen=True)
@@ -103,18 +50,36 @@ class Selection:
     notes: list[str]
     metric: str = SELECTION_METRIC
     k: int = 10
+    folds: int = 0
+    best: Candidate | None = None  # the best mean on validation (the pick may be cheaper)
+    behind: dict[Candidate, Behind] = field(default_factory=dict)
+    newest_fold_ndcg: dict[Candidate, float] = field(default_factory=dict)
+    fits: int = 0
+    fit_budget: int = 0
+    search_seconds: float = 0.0  # what the validation fits took
+    search_budget_seconds: float = 0.0
 
     def describe(self) -> dict:
         """The choice and the validation scores, for metrics.json."""
         return {
             "metric": f"{self.metric}@{self.k}",
+            "folds": self.folds,
+            "fits": self.fits,
+            "fit_budget": self.fit_budget,
+            "search_seconds": round(self.search_seconds, 3),
+            "search_minutes": round(self.search_budget_seconds / 60, 3),
             "chosen": self.chosen.describe(),
             "chosen_label": self.chosen.label,
+            "best_label": self.best.label if self.best else self.chosen.label,
             "candidates": [
                 {
                     "label": candidate.label,
                     **candidate.describe(),
                     "validation": asdict(scores) if scores else None,
+                    "newest_fold_ndcg": self.newest_fold_ndcg.get(candidate),
+                    "behind_best": asdict(self.behind[candidate])
+                    if candidate in self.behind
+                    else None,
                 }
                 for candidate, scores in self.validation
             ],
@@ -123,97 +88,142 @@ class Selection:
 
 
 def as_grid(params: "TrainingParams | EaseParams | SearchGrid | None") -> SearchGrid:
-    """A grid from what a caller passed: one fixed ALS or EASE setting, a grid, or the default."""
+    """A grid from what a caller passed: one fixed setting of any kind, a grid, or the default."""
     if params is None:
         return SearchGrid()
-    if isinstance(params, TrainingParams):
-        return SearchGrid(("als",), params, (params.factors,), (params.regularization,))
-    if isinstance(params, EaseParams):
-        return SearchGrid(("ease",), ease=params, ease_regularization=(params.regularization,))
-    return params
+    if isinstance(params, SearchGrid):
+        return params
+    # One kind with a budget of one point: its parameters as given, no validation fits.
+    kind = kind_of(params)
+    return SearchGrid((kind.name,), **{kind.name: params}, fit_budget=1)
 
 
-def select(interactions: Interactions, grid: SearchGrid, k: int = 10) -> Selection:
-    """Pick a candidate by NDCG@k on the newest orders of `interactions`, fitted on the rest."""
-    candidates, notes = grid.candidates(len(encode(interactions).item_ids))
-    if len(candidates) == 1:
-        return Selection(candidates[0], [(candidates[0], None)], notes, k=k)
-    fit_part, validation_part = time_split(interactions)
-    validation = held_out(fit_part, validation_part)
-    if not validation.user_ids:
+def choose(
+    scored: list[tuple[Candidate, UserScores]], num_users: int, num_items: int
+) -> tuple[Candidate, Candidate, dict[Candidate, Behind]]:
+    """(pick, best, how far each is behind the best): the cheapest within noise of the best.
+
+    Every candidate is scored on the same validation users, so the comparison is paired: the
+    interval is the percentile bootstrap of the mean per-user NDCG difference (gate.py's).
+    """
+    # max() keeps the first of equals: candidate order (ALS first, smaller values first).
+    best, best_scores = max(scored, key=lambda pair: (pair[1].ndcg.mean(), pair[1].recall.mean()))
+    behind = {}
+    for candidate, scores in scored:
+        low, high = paired_interval(best_scores.ndcg, scores.ndcg)
+        lead = float(np.mean(best_scores.ndcg - scores.ndcg))
+        behind[candidate] = Behind(round(lead, 6), round(low, 6), round(high, 6))
+    eligible = [(c, s) for c, s in scored if behind[c].within_noise]
+    chosen, _ = min(
+        eligible,
+        key=lambda pair: (pair[0].serving_cost(num_users, num_items), -pair[1].ndcg.mean()),
+    )
+    return chosen, best, behind
+
+
+def select(
+    interactions: Interactions,
+    grid: SearchGrid,
+    k: int = 10,
+    clock: Callable[[], float] = time.monotonic,
+) -> Selection:
+    """Pick a candidate on validation folds cut from the newest orders of `interactions`.
+
+    Each kind's grid is tried as given; the kinds without one are searched, sharing what is
+    left of the fit budget (every point costs one fit per fold) and of the time budget (a round
+    is started only when, at the seconds the kind's points took so far, it ends within the
+    kind's share). Every searched kind's start point is scored first, whatever the time.
+    """
+    encoded = encode(interactions)
+    num_users, num_items = len(encoded.user_ids), len(encoded.item_ids)
+    kinds, notes = grid.kinds(num_items)
+    grids = {kind: grid.grid(kind) for kind in kinds}
+    starts = [Candidate(grid.base(kind)) for kind in kinds if grids[kind] is None]
+    fixed = [candidate for kind in kinds for candidate in grids[kind] or ()]
+    if len(fixed) + len(starts) == 1:
+        only = (fixed + starts)[0]
+        return Selection(only, [(only, None)], notes, k=k)
+    folds = validation_folds(interactions, grid.folds)
+    if not folds:
         notes.append("no user has an older order to validate on: the first candidate is kept")
-        return Selection(candidates[0], [(c, None) for c in candidates], notes, k=k)
-    scored = [(c, score_model(c.fit(fit_part), validation, k)) for c in candidates]
-    # max() keeps the first of equals: grid order (ALS first, smaller values first) breaks ties.
-    chosen, _ = max(scored, key=lambda pair: (pair[1].ndcg, pair[1].recall))
-    return Selection(chosen, list(scored), notes, k=k)
+        first = (fixed + starts)[:1]
+        return Selection(first[0], [(c, None) for c in fixed + starts], notes, k=k)
+    scored: dict[Candidate, UserScores] = {}
+    seconds: dict[Candidate, float] = {}
+    started = clock()
 
+    def score(candidate: Candidate) -> float:
+        if candidate not in scored:
+            before = clock()
+            scored[candidate] = score_folds(candidate.fit, folds, k)
+            seconds[candidate] = clock() - before
+        return float(scored[candidate].ndcg.mean())
 
-def add_param_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options for the grid: --model, comma lists for the varied values, one value for the rest."""
-    parser.add_argument(
-        "--model",
-        choices=("auto", *MODELS),
-        default="auto",
-        help="auto: pick among ALS and EASE on the validation split",
+    for candidate in fixed:
+        score(candidate)
+    for kind in kinds:
+        if grids[kind] is None:
+            score(Candidate(start_point(grid.base(kind), KINDS[kind].dimensions)))
+    searched = [kind for kind in kinds if grids[kind] is None]
+    points = max(grid.fit_budget // len(folds) - len(fixed), len(searched))
+    out_of_time: list[str] = []
+    for n, kind in enumerate(searched):
+        # The kinds share the points and the seconds left; one whose search stops early leaves
+        # them to the next. Its own start point, already scored, is in its share.
+        share = (points - (len(scored) - len(fixed) - (len(searched) - n))) // (len(searched) - n)
+        kind_started = clock()
+        seconds_share = (started + grid.search_seconds - kind_started) / (len(searched) - n)
+        affordable = _within_time(kind, seconds, clock, kind_started + seconds_share, out_of_time)
+        search(
+            grid.base(kind),
+            KINDS[kind].dimensions,
+            lambda params: score(Candidate(params)),
+            max(share, 1),
+            affordable,
+        )
+    search_seconds = clock() - started
+    if out_of_time:
+        notes.append(
+            f"the search of {', '.join(out_of_time)} stopped early: the next round would pass "
+            f"--search-minutes {grid.search_seconds / 60:g}"
+        )
+    pairs = list(scored.items())
+    chosen, best, behind = choose(pairs, num_users, num_items)
+    if len(scored) * len(folds) > grid.fit_budget:
+        notes.append(
+            f"{len(scored) * len(folds)} fits: the grids given and one point per searched kind "
+            f"need more than --fit-budget {grid.fit_budget}"
+        )
+    return Selection(
+        chosen,
+        [(c, s.summary()) for c, s in pairs],
+        notes,
+        k=k,
+        folds=len(folds),
+        best=best,
+        behind=behind,
+        newest_fold_ndcg={c: round(s.newest_fold_ndcg, 6) for c, s in pairs},
+        fits=len(folds) * len(pairs),
+        fit_budget=grid.fit_budget,
+        search_seconds=search_seconds,
+        search_budget_seconds=grid.search_seconds,
     )
-    varied = {"factors": DEFAULT_ALS_FACTORS, "regularization": DEFAULT_ALS_REGULARIZATION}
-    for f in fields(TrainingParams):
-        option = f"--{f.name.replace('_', '-')}"
-        if f.name in varied:
-            parser.add_argument(
-                option,
-                type=_list_of(type(f.default)),
-                default=varied[f.name],
-                help="ALS; a comma-separated list is a grid",
-            )
-        else:
-            parser.add_argument(option, type=type(f.default), default=f.default)
-    parser.add_argument(
-        "--ease-lambda",
-        type=_list_of(float),
-        default=DEFAULT_EASE_REGULARIZATION,
-        help="EASE's L2 weight; a comma-separated list is a grid",
-    )
-    parser.add_argument(
-        "--max-memory-mb",
-        type=float,
-        default=EaseParams.max_memory_mb,
-        help="EASE refuses catalogues whose items x items matrix needs more",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=0, help="BLAS threads for EASE (0: all cores)"
-    )
 
 
-def params_from_arguments(arguments: argparse.Namespace) -> SearchGrid:
-    """The SearchGrid the options `add_param_arguments` added describe."""
-    single = {
-        f.name: getattr(arguments, f.name)
-        for f in fields(TrainingParams)
-        if f.name not in ("factors", "regularization")
-    }
-    factors, regularization = tuple(arguments.factors), tuple(arguments.regularization)
-    als = TrainingParams(factors=factors[0], regularization=regularization[0], **single)
-    ease = EaseParams(
-        regularization=arguments.ease_lambda[0],
-        max_memory_mb=arguments.max_memory_mb,
-        threads=arguments.threads,
-        half_life_days=arguments.half_life_days,
-    )
-    models = MODELS if arguments.model == "auto" else (arguments.model,)
-    return SearchGrid(models, als, factors, regularization, ease, tuple(arguments.ease_lambda))
+def _within_time(
+    kind: str,
+    seconds: dict[Candidate, float],
+    clock: Callable[[], float],
+    deadline: float,
+    stopped: list[str],
+) -> Callable[[int], bool]:
+    """The search's check for `kind`: do `points` more, at its mean seconds a point, end by `deadline`?"""
 
+    def affordable(points: int) -> bool:
+        took = [spent for candidate, spent in seconds.items() if candidate.kind == kind]
+        ends = clock() + points * sum(took) / len(took)
+        if ends > deadline:
+            stopped.append(kind)
+        return ends <= deadline
 
-def _list_of(kind: type) -> "type | object":
-    def parse(text: str) -> tuple:
-        try:
-            values = tuple(kind(part) for part in str(text).split(",") if part.strip())
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from error
-        if not values:
-            raise argparse.ArgumentTypeError("expected one value or a comma-separated list")
-        return values
-
-    parse.__name__ = f"list of {kind.__name__}"
-    return parse
+    return affordable

@@ -11,9 +11,9 @@ from model.inference import handlers as inference
 from model.inference.recommender import METADATA_FILE, Recommender
 from model.training import run as train_cli
 from model.training.als import TrainingParams, fit
+from model.training.candidates import SearchGrid
 from model.training.ease import EaseParams, check_memory, ease_weights, fit_ease, memory_needed_mb
 from model.training.encoding import encode
-from model.training.selection import SearchGrid
 
 JSON = "application/json"
 
@@ -93,7 +93,7 @@ def test_train_cli_explains_the_memory_refusal_and_auto_falls_back_to_als(tmp_pa
     metrics = train_cli.train(
         tmp_path / "train",
         tmp_path / "m2",
-        SearchGrid(ease=EaseParams(max_memory_mb=0.001), als_factors=(4,)),
+        SearchGrid(("als", "ease"), ease=EaseParams(max_memory_mb=0.001), als_factors=(4,)),
         run_evaluation=False,
     )
     assert metrics["model"] == "als"

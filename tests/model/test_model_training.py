@@ -170,3 +170,42 @@ def test_train_cli_follows_sagemaker_conventions(tmp_path, monkeypatch, data, ca
 def test_train_cli_reports_bad_data_without_a_traceback(tmp_path, capsys):
     assert train_cli.main(["--train", str(tmp_path), "--model-dir", str(tmp_path / "m")]) == 2
     assert "no .csv or .jsonl files" in capsys.readouterr().err
+
+
+def test_metrics_json_records_the_folds_the_pick_and_the_validation_test_agreement(tmp_path, data):
+    channel = tmp_path / "train"
+    channel.mkdir()
+    write_jsonl(channel / "interactions.jsonl", data)
+    options = ["--train", str(channel), "--model-dir", str(tmp_path / "model")]
+    options += ["--factors", "4,8", "--regularization", "1", "--iterations", "3"]
+    options += ["--ease-lambda", "10,100", "--folds", "2", "--model", "als,ease"]
+    assert train_cli.main(options) == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["selection"]["folds"] == 2
+    assert metrics["selection"]["fits"] == 2 * 4
+    labels = [c["label"] for c in metrics["selection"]["candidates"]]
+    assert metrics["selection"]["chosen_label"] in labels
+    assert metrics["selection"]["best_label"] in labels
+    assert set(metrics["agreement"]) == {"folds", "newest_order"}
+    assert metrics["pick_on_test"]["best"] in labels
+
+
+def test_the_search_minutes_are_an_option_a_hyperparameter_and_in_metrics_json(
+    tmp_path, data, capsys
+):
+    from model.aws.hyperparameters import check_hyperparameters, option_for
+    from model.training.run import option_names
+
+    # SageMaker passes hyperparameters as strings; search_minutes names the option whole.
+    check_hyperparameters({"search_minutes": "5"}, option_names())
+    assert option_for("search_minutes") == "--search-minutes"
+    channel = tmp_path / "train"
+    channel.mkdir()
+    write_jsonl(channel / "interactions.jsonl", data)
+    options = ["--train", str(channel), "--model-dir", str(tmp_path / "model")]
+    options += ["--iterations", "3", "--folds", "2", "--model", "als,ease", "--no-evaluate"]
+    assert train_cli.main([*options, "--search-minutes", "0"]) == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["selection"]["search_minutes"] == 0
+    assert metrics["selection"]["fits"] == 2 * 2  # each kind's start point, no round
+    assert "of a budget of 0 min" in capsys.readouterr().out
