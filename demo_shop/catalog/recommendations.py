@@ -6,8 +6,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from django.db import NotSupportedError, connection
-from django.db.models import FloatField, Func, Max
+from django.db import connection
+from django.db.models import Max
 from django.urls import get_script_prefix, reverse
 
 from demo_shop.orders.models import Order, OrderLine
@@ -17,28 +17,10 @@ from recommendations.catalog import (
     KeyedInteractionChunk,
     UserHistory,
 )
+from recommendations.products.epoch_seconds import EpochSeconds
 
 from .models import Product
 from .pg_history import copy_interaction_chunks
-
-
-class EpochSeconds(Func):
-    """A datetime column as seconds since the epoch, computed by the database (SQLite, PostgreSQL)."""
-
-    output_field = FloatField()
-
-    def as_sql(self, compiler, connection, **extra_context):
-        raise NotSupportedError(f"EpochSeconds is not written for {connection.vendor}")
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        # julianday keeps the fraction of a second that strftime('%s') would drop.
-        template = "((julianday(%(expressions)s) - 2440587.5) * 86400.0)"
-        return super().as_sql(compiler, connection, template=template, **extra_context)
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        template = "EXTRACT(EPOCH FROM %(expressions)s)::double precision"
-        return super().as_sql(compiler, connection, template=template, **extra_context)
-
 
 # What describe() reads; nothing else of a product is loaded for the widget.
 WIDGET_FIELDS = ("pk", "name", "slug", "price")

@@ -15,7 +15,7 @@ from django.db.models import Max, QuerySet
 from oscar.core.loading import get_model
 
 from ...catalog import InteractionChunk, KeyedInteractionChunk, UserHistory
-from . import epoch_seconds
+from ...products import epoch_seconds
 
 
 def customer_lines() -> QuerySet:

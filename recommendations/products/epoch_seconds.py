@@ -1,4 +1,4 @@
-"""A datetime column as float seconds since the epoch, computed by the database.
+"""A datetime column as float seconds since the epoch, computed by the database: for catalog adapters.
 
 The interaction chunks carry `timestamps` as float64 epoch seconds. Converting a million order
 dates in Python costs more than the query, so SQLite and PostgreSQL compute them; `supported()`
